@@ -15,8 +15,19 @@ STDLIB = set(sys.stdlib_module_names)
 ALLOWED = {
     "indexes": {"indexes", "numpy", "numba"},
     "vecsearch": {"vecsearch", "indexes", "numpy", "numba", "tqdm"},
-    "service": {"service", "vecsearch", "indexes", "numpy", "fastapi", "starlette", "uvicorn",
-                "pydantic", "pydantic_settings", "prometheus_client", "anyio"},
+    "service": {
+        "service",
+        "vecsearch",
+        "indexes",
+        "numpy",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "pydantic",
+        "pydantic_settings",
+        "prometheus_client",
+        "anyio",
+    },
 }
 #: Deliberate exceptions: (file, module) pairs with the reason they are allowed.
 EXCEPTIONS = {

@@ -35,7 +35,7 @@ def brute_force(base: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarra
 
 def reference_topk(dist: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k by (distance, id) from a full distance matrix; -1 / inf padded."""
-    nq, n = dist.shape
+    nq = dist.shape[0]
     out_i = np.full((nq, k), -1, dtype=np.int64)
     out_d = np.full((nq, k), np.inf)
     for r in range(nq):
@@ -105,7 +105,7 @@ def test_allow_mask_and_id_list(rng, metric):
         by_mask = index.search(queries, 10, allow=mask)
         by_ids = index.search(queries, 10, allow=allowed)
         np.testing.assert_array_equal(by_mask[0], by_ids[0])
-        ref_i, ref_d = reference_topk(dist[:, mask], allowed, 10)
+        _, ref_d = reference_topk(dist[:, mask], allowed, 10)
         np.testing.assert_allclose(by_mask[1], ref_d, rtol=1e-4, atol=1e-4)
         hits = by_mask[0][by_mask[0] >= 0]
         assert np.isin(hits, allowed).all()
@@ -156,7 +156,7 @@ def test_bad_input_is_rejected_and_changes_nothing(rng):
 
     bad_rows = base[:4].copy()
     bad_rows[2, 1] = np.nan
-    with pytest.raises(InvalidVectorError, match="NaN or infinity.*row 2"):
+    with pytest.raises(InvalidVectorError, match=r"NaN or infinity.*row 2"):
         index.add(bad_rows, [100, 101, 102, 103])
     bad_rows[2, 1] = np.inf
     with pytest.raises(InvalidVectorError):
@@ -248,13 +248,15 @@ def test_save_load_roundtrip_memory_mapped(tmp_path, rng, metric):
 
 
 def test_load_rejects_foreign_or_broken_dirs(tmp_path):
-    with pytest.raises(IndexFormatError, match="manifest.json missing"):
+    with pytest.raises(IndexFormatError, match=r"manifest\.json missing"):
         FlatIndex.load(tmp_path)
     index = FlatIndex(3, "l2")
     index.add(np.eye(3), [1, 2, 3])
     index.save(tmp_path / "ix")
     manifest = (tmp_path / "ix" / "manifest.json").read_text()
-    (tmp_path / "ix" / "manifest.json").write_text(manifest.replace('"version": 1', '"version": 99'))
+    (tmp_path / "ix" / "manifest.json").write_text(
+        manifest.replace('"version": 1', '"version": 99')
+    )
     with pytest.raises(IndexFormatError, match="version 99"):
         FlatIndex.load(tmp_path / "ix")
     (tmp_path / "ix" / "manifest.json").write_text(manifest.replace('"flat"', '"hnsw"'))
@@ -262,5 +264,5 @@ def test_load_rejects_foreign_or_broken_dirs(tmp_path):
         FlatIndex.load(tmp_path / "ix")
     (tmp_path / "ix" / "manifest.json").write_text(manifest)
     (tmp_path / "ix" / "ids.npy").unlink()
-    with pytest.raises(IndexFormatError, match="ids.npy is missing"):
+    with pytest.raises(IndexFormatError, match=r"ids\.npy is missing"):
         FlatIndex.load(tmp_path / "ix")
