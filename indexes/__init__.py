@@ -4,6 +4,7 @@ Imports numpy and numba only; every index follows :class:`indexes.base.Index`.
 """
 
 from indexes.base import METRICS, Index, SearchParams
+from indexes.binary import BinaryIndex, BinaryParams
 from indexes.errors import (
     DimensionMismatchError,
     IndexFormatError,
@@ -19,6 +20,8 @@ from indexes.flat import FlatIndex, FlatParams
 
 __all__ = [
     "METRICS",
+    "BinaryIndex",
+    "BinaryParams",
     "DimensionMismatchError",
     "FlatIndex",
     "FlatParams",
