@@ -213,8 +213,8 @@ class BinaryIndex(BaseIndex):
         with numba_threads(p.n_threads):
             if scoring == "hamming":
                 qcodes, _ = encode_recurrent(q, center, 1, self.n_words)
-                codes0 = np.ascontiguousarray(rows["codes"][:, 0])
-                scan_hamming(qcodes[:, 0], codes0, ids, allow_arr, hd, hi, hc)
+                # a strided view, no copy (contiguous when bits == 1)
+                scan_hamming(qcodes[:, 0], rows["codes"][:, 0], ids, allow_arr, hd, hi, hc)
             elif scoring == "symmetric":
                 qcodes, qscales = encode_recurrent(q, center, self.bits, self.n_words)
                 scan_symmetric(

@@ -149,25 +149,40 @@ _ROW_BLOCK = 2048
 
 @nb.njit(nogil=True, cache=True, parallel=True)
 def scan_hamming(qcodes, codes, ids, allow, hd, hi, hc):
-    """Top-``kk`` by plain Hamming distance on the first stage's codes."""
+    """Top-``kk`` by plain Hamming distance on the first stage's codes.
+
+    Per block, distances are computed first into a small buffer (a tight popcount loop that
+    LLVM vectorises), then a second pass offers only rows that beat the heap's worst entry.
+    """
     nq = qcodes.shape[0]
-    n = codes.shape[0]
+    n, n_words = codes.shape
     use_allow = allow.shape[0] > 0
     n_chunks = (nq + _Q_CHUNK - 1) // _Q_CHUNK
     for c in nb.prange(n_chunks):
         q0 = c * _Q_CHUNK
         q1 = min(nq, q0 + _Q_CHUNK)
+        buf = np.empty(_ROW_BLOCK, dtype=np.int64)
         for b0 in range(0, n, _ROW_BLOCK):
             b1 = min(n, b0 + _ROW_BLOCK)
             for q in range(q0, q1):
                 qc = qcodes[q]
+                if n_words == 1:
+                    w0 = qc[0]
+                    for j in range(b0, b1):
+                        buf[j - b0] = popcount64(w0 ^ codes[j, 0])
+                else:
+                    for j in range(b0, b1):
+                        buf[j - b0] = hamming(qc, codes[j])
                 d_row, i_row, c_row = hd[q], hi[q], hc[q]
+                worst = d_row[0]
                 for j in range(b0, b1):
+                    d = np.float32(buf[j - b0])
+                    if d > worst or (d == worst and ids[j] > i_row[0]):
+                        continue
                     if use_allow and not allow[j]:
                         continue
-                    d = np.float32(hamming(qc, codes[j]))
-                    if d < d_row[0] or (d == d_row[0] and ids[j] < i_row[0]):
-                        _replace_top_payload(d_row, i_row, c_row, d, ids[j], j)
+                    _replace_top_payload(d_row, i_row, c_row, d, ids[j], j)
+                    worst = d_row[0]
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
