@@ -37,6 +37,7 @@ from indexes._kernels.bits import (
     scan_hamming,
     scan_symmetric,
 )
+from indexes._kernels.dispatch import for_rows
 from indexes._kernels.distances import exact_candidate_distances
 from indexes._kernels.topk import EMPTY, select_exact
 from indexes._rows import RowStore
@@ -212,12 +213,14 @@ class BinaryIndex(BaseIndex):
         hc = np.full((nq, kk), -1, dtype=np.int64)
         with numba_threads(p.n_threads):
             if scoring == "hamming":
-                qcodes, _ = encode_recurrent(q, center, 1, self.n_words)
+                qcodes, _ = for_rows(encode_recurrent, nq)(q, center, 1, self.n_words)
                 # a strided view, no copy (contiguous when bits == 1)
-                scan_hamming(qcodes[:, 0], rows["codes"][:, 0], ids, allow_arr, hd, hi, hc)
+                for_rows(scan_hamming, nq)(
+                    qcodes[:, 0], rows["codes"][:, 0], ids, allow_arr, hd, hi, hc
+                )
             elif scoring == "symmetric":
-                qcodes, qscales = encode_recurrent(q, center, self.bits, self.n_words)
-                scan_symmetric(
+                qcodes, qscales = for_rows(encode_recurrent, nq)(q, center, self.bits, self.n_words)
+                for_rows(scan_symmetric, nq)(
                     qcodes,
                     qscales,
                     rows["codes"],
@@ -233,16 +236,16 @@ class BinaryIndex(BaseIndex):
                     hc,
                 )
             else:
-                luts = byte_luts(q, self.n_bytes)
-                scan_asymmetric(
+                luts = for_rows(byte_luts, nq)(q, self.n_bytes)
+                for_rows(scan_asymmetric, nq)(
                     luts, rows["codes"], rows["scales"], rows["xhat_sq"], metric, ids, allow_arr,
                     hd, hi, hc,
                 )  # fmt: skip
             if p.rescore:
-                dist = exact_candidate_distances(q, rows["vectors"], hc, metric)
+                dist = for_rows(exact_candidate_distances, nq)(q, rows["vectors"], hc, metric)
             else:
                 dist = hd.astype(np.float64) + self._estimate_offset(q, scoring)[:, None]
-            slots, best = select_exact(dist, hc, np.where(hc >= 0, hi, EMPTY), k)
+            slots, best = for_rows(select_exact, nq)(dist, hc, np.where(hc >= 0, hi, EMPTY), k)
         out_ids[:] = np.where(slots >= 0, ids[np.maximum(slots, 0)], PAD_ID)
         out_d[:] = best
         return out_ids, out_d
@@ -286,8 +289,9 @@ class BinaryIndex(BaseIndex):
         if scoring == "hamming":
             return np.zeros(q.shape[0])
         if scoring == "symmetric":
-            codes, scales = encode_recurrent(q, self.center, self.bits, self.n_words)
-            q = decode_recurrent(codes, scales, self.center)
+            nq = q.shape[0]
+            codes, scales = for_rows(encode_recurrent, nq)(q, self.center, self.bits, self.n_words)
+            q = for_rows(decode_recurrent, nq)(codes, scales, self.center)
         qc = q.astype(np.float64) @ self.center.astype(np.float64)
         if self.metric == "l2":
             return np.einsum("ij,ij->i", q, q, dtype=np.float64) - 2.0 * qc

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from indexes._kernels.dispatch import for_rows
 from indexes._kernels.distances import exact_candidate_distances, row_sqnorms
 from indexes._kernels.topk import EMPTY, merge_scores_into_heaps, select_exact
 from indexes._rows import RowStore
@@ -118,7 +119,7 @@ class FlatIndex(BaseIndex):
                     be = min(n, bs + db)
                     scores = qblk @ vectors[bs:be].T
                     blk_mask = _EMPTY_MASK if mask is None else mask[bs:be]
-                    merge_scores_into_heaps(
+                    for_rows(merge_scores_into_heaps, qe - qs)(
                         scores,
                         norms[bs:be],
                         ids[bs:be],
@@ -129,9 +130,9 @@ class FlatIndex(BaseIndex):
                         hi,
                         hc,
                     )
-                exact = exact_candidate_distances(qblk, vectors, hc, metric)
+                exact = for_rows(exact_candidate_distances, qe - qs)(qblk, vectors, hc, metric)
                 tiekey = np.where(hc >= 0, hi, EMPTY)
-                slots, dist = select_exact(exact, hc, tiekey, k)
+                slots, dist = for_rows(select_exact, qe - qs)(exact, hc, tiekey, k)
                 out_ids[qs:qe] = np.where(slots >= 0, ids[np.maximum(slots, 0)], PAD_ID)
                 out_d[qs:qe] = dist
         return out_ids, out_d
