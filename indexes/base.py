@@ -280,15 +280,26 @@ class BaseIndex:
 
     # -- persistence ---------------------------------------------------------------------------
     def _save_arrays(
-        self, path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], meta: dict
+        self,
+        path: str | os.PathLike[str],
+        arrays: Mapping[str, np.ndarray],
+        meta: dict,
+        children: Mapping[str, BaseIndex] | None = None,
     ) -> None:
-        """Atomically write ``arrays`` as .npy files plus a manifest into directory ``path``."""
+        """Atomically write ``arrays`` as .npy files plus a manifest into directory ``path``.
+
+        ``children`` are indexes this one is composed of (e.g. the single-vector index inside
+        a multi-vector index); each is saved into a sub-directory of the same name, inside the
+        same atomic swap.
+        """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             for name, arr in arrays.items():
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+            for name, child in (children or {}).items():
+                child.save(tmp / name)
             manifest = {
                 "format": FORMAT_NAME,
                 "kind": self.kind,
@@ -296,6 +307,7 @@ class BaseIndex:
                 "dim": self.dim,
                 "metric": self.metric,
                 "arrays": sorted(arrays),
+                "children": {name: child.kind for name, child in (children or {}).items()},
                 "meta": meta,
             }
             with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
