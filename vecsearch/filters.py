@@ -268,7 +268,7 @@ def parse_condition(data: Any, field: str) -> Condition:
         inner = data[name]
         if not isinstance(inner, Mapping) or set(inner) != {"key"}:
             raise FilterError(f"{field}.{name}", 'expected {"key": "<payload key>"}')
-        path = parse_path(inner["key"], f"{field}.{name}.key")
+        path = parse_path(inner["key"], f"{field}.{name}.key", error=FilterError)
         return (IsEmpty if name == "is_empty" else IsNull)(inner["key"], path)
     if keys == {"has_id"}:
         ids = data["has_id"]
@@ -284,7 +284,7 @@ def parse_condition(data: Any, field: str) -> Condition:
         if not isinstance(inner, Mapping) or set(inner) != {"key", "filter"}:
             raise FilterError(f"{field}.nested", 'expected {"key": ..., "filter": {...}}')
         key = inner["key"]
-        path = parse_path(key, f"{field}.nested.key")
+        path = parse_path(key, f"{field}.nested.key", error=FilterError)
         if path[-1] != ("all", None):
             path = (*path, ("all", None))
         sub = parse_filter(inner["filter"], f"{field}.nested.filter")
@@ -307,7 +307,7 @@ def _parse_field_condition(data: Mapping[str, Any], field: str) -> Condition:
         if data.get(geo) is not None:
             raise FilterError(f"{field}.{geo}", "geo conditions are not supported")
     key = data["key"]
-    path = parse_path(key, f"{field}.key")
+    path = parse_path(key, f"{field}.key", error=FilterError)
     match = _parse_match(data["match"], f"{field}.match") if data.get("match") is not None else None
     rng = _parse_range(data["range"], f"{field}.range") if data.get("range") is not None else None
     vc = None

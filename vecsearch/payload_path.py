@@ -56,13 +56,15 @@ def _parse(key: str) -> tuple[Step, ...] | str:
     return tuple(steps)
 
 
-def parse_path(key: Any, field: str = "key") -> tuple[Step, ...]:
-    """Parse a payload path, raising :class:`ValidationError` naming ``field`` if malformed."""
+def parse_path(
+    key: Any, field: str = "key", error: type[ValidationError] = ValidationError
+) -> tuple[Step, ...]:
+    """Parse a payload path, raising ``error`` (a :class:`ValidationError`) naming ``field``."""
     if not isinstance(key, str):
-        raise ValidationError(field, f"expected a payload key string, got {key!r}")
+        raise error(field, f"expected a payload key string, got {key!r}")
     parsed = _parse(key)
     if isinstance(parsed, str):
-        raise ValidationError(field, f"malformed payload key {key!r}: {parsed}")
+        raise error(field, f"malformed payload key {key!r}: {parsed}")
     return parsed
 
 
