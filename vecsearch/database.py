@@ -136,7 +136,7 @@ class Database:
             if self.collection_exists(name):
                 raise CollectionExistsError(f"collection {name!r} already exists")
             work = self.work_dir("create", name)
-            Collection.create(name, work, cfg).close()
+            Collection.create(name, work, cfg).close(save_index=False)  # nothing to save yet
             self.publish(work, name)
             return self.get_collection(name)
 

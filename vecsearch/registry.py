@@ -142,6 +142,7 @@ class IndexType:
                     raise ValidationError(f"{field}.exact", "expected true or false")
                 exact = value
                 continue
+            _check_qdrant_param(key, value, f"{field}.{key}")
             target = self.search_aliases.get(key, key if key in names else None)
             if target is None:
                 if key in QDRANT_SEARCH_KEYS:
@@ -164,6 +165,16 @@ class IndexType:
             return params_cls(**kwargs), exact
         except (TypeError, ValueError) as exc:
             raise ValidationError(field, str(exc)) from exc
+
+
+def _check_qdrant_param(key: str, value: Any, field: str) -> None:
+    """Type-check Qdrant's generic search parameters even where they have no effect."""
+    if key == "hnsw_ef" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValidationError(field, f"expected a positive integer, got {value!r}")
+    if key in ("indexed_only", "acorn") and not isinstance(value, bool | Mapping):
+        raise ValidationError(field, f"expected true or false, got {value!r}")
+    if key == "quantization" and not isinstance(value, Mapping):
+        raise ValidationError(field, f"expected an object, got {value!r}")
 
 
 _REGISTRY: dict[str, IndexType] = {}
