@@ -199,5 +199,5 @@ class EngineMachine(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-EngineMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=25, deadline=None)
+EngineMachine.TestCase.settings = settings(max_examples=20, stateful_step_count=25, deadline=None)
 TestEngineMachine = EngineMachine.TestCase
