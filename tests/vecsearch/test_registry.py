@@ -84,9 +84,11 @@ def test_trainable_type_trains_once_it_has_enough_points(db, rng, trained_type):
     with pytest.raises(ValidationError, match=r"params\.bogus"):
         db.create_collection(
             "u",
-            {"vectors": {"size": 4, "distance": "Dot"},
-             "index": {"type": "trained_flat", "params": {"bogus": 1}}},
-        )  # fmt: skip
+            {
+                "vectors": {"size": 4, "distance": "Dot"},
+                "index": {"type": "trained_flat", "params": {"bogus": 1}},
+            },
+        )
 
 
 # -- HNSW, once indexes.hnsw exists ---------------------------------------------------------
