@@ -528,8 +528,9 @@ class Collection:
         sel = PayloadSelector.parse(with_payload)
         wv = parse_with_vector(with_vector)
         keys = list(dict.fromkeys(id_key(p) for p in pids))
-        found = self._store.lookup(keys)
-        rows = self._store.rows(list(found.values()))
+        with self._rw.read():  # also keeps close() from closing the store under us
+            found = self._store.lookup(keys)
+            rows = self._store.rows(list(found.values()))
         return [
             self._record(rows[found[k]], sel, wv) for k in keys if k in found and found[k] in rows
         ]
@@ -565,15 +566,15 @@ class Collection:
         start = id_key(parse_point_id(offset, "offset")) if offset is not None else None
         sel = PayloadSelector.parse(with_payload)
         wv = parse_with_vector(with_vector)
-        store = self._store
-        if flt is None:
-            pairs = store.scroll_keys(start, limit + 1)
-        else:
-            with self._rw.read():
+        with self._rw.read():
+            store = self._store
+            if flt is None:
+                pairs = store.scroll_keys(start, limit + 1)
+            else:
                 mask = self._selector().mask(flt)
-            pairs = self._scroll_filtered(mask, start, limit + 1)
-        page = pairs[:limit]
-        rows = store.rows([lab for lab, _ in page])
+                pairs = self._scroll_filtered(mask, start, limit + 1)
+            page = pairs[:limit]
+            rows = store.rows([lab for lab, _ in page])
         records = [self._record(rows[lab], sel, wv) for lab, _ in page if lab in rows]
         nxt = key_to_id(pairs[limit][1]) if len(pairs) > limit else None
         return records, nxt
@@ -694,12 +695,12 @@ class Collection:
                 labels, dists = self._index_search(q, k, params, plan)
             else:
                 labels, dists = self._exact_search(q, k, plan)
-        scores = self._scores(dists)
-        if thr is not None:
-            keep = scores >= thr if self.config.distance.higher_is_better else scores <= thr
-            labels, scores = labels[keep], scores[keep]
-        labels, scores = labels[offset:], scores[offset:]
-        rows = store.rows(labels.tolist())
+            scores = self._scores(dists)
+            if thr is not None:
+                keep = scores >= thr if self.config.distance.higher_is_better else scores <= thr
+                labels, scores = labels[keep], scores[keep]
+            labels, scores = labels[offset:], scores[offset:]
+            rows = store.rows(labels.tolist())
         out = []
         for lab, score in zip(labels.tolist(), scores.tolist(), strict=True):
             row = rows.get(lab)
@@ -782,31 +783,35 @@ class Collection:
 
         Blocks writers of this collection for the duration (searches continue)."""
         with self._persist_lock, self._write_lock:
-            store = self._store
-            if not self._index_ready:
-                self._files.remove()
-                return
-            state = {
-                "uuid": self.uuid,
-                "index_type": self.config.index.type,
-                "params": self.config.index.params,
-                "applied_seq": store.seq,
-                "dim": self.config.size,
-                "metric": self.config.metric,
-            }
-            self._files.save(self._index, state)
-            store.prune_tombstones(store.seq)
+            self._save_index_locked()
+
+    def _save_index_locked(self) -> None:
+        """Save with the persist and write locks held (see :meth:`save_index`)."""
+        store = self._store
+        if not self._index_ready:
+            self._files.remove()
+            return
+        state = {
+            "uuid": self.uuid,
+            "index_type": self.config.index.type,
+            "params": self.config.index.params,
+            "applied_seq": store.seq,
+            "dim": self.config.size,
+            "metric": self.config.metric,
+        }
+        self._files.save(self._index, state)
+        store.prune_tombstones(store.seq)
 
     flush = save_index
 
     def close(self, *, save_index: bool = True) -> None:
         """Save the index (unless ``save_index=False``) and release the collection."""
-        with self._write_lock:
+        with self._persist_lock, self._write_lock:  # same order as save_index()
             if self._closed:
                 return
             try:
                 if save_index:
-                    self.save_index()
+                    self._save_index_locked()
             finally:
                 with self._rw.write():
                     self._closed = True
