@@ -113,9 +113,10 @@ class IndexType:
         return index_cls(dim, metric, **params)
 
     def load_index(self, path: Any) -> Any:
-        """An index saved by ``save`` (memory-mapped where the index supports it)."""
+        """An index saved by ``save``, read into memory (not memory-mapped: a live
+        collection keeps adding to it, and mapped arrays may be read-only)."""
         index_cls, _ = self.classes()
-        return index_cls.load(path)
+        return index_cls.load(path, mmap=False)
 
     # -- search parameters ---------------------------------------------------------------------
     def search_params(

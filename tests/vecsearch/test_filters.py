@@ -122,6 +122,7 @@ def must(cond: dict) -> dict:
             },
             False,
         ),
+        ({"nested": {"key": "country", "filter": {}}}, False),  # an object is not an array
         ({"key": "parts", "is_empty": True}, True),
         ({"key": "parts", "is_empty": False}, False),
     ],
@@ -265,8 +266,9 @@ def oracle_cond(c, payload, pid):
         return None in oracle_values(payload, c["is_null"]["key"])
     if "has_id" in c:
         return pid in c["has_id"]
-    if "nested" in c:
-        objs = [o for o in flat_values(payload, c["nested"]["key"]) if isinstance(o, dict)]
+    if "nested" in c:  # objects of the array at key (a plain object is not an array)
+        arrays = [v for v in oracle_values(payload, c["nested"]["key"]) if isinstance(v, list)]
+        objs = [o for arr in arrays for o in arr if isinstance(o, dict)]
         return any(oracle_filter(c["nested"]["filter"], o, None) for o in objs)
     return oracle_filter(c, payload, pid)
 
