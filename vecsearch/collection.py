@@ -815,6 +815,15 @@ class Collection:
 
     flush = save_index
 
+    def rebuild_index(self) -> None:
+        """Rebuild the index from the store and save it (e.g. after changing index code).
+
+        Searches wait while the new index is built."""
+        with self._persist_lock, self._write_lock:
+            with self._rw.write():
+                self._rebuild_index()
+            self._save_index_locked()
+
     def close(self, *, save_index: bool = True) -> None:
         """Save the index (unless ``save_index=False``) and release the collection."""
         with self._persist_lock, self._write_lock:  # same order as save_index()

@@ -158,3 +158,30 @@ def test_flush_leaves_nothing_behind(tmp_path, rng):
     names = sorted(os.listdir(tmp_path / "collections" / "p"))
     assert "index" in names and not [n for n in names if n.startswith(".index")]
     db.close()
+
+
+def test_rebuild_and_close_racing_saves(tmp_path, rng):
+    db = Database(tmp_path)
+    coll, x = make(db, rng, n=50)
+    want = nearest(coll, x[3])
+    coll.rebuild_index()
+    assert nearest(coll, x[3]) == want
+    errors = []
+
+    def saver():
+        try:
+            for _ in range(20):
+                coll.save_index()
+        except Exception as exc:  # closed meanwhile: the expected way for this loop to end
+            errors.append(exc)
+
+    t = threading.Thread(target=saver)
+    t.start()
+    coll.close()  # takes the locks in the same order as save_index: no deadlock
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert all(e.code == "collection_not_found" for e in errors)
+    db.close()
+    db = Database(tmp_path)
+    assert nearest(db.get_collection("p"), x[3]) == want
+    db.close()
