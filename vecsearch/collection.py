@@ -396,8 +396,9 @@ class Collection:
             texts = [texts[i] for i in order]
         if not keys:
             return UpdateResult(self._store.seq)
-        parsed = [json.loads(t) for t in texts] if self._pindexes else [{}] * len(keys)
         with self._write_lock:
+            # decided under the lock: a payload index created meanwhile must see these points
+            parsed = [json.loads(t) for t in texts] if self._pindexes else [{}] * len(keys)
             store = self._store
             seq, labels, _existed = store.upsert(keys, [v.tobytes() for v in vecs], texts)
             self._apply_upsert(np.asarray(labels, dtype=np.int64), vecs, parsed)
