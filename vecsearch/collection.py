@@ -72,6 +72,16 @@ from vecsearch.validate import (
 log = logging.getLogger(__name__)
 
 STORE_FILE = "store.sqlite"
+_OPTIMIZER_CONFIG = {
+    "deleted_threshold": 0.2,
+    "vacuum_min_vector_number": 1000,
+    "default_segment_number": 1,
+    "max_segment_size": None,
+    "memmap_threshold": None,
+    "indexing_threshold": 0,
+    "flush_interval_sec": 0,
+    "max_optimization_threads": None,
+}
 LOCK_FILE = "LOCK"
 _F32 = np.dtype("<f4")
 
@@ -859,9 +869,11 @@ class Collection:
             "on_disk_payload": True,
         }
         hnsw = {
-            "m": 0,
+            "m": 0,  # Qdrant's way of saying "no HNSW graph"
             "ef_construct": 0,
             "full_scan_threshold": self.config.full_scan_threshold_kb,
+            "max_indexing_threads": 0,
+            "on_disk": False,
         }
         if self.config.index.type == "hnsw":
             hnsw.update(
@@ -874,7 +886,15 @@ class Collection:
             "points_count": n,
             "indexed_vectors_count": indexed,
             "segments_count": 1,
-            "config": {"params": params, "hnsw_config": hnsw},
+            "config": {
+                "params": params,
+                "hnsw_config": hnsw,
+                # fixed values: an embedded single-segment engine has no optimizer or WAL
+                # settings, but Qdrant clients expect these objects
+                "optimizer_config": dict(_OPTIMIZER_CONFIG),
+                "wal_config": {"wal_capacity_mb": 0, "wal_segments_ahead": 0},
+                "quantization_config": None,
+            },
             "payload_schema": self.payload_schema(),
             "vecsearch": {
                 "index": {
