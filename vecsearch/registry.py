@@ -144,6 +144,15 @@ class IndexType:
                 exact = value
                 continue
             _check_qdrant_param(key, value, f"{field}.{key}")
+            nested = key in QDRANT_SEARCH_KEYS or any(
+                a.startswith(f"{key}.") for a in self.search_aliases
+            )
+            if nested and isinstance(value, Mapping):  # quantization: {"oversampling": 2.0}
+                for sub, subval in value.items():
+                    alias = self.search_aliases.get(f"{key}.{sub}")
+                    if alias is not None and subval is not None:
+                        kwargs[alias] = subval
+                continue
             target = self.search_aliases.get(key, key if key in names else None)
             if target is None:
                 if key in QDRANT_SEARCH_KEYS:
@@ -153,12 +162,6 @@ class IndexType:
                     f"unknown search parameter for index type {self.name!r}; expected one of "
                     f"{sorted(names | set(self.search_aliases) | QDRANT_SEARCH_KEYS)}",
                 )
-            if isinstance(value, Mapping):  # e.g. quantization: {"oversampling": 2.0}
-                for sub, subval in value.items():
-                    alias = self.search_aliases.get(f"{key}.{sub}")
-                    if alias is not None and subval is not None:
-                        kwargs[alias] = subval
-                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValidationError(f"{field}.{key}", f"expected a number, got {value!r}")
             kwargs[target] = value
@@ -252,6 +255,11 @@ register(
         module="indexes.binary",
         index_class="BinaryIndex",
         params_class="BinaryParams",
-        search_aliases={"quantization.oversampling": "k_factor"},
+        search_aliases={
+            "quantization.oversampling": "oversampling",
+            "quantization.rescore": "rescore",
+        },
+        needs_training=True,  # learns the centre of the codes
+        min_train_points=lambda params: 1000,  # exact search until then
     )
 )
