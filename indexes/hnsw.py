@@ -57,6 +57,7 @@ from indexes.base import (
     BaseIndex,
     SearchParams,
     as_ids,
+    as_vectors,
     check_k,
     check_params,
 )
@@ -88,6 +89,8 @@ class HNSWParams(SearchParams):
     exact_filter_ratio: float | None = None
 
     def __post_init__(self) -> None:
+        if self.n_threads is not None:
+            _positive_int("n_threads", self.n_threads)
         if self.ef is not None:
             _positive_int("ef", self.ef)
         if self.exact_filter_ratio is not None and not (
@@ -123,8 +126,8 @@ class HNSWIndex(BaseIndex):
         *,
         keep_pruned: bool = False,
         ef_search: int = 64,
-        max_batch: int = 256,
-        batch_fraction: float = 0.01,
+        max_batch: int = 1024,
+        batch_fraction: float = 0.02,
         consolidate_fraction: float = 0.1,
         exact_filter_ratio: float = 8.0,
     ) -> None:
@@ -251,6 +254,18 @@ class HNSWIndex(BaseIndex):
         )
         return int(sum(a.nbytes for a in arrays))
 
+    def prepare(self, x: Any, *, what: str = "vectors") -> np.ndarray:
+        """Validate vectors; for cosine, normalise them exactly as the single-query kernel does
+        (so one query gives bit-identical results alone or in a batch)."""
+        out = as_vectors(x, self.dim, what=what)
+        if self._normalize and out.shape[0]:
+            out, bad = ks.normalize_rows(out)
+            if bad >= 0:
+                raise InvalidVectorError(
+                    f"{what} row {bad} has zero norm and cannot be normalised for the cosine metric"
+                )
+        return out
+
     def train(self, x: Any) -> None:
         """Nothing to learn; validates ``x`` so misuse still fails loudly."""
         self.prepare(x, what="training vectors")
@@ -357,6 +372,7 @@ class HNSWIndex(BaseIndex):
     def _insert(self, slots: np.ndarray, levels: np.ndarray) -> None:
         """Link ``slots`` (levels ``levels``) into the graph, in this order, batch by batch."""
         n_threads = numba.get_num_threads()
+        vis_pool = np.zeros((n_threads, self._n_slots + 1), dtype=np.uint16)
         i, n = 0, slots.shape[0]
         if self._entry < 0:
             self._entry, self._max_level = int(slots[0]), int(levels[0])
@@ -368,38 +384,72 @@ class HNSWIndex(BaseIndex):
             above = np.flatnonzero(levels[i:end] > self._max_level)
             if above.size:  # a new top level: insert that point alone, then it is the entry
                 end = i + max(1, int(above[0]))
-            self._insert_batch(slots[i:end], levels[i:end], n_threads)
+            self._insert_batch(slots[i:end], levels[i:end], vis_pool)
             if levels[i] > self._max_level:
                 self._entry, self._max_level = int(slots[i]), int(levels[i])
             i = end
 
-    def _insert_batch(self, slots: np.ndarray, levels: np.ndarray, n_threads: int) -> None:
+    #: Batches smaller than this run on the calling thread: a parallel region costs a
+    #: barrier, which is expensive when the machine is busy and the batch is tiny.
+    PARALLEL_MIN_BATCH = 16
+
+    def _insert_batch(self, slots: np.ndarray, levels: np.ndarray, vis_pool: np.ndarray) -> None:
         b = slots.shape[0]
-        chunks = max(1, min(n_threads, b))
+        parallel = vis_pool.shape[0] > 1 and b >= self.PARALLEL_MIN_BATCH
         row_off = np.zeros(b, dtype=np.int64)
         np.cumsum(levels[:-1] + 1, out=row_off[1:])
         n_rows = int(row_off[-1] + levels[-1] + 1)
         sel_out = np.empty((n_rows, self.M), dtype=np.int32)
         sel_cnt = np.zeros(n_rows, dtype=np.int32)
-        kb.insert_search(
-            slots, levels, row_off, self._vectors, self._links0, self._links_up, self._up_off,
-            self._live, self._entry, self._max_level, self.ef_construction, self.M,
-            self._metric_code, self.keep_pruned, self._n_slots, self._pf, chunks, sel_out,
-            sel_cnt,
+        common = (
+            slots,
+            levels,
+            row_off,
+            self._vectors,
+            self._links0,
+            self._links_up,
+            self._up_off,
+            self._live,
+            self._entry,
+            self._max_level,
+            self.ef_construction,
+            self.M,
+            self._metric_code,
+            self.keep_pruned,
+            self._pf,
         )
+        if parallel:
+            kb.insert_search(*common, vis_pool, sel_out, sel_cnt)
+        else:
+            kb.insert_search_chunk(0, 1, *common, vis_pool[0], sel_out, sel_cnt)
         kb.link_new(
             slots, levels, row_off, sel_out, sel_cnt, self._links0, self._links_up, self._up_off
         )
         keys, srcs, starts = kb.backlink_requests(
             slots, levels, row_off, sel_out, sel_cnt, self._n_slots
         )
-        if keys.shape[0]:
-            max_group = int(np.max(np.diff(starts)))
-            kb.apply_backlinks(
-                keys, srcs, starts, self._n_slots, self._vectors, self._links0, self._links_up,
-                self._up_off, self._live, self.M, self.M0, self._metric_code, self.keep_pruned,
-                max_group, max(1, min(n_threads, starts.shape[0] - 1)),
-            )
+        if keys.shape[0] == 0:
+            return
+        args = (
+            keys,
+            srcs,
+            starts,
+            self._n_slots,
+            self._vectors,
+            self._links0,
+            self._links_up,
+            self._up_off,
+            self._live,
+            self.M,
+            self.M0,
+            self._metric_code,
+            self.keep_pruned,
+            int(np.max(np.diff(starts))),
+        )
+        if parallel:
+            kb.apply_backlinks(*args, vis_pool.shape[0])
+        else:
+            kb.apply_backlinks_chunk(0, 1, *args)
 
     # -- deletes -------------------------------------------------------------------------------
     def remove(self, ids: Any, *, n_threads: int | None = None) -> None:
@@ -413,9 +463,7 @@ class HNSWIndex(BaseIndex):
         id_map = self._ids_to_slots()
         missing = [i for i in ids_arr.tolist() if i not in id_map]
         if missing:
-            raise UnknownIdError(
-                f"{len(missing)} id(s) not in the index, for example {missing[0]}"
-            )
+            raise UnknownIdError(f"{len(missing)} id(s) not in the index, for example {missing[0]}")
         if ids_arr.size == 0:
             return
         self._tombstone(np.asarray([id_map[i] for i in ids_arr.tolist()], dtype=np.int64))
@@ -439,8 +487,17 @@ class HNSWIndex(BaseIndex):
         n = self._n_slots
         with numba_threads(n_threads):
             fixed = kb.repair_deleted(
-                self._levels, self._deleted, self._vectors, self._links0, self._links_up,
-                self._up_off, n, self.M, self.M0, self._metric_code, self.keep_pruned,
+                self._levels,
+                self._deleted,
+                self._vectors,
+                self._links0,
+                self._links_up,
+                self._up_off,
+                n,
+                self.M,
+                self.M0,
+                self._metric_code,
+                self.keep_pruned,
                 max(1, numba.get_num_threads()),
             )
         dead = np.flatnonzero(self._deleted[:n])
@@ -501,15 +558,28 @@ class HNSWIndex(BaseIndex):
             and queries.dtype == np.float32
             and type(k) is int
             and k > 0
-            and (params is None or (type(params) is HNSWParams and params.n_threads is None))
-        ):
+            and (params is None or type(params) is HNSWParams)
+        ):  # (one query runs on one thread, so params.n_threads does not matter here)
             q = queries if queries.ndim == 1 else (queries[0] if queries.shape[0] == 1 else None)
-            if q is not None and q.shape[0] == self.dim and q.ndim == 1:
+            if q is not None and q.ndim == 1 and q.shape[0] == self.dim and q.flags.c_contiguous:
                 ef = self.ef_search if params is None or params.ef is None else params.ef
                 ids, dists, found, status = ks.search_one(
-                    q, k, ef, self._metric_code, self._normalize, self._vectors, self._links0,
-                    self._links_up, self._up_off, self._ids, self._entry, self._max_level,
-                    self._visited(), self._live, self._n_tomb > 0, self._pf,
+                    q,
+                    k,
+                    ef,
+                    self._metric_code,
+                    self._normalize,
+                    self._vectors,
+                    self._links0,
+                    self._links_up,
+                    self._up_off,
+                    self._ids,
+                    self._entry,
+                    self._max_level,
+                    self._visited(),
+                    self._live,
+                    self._n_tomb > 0,
+                    self._pf,
                 )
                 if status == 0 and (found >= k or found >= self._n_live):
                     return ids, dists
@@ -545,9 +615,22 @@ class HNSWIndex(BaseIndex):
             if exact:
                 return self._exact(q, k, np.flatnonzero(admit), chunks)
             out_ids, out_d, found = ks.search_batch(
-                q, k, ef, self._metric_code, self._vectors, self._links0, self._links_up,
-                self._up_off, self._ids, self._entry, self._max_level, self._n_slots, admit,
-                use_admit, self._pf, chunks,
+                q,
+                k,
+                ef,
+                self._metric_code,
+                self._vectors,
+                self._links0,
+                self._links_up,
+                self._up_off,
+                self._ids,
+                self._entry,
+                self._max_level,
+                self._n_slots,
+                admit,
+                use_admit,
+                self._pf,
+                chunks,
             )
             short = np.flatnonzero(found < min(k, n_admit))
             if short.size:  # unreachable allowed points: answer those queries exactly
@@ -642,7 +725,9 @@ class HNSWIndex(BaseIndex):
         index._cap = index._n_slots = n
         index._vectors = a["vectors"]
         index._links0 = a["links0"]
-        index._links_up = a["links_up"] if a["links_up"].shape[0] else np.full((1, index.M), -1, np.int32)
+        index._links_up = (
+            a["links_up"] if a["links_up"].shape[0] else np.full((1, index.M), -1, np.int32)
+        )
         index._n_up = a["links_up"].shape[0]
         index._up_off = a["up_off"]
         index._levels = a["levels"]

@@ -29,7 +29,6 @@ import numpy as np
 from indexes._kernels.fastdist import dist_fast
 from indexes._kernels.hnsw_search import beam_search, greedy_descent
 from indexes._kernels.pool import key_dist, key_slot, pack
-from indexes._kernels.visited import visited_alloc
 
 
 @nb.njit(nogil=True, cache=True)
@@ -77,6 +76,81 @@ def select_neighbors(cand, n, m_max, vectors, metric, keep_pruned, live, out, di
     return sel
 
 
+@nb.njit(nogil=True, cache=True)
+def insert_search_chunk(
+    c,
+    n_chunks,
+    new_slots,
+    new_levels,
+    row_off,
+    vectors,
+    links0,
+    links_up,
+    up_off,
+    live,
+    entry,
+    max_level,
+    efc,
+    m,
+    metric,
+    keep_pruned,
+    pf,
+    vis,
+    sel_out,
+    sel_cnt,
+):
+    """Phase 1 for points ``c, c + n_chunks, ...`` of the batch (graph read-only).
+
+    Point ``i`` writes its layer-``l`` selection to ``sel_out[row_off[i] + l]`` (count in
+    ``sel_cnt``); layers above the current top level get an empty selection. ``vis`` is this
+    chunk's visited array.
+    """
+    b = new_slots.shape[0]
+    width = max(links0.shape[1], links_up.shape[1])
+    keys = np.empty(efc, dtype=np.int64)
+    done = np.empty(efc, dtype=np.uint8)
+    nbuf = np.empty(width, dtype=np.int64)
+    disc = np.empty(efc, dtype=np.int64)
+    out = np.empty(m, dtype=np.int64)
+    for i in range(c, b, n_chunks):
+        p = new_slots[i]
+        lp = new_levels[i]
+        q = vectors[p]
+        for lev in range(lp + 1):
+            sel_cnt[row_off[i] + lev] = 0
+        cur = entry
+        dcur = dist_fast(q, vectors[cur], metric)
+        if lp < max_level:
+            cur, dcur = greedy_descent(
+                q, vectors, links_up, up_off, cur, dcur, max_level, lp, metric
+            )
+        for lev in range(min(lp, max_level), -1, -1):
+            size = beam_search(
+                q,
+                vectors,
+                links0,
+                links_up,
+                up_off,
+                lev,
+                cur,
+                dcur,
+                efc,
+                vis,
+                keys,
+                done,
+                nbuf,
+                metric,
+                pf,
+            )
+            cnt = select_neighbors(keys, size, m, vectors, metric, keep_pruned, live, out, disc)
+            r = row_off[i] + lev
+            for t in range(cnt):
+                sel_out[r, t] = out[t]
+            sel_cnt[r] = cnt
+            cur = key_slot(keys[0])
+            dcur = key_dist(keys[0])
+
+
 @nb.njit(nogil=True, cache=True, parallel=True)
 def insert_search(
     new_slots,
@@ -93,56 +167,42 @@ def insert_search(
     m,
     metric,
     keep_pruned,
-    n_slots,
     pf,
-    n_chunks,
+    vis_pool,
     sel_out,
     sel_cnt,
 ):
-    """Phase 1: neighbours of each new point on each of its layers (graph read-only).
-
-    Point ``i`` writes its layer-``l`` selection to ``sel_out[row_off[i] + l]`` (count in
-    ``sel_cnt``); layers above the current top level get an empty selection.
-    """
-    b = new_slots.shape[0]
-    width = max(links0.shape[1], links_up.shape[1])
+    """Phase 1 in parallel: one chunk per row of ``vis_pool`` (its visited array)."""
+    n_chunks = vis_pool.shape[0]
     for c in nb.prange(n_chunks):
-        vis = visited_alloc(n_slots)
-        keys = np.empty(efc, dtype=np.int64)
-        done = np.empty(efc, dtype=np.uint8)
-        nbuf = np.empty(width, dtype=np.int64)
-        disc = np.empty(efc, dtype=np.int64)
-        out = np.empty(m, dtype=np.int64)
-        for i in range(c, b, n_chunks):
-            p = new_slots[i]
-            lp = new_levels[i]
-            q = vectors[p]
-            for lev in range(lp + 1):
-                sel_cnt[row_off[i] + lev] = 0
-            cur = entry
-            dcur = dist_fast(q, vectors[cur], metric)
-            if lp < max_level:
-                cur, dcur = greedy_descent(
-                    q, vectors, links_up, up_off, cur, dcur, max_level, lp, metric
-                )
-            for lev in range(min(lp, max_level), -1, -1):
-                size = beam_search(
-                    q, vectors, links0, links_up, up_off, lev, cur, dcur, efc, vis, keys, done,
-                    nbuf, metric, pf,
-                )
-                cnt = select_neighbors(keys, size, m, vectors, metric, keep_pruned, live, out, disc)
-                r = row_off[i] + lev
-                for t in range(cnt):
-                    sel_out[r, t] = out[t]
-                sel_cnt[r] = cnt
-                cur = key_slot(keys[0])
-                dcur = key_dist(keys[0])
+        insert_search_chunk(
+            c,
+            n_chunks,
+            new_slots,
+            new_levels,
+            row_off,
+            vectors,
+            links0,
+            links_up,
+            up_off,
+            live,
+            entry,
+            max_level,
+            efc,
+            m,
+            metric,
+            keep_pruned,
+            pf,
+            vis_pool[c],
+            sel_out,
+            sel_cnt,
+        )
 
 
-@nb.njit(nogil=True, cache=True, parallel=True)
+@nb.njit(nogil=True, cache=True)
 def link_new(new_slots, new_levels, row_off, sel_out, sel_cnt, links0, links_up, up_off):
     """Phase 2: each new point writes its own rows (all other entries ``-1``)."""
-    for i in nb.prange(new_slots.shape[0]):
+    for i in range(new_slots.shape[0]):
         p = new_slots[i]
         for lev in range(new_levels[i] + 1):
             r = row_off[i] + lev
@@ -187,8 +247,9 @@ def backlink_requests(new_slots, new_levels, row_off, sel_out, sel_cnt, n_keys):
 
 
 @nb.njit(nogil=True, cache=True)
-def _merge_into_row(t, row, extra, n_extra, m_max, vectors, metric, keep_pruned, live, cand,
-                    out, disc):
+def _merge_into_row(
+    t, row, extra, n_extra, m_max, vectors, metric, keep_pruned, live, cand, out, disc
+):
     """Merge slots ``extra[:n_extra]`` into ``row`` (neighbours of ``t``), pruning on overflow."""
     cnt = 0
     while cnt < row.shape[0] and row[cnt] >= 0:
@@ -226,37 +287,100 @@ def _merge_into_row(t, row, extra, n_extra, m_max, vectors, metric, keep_pruned,
         row[j] = out[j] if j < got else -1
 
 
+@nb.njit(nogil=True, cache=True)
+def apply_backlinks_chunk(
+    c,
+    n_chunks,
+    keys,
+    srcs,
+    starts,
+    n_keys,
+    vectors,
+    links0,
+    links_up,
+    up_off,
+    live,
+    m,
+    m0,
+    metric,
+    keep_pruned,
+    max_group,
+):
+    """Phase 3b for groups ``c, c + n_chunks, ...``: each target merges all its new reverse
+    links at once (one writer per row)."""
+    n_groups = starts.shape[0] - 1
+    cand = np.empty(m0 + max_group, dtype=np.int64)
+    out = np.empty(m0, dtype=np.int64)
+    disc = np.empty(m0 + max_group, dtype=np.int64)
+    for g in range(c, n_groups, n_chunks):
+        a = starts[g]
+        b = starts[g + 1]
+        lev = keys[a] // n_keys
+        t = keys[a] - lev * n_keys
+        if lev == 0:
+            row = links0[t]
+            m_max = m0
+        else:
+            row = links_up[up_off[t] + lev - 1]
+            m_max = m
+        _merge_into_row(
+            t, row, srcs[a:b], b - a, m_max, vectors, metric, keep_pruned, live, cand, out, disc
+        )
+
+
 @nb.njit(nogil=True, cache=True, parallel=True)
 def apply_backlinks(
-    keys, srcs, starts, n_keys, vectors, links0, links_up, up_off, live, m, m0, metric,
-    keep_pruned, max_group, n_chunks,
+    keys,
+    srcs,
+    starts,
+    n_keys,
+    vectors,
+    links0,
+    links_up,
+    up_off,
+    live,
+    m,
+    m0,
+    metric,
+    keep_pruned,
+    max_group,
+    n_chunks,
 ):
-    """Phase 3b: each target merges all its new reverse links at once (one writer per row)."""
-    n_groups = starts.shape[0] - 1
+    """Phase 3b in parallel over ``n_chunks`` chunks of target groups."""
     for c in nb.prange(n_chunks):
-        cand = np.empty(m0 + max_group, dtype=np.int64)
-        out = np.empty(m0, dtype=np.int64)
-        disc = np.empty(m0 + max_group, dtype=np.int64)
-        for g in range(c, n_groups, n_chunks):
-            a = starts[g]
-            b = starts[g + 1]
-            lev = keys[a] // n_keys
-            t = keys[a] - lev * n_keys
-            if lev == 0:
-                row = links0[t]
-                m_max = m0
-            else:
-                row = links_up[up_off[t] + lev - 1]
-                m_max = m
-            _merge_into_row(
-                t, row, srcs[a:b], b - a, m_max, vectors, metric, keep_pruned, live, cand, out,
-                disc,
-            )
+        apply_backlinks_chunk(
+            c,
+            n_chunks,
+            keys,
+            srcs,
+            starts,
+            n_keys,
+            vectors,
+            links0,
+            links_up,
+            up_off,
+            live,
+            m,
+            m0,
+            metric,
+            keep_pruned,
+            max_group,
+        )
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
 def repair_deleted(
-    levels, deleted, vectors, links0, links_up, up_off, n_slots, m, m0, metric, keep_pruned,
+    levels,
+    deleted,
+    vectors,
+    links0,
+    links_up,
+    up_off,
+    n_slots,
+    m,
+    m0,
+    metric,
+    keep_pruned,
     n_chunks,
 ):
     """Drop links to ``deleted`` slots from every surviving node, reconnecting it through the

@@ -101,10 +101,7 @@ def beam_search(
     while cur < size:
         done[cur] = 1
         v = key_slot(keys[cur])
-        if level == 0:
-            row = links0[v]
-        else:
-            row = links_up[up_off[v] + level - 1]
+        row = links0[v] if level == 0 else links_up[up_off[v] + level - 1]
         cnt = _gather_unvisited(row, vis, tag, nbuf, vectors, pf)
         best = size
         for t in range(cnt):
@@ -214,11 +211,46 @@ def search_core(
     dcur = dist_fast(q, vectors[entry], metric)
     cur, dcur = greedy_descent(q, vectors, links_up, up_off, entry, dcur, max_level, 0, metric)
     if use_admit:
-        n = beam_search_filtered(q, vectors, links0, cur, dcur, ef, vis, keys, nbuf, admit, metric, pf)
+        n = beam_search_filtered(
+            q, vectors, links0, cur, dcur, ef, vis, keys, nbuf, admit, metric, pf
+        )
         res = np.sort(keys[:n])
         return _emit(res, n, k, ids, out_ids, out_d)
-    n = beam_search(q, vectors, links0, links_up, up_off, 0, cur, dcur, ef, vis, keys, done, nbuf, metric, pf)
+    n = beam_search(
+        q, vectors, links0, links_up, up_off, 0, cur, dcur, ef, vis, keys, done, nbuf, metric, pf
+    )
     return _emit(keys, n, k, ids, out_ids, out_d)
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _unit_into(x, out):
+    """Write ``x / |x|`` to ``out`` (float64 norm, float32 scale); False if ``|x| == 0``."""
+    s = 0.0
+    for j in range(x.shape[0]):
+        s += np.float64(x[j]) * np.float64(x[j])
+    if s == 0.0:
+        return False
+    inv = np.float32(1.0 / np.sqrt(s))
+    for j in range(x.shape[0]):
+        out[j] = np.float32(x[j]) * inv
+    return True
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def normalize_rows(x):
+    """Rows of ``x`` scaled to unit norm, exactly as :func:`search_one` scales a query.
+
+    Returns ``(out, bad)`` where ``bad`` is the first zero row (``-1`` if none).
+    """
+    n = x.shape[0]
+    out = np.empty_like(x)
+    ok = np.ones(n, dtype=np.bool_)
+    for i in nb.prange(n):
+        ok[i] = _unit_into(x[i], out[i])
+    for i in range(n):
+        if not ok[i]:
+            return out, i
+    return out, -1
 
 
 @nb.njit(nogil=True, cache=True)
@@ -245,27 +277,40 @@ def search_one(
     dim = vectors.shape[1]
     out_ids = np.empty((1, k), dtype=np.int64)
     out_d = np.empty((1, k), dtype=np.float32)
-    q = np.empty(dim, dtype=np.float32)
-    s = 0.0
     for j in range(dim):
-        x = np.float32(q_in[j])
-        if not np.isfinite(x):
+        if not np.isfinite(q_in[j]):
             return out_ids, out_d, 0, BAD_VALUE
-        q[j] = x
-        s += np.float64(x) * np.float64(x)
     if normalize:
-        if s == 0.0:
+        q = np.empty(dim, dtype=np.float32)
+        if not _unit_into(q_in, q):
             return out_ids, out_d, 0, ZERO_NORM
-        inv = np.float32(1.0 / np.sqrt(s))
-        for j in range(dim):
-            q[j] *= inv
+    else:
+        q = q_in
     ef = max(ef, k)
     keys = np.empty(ef, dtype=np.int64)
     done = np.empty(ef, dtype=np.uint8)
     nbuf = np.empty(max(links0.shape[1], links_up.shape[1]), dtype=np.int64)
     found = search_core(
-        q, k, ef, metric, vectors, links0, links_up, up_off, ids, entry, max_level, vis, keys,
-        done, nbuf, admit, use_admit, pf, out_ids[0], out_d[0],
+        q,
+        k,
+        ef,
+        metric,
+        vectors,
+        links0,
+        links_up,
+        up_off,
+        ids,
+        entry,
+        max_level,
+        vis,
+        keys,
+        done,
+        nbuf,
+        admit,
+        use_admit,
+        pf,
+        out_ids[0],
+        out_d[0],
     )
     return out_ids, out_d, found, OK
 
@@ -306,8 +351,26 @@ def search_batch(
         nbuf = np.empty(width, dtype=np.int64)
         for i in range(c, nq, n_chunks):
             found[i] = search_core(
-                queries[i], k, ef, metric, vectors, links0, links_up, up_off, ids, entry,
-                max_level, vis, keys, done, nbuf, admit, use_admit, pf, out_ids[i], out_d[i],
+                queries[i],
+                k,
+                ef,
+                metric,
+                vectors,
+                links0,
+                links_up,
+                up_off,
+                ids,
+                entry,
+                max_level,
+                vis,
+                keys,
+                done,
+                nbuf,
+                admit,
+                use_admit,
+                pf,
+                out_ids[i],
+                out_d[i],
             )
     return out_ids, out_d, found
 

@@ -22,7 +22,12 @@ def _emit_prefetch(builder, ptr) -> None:
     # read access (0), high temporal locality (3), data cache (1)
     builder.call(
         fn,
-        [builder.bitcast(ptr, _I8P), ir.Constant(_I32, 0), ir.Constant(_I32, 3), ir.Constant(_I32, 1)],
+        [
+            builder.bitcast(ptr, _I8P),
+            ir.Constant(_I32, 0),
+            ir.Constant(_I32, 3),
+            ir.Constant(_I32, 1),
+        ],
     )
 
 
