@@ -130,9 +130,7 @@ def as_vectors(x: Any, dim: int, *, what: str = "vectors") -> np.ndarray:
         arr = np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(f"{what} must be a numeric array: {exc}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise InvalidParameterError(f"{what} must be numeric, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
         raise InvalidParameterError(f"{what} must be real, got dtype {arr.dtype}")
@@ -143,9 +141,7 @@ def as_vectors(x: Any, dim: int, *, what: str = "vectors") -> np.ndarray:
             f"{what} must be a 2-d array (n, {dim}), got shape {np.shape(x)}"
         )
     if arr.shape[1] != dim:
-        raise DimensionMismatchError(
-            f"{what} have dimension {arr.shape[1]}, index expects {dim}"
-        )
+        raise DimensionMismatchError(f"{what} have dimension {arr.shape[1]}, index expects {dim}")
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.ascontiguousarray(arr, dtype=np.float32)
     if out.size and not np.isfinite(out).all():

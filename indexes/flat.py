@@ -103,8 +103,9 @@ class FlatIndex(BaseIndex):
         present = self._ids[: self._n]
         missing = ~np.isin(ids_arr, present)
         if missing.any():
+            example = int(ids_arr[missing][0])
             raise UnknownIdError(
-                f"{int(missing.sum())} id(s) not in the index, for example {int(ids_arr[missing][0])}"
+                f"{int(missing.sum())} id(s) not in the index, for example {example}"
             )
         keep = ~np.isin(present, ids_arr)
         self._vectors = np.ascontiguousarray(self._vectors[: self._n][keep])

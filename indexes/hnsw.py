@@ -129,7 +129,7 @@ class HNSWIndex(BaseIndex):
         max_batch: int = 1024,
         batch_fraction: float = 0.02,
         consolidate_fraction: float = 0.1,
-        exact_filter_ratio: float = 8.0,
+        exact_filter_ratio: float = 10.0,
     ) -> None:
         super().__init__(dim, metric)
         self.M = _positive_int("M", M)
@@ -259,7 +259,8 @@ class HNSWIndex(BaseIndex):
         (so one query gives bit-identical results alone or in a batch)."""
         out = as_vectors(x, self.dim, what=what)
         if self._normalize and out.shape[0]:
-            out, bad = ks.normalize_rows(out)
+            big = out.shape[0] >= 4096
+            out, bad = ks.normalize_rows(out) if big else ks.normalize_rows_serial(out)
             if bad >= 0:
                 raise InvalidVectorError(
                     f"{what} row {bad} has zero norm and cannot be normalised for the cosine metric"
@@ -563,6 +564,9 @@ class HNSWIndex(BaseIndex):
             q = queries if queries.ndim == 1 else (queries[0] if queries.shape[0] == 1 else None)
             if q is not None and q.ndim == 1 and q.shape[0] == self.dim and q.flags.c_contiguous:
                 ef = self.ef_search if params is None or params.ef is None else params.ef
+                mode = ks.ALL
+                if self._n_tomb:
+                    ef, mode = self._widen(ef), ks.SKIP
                 ids, dists, found, status = ks.search_one(
                     q,
                     k,
@@ -578,7 +582,7 @@ class HNSWIndex(BaseIndex):
                     self._max_level,
                     self._visited(),
                     self._live,
-                    self._n_tomb > 0,
+                    mode,
                     self._pf,
                 )
                 if status == 0 and (found >= k or found >= self._n_live):
@@ -597,13 +601,14 @@ class HNSWIndex(BaseIndex):
         ef = self.ef_search if p.ef is None else p.ef
         nq = q.shape[0]
         if allow is None:
-            admit, n_admit = self._live, self._n_live
-            use_admit = self._n_tomb > 0
-            exact = False
+            admit, n_admit, exact = self._live, self._n_live, False
+            mode = ks.SKIP if self._n_tomb else ks.ALL
+            if self._n_tomb:
+                ef = self._widen(ef)
         else:
             admit = self.allow_mask(allow) & self._live[: self._n_slots]
             n_admit = int(np.count_nonzero(admit))
-            use_admit = True
+            mode = ks.FILTER
             exact = self._plan(n_admit, k, ef, p.exact_filter_ratio) == "exact"
         if nq == 0 or n_admit == 0 or self._entry < 0:
             return (
@@ -614,11 +619,7 @@ class HNSWIndex(BaseIndex):
             chunks = max(1, min(numba.get_num_threads(), nq))
             if exact:
                 return self._exact(q, k, np.flatnonzero(admit), chunks)
-            out_ids, out_d, found = ks.search_batch(
-                q,
-                k,
-                ef,
-                self._metric_code,
+            graph = (
                 self._vectors,
                 self._links0,
                 self._links_up,
@@ -626,12 +627,32 @@ class HNSWIndex(BaseIndex):
                 self._ids,
                 self._entry,
                 self._max_level,
-                self._n_slots,
-                admit,
-                use_admit,
-                self._pf,
-                chunks,
             )
+            if chunks == 1:
+                out_ids, out_d, found = ks.search_serial(
+                    q,
+                    k,
+                    ef,
+                    self._metric_code,
+                    *graph,
+                    self._visited(),
+                    admit,
+                    mode,
+                    self._pf,
+                )
+            else:
+                out_ids, out_d, found = ks.search_batch(
+                    q,
+                    k,
+                    ef,
+                    self._metric_code,
+                    *graph,
+                    self._n_slots,
+                    admit,
+                    mode,
+                    self._pf,
+                    chunks,
+                )
             short = np.flatnonzero(found < min(k, n_admit))
             if short.size:  # unreachable allowed points: answer those queries exactly
                 slots = np.flatnonzero(admit[: self._n_slots])
@@ -640,11 +661,15 @@ class HNSWIndex(BaseIndex):
                 out_d[short] = fix_d
         return out_ids, out_d
 
+    def _widen(self, ef: int) -> int:
+        """``ef`` grown by the tombstone share, so that about ``ef`` live nodes are kept."""
+        return ef + -(-ef * self._n_tomb // max(1, self._n_live))
+
     def _exact(
         self, q: np.ndarray, k: int, slots: np.ndarray, chunks: int
     ) -> tuple[np.ndarray, np.ndarray]:
         slots = slots.astype(np.int64)
-        if q.shape[0] <= 2:
+        if chunks == 1:
             return ks.exact_subset_serial(q, k, self._metric_code, self._vectors, slots, self._ids)
         return ks.exact_subset(q, k, self._metric_code, self._vectors, slots, self._ids, chunks)
 

@@ -38,6 +38,10 @@ from indexes._kernels.visited import next_epoch, visited_alloc
 
 #: Status codes returned by :func:`search_one`.
 OK, BAD_VALUE, ZERO_NORM = 0, -1, -2
+#: ``mode`` of :func:`search_core`: no filter; traverse everything but admit only ``admit``-ted
+#: nodes (:func:`beam_search_filtered`); plain beam search whose output skips non-admitted
+#: nodes (for a few tombstones: the caller widens ``ef`` by their share).
+ALL, FILTER, SKIP = 0, 1, 2
 
 
 @nb.njit(nogil=True, cache=True)
@@ -200,7 +204,7 @@ def search_core(
     done,
     nbuf,
     admit,
-    use_admit,
+    mode,
     pf,
     out_ids,
     out_d,
@@ -210,7 +214,7 @@ def search_core(
         return _emit(keys, 0, k, ids, out_ids, out_d)
     dcur = dist_fast(q, vectors[entry], metric)
     cur, dcur = greedy_descent(q, vectors, links_up, up_off, entry, dcur, max_level, 0, metric)
-    if use_admit:
+    if mode == FILTER:
         n = beam_search_filtered(
             q, vectors, links0, cur, dcur, ef, vis, keys, nbuf, admit, metric, pf
         )
@@ -219,6 +223,13 @@ def search_core(
     n = beam_search(
         q, vectors, links0, links_up, up_off, 0, cur, dcur, ef, vis, keys, done, nbuf, metric, pf
     )
+    if mode == SKIP:
+        m = 0
+        for i in range(n):
+            if admit[key_slot(keys[i])]:
+                keys[m] = keys[i]
+                m += 1
+        n = m
     return _emit(keys, n, k, ids, out_ids, out_d)
 
 
@@ -254,6 +265,16 @@ def normalize_rows(x):
 
 
 @nb.njit(nogil=True, cache=True)
+def normalize_rows_serial(x):
+    """:func:`normalize_rows` on the calling thread (no parallel region for a few rows)."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        if not _unit_into(x[i], out[i]):
+            return out, i
+    return out, -1
+
+
+@nb.njit(nogil=True, cache=True)
 def search_one(
     q_in,
     k,
@@ -269,7 +290,7 @@ def search_one(
     max_level,
     vis,
     admit,
-    use_admit,
+    mode,
     pf,
 ):
     """The single-query path: validate (finite, non-zero for cosine) and normalise ``q_in``
@@ -307,12 +328,69 @@ def search_one(
         done,
         nbuf,
         admit,
-        use_admit,
+        mode,
         pf,
         out_ids[0],
         out_d[0],
     )
     return out_ids, out_d, found, OK
+
+
+@nb.njit(nogil=True, cache=True)
+def search_serial(
+    queries,
+    k,
+    ef,
+    metric,
+    vectors,
+    links0,
+    links_up,
+    up_off,
+    ids,
+    entry,
+    max_level,
+    vis,
+    admit,
+    mode,
+    pf,
+):
+    """Prepared queries one after another on the calling thread, with visited array ``vis``.
+
+    A parallel region costs a thread wake-up and a barrier, which on a busy machine can cost
+    more than a query; this is the path for one query or one thread.
+    """
+    nq = queries.shape[0]
+    out_ids = np.empty((nq, k), dtype=np.int64)
+    out_d = np.empty((nq, k), dtype=np.float32)
+    found = np.zeros(nq, dtype=np.int64)
+    ef = max(ef, k)
+    keys = np.empty(ef, dtype=np.int64)
+    done = np.empty(ef, dtype=np.uint8)
+    nbuf = np.empty(max(links0.shape[1], links_up.shape[1]), dtype=np.int64)
+    for i in range(nq):
+        found[i] = search_core(
+            queries[i],
+            k,
+            ef,
+            metric,
+            vectors,
+            links0,
+            links_up,
+            up_off,
+            ids,
+            entry,
+            max_level,
+            vis,
+            keys,
+            done,
+            nbuf,
+            admit,
+            mode,
+            pf,
+            out_ids[i],
+            out_d[i],
+        )
+    return out_ids, out_d, found
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
@@ -330,7 +408,7 @@ def search_batch(
     max_level,
     n_slots,
     admit,
-    use_admit,
+    mode,
     pf,
     n_chunks,
 ):
@@ -367,7 +445,7 @@ def search_batch(
                 done,
                 nbuf,
                 admit,
-                use_admit,
+                mode,
                 pf,
                 out_ids[i],
                 out_d[i],

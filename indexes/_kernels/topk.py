@@ -95,10 +95,7 @@ def merge_scores_into_heaps(scores, bias, keys, payload, allow, metric, hd, hi, 
         for j in range(nb_):
             if use_allow and not allow[j]:
                 continue
-            if metric == 0:
-                d = bias[j] - np.float32(2.0) * scores[q, j]
-            else:
-                d = -scores[q, j]
+            d = bias[j] - np.float32(2.0) * scores[q, j] if metric == 0 else -scores[q, j]
             if d < d_row[0] or (d == d_row[0] and keys[j] < i_row[0]):
                 _replace_top_payload(d_row, i_row, c_row, d, keys[j], payload[j])
 
@@ -128,7 +125,6 @@ def select_exact(dist, cand, tiekey, k):
         # sort ascending
         order = np.argsort(hi, kind="mergesort")  # stable pre-order by key
         hd2 = hd[order]
-        hi2 = hi[order]
         hc2 = hc[order]
         order2 = np.argsort(hd2, kind="mergesort")  # stable: equal d keeps key order
         m = 0

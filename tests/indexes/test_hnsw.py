@@ -202,7 +202,7 @@ def _recall_vs_flat(index: HNSWIndex, x: np.ndarray, ids: np.ndarray, q: np.ndar
 
 
 def test_delete_30_percent_then_add(glove_all):
-    n = 20_000
+    n = 10_000
     rng = np.random.default_rng(3)
     x = np.ascontiguousarray(glove_all[:n], dtype=np.float32)
     index = _build(x, np.arange(n))
