@@ -422,7 +422,8 @@ class HNSWIndex(BaseIndex):
         if parallel:
             kb.insert_search(*common, vis_pool, sel_out, sel_cnt)
         else:
-            kb.insert_search_chunk(0, 1, *common, vis_pool[0], sel_out, sel_cnt)
+            ctr = np.zeros(1, dtype=np.int64)
+            kb.insert_search_worker(ctr, *common, vis_pool[0], sel_out, sel_cnt)
         kb.link_new(
             slots, levels, row_off, sel_out, sel_cnt, self._links0, self._links_up, self._up_off
         )
@@ -450,7 +451,7 @@ class HNSWIndex(BaseIndex):
         if parallel:
             kb.apply_backlinks(*args, vis_pool.shape[0])
         else:
-            kb.apply_backlinks_chunk(0, 1, *args)
+            kb.apply_backlinks_worker(np.zeros(1, dtype=np.int64), *args)
 
     # -- deletes -------------------------------------------------------------------------------
     def remove(self, ids: Any, *, n_threads: int | None = None) -> None:
@@ -616,9 +617,9 @@ class HNSWIndex(BaseIndex):
                 np.full((nq, k), np.inf, dtype=np.float32),
             )
         with numba_threads(p.n_threads):
-            chunks = max(1, min(numba.get_num_threads(), nq))
+            workers = max(1, min(numba.get_num_threads(), nq))
             if exact:
-                return self._exact(q, k, np.flatnonzero(admit), chunks)
+                return self._exact(q, k, np.flatnonzero(admit), workers)
             graph = (
                 self._vectors,
                 self._links0,
@@ -628,7 +629,7 @@ class HNSWIndex(BaseIndex):
                 self._entry,
                 self._max_level,
             )
-            if chunks == 1:
+            if workers == 1:
                 out_ids, out_d, found = ks.search_serial(
                     q,
                     k,
@@ -651,12 +652,12 @@ class HNSWIndex(BaseIndex):
                     admit,
                     mode,
                     self._pf,
-                    chunks,
+                    workers,
                 )
             short = np.flatnonzero(found < min(k, n_admit))
             if short.size:  # unreachable allowed points: answer those queries exactly
                 slots = np.flatnonzero(admit[: self._n_slots])
-                fix_ids, fix_d = self._exact(q[short], k, slots, min(chunks, short.size))
+                fix_ids, fix_d = self._exact(q[short], k, slots, min(workers, short.size))
                 out_ids[short] = fix_ids
                 out_d[short] = fix_d
         return out_ids, out_d
@@ -666,12 +667,12 @@ class HNSWIndex(BaseIndex):
         return ef + -(-ef * self._n_tomb // max(1, self._n_live))
 
     def _exact(
-        self, q: np.ndarray, k: int, slots: np.ndarray, chunks: int
+        self, q: np.ndarray, k: int, slots: np.ndarray, workers: int
     ) -> tuple[np.ndarray, np.ndarray]:
         slots = slots.astype(np.int64)
-        if chunks == 1:
+        if workers == 1:
             return ks.exact_subset_serial(q, k, self._metric_code, self._vectors, slots, self._ids)
-        return ks.exact_subset(q, k, self._metric_code, self._vectors, slots, self._ids, chunks)
+        return ks.exact_subset(q, k, self._metric_code, self._vectors, slots, self._ids, workers)
 
     def plan(
         self, allow: np.ndarray | None, k: int = 10, params: HNSWParams | None = None

@@ -28,6 +28,7 @@ import numpy as np
 
 from indexes._kernels.fastdist import dist_fast
 from indexes._kernels.hnsw_search import beam_search, greedy_descent
+from indexes._kernels.intrinsics import atomic_add
 from indexes._kernels.pool import key_dist, key_slot, pack
 
 
@@ -77,9 +78,8 @@ def select_neighbors(cand, n, m_max, vectors, metric, keep_pruned, live, out, di
 
 
 @nb.njit(nogil=True, cache=True)
-def insert_search_chunk(
-    c,
-    n_chunks,
+def insert_search_worker(
+    ctr,
     new_slots,
     new_levels,
     row_off,
@@ -99,11 +99,12 @@ def insert_search_chunk(
     sel_out,
     sel_cnt,
 ):
-    """Phase 1 for points ``c, c + n_chunks, ...`` of the batch (graph read-only).
+    """Phase 1 for the points this worker takes from the shared counter ``ctr`` (graph
+    read-only).
 
     Point ``i`` writes its layer-``l`` selection to ``sel_out[row_off[i] + l]`` (count in
     ``sel_cnt``); layers above the current top level get an empty selection. ``vis`` is this
-    chunk's visited array.
+    worker's visited array. The output of a point does not depend on which worker took it.
     """
     b = new_slots.shape[0]
     width = max(links0.shape[1], links_up.shape[1])
@@ -112,7 +113,10 @@ def insert_search_chunk(
     nbuf = np.empty(width, dtype=np.int64)
     disc = np.empty(efc, dtype=np.int64)
     out = np.empty(m, dtype=np.int64)
-    for i in range(c, b, n_chunks):
+    while True:
+        i = atomic_add(ctr, 0, 1)
+        if i >= b:
+            break
         p = new_slots[i]
         lp = new_levels[i]
         q = vectors[p]
@@ -172,12 +176,12 @@ def insert_search(
     sel_out,
     sel_cnt,
 ):
-    """Phase 1 in parallel: one chunk per row of ``vis_pool`` (its visited array)."""
-    n_chunks = vis_pool.shape[0]
-    for c in nb.prange(n_chunks):
-        insert_search_chunk(
-            c,
-            n_chunks,
+    """Phase 1 in parallel: one worker per row of ``vis_pool`` (its visited array), points
+    handed out dynamically, so a descheduled thread holds up one point, not a share."""
+    ctr = np.zeros(1, dtype=np.int64)
+    for w in nb.prange(vis_pool.shape[0]):
+        insert_search_worker(
+            ctr,
             new_slots,
             new_levels,
             row_off,
@@ -193,7 +197,7 @@ def insert_search(
             metric,
             keep_pruned,
             pf,
-            vis_pool[c],
+            vis_pool[w],
             sel_out,
             sel_cnt,
         )
@@ -288,9 +292,8 @@ def _merge_into_row(
 
 
 @nb.njit(nogil=True, cache=True)
-def apply_backlinks_chunk(
-    c,
-    n_chunks,
+def apply_backlinks_worker(
+    ctr,
     keys,
     srcs,
     starts,
@@ -306,13 +309,16 @@ def apply_backlinks_chunk(
     keep_pruned,
     max_group,
 ):
-    """Phase 3b for groups ``c, c + n_chunks, ...``: each target merges all its new reverse
-    links at once (one writer per row)."""
+    """Phase 3b for the target groups this worker takes from ``ctr``: each target merges all
+    its new reverse links at once (one writer per row)."""
     n_groups = starts.shape[0] - 1
     cand = np.empty(m0 + max_group, dtype=np.int64)
     out = np.empty(m0, dtype=np.int64)
     disc = np.empty(m0 + max_group, dtype=np.int64)
-    for g in range(c, n_groups, n_chunks):
+    while True:
+        g = atomic_add(ctr, 0, 1)
+        if g >= n_groups:
+            break
         a = starts[g]
         b = starts[g + 1]
         lev = keys[a] // n_keys
@@ -344,13 +350,13 @@ def apply_backlinks(
     metric,
     keep_pruned,
     max_group,
-    n_chunks,
+    n_workers,
 ):
-    """Phase 3b in parallel over ``n_chunks`` chunks of target groups."""
-    for c in nb.prange(n_chunks):
-        apply_backlinks_chunk(
-            c,
-            n_chunks,
+    """Phase 3b in parallel: ``n_workers`` workers take target groups dynamically."""
+    ctr = np.zeros(1, dtype=np.int64)
+    for _ in nb.prange(n_workers):
+        apply_backlinks_worker(
+            ctr,
             keys,
             srcs,
             starts,
@@ -381,7 +387,7 @@ def repair_deleted(
     m0,
     metric,
     keep_pruned,
-    n_chunks,
+    n_workers,
 ):
     """Drop links to ``deleted`` slots from every surviving node, reconnecting it through the
     deleted neighbours' own surviving neighbours (heuristic-pruned). Rows of deleted nodes are
@@ -391,14 +397,18 @@ def repair_deleted(
     live = np.empty(n_slots, dtype=np.bool_)
     for s in range(n_slots):
         live[s] = levels[s] >= 0 and not deleted[s]
-    fixed = np.zeros(n_chunks, dtype=np.int64)
-    for c in nb.prange(n_chunks):
+    fixed = np.zeros(n_workers, dtype=np.int64)
+    ctr = np.zeros(1, dtype=np.int64)
+    for c in nb.prange(n_workers):
         cap = width * (width + 1)
         cand = np.empty(cap, dtype=np.int64)
         seen = np.empty(cap, dtype=np.int64)
         out = np.empty(width, dtype=np.int64)
         disc = np.empty(cap, dtype=np.int64)
-        for p in range(c, n_slots, n_chunks):
+        while True:
+            p = atomic_add(ctr, 0, 1)
+            if p >= n_slots:
+                break
             if not live[p]:
                 continue
             for lev in range(levels[p] + 1):

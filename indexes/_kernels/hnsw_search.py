@@ -23,7 +23,7 @@ import numba as nb
 import numpy as np
 
 from indexes._kernels.fastdist import FASTMATH, dist_fast
-from indexes._kernels.intrinsics import prefetch1, prefetch2
+from indexes._kernels.intrinsics import atomic_add, prefetch1, prefetch2
 from indexes._kernels.pool import (
     key_dist,
     key_slot,
@@ -410,9 +410,11 @@ def search_batch(
     admit,
     mode,
     pf,
-    n_chunks,
+    n_workers,
 ):
-    """Many prepared queries, in parallel; each chunk owns its visited set and scratch.
+    """Many prepared queries in parallel: ``n_workers`` workers, each with its own visited set
+    and scratch, take queries one at a time from a shared counter (dynamic scheduling: on a
+    busy machine a descheduled thread holds up one query, not half the batch).
 
     Returns ``(ids (nq, k), distances (nq, k), found (nq,))``.
     """
@@ -422,12 +424,16 @@ def search_batch(
     found = np.zeros(nq, dtype=np.int64)
     ef = max(ef, k)
     width = max(links0.shape[1], links_up.shape[1])
-    for c in nb.prange(n_chunks):
+    ctr = np.zeros(1, dtype=np.int64)
+    for _ in nb.prange(n_workers):
         vis = visited_alloc(n_slots)
         keys = np.empty(ef, dtype=np.int64)
         done = np.empty(ef, dtype=np.uint8)
         nbuf = np.empty(width, dtype=np.int64)
-        for i in range(c, nq, n_chunks):
+        while True:
+            i = atomic_add(ctr, 0, 1)
+            if i >= nq:
+                break
             found[i] = search_core(
                 queries[i],
                 k,
@@ -469,14 +475,18 @@ def _exact_core(q, k, metric, vectors, slots, ids, heap, out_ids, out_d):
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
-def exact_subset(queries, k, metric, vectors, slots, ids, n_chunks):
+def exact_subset(queries, k, metric, vectors, slots, ids, n_workers):
     """Exact k nearest neighbours among ``slots`` (the plan for very selective filters)."""
     nq = queries.shape[0]
     out_ids = np.empty((nq, k), dtype=np.int64)
     out_d = np.empty((nq, k), dtype=np.float32)
-    for c in nb.prange(n_chunks):
+    ctr = np.zeros(1, dtype=np.int64)
+    for _ in nb.prange(n_workers):
         heap = np.empty(k, dtype=np.int64)
-        for i in range(c, nq, n_chunks):
+        while True:
+            i = atomic_add(ctr, 0, 1)
+            if i >= nq:
+                break
             _exact_core(queries[i], k, metric, vectors, slots, ids, heap, out_ids[i], out_d[i])
     return out_ids, out_d
 

@@ -110,3 +110,33 @@ def bits_f32(typingctx, x):
         return builder.bitcast(args[0], ir.FloatType())
 
     return sig, codegen
+
+
+@intrinsic
+def atomic_add(typingctx, arr, i, v):
+    """Atomically add ``v`` to the int64 ``arr[i]`` and return its previous value.
+
+    The work counter of dynamically scheduled parallel loops: threads take the next item
+    from a shared counter, so a thread that the OS deschedules delays only its own item.
+    """
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype == types.int64):
+        return None
+    sig = types.int64(arr, i, v)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        inds = [context.cast(builder, args[1], signature.args[1], types.intp)]
+        ptr = cgutils.get_item_pointer2(
+            context,
+            builder,
+            data=ary.data,
+            shape=cgutils.unpack_tuple(builder, ary.shape),
+            strides=cgutils.unpack_tuple(builder, ary.strides),
+            layout=aryty.layout,
+            inds=inds,
+        )
+        val = context.cast(builder, args[2], signature.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, val, "seq_cst")
+
+    return sig, codegen

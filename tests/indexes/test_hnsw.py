@@ -382,6 +382,35 @@ def test_metrics_synthetic(metric):
     np.testing.assert_allclose(dists[hit], truth_d[hit], rtol=1e-4, atol=1e-4)
 
 
+def test_keep_pruned_option():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4000, 16)).astype(np.float32)
+    q = rng.standard_normal((100, 16)).astype(np.float32)
+    flat = FlatIndex(16, "l2")
+    flat.add(x, np.arange(4000))
+    truth, _ = flat.search(q, K)
+    degree = {}
+    for keep in (False, True):
+        index = HNSWIndex(16, "l2", M=8, keep_pruned=keep)
+        index.add(x, np.arange(4000))
+        ids, _ = index.search(q, K, HNSWParams(ef=100))
+        assert recall(ids, truth) >= 0.95
+        degree[keep] = float((index._links0[: index.n_slots] >= 0).sum(axis=1).mean())
+    assert degree[True] > degree[False], degree  # pruned candidates fill the free room
+
+
+def test_concurrent_searches_from_threads(glove, glove_index):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, queries = glove
+    params = HNSWParams(ef=64)
+    want = [glove_index.search(queries[i], K, params)[0][0] for i in range(200)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda i: glove_index.search(queries[i], K, params)[0][0], range(200)))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_empty_index_and_short_results():
     index = HNSWIndex(4, "l2")
     ids, dists = index.search(np.ones(4, dtype=np.float32), 3)
