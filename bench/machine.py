@@ -88,6 +88,7 @@ def machine_info() -> dict[str, Any]:
         "usable_cpus": available_threads(),
         "memory_bytes": mem,
         "platform": platform.platform(),
+        "load_average_1_5_15min": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "versions": package_versions(),
         "thread_pools": pools,
         "environment": {

@@ -80,6 +80,13 @@ def _mib(b: int | None) -> str:
     return "—" if b is None else f"{b / 2**20:,.1f}"
 
 
+def _load(result: dict[str, Any], when: str) -> str:
+    la = (result.get("load_average") or {}).get(when)
+    if la is None and when == "end":
+        la = result.get("machine", {}).get("load_average_1_5_15min")
+    return "n/a" if not la else "/".join(f"{x:.1f}" for x in la)
+
+
 def markdown(result: dict[str, Any]) -> str:
     """Markdown report: run description, machine, summary per mode, every point."""
     d, s, m = result["dataset"], result["settings"], result["machine"]
@@ -95,6 +102,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"numba {v['numba']}, faiss {v['faiss-cpu']}, hnswlib {v['hnswlib']}, "
         f"usearch {v['usearch']}; commit {m['git_commit']}; {m['timestamp']}",
         f"- insertion order for graph indexes: {s['insertion_order']}",
+        f"- machine load (1/5/15-min load average) at start {_load(result, 'start')}, at end "
+        f"{_load(result, 'end')}: other processes share these CPUs; compare systems within "
+        "this run, not across runs",
         f"- command: `{result.get('command', '')}`",
         "",
     ]

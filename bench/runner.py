@@ -16,6 +16,7 @@ All systems run in this one process, one after the other, on the same query subs
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -144,6 +145,7 @@ def run_benchmark(
     order = insertion_order(dataset, settings, log)
     points: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
+    load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     for spec in specs:
         for build in spec.build_grid:
             try:
@@ -173,6 +175,11 @@ def run_benchmark(
         "algorithms": [asdict(s) for s in specs],
         "points": points,
         "skipped": skipped,
+        # other processes on the machine: 1/5/15-minute load averages at start and end
+        "load_average": {
+            "start": load_start,
+            "end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
     }
 
 
