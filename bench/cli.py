@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="datasets and systems")
 
     rep = sub.add_parser("report", help="re-render Markdown and PNG from a result JSON")
-    rep.add_argument("json", help="result file written by `run`")
+    rep.add_argument("json", help="result file written by `run` or `lid-order`")
     rep.add_argument("--reference", help="system the summary's ratios refer to")
     return p
 
@@ -247,6 +247,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     path = Path(args.json)
     result = json.loads(path.read_text(encoding="utf-8"))
+    if result.get("schema", "").startswith("vecsearch-lid-order"):
+        from bench import lid_order
+
+        path.with_suffix(".md").write_text(lid_order.markdown(result), encoding="utf-8")
+        lid_order.plot(result, str(path.with_suffix(".png")))
+        _log(f"re-rendered {path.with_suffix('.md')} and {path.with_suffix('.png')}")
+        return 0
     result["summary"] = summarize(result, args.reference or result["summary"]["reference"])
     write_reports(result, path.parent, path.stem)
     _log(f"re-rendered {path.with_suffix('.md')} and {path.with_suffix('.png')}")

@@ -192,19 +192,31 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     orders = [b["order"] for b in result["builds"]]
     lines += [
-        "| ef | " + " | ".join(orders) + " | desc − asc | desc − random mean |",
-        "|---:|" + "---:|" * (len(orders) + 2),
+        "| ef | " + " | ".join(orders) + " | random min–max | desc − asc | desc − random mean |",
+        "|---:|" + "---:|" * (len(orders) + 3),
     ]
     for row in result["effect"]:
         cells = [f"{row['recall'][o]:.4f}" for o in orders]
+        rnd = [v for o, v in row["recall"].items() if o.startswith("random")]
+        span = f"{min(rnd):.4f}–{max(rnd):.4f}" if rnd else ""
         da = row.get("desc_minus_asc")
         dr = row.get("desc_minus_random")
         lines.append(
             f"| {row['ef']} | "
             + " | ".join(cells)
+            + f" | {span}"
             + f" | {'' if da is None else f'{100 * da:+.2f} pts'}"
             + f" | {'' if dr is None else f'{100 * dr:+.2f} pts'} |"
         )
+    rows = [r for r in result["effect"] if "desc_minus_asc" in r and "random_spread" in r]
+    if rows:
+        top = max(rows, key=lambda r: abs(r["desc_minus_asc"]))
+        lines += [
+            "",
+            f"Largest LID-order effect: desc − asc = {100 * top['desc_minus_asc']:+.2f} points "
+            f"of recall at ef={top['ef']}, where the {len(result['builds']) - 2} random orders "
+            f"span {100 * top['random_spread']:.2f} points.",
+        ]
     lines += [
         "",
         "## Build time and the LID of the first 10% inserted",

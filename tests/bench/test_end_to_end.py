@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -26,15 +27,19 @@ query = { ef = [5, 20, 80] }
 DATASET = "synthetic-l2-1500x16-id6-q60-s1"
 
 
-@pytest.fixture
-def result_dir(tmp_path: Path, tmp_cache: Path) -> Path:
-    cfg = tmp_path / "tiny.toml"
+@pytest.fixture(scope="module")
+def result_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One tiny run shared by the tests below (private cache folder)."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfg = tmp / "tiny.toml"
     cfg.write_text(CONFIG)
-    out = tmp_path / "results"
+    out = tmp / "results"
     argv = ["run", "--dataset", DATASET, "--algorithms", "flat,hnswlib,hnsw"]
     argv += ["--config", str(cfg), "--queries", "50", "--threads", "2", "--out", str(out)]
-    assert main(argv) == 0
-    return out
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VECSEARCH_CACHE", str(tmp / "cache"))
+        assert main(argv) == 0
+    yield out
 
 
 def test_run_writes_json_markdown_png(result_dir: Path) -> None:
@@ -77,12 +82,12 @@ def test_run_writes_json_markdown_png(result_dir: Path) -> None:
     assert img.shape[0] > 300 and img.shape[1] > 600
 
 
-def test_report_rerenders_from_json(result_dir: Path) -> None:
-    path = result_dir / f"{DATASET}-k5.json"
-    (result_dir / f"{DATASET}-k5.md").unlink()
+def test_report_rerenders_from_json(result_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "copy.json"
+    path.write_text((result_dir / f"{DATASET}-k5.json").read_text())
     assert main(["report", str(path), "--reference", "flat"]) == 0
-    md = (result_dir / f"{DATASET}-k5.md").read_text()
-    assert "ratio to flat" in md
+    assert "ratio to flat" in (tmp_path / "copy.md").read_text()
+    assert (tmp_path / "copy.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_lid_order_experiment(tmp_path: Path, tmp_cache: Path) -> None:
