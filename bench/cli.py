@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--insertion-order", default="data", choices=["data", "random", "lid-asc", "lid-desc"]
     )
+    r.add_argument(
+        "--interleave",
+        action="store_true",
+        help="build everything first, then alternate systems pass by pass (fairer on a "
+        "shared machine; keeps all indexes in memory)",
+    )
     r.add_argument("--reference", help="system the summary's ratios refer to (default hnswlib)")
     r.add_argument("--recall-epsilon", type=float, help="relative tie tolerance (default 1e-6)")
     r.add_argument("--out", default=str(DEFAULT_OUT), help="output folder")
@@ -138,6 +144,7 @@ def _cmd_run(args: argparse.Namespace, command: str) -> int:
         modes=tuple(_csv(args.modes)),
         insertion_order=args.insertion_order,
         epsilon=float(args.recall_epsilon) if args.recall_epsilon is not None else 1e-6,
+        interleave=bool(args.interleave or defaults.get("interleave", False)),
     )
     names = _csv(args.algorithms)
     if len(set(names)) != len(names):

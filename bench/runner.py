@@ -7,6 +7,8 @@ For every system, build-grid entry and query-parameter setting the runner record
   p50/p95/p99 of that pass's per-query latencies;
 * **batch mode**: all queries in one call on ``threads`` threads; QPS of the best pass;
 * recall@k of both modes, computed by :mod:`bench.metrics` from the vectors;
+* with ``interleave``, every configuration is built first and kept in memory, then pass r
+  runs over all of them before pass r + 1, so other processes' load is shared fairly;
 * per build: build time (on ``threads`` threads), index bytes as the system reports them, and
   RSS before/after/peak during the build plus the process's peak RSS so far.
 
@@ -50,6 +52,7 @@ class RunSettings:
     lid_k: int = 20
     query_seed: int = 0
     epsilon: float = DEFAULT_EPSILON
+    interleave: bool = False
 
     def __post_init__(self) -> None:
         if self.k <= 0 or self.runs <= 0 or self.threads <= 0:
@@ -91,40 +94,64 @@ def insertion_order(
     return lidmod.lid_order(lids, settings.insertion_order, seed=settings.order_seed)
 
 
-def _time_latency(
-    adapter: Adapter, q: np.ndarray, k: int, runs: int
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Best-of-``runs`` pass of one-at-a-time queries: (latencies s, ids (nq, k), best run)."""
-    best_lat: np.ndarray | None = None
-    best_ids: np.ndarray | None = None
-    best_run = 0
-    for r in range(runs):
-        lat = np.empty(q.shape[0], dtype=np.float64)
-        ids = np.full((q.shape[0], k), -1, dtype=np.int64)
-        for i in range(q.shape[0]):
-            qi = q[i]
-            t0 = time.perf_counter()
-            res = adapter.query(qi, k)
-            lat[i] = time.perf_counter() - t0
-            m = min(k, len(res))
-            ids[i, :m] = res[:m]
-        if best_lat is None or lat.sum() < best_lat.sum():
-            best_lat, best_ids, best_run = lat, ids, r
-    assert best_lat is not None and best_ids is not None
-    return best_lat, best_ids, best_run
+@dataclass
+class _Best:
+    """Best pass so far of one (build, query setting) in each mode."""
+
+    lat: np.ndarray | None = None
+    lat_ids: np.ndarray | None = None
+    batch_s: float = float("inf")
+    batch_ids: np.ndarray | None = None
+    passes: int = 0
 
 
-def _time_batch(adapter: Adapter, q: np.ndarray, k: int, runs: int) -> tuple[float, np.ndarray]:
-    """Best-of-``runs`` time of one call with every query: (seconds, ids)."""
-    best = np.inf
-    ids = np.empty((0, k), dtype=np.int64)
-    for _ in range(runs):
+def _latency_pass(adapter: Adapter, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """One pass of one-at-a-time queries: (per-query latencies in s, ids (nq, k))."""
+    lat = np.empty(q.shape[0], dtype=np.float64)
+    ids = np.full((q.shape[0], k), -1, dtype=np.int64)
+    for i in range(q.shape[0]):
+        qi = q[i]
         t0 = time.perf_counter()
-        out = adapter.batch_query(q, k)
-        dt = time.perf_counter() - t0
-        if dt < best:
-            best, ids = dt, out
-    return best, ids
+        res = adapter.query(qi, k)
+        lat[i] = time.perf_counter() - t0
+        m = min(k, len(res))
+        ids[i, :m] = res[:m]
+    return lat, ids
+
+
+def _measure_pass(
+    adapter: Adapter,
+    qp: dict[str, Any],
+    queries: np.ndarray,
+    settings: RunSettings,
+    best: _Best,
+) -> None:
+    """Time one pass of each mode for query setting ``qp``; keep it in ``best`` if fastest.
+
+    The first pass of a setting is preceded by a warm-up (JIT compilation, caches).
+    """
+    k = settings.k
+    adapter.set_query_params(**qp)
+    warm = queries[: min(16, queries.shape[0])] if best.passes == 0 else queries[:0]
+    if "latency" in settings.modes:
+        with limit_threads(1):
+            adapter.set_threads(1)
+            for w in warm:
+                adapter.query(w, k)
+            lat, ids = _latency_pass(adapter, queries, k)
+        if best.lat is None or lat.sum() < best.lat.sum():
+            best.lat, best.lat_ids = lat, ids
+    if "batch" in settings.modes:
+        with limit_threads(settings.threads):
+            adapter.set_threads(settings.threads)
+            if warm.shape[0]:
+                adapter.batch_query(warm, k)
+            t0 = time.perf_counter()
+            ids = adapter.batch_query(queries, k)
+            secs = time.perf_counter() - t0
+        if secs < best.batch_s:
+            best.batch_s, best.batch_ids = secs, ids
+    best.passes += 1
 
 
 def run_benchmark(
@@ -146,6 +173,7 @@ def run_benchmark(
     points: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    built: list[tuple[AlgorithmSpec, Adapter, dict[str, Any]]] = []
     for spec in specs:
         for build in spec.build_grid:
             try:
@@ -154,11 +182,36 @@ def run_benchmark(
                 log(f"  skip {spec.name}: {exc}")
                 skipped.append({"system": spec.name, "reason": str(exc)})
                 break
-            points.extend(
-                _bench_build(spec, adapter, dataset, queries, gt_ids, order, settings, log)
-            )
+            info = _build(spec, adapter, dataset, order, settings, log)
+            if settings.interleave:
+                built.append((spec, adapter, info))
+                continue
+            for qp in spec.query_grid:  # measure now, then free the index
+                best = _Best()
+                for _ in range(settings.runs):
+                    _measure_pass(adapter, qp, queries, settings, best)
+                points.append(
+                    _point(info, adapter.params, best, dataset, queries, gt_ids, settings)
+                )
+                log("    " + _point_line(points[-1]))
             del adapter
             gc.collect()
+    if built:
+        # interleaved: pass r of every configuration before pass r + 1 of any, so that load
+        # from other processes spreads over all systems instead of hitting one of them
+        bests = [[_Best() for _ in spec.query_grid] for spec, _, _ in built]
+        for r in range(settings.runs):
+            log(f"  pass {r + 1}/{settings.runs} over {len(built)} built configurations")
+            for (spec, adapter, _), row in zip(built, bests, strict=True):
+                for qp, best in zip(spec.query_grid, row, strict=True):
+                    _measure_pass(adapter, qp, queries, settings, best)
+        for (spec, adapter, info), row in zip(built, bests, strict=True):
+            for qp, best in zip(spec.query_grid, row, strict=True):
+                adapter.set_query_params(**qp)
+                points.append(
+                    _point(info, adapter.params, best, dataset, queries, gt_ids, settings)
+                )
+                log("    " + _point_line(points[-1]))
     return {
         "schema": "vecsearch-bench/1",
         "dataset": {
@@ -183,18 +236,16 @@ def run_benchmark(
     }
 
 
-def _bench_build(
+def _build(
     spec: AlgorithmSpec,
     adapter: Adapter,
     dataset: Dataset,
-    queries: np.ndarray,
-    gt_ids: np.ndarray,
     order: np.ndarray | None,
     settings: RunSettings,
     log: Callable[[str], None],
-) -> list[dict[str, Any]]:
-    """Build one configuration and measure every query setting on it."""
-    k, threads = settings.k, settings.threads
+) -> dict[str, Any]:
+    """Build one configuration on ``settings.threads`` threads; returns its build record."""
+    threads = settings.threads
     use_order = order if adapter.is_graph else None
     with limit_threads(threads), PeakRSS() as mem:
         adapter.set_threads(threads)
@@ -206,7 +257,7 @@ def _bench_build(
         f"  {spec.name} [{adapter.describe()}] built in {build_s:.1f} s, "
         f"{index_bytes / 2**20:.1f} MiB"
     )
-    build_info = {
+    return {
         "system": spec.name,
         "adapter": adapter.name,
         "family": adapter.family,
@@ -220,43 +271,41 @@ def _bench_build(
         "rss_after_build_bytes": mem.after,
         "build_peak_rss_bytes": mem.peak,
     }
-    warm = queries[: min(16, queries.shape[0])]
-    out = []
-    for qp in spec.query_grid:
-        adapter.set_query_params(**qp)
-        point: dict[str, Any] = {**build_info, "query_params": dict(adapter.params)}
-        if "latency" in settings.modes:
-            with limit_threads(1):
-                adapter.set_threads(1)
-                for w in warm:  # JIT compilation, caches, lazy allocations
-                    adapter.query(w, k)
-                lat, ids, _ = _time_latency(adapter, queries, k, settings.runs)
-            rec = recall_per_query(
-                dataset.train, queries, ids, gt_ids, k, dataset.metric, settings.epsilon
-            )
-            point["latency"] = {
-                "qps": float(queries.shape[0] / lat.sum()),
-                "recall": float(rec.mean()),
-                **latency_percentiles(lat),
-            }
-        if "batch" in settings.modes:
-            with limit_threads(threads):
-                adapter.set_threads(threads)
-                adapter.batch_query(warm, k)
-                secs, ids = _time_batch(adapter, queries, k, settings.runs)
-            rec = recall_per_query(
-                dataset.train, queries, ids, gt_ids, k, dataset.metric, settings.epsilon
-            )
-            point["batch"] = {
-                "qps": float(queries.shape[0] / secs),
-                "recall": float(rec.mean()),
-                "threads": threads,
-                "seconds": secs,
-            }
-        point["process_peak_rss_bytes"] = max_rss_bytes()
-        out.append(point)
-        log("    " + _point_line(point))
-    return out
+
+
+def _point(
+    build_info: dict[str, Any],
+    params: dict[str, Any],
+    best: _Best,
+    dataset: Dataset,
+    queries: np.ndarray,
+    gt_ids: np.ndarray,
+    settings: RunSettings,
+) -> dict[str, Any]:
+    """The JSON record of one (build, query setting) from its best passes."""
+    k, nq = settings.k, queries.shape[0]
+    point: dict[str, Any] = {**build_info, "query_params": dict(params), "passes": best.passes}
+    if best.lat is not None:
+        rec = recall_per_query(
+            dataset.train, queries, best.lat_ids, gt_ids, k, dataset.metric, settings.epsilon
+        )
+        point["latency"] = {
+            "qps": float(nq / best.lat.sum()),
+            "recall": float(rec.mean()),
+            **latency_percentiles(best.lat),
+        }
+    if best.batch_ids is not None:
+        rec = recall_per_query(
+            dataset.train, queries, best.batch_ids, gt_ids, k, dataset.metric, settings.epsilon
+        )
+        point["batch"] = {
+            "qps": float(nq / best.batch_s),
+            "recall": float(rec.mean()),
+            "threads": settings.threads,
+            "seconds": best.batch_s,
+        }
+    point["process_peak_rss_bytes"] = max_rss_bytes()
+    return point
 
 
 def _point_line(p: dict[str, Any]) -> str:

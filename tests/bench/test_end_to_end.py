@@ -114,3 +114,17 @@ def test_bad_input_is_an_error_not_a_crash(tmp_path: Path, capsys: pytest.Captur
     argv = ["run", "--dataset", DATASET, "--algorithms", "flat,flat", "--out", str(tmp_path)]
     assert main(argv) == 2
     assert "twice" in capsys.readouterr().err
+
+
+def test_interleaved_run_measures_every_point(tmp_path: Path, tmp_cache: Path) -> None:
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(CONFIG.replace("runs = 1", "runs = 2"))
+    argv = ["run", "--dataset", DATASET, "--algorithms", "flat,hnswlib", "--interleave"]
+    argv += ["--config", str(cfg), "--queries", "30", "--modes", "latency"]
+    argv += ["--out", str(tmp_path), "--tag", "il"]
+    assert main(argv) == 0
+    result = json.loads((tmp_path / f"{DATASET}-k5-il.json").read_text())
+    assert result["settings"]["interleave"] is True
+    assert len(result["points"]) == 1 + 2 * 3
+    assert all(p["passes"] == 2 and "batch" not in p for p in result["points"])
+    assert result["points"][0]["latency"]["recall"] == 1.0
