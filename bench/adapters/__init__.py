@@ -14,6 +14,7 @@ ADAPTERS: dict[str, str] = {
     # ours (indexes/); plug-in point for "ivfpq" and "binary" when those modules land
     "flat": "bench.adapters.ours:FlatAdapter",
     "hnsw": "bench.adapters.ours:HNSWAdapter",
+    "binary": "bench.adapters.binary_adapter:BinaryAdapter",
     # peers
     "hnswlib": "bench.adapters.hnswlib_adapter:HnswlibAdapter",
     "faiss-flat": "bench.adapters.faiss_adapter:FaissFlatAdapter",
