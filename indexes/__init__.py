@@ -16,6 +16,8 @@ from indexes.errors import (
     VecsearchError,
 )
 from indexes.flat import FlatIndex, FlatParams
+from indexes.kmeans import KMeans, KMeansResult
+from indexes.pq import ProductQuantizer
 
 __all__ = [
     "METRICS",
@@ -26,7 +28,10 @@ __all__ = [
     "IndexFormatError",
     "InvalidParameterError",
     "InvalidVectorError",
+    "KMeans",
+    "KMeansResult",
     "NotTrainedError",
+    "ProductQuantizer",
     "SearchParams",
     "UnknownIdError",
     "UnknownMetricError",
