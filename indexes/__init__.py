@@ -16,6 +16,7 @@ from indexes.errors import (
     VecsearchError,
 )
 from indexes.flat import FlatIndex, FlatParams
+from indexes.ivfpq import IVFPQIndex, IVFPQParams
 from indexes.kmeans import KMeans, KMeansResult
 from indexes.pq import ProductQuantizer
 
@@ -24,6 +25,8 @@ __all__ = [
     "DimensionMismatchError",
     "FlatIndex",
     "FlatParams",
+    "IVFPQIndex",
+    "IVFPQParams",
     "Index",
     "IndexFormatError",
     "InvalidParameterError",
