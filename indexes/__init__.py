@@ -17,6 +17,9 @@ from indexes.errors import (
     VecsearchError,
 )
 from indexes.flat import FlatIndex, FlatParams
+from indexes.ivfpq import IVFPQIndex, IVFPQParams
+from indexes.kmeans import KMeans, KMeansResult
+from indexes.pq import ProductQuantizer
 
 __all__ = [
     "METRICS",
@@ -25,11 +28,16 @@ __all__ = [
     "DimensionMismatchError",
     "FlatIndex",
     "FlatParams",
+    "IVFPQIndex",
+    "IVFPQParams",
     "Index",
     "IndexFormatError",
     "InvalidParameterError",
     "InvalidVectorError",
+    "KMeans",
+    "KMeansResult",
     "NotTrainedError",
+    "ProductQuantizer",
     "SearchParams",
     "UnknownIdError",
     "UnknownMetricError",
