@@ -392,7 +392,7 @@ class HNSWIndex(BaseIndex):
 
     #: Batches smaller than this run on the calling thread: a parallel region costs a
     #: barrier, which is expensive when the machine is busy and the batch is tiny.
-    PARALLEL_MIN_BATCH = 16
+    PARALLEL_MIN_BATCH = 64
 
     def _insert_batch(self, slots: np.ndarray, levels: np.ndarray, vis_pool: np.ndarray) -> None:
         b = slots.shape[0]
