@@ -19,6 +19,8 @@ CASES = [
     ("hnsw", {"M": 12, "ef_construction": 100}, {"ef": 64}, 0.95),
     ("faiss-ivfpq", {"nlist": 16, "m": 8}, {"nprobe": 16}, 0.3),
     ("faiss-ivfpq-refine", {"nlist": 16, "m": 8}, {"nprobe": 16, "k_factor": 16}, 0.95),
+    ("binary", {"bits": 2}, {"oversampling": 8, "rescore": 1}, 0.95),
+    ("binary", {"bits": 1, "scoring": "hamming"}, {"rescore": 0}, 0.1),
     ("faiss-binary", {"threshold": "median"}, {"rerank": 0}, 0.1),
     ("faiss-binary", {"threshold": "median"}, {"rerank": 50}, 0.95),
 ]
