@@ -11,10 +11,12 @@ import importlib
 from bench.adapters.base import Adapter, AdapterUnavailable
 
 ADAPTERS: dict[str, str] = {
-    # ours (indexes/); plug-in point for "ivfpq" and "binary" when those modules land
+    # ours (indexes/)
     "flat": "bench.adapters.ours:FlatAdapter",
     "hnsw": "bench.adapters.ours:HNSWAdapter",
     "binary": "bench.adapters.binary_adapter:BinaryAdapter",
+    "ivfpq": "bench.adapters.ivfpq_adapter:IVFPQAdapter",
+    "ivfpq-refine": "bench.adapters.ivfpq_adapter:IVFPQRefineAdapter",
     # peers
     "hnswlib": "bench.adapters.hnswlib_adapter:HnswlibAdapter",
     "faiss-flat": "bench.adapters.faiss_adapter:FaissFlatAdapter",

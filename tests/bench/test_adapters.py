@@ -17,6 +17,8 @@ CASES = [
     ("faiss-hnsw", {"M": 12, "ef_construction": 100}, {"ef": 64}, 0.95),
     ("usearch", {"M": 12, "ef_construction": 100}, {"ef": 64}, 0.95),
     ("hnsw", {"M": 12, "ef_construction": 100}, {"ef": 64}, 0.95),
+    ("ivfpq", {"nlist": 16, "m": 8}, {"nprobe": 16}, 0.3),
+    ("ivfpq-refine", {"nlist": 16, "m": 8}, {"nprobe": 16, "k_factor": 16}, 0.95),
     ("faiss-ivfpq", {"nlist": 16, "m": 8}, {"nprobe": 16}, 0.3),
     ("faiss-ivfpq-refine", {"nlist": 16, "m": 8}, {"nprobe": 16, "k_factor": 16}, 0.95),
     ("binary", {"bits": 2}, {"oversampling": 8, "rescore": 1}, 0.95),
