@@ -113,6 +113,8 @@ def beam_search(
             d = dist_fast(q, vectors[u], metric)
             if size < ef or d < worst:
                 size, pos = pool_insert(keys, done, size, ef, pack(d, u))
+                if level == 0:  # likely expanded soon: fetch its links now (~10% on glove)
+                    prefetch2(links0, u, 0)
                 if pos < best:
                     best = pos
                 if size == ef:
@@ -158,6 +160,7 @@ def beam_search_filtered(q, vectors, links0, ep, dep, ef, vis, res, nbuf, admit,
                     bigger[:csize] = cand[:csize]
                     cand = bigger
                 csize = minheap_push(cand, csize, key)
+                prefetch2(links0, u, 0)
                 if admit[u]:
                     if rsize < ef:
                         rsize = maxheap_push(res, rsize, key)
