@@ -53,14 +53,22 @@ def train_codebooks(
     n_iter: int = 25,
     seed: int = 0,
     initial: np.ndarray | None = None,
+    init: str = "random",
     init_points_per_centroid: int = 16,
 ) -> np.ndarray:
     """k-means codebooks ``(m, 2**nbits, dsub)`` of the ``m`` sub-spaces of ``x`` (float32).
 
-    Every row of ``x`` is used (subsample before calling). Seeds are k-means++ draws from
-    ``init_points_per_centroid * 2**nbits`` rows unless ``initial`` warm-starts k-means; the
+    Every row of ``x`` is used (subsample before calling). Seeds are distinct random rows
+    (``init="random"``, the default, as in faiss) or k-means++ draws from
+    ``init_points_per_centroid * 2**nbits`` rows, unless ``initial`` warm-starts k-means; the
     sub-spaces are then clustered in parallel, one serial k-means each.
+
+    Random seeding is the default because it was measured to rank neighbours better: on
+    Fashion-MNIST (IVF256,PQ16) k-means++ codebooks had a slightly lower reconstruction
+    error but about 0.5 point lower recall@10, having spent codewords on outlying residuals.
     """
+    if init not in ("random", "kmeans++"):
+        raise InvalidParameterError(f"init must be 'random' or 'kmeans++', got {init!r}")
     ksub = 1 << nbits
     dsub = x.shape[1] // m
     rng = np.random.default_rng(seed)
@@ -68,7 +76,10 @@ def train_codebooks(
         cents = np.empty((m, ksub, dsub), dtype=np.float32)
         for j in range(m):
             sub = np.ascontiguousarray(x[:, j * dsub : (j + 1) * dsub])
-            cents[j] = kmeanspp_init(sub, ksub, rng, init_points_per_centroid * ksub)
+            if init == "random":
+                cents[j] = sub[np.sort(rng.choice(sub.shape[0], ksub, replace=False))]
+            else:
+                cents[j] = kmeanspp_init(sub, ksub, rng, init_points_per_centroid * ksub)
     else:
         cents = np.array(initial, dtype=np.float32, order="C")
     uniforms = rng.random((m, max(n_iter, 1), ksub))
