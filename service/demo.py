@@ -9,8 +9,10 @@ by one atomic rename, so an interrupted build leaves nothing that looks complete
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from vecsearch.collection import Collection
 from vecsearch.config import CollectionConfig
@@ -21,6 +23,19 @@ log = logging.getLogger("service")
 
 DEMO_COLLECTION = "vaswani"
 _CHUNK = 2_000
+
+
+def demo_data_problem(data_dir: str | os.PathLike[str]) -> str | None:
+    """Why the demo collection cannot be built (None if it exists or can be built)."""
+    if (Path(data_dir) / "collections" / DEMO_COLLECTION / "store.sqlite").exists():
+        return None
+    from bench.datasets import DatasetMissingError, load_collection
+
+    try:
+        load_collection("vaswani")
+    except DatasetMissingError as exc:
+        return str(exc)
+    return None
 
 
 def ensure_demo_collection(

@@ -93,11 +93,14 @@ def snapshot_location(db: Database, location: str) -> Path:
             "location", f"{parsed.scheme}:// locations are not supported; use file://"
         )
     raw = unquote(parsed.path) if parsed.scheme == "file" else location
-    if not raw:
-        raise ValidationError("location", "empty location")
+    if not raw or "\x00" in raw:
+        raise ValidationError("location", "expected a file path")
     root = db.snapshots_dir.resolve()
     path = Path(raw)
-    path = (path if path.is_absolute() else root / path).resolve()
+    try:
+        path = (path if path.is_absolute() else root / path).resolve()
+    except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
+        raise ValidationError("location", f"cannot resolve the path: {exc}") from None
     if not path.is_relative_to(root):
         raise ValidationError(
             "location", f"must be a snapshot inside the data directory's snapshots folder {root}"

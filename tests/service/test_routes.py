@@ -584,6 +584,8 @@ def test_snapshot_create_list_download_recover_delete(filled, tmp_path):
         error(
             filled.put("/collections/x/snapshots/recover", json={"location": loc}), 400, "location"
         )
+    nul = {"location": "c/a\x00b.snapshot"}
+    error(filled.put("/collections/x/snapshots/recover", json=nul), 400, "location")
     error(
         filled.put("/collections/x/snapshots/recover", json={"location": "http://a/b.snapshot"}),
         400,
