@@ -39,6 +39,12 @@ EXCEPTIONS = {
     # lazily, only when a file of that format is opened (optional extra "io").
     ("vecsearch/readers.py", "h5py"),
     ("vecsearch/readers.py", "pyarrow"),
+    # `vecsearch serve` starts the HTTP service; it imports service lazily inside the command
+    # function, so importing the engine (or its CLI) never imports FastAPI.
+    ("vecsearch/commands/serve.py", "service"),
+    # `vecsearch serve --demo` builds the demo collection with the harness's dataset loader,
+    # imported lazily inside the demo builder only.
+    ("service/demo.py", "bench"),
 }
 
 

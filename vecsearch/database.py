@@ -197,8 +197,10 @@ class Database:
         return list_snapshots(self.snapshots_dir / name)
 
     def snapshot_path(self, name: str, snapshot: str) -> Path:
-        """Path of snapshot file ``snapshot`` of collection ``name`` (must exist)."""
+        """Path of snapshot file ``snapshot`` of collection ``name`` (both must exist)."""
         check_collection_name(name)
+        if not self.collection_exists(name):
+            raise CollectionNotFoundError(f"collection {name!r} does not exist")
         if "/" in snapshot or snapshot.startswith(".") or not snapshot.endswith(SUFFIX):
             raise SnapshotNotFoundError(f"snapshot {snapshot!r} does not exist")
         path = self.snapshots_dir / name / snapshot

@@ -9,7 +9,11 @@ import threading
 import numpy as np
 import pytest
 
-from vecsearch.errors import SnapshotIntegrityError, SnapshotNotFoundError
+from vecsearch.errors import (
+    CollectionNotFoundError,
+    SnapshotIntegrityError,
+    SnapshotNotFoundError,
+)
 
 
 def contents(coll):
@@ -119,6 +123,10 @@ def test_checksum_and_format_are_verified(db, tmp_path):
     assert not list(db.tmp_dir.iterdir())
     with pytest.raises(SnapshotNotFoundError):
         db.snapshot_path("c", "nope.snapshot")
+    with pytest.raises(CollectionNotFoundError):  # like list_snapshots
+        db.snapshot_path("nope", snap.name)
+    with pytest.raises(CollectionNotFoundError):
+        db.delete_snapshot("nope", snap.name)
     with pytest.raises(SnapshotNotFoundError):
         db.restore_snapshot(tmp_path / "missing.snapshot", "c")
     db.delete_snapshot("c", snap.name)
