@@ -434,6 +434,11 @@ def test_search_errors_name_the_field(filled):
         error(filled.post("/collections/c/points/search", json=body), status, needle)
     batch = {"searches": [{"vector": v}, {"vector": v[:3]}]}
     error(filled.post("/collections/c/points/search/batch", json=batch), 400, "searches[1].vector")
+    # a huge limit or offset is bounded by the collection, not allocated
+    hits = result(filled.post("/collections/c/points/search", json={"vector": v, "limit": 10**12}))
+    assert len(hits) == 200
+    body = {"query": v, "limit": 5, "offset": 2**62}
+    assert result(filled.post("/collections/c/points/query", json=body)) == {"points": []}
 
 
 def test_search_params_reach_the_index(client, rng):
