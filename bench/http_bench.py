@@ -311,7 +311,7 @@ def render(res: dict[str, Any]) -> str:
         " compare QPS there; the per-query HTTP overhead is the 1-client row. Each HTTP"
         " request hands work between 4 threads in 2 processes (client, event loop, worker"
         " pool, event loop, client); on an oversubscribed machine every hand-off waits for a"
-        " core, which is most of the measured overhead.",
+        " core, which we believe is most of the overhead (not measured separately).",
     ]
     return "\n".join(lines) + "\n"
 
