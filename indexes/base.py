@@ -329,9 +329,13 @@ class BaseIndex:
 
     @classmethod
     def _load_arrays(
-        cls, path: str | os.PathLike[str], *, mmap: bool = True
+        cls, path: str | os.PathLike[str], *, mmap: bool = True, mmap_mode: str = "r"
     ) -> tuple[dict, dict[str, np.ndarray]]:
-        """Read a directory written by :meth:`_save_arrays`; arrays are memory-mapped if asked."""
+        """Read a directory written by :meth:`_save_arrays`; arrays are memory-mapped if asked.
+
+        ``mmap_mode`` is passed to :func:`numpy.load` when ``mmap`` is true: ``"r"`` maps
+        read-only, ``"c"`` maps copy-on-write (writable in memory, the files never change).
+        """
         src = Path(path)
         try:
             with open(src / MANIFEST, encoding="utf-8") as fh:
@@ -354,7 +358,7 @@ class BaseIndex:
             file = src / f"{name}.npy"
             if not file.exists():
                 raise IndexFormatError(f"{src}: array file {file.name} is missing")
-            arrays[name] = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+            arrays[name] = np.load(file, mmap_mode=mmap_mode if mmap else None, allow_pickle=False)
         return manifest, arrays
 
     @classmethod

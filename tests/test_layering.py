@@ -13,7 +13,8 @@ STDLIB = set(sys.stdlib_module_names)
 
 #: Top-level modules each layer may import (besides the standard library).
 ALLOWED = {
-    "indexes": {"indexes", "numpy", "numba"},
+    # llvmlite is numba's own code generator (used for intrinsics such as prefetch)
+    "indexes": {"indexes", "numpy", "numba", "llvmlite"},
     "vecsearch": {"vecsearch", "indexes", "numpy", "numba", "tqdm"},
     "service": {
         "service",

@@ -139,6 +139,9 @@ def build_collection(
         coll = None
         db.publish(work, name, replace=overwrite)
     except BaseException:
+        # The store writer thread may still be inside a transaction: let it finish before the
+        # store is closed and its files removed (closing under it crashed SQLite).
+        pool.shutdown(wait=True)
         if coll is not None:
             coll.close(save_index=False)
         remove_tree(work)

@@ -21,6 +21,7 @@ from vecsearch.build import build_collection
 from vecsearch.cli import main
 from vecsearch.database import Database
 from vecsearch.errors import CollectionExistsError, InputFileError
+from vecsearch.registry import default_index_type
 
 ROOT = Path(__file__).resolve().parents[2]
 N, DIM = 500, 6
@@ -78,7 +79,8 @@ def test_every_format_builds_the_same_points(tmp_path, data, fmt):
     report = build_collection(
         files[fmt], tmp_path / "db", "c", distance="Euclid", chunk_size=64, progress=False
     )
-    assert (report.points, report.dim, report.index_type) == (N, DIM, "flat")
+    # no --index: the default type (hnsw when this build has it)
+    assert (report.points, report.dim, report.index_type) == (N, DIM, default_index_type())
     with Database(tmp_path / "db") as db:
         coll = db.get_collection("c")
         assert coll.count() == N and coll._index.ntotal == N

@@ -27,7 +27,9 @@ def brute(x: np.ndarray, q: np.ndarray, distance: str) -> np.ndarray:
 
 
 def filled(db: Database, distance: str, rng: np.random.Generator) -> tuple[Collection, np.ndarray]:
-    coll = db.create_collection("c", {"vectors": {"size": DIM, "distance": distance}})
+    # flat: these tests compare against brute force exactly
+    body = {"vectors": {"size": DIM, "distance": distance}, "index": {"type": "flat"}}
+    coll = db.create_collection("c", body)
     x = rng.normal(size=(N, DIM)).astype(np.float32)
     payloads = [
         {"i": i, "even": i % 2 == 0, "tag": f"t{i % 5}", "obj": {"k": i % 3}} for i in range(N)
