@@ -15,7 +15,10 @@ DIM = 8
 def test_readers_and_a_writer_at_once(server, rng):
     url = server.url + "/collections/c"
     with httpx.Client(timeout=30) as c:
-        assert c.put(url, json={"vectors": {"size": DIM, "distance": "Dot"}}).status_code == 200
+        r = c.put(
+            url, json={"vectors": {"size": DIM, "distance": "Dot"}, "index": {"type": "flat"}}
+        )
+        assert r.status_code == 200, r.text
     x = rng.standard_normal((600, DIM)).astype(np.float32)
     errors: list[str] = []
     done = threading.Event()

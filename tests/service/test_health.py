@@ -85,7 +85,7 @@ def test_real_warm_up_compiles_every_available_type(tmp_path):
 
 def test_metrics(client, rng):
     x = rng.standard_normal((30, 4)).astype(np.float32)
-    create(client, "m", 4)
+    create(client, "m", 4, index={"type": "flat"})
     upsert(client, "m", x)
     for _ in range(3):
         r = client.post("/collections/m/points/query", json={"query": x[0].tolist()})
