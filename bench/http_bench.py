@@ -1,8 +1,8 @@
 """HTTP service measures of issue 8: closed-loop load against ``vecsearch serve`` with the
 same collection searched in-process in the same run, and a mixed read/write load.
 
-    python -m bench.http_bench [--dataset glove-50-angular] [--index flat] [--n 100000]
-                               [--clients 1 8 32] [--duration 10] [--mixed-duration 15]
+    python -m bench http [--dataset glove-50-angular] [--index hnsw] [--n 390000]
+                         [--clients 1 8 32] [--duration 10] [--mixed-duration 15] [--soak 60]
 
 1. Build collection ``bench`` from the first ``--n`` train rows (``vecsearch build``).
 2. In-process: N threads each call ``Collection.search`` in a closed loop (query rows of the
@@ -11,7 +11,8 @@ same collection searched in-process in the same run, and a mixed read/write load
    threads, each with its own keep-alive connection, POST ``/points/query`` in a closed loop:
    QPS, latency percentiles, errors (any non-200 or transport failure). The overhead is the
    HTTP p50 minus the in-process p50 at the same N, and their ratio.
-4. Mixed: 8 clients, 10 % upserts of new points (ids above the built range) and 90 %
+4. ``--soak S``: 32 HTTP clients for S seconds (errors must be 0).
+5. Mixed: 8 clients, 10 % upserts of new points (ids above the built range) and 90 %
    queries; afterwards every acknowledged upsert must be retrievable (lost writes = 0).
 
 The load generator runs in this process (Python threads, GIL-bound) on the same machine as
@@ -297,6 +298,13 @@ def render(res: dict[str, Any]) -> str:
             f" {b['p99_ms']:.2f} | {b['errors']} | {b['p50_ms'] - a['p50_ms']:.2f} |"
             f" {b['p50_ms'] / a['p50_ms']:.2f} |"
         )
+    if "soak" in res:
+        k = res["soak"]
+        lines += [
+            "",
+            f"Soak: 32 HTTP clients for {k['duration_s']:.0f} s: {k['requests']:,} requests,"
+            f" {k['errors']} errors, {k['qps']:,.0f} QPS, p99 {k['p99_ms']:.1f} ms.",
+        ]
     m = res["mixed"]
     lines += [
         "",
@@ -318,13 +326,20 @@ def render(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the measures and write the JSON and Markdown reports."""
-    p = argparse.ArgumentParser(prog="python -m bench.http_bench", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m bench http",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--dataset", default="glove-50-angular")
     p.add_argument("--index", default="flat")
     p.add_argument("--n", type=int, default=100_000, help="train rows to load")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--duration", type=float, default=10.0, help="seconds per level")
     p.add_argument("--mixed-duration", type=float, default=15.0)
+    p.add_argument(
+        "--soak", type=float, default=0.0, help="then 32 HTTP clients for this many seconds"
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "http")
     args = p.parse_args(argv)
 
@@ -347,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             server.wait_ready()
             res["http"] = over_http(server.url, queries, args.clients, args.duration)
+            if args.soak:
+                res["soak"] = over_http(server.url, queries, [32], args.soak)[0]
+                res["soak"]["duration_s"] = args.soak
             res["mixed"] = mixed(server.url, queries, x.shape[1], len(x), args.mixed_duration)
         finally:
             server.stop()
