@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="datasets and systems")
 
+    http = sub.add_parser(
+        "http",
+        help="HTTP service load: closed-loop clients vs in-process (bench/http_bench.py)",
+        add_help=False,
+    )
+    http.add_argument("http_args", nargs=argparse.REMAINDER)
+
     rep = sub.add_parser("report", help="re-render Markdown and PNG from a result JSON")
     rep.add_argument("json", help="result file written by `run` or `lid-order`")
     rep.add_argument("--reference", help="system the summary's ratios refer to")
@@ -105,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the harness CLI; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["http"]:  # its own parser (argparse's REMAINDER drops leading flags)
+        from bench.http_bench import main as http_main
+
+        return http_main(args_list[1:])
     args = build_parser().parse_args(args_list)
     command = "python -m bench " + shlex.join(args_list)
     try:

@@ -332,7 +332,7 @@ class SearchParams(BaseModel):
     acorn: Any = Field(None, description="Accepted and ignored.")
     ef: StrictInt | None = Field(None, description="vecsearch, hnsw: candidate list size.")
     nprobe: StrictInt | None = Field(None, description="vecsearch, ivf_pq: lists to probe.")
-    k_factor: StrictFloat | None = Field(
+    k_factor: StrictInt | None = Field(
         None, description="vecsearch, ivf_pq: candidates re-ranked per result."
     )
     oversampling: StrictFloat | None = Field(

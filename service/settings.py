@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     demo: bool = Field(
         False, description="build the 'vaswani' demo collection on first start if missing"
     )
+    blas_threads: int = Field(
+        1,
+        ge=0,
+        description=(
+            "BLAS threads while serving (0: leave the library's default). One per search: "
+            "concurrent searches each running a multi-threaded BLAS oversubscribe the cores "
+            "(measured 40 vs 1,540 QPS for flat search on 2 busy cores)"
+        ),
+    )
     warmup: bool = Field(True, description="compile the search kernels before /readyz is 200")
     qdrant_version: str = Field(
         QDRANT_API_VERSION, description="Qdrant API version reported by GET /"

@@ -28,6 +28,7 @@ ALLOWED = {
         "pydantic_settings",
         "prometheus_client",
         "anyio",
+        "threadpoolctl",
     },
 }
 #: Deliberate exceptions: (file, module) pairs with the reason they are allowed.

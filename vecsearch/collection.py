@@ -697,9 +697,11 @@ class Collection:
         sel: PayloadSelector,
         with_vector: bool,
     ) -> list[ScoredPoint]:
-        k = limit + offset
         with self._rw.read():
             store = self._store
+            # never more hits than points: a huge limit or offset must not size the result
+            # arrays (limit=10**12 would otherwise try to allocate terabytes)
+            k = min(limit + offset, self._n_points)
             mask = self._selector().mask(flt) if flt is not None else None
             plan = choose_plan(
                 mask,

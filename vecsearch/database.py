@@ -153,6 +153,12 @@ class Database:
             self._open[name] = coll
             return coll
 
+    def loaded_collection(self, name: str) -> Collection | None:
+        """The collection ``name`` if it is already open, else None; takes no lock and
+        touches no disk, so an event loop may call it (the service's fast path)."""
+        coll = self._open.get(name)
+        return coll if coll is not None and not coll.closed else None
+
     def delete_collection(self, name: str) -> bool:
         """Delete a collection and its snapshots; False if it did not exist."""
         check_collection_name(name)

@@ -102,8 +102,10 @@ class IndexType:
                     f"unknown parameter for index type {self.name!r}; "
                     f"expected one of {sorted(accepted | set(self.build_aliases))}",
                 )
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise ValidationError(f"{field}.{key}", f"expected a number, got {value!r}")
+            if not isinstance(value, bool | int | float | str):  # flags too: keep_vectors, opq
+                raise ValidationError(
+                    f"{field}.{key}", f"expected a number, string or bool, got {value!r}"
+                )
             params[name] = value
         return params
 

@@ -85,7 +85,7 @@ def test_real_warm_up_compiles_every_available_type(tmp_path):
 
 def test_metrics(client, rng):
     x = rng.standard_normal((30, 4)).astype(np.float32)
-    create(client, "m", 4)
+    create(client, "m", 4, index={"type": "flat"})
     upsert(client, "m", x)
     for _ in range(3):
         r = client.post("/collections/m/points/query", json={"query": x[0].tolist()})
@@ -135,3 +135,16 @@ def test_loader_failure_keeps_the_service_unready(tmp_path, monkeypatch):
         app.state.service._loader.join(30)
         r = client.get("/readyz")
         assert r.status_code == 503 and "failed: boom" in r.text
+
+
+def test_blas_threads_are_limited_while_serving_and_restored(tmp_path):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    app = create_app(make_settings(tmp_path, blas_threads=1))
+    with TestClient(app):
+        assert blas_threads() and set(blas_threads()) == {1}
+    assert blas_threads() == before

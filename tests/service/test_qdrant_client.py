@@ -15,6 +15,7 @@ from tests.service.test_routes import exact_top
 
 DIM = 16
 N = 400
+EXACT = models.SearchParams(exact=True)
 
 
 @pytest.fixture
@@ -78,6 +79,14 @@ def test_qdrant_client_end_to_end(qclient, rng):
     info = qclient.get_collection("docs")
     assert info.points_count == N and info.config.params.vectors.size == DIM
 
+    # the collection's own index (hnsw when this build has it) against exact search
+    qs = rng.standard_normal((20, DIM)).astype(np.float32)
+    found = 0
+    for qq in qs:
+        hits = qclient.query_points("docs", query=qq.tolist(), limit=10).points
+        found += len({p.id for p in hits} & set(exact_top(x, qq, 10, "Cosine")[0]))
+    assert found / 200 >= 0.9
+
     # query with a filter and a score threshold, against exact search over the allowed points
     q = rng.standard_normal(DIM).astype(np.float32)
     flt = models.Filter(must=[models.FieldCondition(key="g", match=models.MatchValue(value=1))])
@@ -95,12 +104,12 @@ def test_qdrant_client_end_to_end(qclient, rng):
     got = qclient.query_points("docs", query=x[5], limit=3, with_payload=False).points
     assert got[0].id == 5 and got[0].payload is None
     ids_self, _ = exact_top(x, x[5], 4, "Cosine")
-    got = qclient.query_points("docs", query=5, limit=3).points
+    got = qclient.query_points("docs", query=5, limit=3, search_params=EXACT).points
     assert [p.id for p in got] == [i for i in ids_self if i != 5][:3]
     batch = qclient.query_batch_points(
         "docs",
         requests=[
-            models.QueryRequest(query=q.tolist(), limit=2),
+            models.QueryRequest(query=q.tolist(), limit=2, params=EXACT),
             models.QueryRequest(query=q.tolist(), limit=2, offset=2, filter=flt),
         ],
     )
@@ -138,7 +147,7 @@ def test_qdrant_client_end_to_end(qclient, rng):
     assert qclient.count("docs", count_filter=flt).count == 0
     remaining = [i for i in range(2, N) if groups[i] != 1]
     ids_left, _ = exact_top(x[remaining], q, 5, "Cosine")
-    got = qclient.query_points("docs", query=q.tolist(), limit=5).points
+    got = qclient.query_points("docs", query=q.tolist(), limit=5, search_params=EXACT).points
     assert [p.id for p in got] == [remaining[i] for i in ids_left]
 
     # snapshots

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from qdrant_client.common.version_check import is_compatible
 
 from tests.service.conftest import create, upsert
+from vecsearch.registry import default_index_type
 
 DIM = 8
 
@@ -59,7 +60,7 @@ def data(rng) -> np.ndarray:
 @pytest.fixture
 def filled(client: TestClient, data: np.ndarray) -> TestClient:
     """Collection ``c`` (cosine, flat) with 200 points; payload ``g`` = id % 4, ``tag``."""
-    create(client, "c", DIM)
+    create(client, "c", DIM, index={"type": "flat"})
     upsert(client, "c", data, [{"g": i % 4, "tag": f"t{i % 3}"} for i in range(len(data))])
     return client
 
@@ -117,7 +118,7 @@ def test_collection_lifecycle(client):
     info = result(client.get("/collections/c"))
     assert info["status"] == "green" and info["points_count"] == 0
     assert info["config"]["params"]["vectors"] == {"size": 4, "distance": "Dot"}
-    assert info["vecsearch"]["index"]["type"] == "flat"
+    assert info["vecsearch"]["index"]["type"] == default_index_type()  # hnsw when built in
     assert result(client.delete("/collections/c")) is True
     assert result(client.delete("/collections/c")) is False
     error(client.get("/collections/c"), 404, "does not exist")
@@ -372,7 +373,7 @@ def test_count_and_scroll(filled):
 @pytest.mark.parametrize("distance", ["Cosine", "Dot", "Euclid"])
 def test_search_matches_exact_search(client, rng, distance):
     x = rng.standard_normal((300, DIM)).astype(np.float32)
-    create(client, "s", DIM, distance)
+    create(client, "s", DIM, distance, index={"type": "flat"})
     upsert(client, "s", x, [{"g": i % 5} for i in range(len(x))])
     q = rng.standard_normal(DIM).astype(np.float32)
     hits = result(
@@ -434,6 +435,11 @@ def test_search_errors_name_the_field(filled):
         error(filled.post("/collections/c/points/search", json=body), status, needle)
     batch = {"searches": [{"vector": v}, {"vector": v[:3]}]}
     error(filled.post("/collections/c/points/search/batch", json=batch), 400, "searches[1].vector")
+    # a huge limit or offset is bounded by the collection, not allocated
+    hits = result(filled.post("/collections/c/points/search", json={"vector": v, "limit": 10**12}))
+    assert len(hits) == 200
+    body = {"query": v, "limit": 5, "offset": 2**62}
+    assert result(filled.post("/collections/c/points/query", json=body)) == {"points": []}
 
 
 def test_search_params_reach_the_index(client, rng):
@@ -462,6 +468,36 @@ def test_search_params_reach_the_index(client, rng):
         )
     )
     assert [h["id"] for h in exact] == ids
+
+
+@pytest.mark.skipif(default_index_type() != "hnsw", reason="this build has no hnsw index")
+def test_hnsw_and_ivf_pq_collections(client, rng):
+    x = rng.standard_normal((2000, 16)).astype(np.float32)
+    qs = rng.standard_normal((20, 16)).astype(np.float32)
+    create(client, "h", 16, hnsw_config={"m": 12, "ef_construct": 80})  # Qdrant's knobs
+    ivf = {"type": "ivf_pq", "params": {"nlist": 16, "m": 4, "keep_vectors": True}}
+    create(client, "p", 16, index=ivf)  # keep_vectors: PQ candidates are re-ranked exactly
+    for name in ("h", "p"):
+        for s in range(0, len(x), 500):
+            upsert(client, name, x[s : s + 500], start=s)
+    info = result(client.get("/collections/h"))
+    assert info["config"]["hnsw_config"]["m"] == 12
+    assert info["vecsearch"]["index"]["params"]["M"] == 12
+    assert result(client.get("/collections/p"))["vecsearch"]["index"]["type"] == "ivf_pq"
+    for name, params in (("h", {"hnsw_ef": 64}), ("p", {"nprobe": 16, "k_factor": 8})):
+        found = 0
+        for q in qs:
+            body = {"query": q.tolist(), "limit": 10, "params": params}
+            pts = result(client.post(f"/collections/{name}/points/query", json=body))["points"]
+            found += len({p["id"] for p in pts} & set(exact_top(x, q, 10, "Cosine")[0]))
+            exact = {"query": q.tolist(), "limit": 10, "params": {"exact": True}}
+            pts = result(client.post(f"/collections/{name}/points/query", json=exact))["points"]
+            assert [p["id"] for p in pts] == exact_top(x, q, 10, "Cosine")[0]
+        assert found / (10 * len(qs)) >= 0.9, (name, found)
+    bad = {"query": qs[0].tolist(), "params": {"nprobe": 4}}
+    error(client.post("/collections/h/points/query", json=bad), 400, "params.nprobe")
+    bad = {"query": qs[0].tolist(), "params": {"ef": 4}}
+    error(client.post("/collections/p/points/query", json=bad), 400, "params.ef")
 
 
 def test_query_api(filled, data):

@@ -288,3 +288,11 @@ def test_config_accepts_qdrant_bodies():
     assert (cfg.size, cfg.metric, cfg.full_scan_threshold_kb) == (4, "l2", 500)
     again = CollectionConfig.from_stored(cfg.to_dict())
     assert again == cfg
+
+
+def test_huge_limit_and_offset_are_bounded_by_the_collection(coll):
+    hits = coll.search([1.0, 2.0, 0.5], limit=10**12)
+    assert sorted(h.id for h in hits) == [0, 1, 2, 3, 4]
+    assert coll.search([1.0, 2.0, 0.5], limit=3, offset=10**12) == []
+    res = coll.search_batch([{"vector": [1.0, 0.0, 0.0], "limit": 2**62, "offset": 2**62}])
+    assert res == [[]]

@@ -130,3 +130,13 @@ def test_hnsw_collection(db, rng):
     db.close()
     again = db.get_collection("h")
     assert again.index_source == "loaded" and again._index.ntotal == 3000
+
+
+def test_build_params_accept_flags_and_reject_containers():
+    ivf = registry.get_index_type("ivf_pq")
+    if not ivf.available():
+        pytest.skip("this build has no ivf_pq index")
+    params = ivf.build_params(16, {"nlist": 8, "keep_vectors": True}, "index.params")
+    assert params["keep_vectors"] is True
+    with pytest.raises(ValidationError, match=r"index.params.nlist"):
+        ivf.build_params(16, {"nlist": [8]}, "index.params")
