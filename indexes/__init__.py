@@ -16,12 +16,15 @@ from indexes.errors import (
     VecsearchError,
 )
 from indexes.flat import FlatIndex, FlatParams
+from indexes.hnsw import HNSWIndex, HNSWParams
 
 __all__ = [
     "METRICS",
     "DimensionMismatchError",
     "FlatIndex",
     "FlatParams",
+    "HNSWIndex",
+    "HNSWParams",
     "Index",
     "IndexFormatError",
     "InvalidParameterError",
