@@ -185,6 +185,7 @@ class HNSWIndex(BaseIndex):
         self._max_level = -1
         self._n_live = 0
         self._n_tomb = 0
+        self._n_free = 0
         self._id_map: dict[int, int] | None = {}
 
     def _grow(self, need: int) -> None:
@@ -366,7 +367,10 @@ class HNSWIndex(BaseIndex):
 
     def _take_slots(self, n: int) -> np.ndarray:
         """Free slots first (ascending), then new ones at the end."""
-        free = np.flatnonzero(self._levels[: self._n_slots] < 0)[:n]
+        free = np.empty(0, dtype=np.int64)
+        if self._n_free:  # (skips an O(n_slots) scan on the usual append-only path)
+            free = np.flatnonzero(self._levels[: self._n_slots] < 0)[:n]
+            self._n_free -= free.size
         extra = n - free.size
         if extra:
             self._grow(self._n_slots + extra)
@@ -509,6 +513,7 @@ class HNSWIndex(BaseIndex):
                 max(1, numba.get_num_threads()),
             )
         dead = np.flatnonzero(self._deleted[:n])
+        self._n_free += dead.size
         self._levels[dead] = -1
         self._deleted[dead] = False
         self._links0[dead] = -1
@@ -770,6 +775,7 @@ class HNSWIndex(BaseIndex):
         index._max_level = int(meta["max_level"])
         index._n_live = int(meta["n_live"])
         index._n_tomb = int(meta["n_tomb"])
+        index._n_free = int(np.count_nonzero(a["levels"] < 0))
         index._id_map = None
         index._rng.bit_generator.state = meta["rng_state"]
         return index
