@@ -673,6 +673,53 @@ class HNSWIndex(BaseIndex):
                 out_d[short] = fix_d
         return out_ids, out_d
 
+    def search_slots(
+        self,
+        queries: np.ndarray,
+        node_repr: np.ndarray,
+        k: int,
+        ef: int,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Graph search in which nodes are represented by rows of ``node_repr`` (aligned with
+        slots: at least ``n_slots`` rows) and queries by rows of ``queries`` of the same type.
+
+        With float32 rows this is the ordinary search; with packed ``uint64`` binary codes the
+        kernels compare nodes by Hamming distance (see ``_kernels.fastdist.dist_fast``), which
+        is how a binary-code index composes with this graph. Returns *slots* (``-1`` padded)
+        and the distances in that representation. Inputs are trusted: the caller validated
+        them (this is a building block for other indexes, not a public entry point).
+        """
+        nq = queries.shape[0]
+        if node_repr.shape[0] < self._n_slots:
+            raise InvalidParameterError(
+                f"node_repr has {node_repr.shape[0]} rows for {self._n_slots} slots"
+            )
+        if nq == 0 or self._entry < 0 or self._n_live == 0:
+            return (
+                np.full((nq, k), PAD_ID, dtype=np.int64),
+                np.full((nq, k), np.inf, dtype=np.float32),
+            )
+        ef = max(ef, k)
+        mode = ks.ALL
+        if self._n_tomb:
+            ef, mode = self._widen(ef), ks.SKIP
+        slots = np.where(np.asarray(self._ids) >= 0, np.arange(self._cap), -1).astype(np.int64)
+        graph = (node_repr, self._links0, self._links_up, self._up_off, slots, self._entry)
+        with numba_threads(n_threads):
+            workers = max(1, min(numba.get_num_threads(), nq))
+            if workers == 1:
+                out, dist, _ = ks.search_serial(
+                    queries, k, ef, self._metric_code, *graph, self._max_level,
+                    self._visited(), self._live, mode, 1,
+                )  # fmt: skip
+            else:
+                out, dist, _ = ks.search_batch(
+                    queries, k, ef, self._metric_code, *graph, self._max_level,
+                    self._n_slots, self._live, mode, 1, workers,
+                )  # fmt: skip
+        return out, dist
+
     def _widen(self, ef: int) -> int:
         """``ef`` grown by the tombstone share, so that about ``ef`` live nodes are kept."""
         return ef + -(-ef * self._n_tomb // max(1, self._n_live))
