@@ -49,7 +49,8 @@ class Settings(BaseSettings):
         1,
         ge=0,
         description=(
-            "BLAS threads while serving (0: leave the library's default). One per search: "
+            "BLAS threads while `vecsearch serve` runs (0: leave the library's default). One "
+            "per search: "
             "concurrent searches each running a multi-threaded BLAS oversubscribe the cores "
             "(measured 40 vs 1,540 QPS for flat search on 2 busy cores)"
         ),

@@ -135,16 +135,3 @@ def test_loader_failure_keeps_the_service_unready(tmp_path, monkeypatch):
         app.state.service._loader.join(30)
         r = client.get("/readyz")
         assert r.status_code == 503 and "failed: boom" in r.text
-
-
-def test_blas_threads_are_limited_while_serving_and_restored(tmp_path):
-    from threadpoolctl import threadpool_info
-
-    def blas_threads() -> list[int]:
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-    before = blas_threads()
-    app = create_app(make_settings(tmp_path, blas_threads=1))
-    with TestClient(app):
-        assert blas_threads() and set(blas_threads()) == {1}
-    assert blas_threads() == before
