@@ -27,6 +27,7 @@ from indexes.errors import (
     VecsearchError,
 )
 from indexes.flat import FlatIndex, FlatParams
+from indexes.hnsw import HNSWIndex, HNSWParams
 from indexes.ivfpq import IVFPQIndex, IVFPQParams
 from indexes.kmeans import KMeans, KMeansResult
 from indexes.pq import ProductQuantizer
@@ -38,6 +39,8 @@ __all__ = [
     "DimensionMismatchError",
     "FlatIndex",
     "FlatParams",
+    "HNSWIndex",
+    "HNSWParams",
     "IVFPQIndex",
     "IVFPQParams",
     "Index",

@@ -34,6 +34,7 @@ from indexes._kernels.multivector import (
     count_sketch,
     fde_aggregate,
     maxsim_candidates,
+    project_rows,
     segment_max_sum,
 )
 from indexes._kernels.topk import EMPTY, select_exact
@@ -184,11 +185,12 @@ class FDEEncoder:
             stop = min(n, max(stop, start + 1))
             lo, hi = int(offsets[start]), int(offsets[stop])
             tok = tokens[lo:hi]
-            sketches = tok @ self._simhash
+            project = for_rows(project_rows, stop - start)
+            sketches = project(tok, self._simhash)  # deterministic, unlike BLAS (see kernel)
             if self._proj is None:
                 projected = np.ascontiguousarray(np.tile(tok, (1, c.r_reps)))
             else:
-                projected = tok @ self._proj
+                projected = project(tok, self._proj)
             fde = for_rows(fde_aggregate, stop - start)(
                 sketches,
                 projected,

@@ -161,3 +161,25 @@ def count_sketch(x, buckets, signs, out_dim):
         for j in range(d):
             out[i, buckets[j]] += signs[j] * x[i, j]
     return out
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def project_rows(x, w):
+    """``x @ w`` with a fixed summation order per output element (float32).
+
+    BLAS splits sums differently with its thread count, which changes the last bits; FDEs
+    must be identical in every process with the same seed, so projections use this kernel.
+    Each row is computed by one thread, accumulating over ``x``'s columns in order; the inner
+    loop runs along ``w``'s rows, which LLVM vectorises without reordering any sum.
+    """
+    n, d = x.shape
+    m = w.shape[1]
+    out = np.zeros((n, m), dtype=np.float32)
+    for i in nb.prange(n):
+        row = out[i]
+        for t in range(d):
+            a = x[i, t]
+            wt = w[t]
+            for j in range(m):
+                row[j] += a * wt[j]
+    return out
