@@ -14,6 +14,7 @@ import threading
 import time
 
 from indexes.errors import VecsearchError
+from service.dispatch import SearchDispatcher
 from service.metrics import Metrics
 from service.settings import Settings
 from vecsearch.database import Database
@@ -38,6 +39,7 @@ class ServiceState:
         self._stop = threading.Event()
         self._loader: threading.Thread | None = None
         self.metrics = Metrics(self.points_per_collection, self.ready.is_set)
+        self.dispatcher = SearchDispatcher(self.metrics, settings.inline_search_ms)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def open(self) -> None:

@@ -1,7 +1,9 @@
 """Search and the Query API (nearest-neighbour subset).
 
-Routes are plain ``def``: FastAPI runs them in its thread pool, and the Numba kernels release
-the GIL, so concurrent searches run in parallel.
+Routes are ``async`` and hand the search to :class:`service.dispatch.SearchDispatcher`: in
+FastAPI's thread pool under concurrent load (the Numba kernels release the GIL, so searches
+run in parallel), inline on the event loop when the server is otherwise idle and the search is
+known to be quick (saving the thread hand-off, the largest fixed cost measured).
 
 Query API subset: ``query`` is a vector, a point id, or ``{"nearest": vector | id}``; with
 ``filter``, ``score_threshold``, ``limit`` / ``offset``, ``with_payload`` / ``with_vector``
@@ -20,7 +22,7 @@ import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.deps import CollectionDep, Consistency, MetricsDep, Started, Timeout
+from service.deps import Consistency, SearchCtx, Timeout
 from service.responses import ok
 from service.routers.points import reject_set
 from service.schemas import (
@@ -132,25 +134,34 @@ def _run_batch(coll: Collection, reqs: list[engine.SearchRequest]) -> list[list[
     return [[h.to_dict() for h in hits] for hits in coll.search_batch(reqs)]
 
 
+def _kind(coll: Collection, bodies: list[SearchRequest] | list[QueryRequest]) -> tuple[str, str]:
+    """The dispatcher's key: searches of one kind take similar times (see service.dispatch)."""
+    exact = any(b.params is not None and b.params.exact for b in bodies)
+    filtered = any(b.filter is not None for b in bodies)
+    staged = any(getattr(b, "prefetch", None) is not None for b in bodies)
+    kind = ("exact" if exact else "index") + ("+filter" if filtered else "")
+    return coll.name, kind + ("+prefetch" if staged else "")
+
+
 @router.post(
     "/search",
     response_model=Envelope[list[ScoredPoint]],
     dependencies=[ReadAccess],
     summary="Search (nearest points to a vector)",
 )
-def search_points(
-    coll: CollectionDep,
+async def search_points(
+    ctx: SearchCtx,
     body: SearchRequest,
-    metrics: MetricsDep,
-    t0: Started,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> JSONResponse:
     """The ``limit`` nearest points to ``vector`` that pass ``filter``, best first."""
+    coll = ctx.coll
     req = search_request(body)
-    with metrics.time_search(coll.config.index.type):
-        hits = _run_one(coll, req)
-    return ok(hits, t0)
+    hits = await ctx.state.dispatcher.run(
+        _kind(coll, [body]), coll.config.index.type, lambda: _run_one(coll, req)
+    )
+    return ok(hits, ctx.t0)
 
 
 @router.post(
@@ -159,19 +170,22 @@ def search_points(
     dependencies=[ReadAccess],
     summary="Search batch",
 )
-def search_batch(
-    coll: CollectionDep,
+async def search_batch(
+    ctx: SearchCtx,
     body: SearchRequestBatch,
-    metrics: MetricsDep,
-    t0: Started,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> JSONResponse:
     """Several searches; every one is validated before any runs."""
+    coll = ctx.coll
     reqs = [search_request(s, f"searches[{i}]") for i, s in enumerate(body.searches)]
-    with metrics.time_search(coll.config.index.type):
-        results = _run_batch(coll, reqs)
-    return ok(results, t0)
+    results = await ctx.state.dispatcher.run(
+        _kind(coll, body.searches),
+        coll.config.index.type,
+        lambda: _run_batch(coll, reqs),
+        n=len(reqs),
+    )
+    return ok(results, ctx.t0)
 
 
 @router.post(
@@ -180,19 +194,20 @@ def search_batch(
     dependencies=[ReadAccess],
     summary="Query points (nearest-neighbour subset of the Query API)",
 )
-def query_points(
-    coll: CollectionDep,
+async def query_points(
+    ctx: SearchCtx,
     body: QueryRequest,
-    metrics: MetricsDep,
-    t0: Started,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> JSONResponse:
     """Nearest points to a vector or to a stored point (see the module notes)."""
-    req = query_request(coll, body)
-    with metrics.time_search(coll.config.index.type):
-        hits = _run_one(coll, req)
-    return ok({"points": hits}, t0)
+    coll = ctx.coll
+
+    def run() -> list[dict[str, Any]]:
+        return _run_one(coll, query_request(coll, body))
+
+    hits = await ctx.state.dispatcher.run(_kind(coll, [body]), coll.config.index.type, run)
+    return ok({"points": hits}, ctx.t0)
 
 
 @router.post(
@@ -201,16 +216,20 @@ def query_points(
     dependencies=[ReadAccess],
     summary="Query batch",
 )
-def query_batch(
-    coll: CollectionDep,
+async def query_batch(
+    ctx: SearchCtx,
     body: QueryRequestBatch,
-    metrics: MetricsDep,
-    t0: Started,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> JSONResponse:
     """Several queries; every one is validated before any runs."""
-    reqs = [query_request(coll, q, f"searches[{i}]") for i, q in enumerate(body.searches)]
-    with metrics.time_search(coll.config.index.type):
-        results = _run_batch(coll, reqs)
-    return ok([{"points": hits} for hits in results], t0)
+    coll = ctx.coll
+
+    def run() -> list[list[dict[str, Any]]]:
+        reqs = [query_request(coll, q, f"searches[{i}]") for i, q in enumerate(body.searches)]
+        return _run_batch(coll, reqs)
+
+    results = await ctx.state.dispatcher.run(
+        _kind(coll, body.searches), coll.config.index.type, run, n=len(body.searches)
+    )
+    return ok([{"points": hits} for hits in results], ctx.t0)
