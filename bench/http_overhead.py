@@ -90,7 +90,7 @@ class _Server:
         cmd += ["--port", str(self.port), "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, env=env, cwd=tree)
 
-    def wait_ready(self, timeout: float = 300) -> None:
+    def wait_ready(self, timeout: float = 1200) -> None:  # a fresh tree compiles kernels
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
