@@ -79,7 +79,9 @@ def test_sequential_queries_run_inline_and_are_counted(make_client, rng, tmp_pat
         for q in np.resize(x, (60, 4)):
             r = client.post("/collections/d/points/query", json={"query": q.tolist()})
             assert r.status_code == 200 and r.json()["result"]["points"][0]["score"] > 0.99
-        counts = dispatch_counts(client.get("/metrics").text)
+        text = client.get("/metrics").text
+        assert "vecsearch_http_requests_in_flight 1.0" in text  # the scrape itself
+        counts = dispatch_counts(text)
         assert counts["inline"] + counts["pool"] == 60
         if setting:
             assert counts["inline"] >= 10, counts
