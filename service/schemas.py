@@ -370,6 +370,12 @@ class SearchRequestBatch(_Body):
     searches: list[SearchRequest]
 
 
+_NEAREST_SCHEMA = {
+    "type": "object",
+    "properties": {"nearest": {"anyOf": [_NUMBERS, _POINT_ID_SCHEMA]}},
+    "required": ["nearest"],
+    "additionalProperties": False,
+}
 QueryInput = Annotated[
     Any,
     WithJsonSchema(
@@ -377,31 +383,71 @@ QueryInput = Annotated[
             "anyOf": [
                 _NUMBERS,
                 _POINT_ID_SCHEMA,
+                _NEAREST_SCHEMA,
+                {
+                    "type": "object",
+                    "properties": {"fusion": {"type": "string", "enum": ["rrf"]}},
+                    "required": ["fusion"],
+                    "additionalProperties": False,
+                },
                 {
                     "type": "object",
                     "properties": {
-                        "nearest": {"anyOf": [_NUMBERS, _POINT_ID_SCHEMA]},
+                        "rrf": {
+                            "type": "object",
+                            "properties": {
+                                "k": {"type": "integer", "minimum": 1},
+                                "weights": {"type": "array", "items": {"type": "number"}},
+                            },
+                            "additionalProperties": False,
+                        }
                     },
-                    "required": ["nearest"],
+                    "required": ["rrf"],
                     "additionalProperties": False,
                 },
             ],
             "description": (
-                "Nearest-neighbour query: a vector, the id of a stored point (whose vector is "
-                "the query; the point itself is excluded), or {nearest: vector or id}. Other "
-                "Qdrant query kinds (recommend, discover, fusion, order_by, ...) are not "
-                "supported."
+                "A vector, the id of a stored point (its vector is the query and the point "
+                "itself is left out), {nearest: vector or id}; with prefetch also "
+                "{fusion: 'rrf'} or {rrf: {k, weights}} (reciprocal rank fusion of the "
+                "prefetches), or a nearest query that re-scores the prefetched points exactly. "
+                "Other Qdrant query kinds (recommend, discover, context, order_by, formula, "
+                "sample, fusion 'dbsf', mmr) are rejected with 400 naming the field."
             ),
         }
     ),
 ]
 
 
+class Prefetch(_Body):
+    """A sub-request of a staged query: its results are the candidates of the query above."""
+
+    prefetch: list[Prefetch] | Prefetch | None = Field(
+        None, description="Nested sub-requests (their results feed this one's query)."
+    )
+    query: QueryInput = None
+    using: str | None = Field(None, description="Vector name: only '' (the unnamed vector).")
+    filter: FilterJson | None = Field(
+        None, description="Combined (AND) with the filters of the requests above."
+    )
+    params: SearchParams | None = None
+    score_threshold: StrictFloat | None = None
+    limit: StrictInt | None = Field(None, description="Candidates to return, default 10.")
+    lookup_from: Any = Field(None, description="Not supported: must be null.")
+
+
 class QueryRequest(_Body):
-    """Qdrant's universal query body, nearest-neighbour subset."""
+    """Qdrant's universal query body: nearest (vector or point id), prefetch stages, and
+    reciprocal rank fusion."""
 
     query: QueryInput = None
-    prefetch: Any = Field(None, description="Not supported: must be null.")
+    prefetch: list[Prefetch] | Prefetch | None = Field(
+        None,
+        description=(
+            "Sub-requests run first; the query then fuses (rrf) or re-scores their results. "
+            "The request's filter applies to every prefetch too."
+        ),
+    )
     using: str | None = Field(None, description="Vector name: only '' (the unnamed vector).")
     filter: FilterJson | None = None
     params: SearchParams | None = None

@@ -742,6 +742,67 @@ class Collection:
             )
         return out
 
+    def score_points(
+        self, vector: Any, ids: Sequence[PointId], field: str = "query"
+    ) -> list[tuple[PointId, float]]:
+        """Exact scores of the points ``ids`` for ``vector`` (in Qdrant's scale: similarity
+        for Cosine / Dot, distance for Euclid), best first; ids that do not exist are left
+        out. The re-scoring step of staged queries (a nearest query over prefetch results)."""
+        q = check_query(vector, self.config.size, field, cosine=self._cosine)
+        keys = list(dict.fromkeys(id_key(p) for p in ids))
+        with self._rw.read():
+            found = self._store.lookup(keys)
+            if not found:
+                return []
+            id_of = {label: key for key, label in found.items()}
+            labels, vecs = self._vectors_of(np.fromiter(found.values(), dtype=np.int64))
+        if labels.size == 0:
+            return []
+        v, qq = vecs.astype(np.float64), q.astype(np.float64)
+        if self.config.metric == "l2":
+            d = ((v - qq) ** 2).sum(axis=1)
+        elif self.config.metric == "ip":
+            d = -(v @ qq)
+        else:
+            d = 1.0 - v @ qq
+        order = np.lexsort((labels, d))
+        scores = self._scores(d[order].astype(np.float32).astype(np.float64))
+        return [
+            (key_to_id(id_of[lab]), float(s))
+            for lab, s in zip(labels[order].tolist(), scores.tolist(), strict=True)
+        ]
+
+    def scored_points(
+        self,
+        hits: Sequence[tuple[PointId, float]],
+        with_payload: Any = False,
+        with_vector: Any = False,
+    ) -> list[ScoredPoint]:
+        """:class:`ScoredPoint` records for ``(id, score)`` pairs, in the given order, with
+        payload and vector as asked; points deleted meanwhile are left out."""
+        sel = PayloadSelector.parse(with_payload)
+        wv = parse_with_vector(with_vector)
+        keys = [id_key(p) for p, _ in hits]
+        with self._rw.read():
+            found = self._store.lookup(keys)
+            rows = self._store.rows(list(found.values()))
+        out = []
+        for key, (_pid, score) in zip(keys, hits, strict=True):
+            row = rows.get(found.get(key, -1))
+            if row is None:
+                continue
+            _l, k, blob, raw, seq = row
+            out.append(
+                ScoredPoint(
+                    id=key_to_id(k),
+                    version=int(seq),
+                    score=float(score),
+                    payload=sel.apply(json.loads(raw)) if sel.enabled else None,
+                    vector=_vec(blob).tolist() if wv else None,
+                )
+            )
+        return out
+
     def _index_search(
         self, q: np.ndarray, k: int, params: Any, plan: Plan
     ) -> tuple[np.ndarray, np.ndarray]:
