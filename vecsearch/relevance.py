@@ -131,18 +131,21 @@ class RelevanceModel:
     ridge: float
     report: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Whether the score-list statistics are features (False: embedding components only).
+    score_stats: bool = True
 
     @property
     def feature_names(self) -> list[str]:
         """Names of the features, score statistics first."""
-        return [*SCORE_FEATURES, *(f"pc{i + 1}" for i in range(len(self.components)))]
+        stats = list(SCORE_FEATURES) if self.score_stats else []
+        return [*stats, *(f"pc{i + 1}" for i in range(len(self.components)))]
 
     def _z(self, queries: np.ndarray, top_scores: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         q = np.asarray(queries, dtype=np.float64).reshape(-1, self.dim)
-        f = score_features(top_scores)
-        if len(self.components):
-            f = np.concatenate([f, (q - self.emb_mean) @ self.components.T], axis=1)
-        return (f - self.feat_mean) / self.feat_scale
+        return (
+            _features(q, top_scores, self.score_stats, self.emb_mean, self.components)
+            - self.feat_mean
+        ) / self.feat_scale
 
     def params(
         self, queries: np.ndarray, top_scores: Sequence[np.ndarray] | np.ndarray
@@ -188,6 +191,7 @@ class RelevanceModel:
             "u": self.u.tolist(),
             "v": self.v.tolist(),
             "ridge": self.ridge,
+            "score_stats": self.score_stats,
             "report": self.report,
             "meta": self.meta,
         }
@@ -216,6 +220,7 @@ class RelevanceModel:
             ridge=float(data["ridge"]),
             report=dict(data.get("report") or {}),
             meta=dict(data.get("meta") or {}),
+            score_stats=bool(data.get("score_stats", True)),
         )
 
 
@@ -325,8 +330,27 @@ def _principal_directions(x: np.ndarray, p: int) -> np.ndarray:
     return np.ascontiguousarray(vecs[:, np.argsort(-w)[:p]].T)
 
 
+def _features(
+    q: np.ndarray,
+    top_scores: Sequence[np.ndarray] | np.ndarray,
+    score_stats: bool,
+    emb_mean: np.ndarray,
+    comps: np.ndarray,
+) -> np.ndarray:
+    """Raw (unstandardised) query features: score statistics, then embedding components."""
+    parts = [score_features(top_scores) if score_stats else np.zeros((len(q), 0))]
+    if len(comps):
+        parts.append((q - emb_mean) @ comps.T)
+    return np.concatenate(parts, axis=1)
+
+
 def _fit_once(
-    data: TrainingSet, depth: int, n_components: int, ridge: float, max_iter: int
+    data: TrainingSet,
+    depth: int,
+    n_components: int,
+    ridge: float,
+    max_iter: int,
+    score_stats: bool = True,
 ) -> RelevanceModel:
     q = np.asarray(data.queries, dtype=np.float64)
     dim = q.shape[1]
@@ -337,9 +361,7 @@ def _fit_once(
         comps *= np.where(comps[np.arange(p), np.abs(comps).argmax(axis=1)] < 0, -1.0, 1.0)[:, None]
     else:
         comps = np.zeros((0, dim))
-    feats = score_features(data.scores)
-    if p > 0:
-        feats = np.concatenate([feats, (q - emb_mean) @ comps.T], axis=1)
+    feats = _features(q, data.scores, score_stats, emb_mean, comps)
     feat_mean = feats.mean(axis=0)
     feat_scale = feats.std(axis=0)
     feat_scale[feat_scale < 1e-9] = 1.0
@@ -366,6 +388,7 @@ def _fit_once(
         u=theta[:d],
         v=theta[d:],
         ridge=float(ridge),
+        score_stats=score_stats,
     )
 
 
@@ -393,6 +416,7 @@ def choose_ridge(
     seed: int,
     grid: Sequence[float] = RIDGE_GRID,
     max_iter: int = 500,
+    score_stats: bool = True,
 ) -> float:
     """The ridge strength of ``grid`` with the lowest held-out log loss (inner k-fold CV)."""
     splits = query_folds(len(data.queries), min(folds, len(data.queries)), seed + 7919)
@@ -402,7 +426,7 @@ def choose_ridge(
         labels: list[np.ndarray] = []
         for test in splits:
             train = np.setdiff1d(np.arange(len(data.queries)), test)
-            m = _fit_once(data.subset(train), depth, n_components, lam, max_iter)
+            m = _fit_once(data.subset(train), depth, n_components, lam, max_iter, score_stats)
             part = data.subset(test)
             pred += _predict(m, part)
             labels += part.labels
@@ -422,12 +446,14 @@ def fit(
     seed: int = 0,
     report: bool = True,
     max_iter: int = 500,
+    score_stats: bool = True,
 ) -> RelevanceModel:
     """Fit on every query of ``data``; with ``report``, first measure held-out quality by a
     ``folds``-fold cross-validation over queries (each fold refits, ridge choice included).
 
     ``ridge=None`` picks the ridge strength by inner cross-validation. Deterministic for a
-    given ``seed``.
+    given ``seed``. ``score_stats=False`` and ``n_components=0`` leave no features: one map
+    of the standardised scores for every query (an ablation).
     """
     n = len(data.queries)
     if n < 2:
@@ -444,8 +470,10 @@ def fit(
     def one(part: TrainingSet) -> RelevanceModel:
         lam = ridge
         if lam is None:
-            lam = choose_ridge(part, depth, n_components, folds, seed, max_iter=max_iter)
-        return _fit_once(part, depth, n_components, lam, max_iter)
+            lam = choose_ridge(
+                part, depth, n_components, folds, seed, max_iter=max_iter, score_stats=score_stats
+            )
+        return _fit_once(part, depth, n_components, lam, max_iter, score_stats)
 
     rep: dict[str, Any] = {}
     if report:
