@@ -4,11 +4,12 @@ Routes are plain ``def``: FastAPI runs them in its thread pool, and the Numba ke
 the GIL, so concurrent searches run in parallel.
 
 Query API subset: ``query`` is a vector, a point id, or ``{"nearest": vector | id}``; with
-``filter``, ``score_threshold``, ``limit`` / ``offset``, ``with_payload`` / ``with_vector``
-and ``params``. A point id as the query searches with that point's vector and leaves the
-point itself out of the results, as Qdrant does. Other query kinds (recommend, discover,
-context, fusion, order_by, formula, sample), ``prefetch``, ``using`` a named vector and
-``lookup_from`` are rejected with 400 naming the field.
+``filter``, ``score_threshold``, ``relevance_threshold`` (vecsearch: calibrated relevance),
+``limit`` / ``offset``, ``with_payload`` / ``with_vector`` and ``params``. A point id as
+the query searches with that point's vector and leaves the point itself out of the results,
+as Qdrant does. Other query kinds (recommend, discover, context, fusion, order_by, formula,
+sample), ``prefetch``, ``using`` a named vector and ``lookup_from`` are rejected with 400
+naming the field.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def search_request(body: SearchRequest, field: str = "") -> engine.SearchRequest
         filter=parse_filter(body.filter, f"{pre}filter"),
         params=_params(body.params),
         score_threshold=body.score_threshold,
+        relevance_threshold=body.relevance_threshold,
         with_payload=engine.PayloadSelector.parse(body.with_payload, f"{pre}with_payload"),
         with_vector=engine.parse_with_vector(body.with_vector, f"{pre}with_vector"),
     )
@@ -109,6 +111,7 @@ def query_request(coll: Collection, body: QueryRequest, field: str = "") -> engi
         filter=flt,
         params=_params(body.params),
         score_threshold=body.score_threshold,
+        relevance_threshold=body.relevance_threshold,
         with_payload=engine.PayloadSelector.parse(body.with_payload, f"{pre}with_payload"),
         with_vector=engine.parse_with_vector(body.with_vector, f"{pre}with_vector"),
     )
@@ -124,6 +127,7 @@ def _run_one(coll: Collection, req: engine.SearchRequest) -> list[dict[str, Any]
         score_threshold=req.score_threshold,
         with_payload=req.with_payload,
         with_vector=req.with_vector,
+        relevance_threshold=req.relevance_threshold,
     )
     return [h.to_dict() for h in hits]
 

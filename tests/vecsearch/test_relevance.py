@@ -283,3 +283,75 @@ def test_non_cosine_collection_is_rejected(db):
     coll, queries, relevant = _filled(db, "l2", distance="Euclid")
     with pytest.raises(RelevanceUnsupportedError, match="Cosine"):
         coll.fit_relevance(queries, relevant, **FIT)
+
+
+def test_cli_fits_from_qrels_and_searches_with_a_threshold(tmp_path, capsys):
+    from vecsearch.cli import main
+
+    data_dir = str(tmp_path / "data")
+    with Database(data_dir) as db:
+        _filled(db)
+    _, queries, relevant = _clustered()
+    np.save(tmp_path / "q.npy", queries.astype(np.float32))
+    # TREC-style qrels, query ids 1..n by row; grade 2 = relevant, 1 = marginal (not counted)
+    lines = [
+        f"{qi + 1} 0 {d} {2 if j < 15 else 1}"
+        for qi, ids in enumerate(relevant)
+        for j, d in enumerate(ids)
+    ]
+    (tmp_path / "qrels").write_text("\n".join(lines) + "\n")
+    base = ["--data-dir", data_dir, "--collection", "docs"]
+    fit = [
+        "relevance",
+        "fit",
+        *base,
+        "--qrels",
+        str(tmp_path / "qrels"),
+        "--queries",
+        str(tmp_path / "q.npy"),
+    ]
+    opts = [
+        "--relevant-grades",
+        "2",
+        "--depth",
+        str(DEPTH),
+        "--folds",
+        "3",
+        "--ridge",
+        "0.1",
+        "--components",
+        "2",
+    ]
+    assert main([*fit, *opts]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["revision"] == 1 and info["meta"]["n_queries"] == CLUSTERS
+    assert main(["relevance", "show", *base]) == 0
+    assert json.loads(capsys.readouterr().out) == info
+    vec = ",".join(str(float(v)) for v in queries[0])
+    search = ["search", *base, f"--vector={vec}", "-k", "40"]
+    assert main(search) == 0
+    every = json.loads(capsys.readouterr().out)
+    t = every[5]["relevance"]
+    assert main([*search, "--relevance-threshold", str(t)]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert [h["id"] for h in hits] == [h["id"] for h in every if h["relevance"] >= t]
+    assert 6 <= len(hits) < 40
+    # a judgement naming a point that does not exist: exit 2, message names it
+    (tmp_path / "bad").write_text("1 0 99999 2\n2 0 5 2\n3 0 45 2\n")
+    assert (
+        main(
+            [
+                "relevance",
+                "fit",
+                *base,
+                "--qrels",
+                str(tmp_path / "bad"),
+                "--queries",
+                str(tmp_path / "q.npy"),
+                *opts,
+            ]
+        )
+        == 2
+    )
+    assert "unknown point id 99999" in capsys.readouterr().err
+    assert main(["relevance", "delete", *base]) == 0
