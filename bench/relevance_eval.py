@@ -49,6 +49,18 @@ VARIANTS = {
     "calibrated (score stats only)": {"n_components": 0, "score_features": True},
     "calibrated (no features)": {"n_components": 0, "score_features": False},
 }
+#: What else was tried (``--extra``): other numbers of embedding components, and choosing the
+#: global threshold on inner-CV held-out predictions instead of in-sample ones.
+EXTRA_VARIANTS = {
+    "calibrated (4 PCs)": {"n_components": 4, "score_features": True},
+    "calibrated (16 PCs)": {"n_components": 16, "score_features": True},
+    "calibrated (32 PCs)": {"n_components": 32, "score_features": True},
+    "calibrated (held-out threshold)": {
+        "n_components": R.DEFAULT_COMPONENTS,
+        "score_features": True,
+        "threshold": "inner-cv",
+    },
+}
 
 
 def _log(msg: str) -> None:
@@ -111,7 +123,32 @@ def _oracle(labels: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def cross_validate(data: R.TrainingSet, depth: int, folds: int, seed: int) -> dict[str, Any]:
+def _inner_cv_predictions(
+    tr: R.TrainingSet, model: R.RelevanceModel, depth: int, folds: int, seed: int, spec: dict
+) -> list[np.ndarray]:
+    """Relevance of the training queries, each predicted by a model that did not see it."""
+    pred: list[np.ndarray] = [np.zeros(0)] * len(tr.queries)
+    for part in R.query_folds(len(tr.queries), folds, seed + 1):
+        rest = np.setdiff1d(np.arange(len(tr.queries)), part)
+        m = R.fit(
+            tr.subset(rest),
+            depth=depth,
+            n_components=spec["n_components"],
+            score_stats=spec["score_features"],
+            ridge=model.ridge,
+            report=False,
+        )
+        held = tr.subset(part)
+        for i, r in zip(
+            part.tolist(), m.relevance(held.queries, held.scores, held.scores), strict=True
+        ):
+            pred[i] = r
+    return pred
+
+
+def cross_validate(
+    data: R.TrainingSet, depth: int, folds: int, seed: int, extra: bool = False
+) -> dict[str, Any]:
     """Held-out returned sets and scores of every method for one seeded CV split."""
     n = len(data.queries)
     keep: dict[str, list[np.ndarray | None]] = {}
@@ -136,11 +173,15 @@ def cross_validate(data: R.TrainingSet, depth: int, folds: int, seed: int) -> di
             "raw threshold": lambda d, _m=None: [np.asarray(s) for s in d.scores],
             "normalised": lambda d, _m=None: [np.asarray(s) / s[0] for s in d.scores],
         }
-        for name, spec in VARIANTS.items():
+        inner: dict[str, list[np.ndarray]] = {}
+        for name, spec in {**VARIANTS, **(EXTRA_VARIANTS if extra else {})}.items():
             model = _fit_variant(tr, depth, seed, spec)
             scorers[name] = lambda d, _m=model: _m.relevance(d.queries, d.scores, d.scores)
+            if spec.get("threshold") == "inner-cv":
+                inner[name] = _inner_cv_predictions(tr, model, depth, folds, seed, spec)
         for name, fn in scorers.items():
-            thr, _ = R.best_f1_threshold(np.concatenate(fn(tr)), np.concatenate(tr.labels))
+            train_scores = inner[name] if name in inner else fn(tr)
+            thr, _ = R.best_f1_threshold(np.concatenate(train_scores), np.concatenate(tr.labels))
             s = fn(te)
             thresholds.setdefault(name, []).append(thr)
             put(name, test, [x >= thr for x in s], s)
@@ -175,7 +216,7 @@ def measures(cv: dict[str, Any], data: R.TrainingSet) -> dict[str, dict[str, Any
 
 
 def evaluate(
-    name: str, depth: int, folds: int, seeds: list[int], grades: set[int]
+    name: str, depth: int, folds: int, seeds: list[int], grades: set[int], extra: bool = False
 ) -> dict[str, Any]:
     """Every method on one collection, CV repeated over ``seeds``."""
     data, info = candidates(name, depth, grades)
@@ -183,7 +224,7 @@ def evaluate(
     curves: dict[str, Any] = {}
     for seed in seeds:
         t0 = time.perf_counter()
-        cv = cross_validate(data, depth, folds, seed)
+        cv = cross_validate(data, depth, folds, seed, extra)
         runs.append(measures(cv, data))
         _log(f"  {name} seed {seed}: {time.perf_counter() - t0:.1f} s")
         if seed == seeds[0]:
@@ -229,6 +270,7 @@ ORDER = [
     "calibrated (no features)",
     "calibrated (score stats only)",
     "calibrated",
+    *EXTRA_VARIANTS,
     "oracle per-query cutoff",
     "top-k sweep",
 ]
@@ -373,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--tag", default="", help="suffix of the output file names")
+    p.add_argument(
+        "--extra",
+        action="store_true",
+        help="also run the variants that were tried (4/16/32 PCs, held-out threshold choice)",
+    )
     return p
 
 
@@ -391,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in [c.strip() for c in args.collections.split(",") if c.strip()]:
         _log(f"{name}: depth {args.depth}, {args.folds} folds, seeds {seeds}")
-        results.append(evaluate(name, args.depth, args.folds, seeds, grades))
+        results.append(evaluate(name, args.depth, args.folds, seeds, grades, args.extra))
         g = results[-1]["f1_gap_points_vs_raw"]["mean"]
         s = results[-1]["summary"]
         _log(
