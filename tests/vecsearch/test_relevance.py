@@ -219,6 +219,9 @@ def test_model_persists_across_reopen_and_refit_bumps_revision(tmp_path):
         coll = db.get_collection("docs")
         assert coll.relevance_info() == info
         assert [h.to_dict() for h in coll.search(queries[2], limit=20)] == before
+        snap = db.create_snapshot("docs")
+        restored = db.restore_snapshot(db.snapshot_path("docs", snap.name), "copy")
+        assert restored.relevance_info() == info  # the model travels in snapshots
         again = coll.fit_relevance(queries, relevant, **FIT)
         assert again["revision"] == 2 and again["report"] == info["report"]
         coll.delete_relevance()
