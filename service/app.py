@@ -34,7 +34,11 @@ with a message that names the offending field (and a stable `code`, a vecsearch 
   `ef_construct` are read too);
 * search / query `params`: `hnsw_ef` (or `ef`) for hnsw, `nprobe` / `k_factor` for ivf_pq,
   `quantization.rescore` / `quantization.oversampling` (or `oversampling`) for binary,
-  `exact: true` for exact search everywhere, `n_threads` for the Numba threads of one search.
+  `exact: true` for exact search everywhere, `n_threads` for the Numba threads of one search;
+* relevance calibration (Cosine collections): `PUT /collections/{name}/relevance` fits a
+  query-dependent map from cosine to relevance in [0, 1] from labelled queries (`GET` reads
+  its held-out report); then hits carry `relevance` and search / query bodies accept
+  `relevance_threshold` (one global threshold; fewer than `limit` hits may come back).
 
 **Not supported** (400 naming the field): named, sparse and multi-vectors, sharding, other
 query kinds (recommend, discover, context, order_by, formula, sample, `dbsf` fusion, mmr),

@@ -361,6 +361,14 @@ class SearchRequest(_Body):
         None,
         description="Keep scores >= threshold (Cosine, Dot) or <= threshold (Euclid).",
     )
+    relevance_threshold: StrictFloat | StrictInt | None = Field(
+        None,
+        description=(
+            "vecsearch: keep hits whose calibrated relevance (0..1) is at least this; needs "
+            "a fitted relevance model (PUT /collections/{name}/relevance). May return fewer "
+            "than limit hits, or none."
+        ),
+    )
     shard_key: ShardKey = None
 
 
@@ -455,6 +463,14 @@ class QueryRequest(_Body):
         None,
         description="Keep scores >= threshold (Cosine, Dot) or <= threshold (Euclid).",
     )
+    relevance_threshold: StrictFloat | StrictInt | None = Field(
+        None,
+        description=(
+            "vecsearch: keep hits whose calibrated relevance (0..1) is at least this; needs "
+            "a fitted relevance model (PUT /collections/{name}/relevance). May return fewer "
+            "than limit hits, or none."
+        ),
+    )
     limit: StrictInt | None = Field(None, description="Number of hits, default 10.")
     offset: StrictInt | None = Field(None, description="Skip this many hits first.")
     with_vector: WithVector = Field(None, description="Default false.")
@@ -467,6 +483,55 @@ class QueryRequestBatch(_Body):
     """Several queries in one request."""
 
     searches: list[QueryRequest]
+
+
+# --------------------------------------------------------------------------------------------
+# Relevance calibration (vecsearch extension)
+# --------------------------------------------------------------------------------------------
+
+
+class RelevanceFit(_Body):
+    """Labelled queries to fit a collection's relevance model from."""
+
+    queries: list[Vector] = Field(..., description="Query vectors (the collection's dimension).")
+    relevant: list[
+        Annotated[
+            Any,
+            WithJsonSchema(
+                {
+                    "anyOf": [
+                        {"type": "array", "items": _POINT_ID_SCHEMA},
+                        {"type": "object", "additionalProperties": {"type": "number"}},
+                    ],
+                    "description": "Relevant point ids, or judgements {id: gain} (gain > 0, "
+                    "or >= min_gain, is relevant).",
+                }
+            ),
+        ]
+    ] = Field(..., description="One entry per query.")
+    min_gain: StrictFloat | StrictInt | None = Field(
+        None, description="Gains at least this are relevant (default: gains > 0)."
+    )
+    depth: StrictInt = Field(100, description="Candidates per query (features, training).")
+    folds: StrictInt = Field(5, description="Cross-validation folds for the held-out report.")
+    seed: StrictInt = Field(0, description="Seed of the fold shuffles.")
+    n_components: StrictInt = Field(8, description="Principal components of the queries.")
+    ridge: StrictFloat | StrictInt | None = Field(
+        None, description="Ridge strength (default: chosen by inner cross-validation)."
+    )
+
+
+class RelevanceInfo(BaseModel):
+    """A fitted relevance model: description and held-out quality report."""
+
+    format: str
+    version: int
+    revision: int | None = None
+    depth: int
+    feature_names: list[str]
+    ridge: float
+    meta: dict[str, Any]
+    report: dict[str, Any]
 
 
 # --------------------------------------------------------------------------------------------
@@ -580,6 +645,9 @@ class ScoredPoint(BaseModel):
     score: float
     payload: dict[str, Any] | None = None
     vector: list[float] | None = None
+    relevance: float | None = Field(
+        None, description="vecsearch: calibrated relevance (0..1) when a model is fitted."
+    )
 
 
 class UpdateResult(BaseModel):

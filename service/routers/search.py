@@ -17,7 +17,8 @@ Query API subset (Qdrant's shapes):
   prefetch ``i`` adds ``1 / ((p + 1) / w_i + k - 1)``, so ``1 / (p + k)`` with weight 1;
   default ``k`` 2), or a nearest query that re-scores the union of the prefetched points
   exactly with its vector;
-* ``filter``, ``score_threshold`` (on raw, fused or re-scored scores), ``limit`` / ``offset``
+* ``filter``, ``score_threshold`` (on raw, fused or re-scored scores), ``relevance_threshold``
+  (vecsearch: calibrated relevance, on plain nearest queries), ``limit`` / ``offset``
   (the top level only), ``with_payload`` / ``with_vector``, ``params`` (``hnsw_ef``,
   ``exact``, ``quantization``, and the vecsearch index parameters).
 
@@ -81,6 +82,7 @@ def search_request(body: SearchRequest, field: str = "") -> engine.SearchRequest
         filter=parse_filter(body.filter, f"{pre}filter"),
         params=_params(body.params),
         score_threshold=body.score_threshold,
+        relevance_threshold=body.relevance_threshold,
         with_payload=engine.PayloadSelector.parse(body.with_payload, f"{pre}with_payload"),
         with_vector=engine.parse_with_vector(body.with_vector, f"{pre}with_vector"),
     )
@@ -297,6 +299,7 @@ def query_request(coll: Collection, body: QueryRequest, field: str = "") -> engi
         filter=flt,
         params=_params(body.params),
         score_threshold=body.score_threshold,
+        relevance_threshold=body.relevance_threshold,
         with_payload=engine.PayloadSelector.parse(body.with_payload, f"{pre}with_payload"),
         with_vector=engine.parse_with_vector(body.with_vector, f"{pre}with_vector"),
     )
@@ -308,6 +311,11 @@ class _Staged:
     def __init__(self, coll: Collection, body: QueryRequest, fld: str) -> None:
         pre = _prefix(fld)
         reject_set(f"{pre}shard_key", body.shard_key)
+        if body.relevance_threshold is not None:
+            raise ValidationError(
+                f"{pre}relevance_threshold",
+                "applies to plain nearest queries, not to prefetch / fusion queries",
+            )
         self.stage = build_stage(coll, body, fld, None)
         self.offset = (
             0 if body.offset is None else check_int(body.offset, f"{pre}offset", minimum=0)
@@ -345,6 +353,7 @@ def _run_one(coll: Collection, req: engine.SearchRequest) -> list[dict[str, Any]
         score_threshold=req.score_threshold,
         with_payload=req.with_payload,
         with_vector=req.with_vector,
+        relevance_threshold=req.relevance_threshold,
     )
     return [h.to_dict() for h in hits]
 

@@ -591,6 +591,11 @@ def test_query_errors_name_the_field(filled):
         ({"query": v, "lookup_from": {"collection": "x"}}, 400, "lookup_from"),
         ({"query": v, "limit": -3}, 400, "limit"),
         ({"query": v, "bogus": 1}, 422, "bogus"),
+        (
+            {"query": v, "prefetch": {"query": v}, "relevance_threshold": 0.5},
+            400,
+            "relevance_threshold: applies to plain nearest queries",
+        ),
     ]
     for body, status, needle in cases:
         error(filled.post("/collections/c/points/query", json=body), status, needle)
