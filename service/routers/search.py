@@ -36,11 +36,9 @@ from service.schemas import (
 from service.security import ReadAccess
 from vecsearch import models as engine
 from vecsearch.collection import Collection
-from vecsearch.config import Distance
 from vecsearch.errors import PointNotFoundError, ValidationError
 from vecsearch.filters import Filter, HasId, parse_filter
 from vecsearch.ids import parse_point_id
-from vecsearch.validate import check_query
 
 router = APIRouter(prefix="/collections/{collection_name}/points", tags=["search"])
 
@@ -91,7 +89,6 @@ def query_request(coll: Collection, body: QueryRequest, field: str = "") -> engi
                 raise ValidationError(f"{qfield}.{key}", "is not supported")
         target, qfield = target["nearest"], f"{qfield}.nearest"
     flt = parse_filter(body.filter, f"{pre}filter")
-    cosine = coll.config.distance is Distance.COSINE
     if isinstance(target, int | str):
         pid = parse_point_id(target, qfield)
         found = coll.retrieve([pid], with_payload=False, with_vector=True)
@@ -101,7 +98,7 @@ def query_request(coll: Collection, body: QueryRequest, field: str = "") -> engi
         exclude = HasId(frozenset([pid]))
         flt = Filter(must=(flt,) if flt is not None else None, must_not=(exclude,))
     else:
-        vector = check_query(target, coll.config.size, qfield, cosine=cosine)
+        vector = coll.check_query_vector(target, qfield)
     return engine.SearchRequest(
         vector=vector,
         limit=10 if body.limit is None else body.limit,
