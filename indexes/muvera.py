@@ -478,6 +478,9 @@ class MuveraIndex(MultiVectorIndex):
     ``metric`` is the per-token similarity of MaxSim: ``"ip"`` (Qdrant's Dot) or ``"cosine"``
     (every token is unit-normalised on the way in, queries too). Distances are ``-MaxSim``.
     The inner index is HNSW over the FDEs (``M``, ``ef_construction``) or ``"flat"``.
+    ``candidates`` is the default number of FDE hits re-ranked per search: 500 measured
+    recall@10 0.93 against exact MaxSim on Vaswani per-token MiniLM (11,429 documents) at 17x
+    lower latency than brute force (``bench/results/muvera/``); 100 gave only 0.75.
     """
 
     kind: ClassVar[str] = "muvera"
@@ -495,7 +498,7 @@ class MuveraIndex(MultiVectorIndex):
         inner: str = "hnsw",
         M: int = 16,
         ef_construction: int = 200,
-        candidates: int = 100,
+        candidates: int = 500,
     ) -> None:
         if metric not in ("ip", "cosine"):
             raise InvalidParameterError(
