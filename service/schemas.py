@@ -33,6 +33,12 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------------------------
 
 _NUMBERS = {"type": "array", "items": {"type": "number"}}
+_MULTI = {
+    "type": "array",
+    "items": _NUMBERS,
+    "minItems": 1,
+    "description": "Multi-vector collections: a non-empty list of vectors.",
+}
 _POINT_ID_SCHEMA = {
     "anyOf": [
         {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
@@ -48,13 +54,17 @@ Vector = Annotated[
         {
             "anyOf": [
                 _NUMBERS,
+                _MULTI,
                 {
                     "type": "object",
-                    "additionalProperties": _NUMBERS,
+                    "additionalProperties": {"anyOf": [_NUMBERS, _MULTI]},
                     "description": 'Named form: only the unnamed vector "" exists.',
                 },
             ],
-            "description": "A dense vector of the collection's dimension (finite numbers).",
+            "description": (
+                "A dense vector of the collection's dimension (finite numbers), or for "
+                "multi-vector collections a non-empty list of such vectors."
+            ),
         }
     ),
 ]
@@ -152,7 +162,13 @@ class VectorParams(_Body):
     quantization_config: Any = Field(None, description="Accepted and ignored.")
     on_disk: StrictBool | None = Field(None, description="Accepted and ignored.")
     datatype: str | None = Field(None, description="Only float32 is supported.")
-    multivector_config: Any = Field(None, description="Not supported: must be null.")
+    multivector_config: dict[str, Any] | None = Field(
+        None,
+        description=(
+            'Qdrant\'s {"comparator": "max_sim"}: points and queries are lists of vectors, '
+            "scored by MaxSim and indexed by MUVERA (Cosine or Dot)."
+        ),
+    )
 
 
 class IndexSpec(_Body):
@@ -341,6 +357,9 @@ class SearchParams(BaseModel):
     n_threads: StrictInt | None = Field(
         None, description="vecsearch: Numba threads for this search (default 1)."
     )
+    candidates: StrictInt | None = Field(
+        None, description="vecsearch, muvera: FDE candidates re-ranked by exact MaxSim."
+    )
 
     def to_engine(self) -> dict[str, Any]:
         """The mapping the engine's index registry reads (nulls dropped)."""
@@ -380,7 +399,7 @@ class SearchRequestBatch(_Body):
 
 _NEAREST_SCHEMA = {
     "type": "object",
-    "properties": {"nearest": {"anyOf": [_NUMBERS, _POINT_ID_SCHEMA]}},
+    "properties": {"nearest": {"anyOf": [_NUMBERS, _MULTI, _POINT_ID_SCHEMA]}},
     "required": ["nearest"],
     "additionalProperties": False,
 }
@@ -390,6 +409,7 @@ QueryInput = Annotated[
         {
             "anyOf": [
                 _NUMBERS,
+                _MULTI,
                 _POINT_ID_SCHEMA,
                 _NEAREST_SCHEMA,
                 {
@@ -636,7 +656,7 @@ class CollectionInfo(BaseModel):
 class Record(BaseModel):
     id: int | str
     payload: dict[str, Any] | None = None
-    vector: list[float] | None = None
+    vector: list[float] | list[list[float]] | None = None
 
 
 class ScoredPoint(BaseModel):
@@ -644,7 +664,7 @@ class ScoredPoint(BaseModel):
     version: int
     score: float
     payload: dict[str, Any] | None = None
-    vector: list[float] | None = None
+    vector: list[float] | list[list[float]] | None = None
     relevance: float | None = Field(
         None, description="vecsearch: calibrated relevance (0..1) when a model is fitted."
     )

@@ -27,6 +27,14 @@ reopening and travels in snapshots). While a model exists every hit carries ``re
 searches accept ``relevance_threshold``. The model's features come from the query's unfiltered
 top-``depth`` scores, so a search computes at least ``depth`` hits (one more unfiltered search
 when a filter is given); relevance does not depend on ``limit``, ``offset`` or the filter.
+
+Multi-vector collections (``multivector_config: {"comparator": "max_sim"}``): a point's
+vector, and a query, is a non-empty list of vectors (of any length per point), stored as one
+blob of ``m x size`` float32 in the same SQLite column; the score is MaxSim, the sum over the
+query's vectors of the best similarity (Cosine or Dot) among the point's vectors, higher is
+better. The index is MUVERA (:class:`indexes.muvera.MuveraIndex`); exact search computes
+MaxSim over every allowed point. Filters, thresholds, offsets, live writes, reopening and
+snapshots work as for single vectors.
 """
 
 from __future__ import annotations
@@ -84,6 +92,8 @@ from vecsearch.relevance import fit as fit_relevance_model
 from vecsearch.store import Store
 from vecsearch.validate import (
     check_int,
+    check_multivector,
+    check_multivectors,
     check_query,
     check_threshold,
     check_vectors,
@@ -144,6 +154,7 @@ class Collection:
             self.itype = get_index_type(self.config.index.type)
             self.itype.classes()  # fails clearly if the index type is unavailable
             self._cosine = self.config.distance is Distance.COSINE
+            self._multi = self.config.is_multivector
             self._write_lock = threading.RLock()
             self._persist_lock = threading.Lock()
             self._rw = RWLock()
@@ -229,7 +240,7 @@ class Collection:
         store = self._store
         self._index_remove(np.asarray(store.tombstones_after(applied_seq), dtype=np.int64))
         rows = store.iter_rows("label, vector", "WHERE vseq > ?", (applied_seq,), writer=True)
-        for labels, vecs in _batches(rows, self.REBUILD_CHUNK, self.config.size):
+        for labels, vecs in _batches(rows, self.REBUILD_CHUNK, self.config.size, self._multi):
             self._index.add(vecs, labels)
 
     def _rebuild_index(self) -> None:
@@ -244,7 +255,7 @@ class Collection:
             self._index.train(self._training_sample())
             self._index_ready = True
         rows = self._store.iter_rows("label, vector", writer=True)
-        for labels, vecs in _batches(rows, self.REBUILD_CHUNK, cfg.size):
+        for labels, vecs in _batches(rows, self.REBUILD_CHUNK, cfg.size, self._multi):
             self._index.add(vecs, labels)
 
     def _training_sample(self, max_points: int = 100_000) -> np.ndarray:
@@ -418,16 +429,15 @@ class Collection:
         field: Callable[[int, str], str],
     ) -> UpdateResult:
         pids = [parse_point_id(v, field(i, "id")) for i, v in enumerate(ids)]
-        vecs = check_vectors(
-            vectors, self.config.size, lambda i: field(i, "vector"), cosine=self._cosine
-        )
+        check = check_multivectors if self._multi else check_vectors
+        vecs = check(vectors, self.config.size, lambda i: field(i, "vector"), cosine=self._cosine)
         texts = [payload_json(p, field(i, "payload")) for i, p in enumerate(payloads)]
         keys = [id_key(p) for p in pids]
         last = {k: i for i, k in enumerate(keys)}  # last occurrence wins
         if len(last) < len(keys):
             order = sorted(last.values())
             keys = [keys[i] for i in order]
-            vecs = vecs[order]
+            vecs = [vecs[i] for i in order] if self._multi else vecs[order]
             texts = [texts[i] for i in order]
         if not keys:
             return UpdateResult(self._store.seq)
@@ -581,7 +591,7 @@ class Collection:
         return Record(
             id=key_to_id(key),
             payload=sel.apply(json.loads(raw)) if sel.enabled else None,
-            vector=_vec(blob).tolist() if with_vector else None,
+            vector=self._decode(blob).tolist() if with_vector else None,
         )
 
     def count(self, filter: Any = None) -> int:
@@ -699,7 +709,7 @@ class Collection:
 
     def _prepare(self, req: SearchRequest, field: str) -> tuple:
         pre = f"{field}." if field else ""
-        q = check_query(req.vector, self.config.size, f"{pre}vector", cosine=self._cosine)
+        q = self.check_query_vector(req.vector, f"{pre}vector")
         limit = check_int(req.limit, f"{pre}limit", minimum=1)
         offset = check_int(req.offset, f"{pre}offset", minimum=0)
         params, exact = self.itype.search_params(req.params, f"{pre}params")
@@ -735,6 +745,18 @@ class Collection:
             req.with_vector,
             rthr,
         )
+
+    def check_query_vector(self, value: Any, field: str = "vector") -> np.ndarray:
+        """A validated query: float32 ``(size,)``, or ``(m, size)`` for multi-vector
+        collections (normalised for Cosine); errors name ``field``."""
+        if self._multi:
+            return check_multivector(value, self.config.size, field, cosine=self._cosine)
+        return check_query(value, self.config.size, field, cosine=self._cosine)
+
+    def _decode(self, blob: bytes) -> np.ndarray:
+        """A stored vector: ``(size,)``, or ``(m, size)`` for multi-vector collections."""
+        v = _vec(blob)
+        return v.reshape(-1, self.config.size) if self._multi else v
 
     def _search(self, req: SearchRequest, field: str) -> list[ScoredPoint]:
         return self._run_search(*self._prepare(req, field))
@@ -803,7 +825,7 @@ class Collection:
                     version=int(seq),
                     score=float(score),
                     payload=sel.apply(json.loads(raw)) if sel.enabled else None,
-                    vector=_vec(blob).tolist() if with_vector else None,
+                    vector=self._decode(blob).tolist() if with_vector else None,
                     relevance=float(rels[i]) if rels is not None else None,
                 )
             )
@@ -815,6 +837,10 @@ class Collection:
         """Exact scores of the points ``ids`` for ``vector`` (in Qdrant's scale: similarity
         for Cosine / Dot, distance for Euclid), best first; ids that do not exist are left
         out. The re-scoring step of staged queries (a nearest query over prefetch results)."""
+        if self._multi:
+            raise ValidationError(
+                field, "re-scoring prefetched points is not supported for multi-vector collections"
+            )
         q = check_query(vector, self.config.size, field, cosine=self._cosine)
         keys = list(dict.fromkeys(id_key(p) for p in ids))
         with self._rw.read():
@@ -865,7 +891,7 @@ class Collection:
                     version=int(seq),
                     score=float(score),
                     payload=sel.apply(json.loads(raw)) if sel.enabled else None,
-                    vector=_vec(blob).tolist() if wv else None,
+                    vector=self._decode(blob).tolist() if wv else None,
                 )
             )
         return out
@@ -933,6 +959,12 @@ class Collection:
         stored). ``ridge=None`` chooses the ridge strength by inner cross-validation.
         Deterministic for a given ``seed`` and collection content.
         """
+        if self._multi:
+            raise RelevanceUnsupportedError(
+                "vectors.multivector_config",
+                f"relevance calibration needs single-vector Cosine scores; collection "
+                f"{self.name!r} is multi-vector (MaxSim)",
+            )
         if not self._cosine:
             raise RelevanceUnsupportedError(
                 "vectors.distance",
@@ -1085,12 +1117,14 @@ class Collection:
                 valid = (sid >= 0) & (sid < len(plan.mask))
                 allow = np.zeros(len(sid), dtype=bool)
                 allow[valid] = plan.mask[sid[valid]]
-        ids, dists = self._index.search(q[None, :], k, params, allow)
+        ids, dists = self._index.search([q] if self._multi else q[None, :], k, params, allow)
         keep = ids[0] >= 0
         return ids[0][keep], dists[0][keep].astype(np.float64)
 
     def _exact_search(self, q: np.ndarray, k: int, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
         labels = np.flatnonzero(plan.mask if plan.mask is not None else self._alive)
+        if self._multi:
+            return self._exact_maxsim(q, labels.astype(np.int64), k)
         labels, vecs = self._vectors_of(labels.astype(np.int64))
         if labels.size == 0:
             return labels, np.zeros(0)
@@ -1104,6 +1138,45 @@ class Collection:
             d = 1.0 - v @ qq
         order = np.lexsort((labels, d))[:k]
         return labels[order], d[order].astype(np.float32).astype(np.float64)
+
+    def _exact_maxsim(
+        self, q: np.ndarray, labels: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact MaxSim top-``k`` over ``labels`` (distances ``-MaxSim``, ties by label), from
+        the index's token vectors when it has them all, else from the store, in chunks."""
+        from indexes.muvera import maxsim_scores  # lazily: only multi-vector collections
+
+        out_l: list[np.ndarray] = []
+        out_d: list[np.ndarray] = []
+        qq = (q, np.array([0, q.shape[0]], dtype=np.int64))
+        for s in range(0, labels.size, self.REBUILD_CHUNK):
+            part = labels[s : s + self.REBUILD_CHUNK]
+            found, tokens, offsets = self._sets_of(part)
+            if found.size == 0:
+                continue
+            scores = maxsim_scores(qq, (tokens, offsets))[0]
+            out_l.append(found)
+            out_d.append(-scores)
+        if not out_l:
+            return np.zeros(0, np.int64), np.zeros(0)
+        lab, d = np.concatenate(out_l), np.concatenate(out_d)
+        order = np.lexsort((lab, d))[:k]
+        return lab[order], d[order].astype(np.float32).astype(np.float64)
+
+    def _sets_of(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(labels found, tokens, offsets)`` of multi-vector points."""
+        get = getattr(self._index, "get_sets", None)
+        if get is not None and self._index_ready and labels.size:
+            found, tokens, offsets = get(labels)
+            if found.size == labels.size:
+                return found, tokens, offsets
+        blobs = self._store.vectors(labels.tolist())
+        kept = [lab for lab in labels.tolist() if lab in blobs]
+        sets = [self._decode(blobs[lab]) for lab in kept]
+        sizes = np.array([x.shape[0] for x in sets], dtype=np.int64)
+        tokens = np.concatenate(sets) if sets else np.zeros((0, self.config.size), np.float32)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        return np.asarray(kept, dtype=np.int64), np.ascontiguousarray(tokens), offsets
 
     def _vectors_of(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stored vectors of ``labels`` (from the index when it keeps exact vectors)."""
@@ -1122,6 +1195,8 @@ class Collection:
         return kept, np.stack([_vec(blobs[lab]) for lab in kept.tolist()])
 
     def _scores(self, dists: np.ndarray) -> np.ndarray:
+        if self._multi:
+            return -dists  # distances are -MaxSim
         metric = self.config.metric
         if metric == "cosine":
             return 1.0 - dists
@@ -1194,7 +1269,7 @@ class Collection:
             n = self._n_points
             indexed = int(getattr(self._index, "ntotal", 0)) if self._index_ready else 0
         params = {
-            "vectors": {"size": self.config.size, "distance": self.config.distance.value},
+            "vectors": self.config.vectors_dict(),
             "shard_number": 1,
             "replication_factor": 1,
             "write_consistency_factor": 1,
@@ -1249,6 +1324,8 @@ class Collection:
         """Add rows already written to the store (bulk build, no concurrent readers).
 
         Types that need training buffer rows until they have enough to train on."""
+        if self._multi:
+            raise ValidationError("vectors", "bulk build does not take multi-vector points")
         with self._rw.write():
             self._grow(int(labels.max()))
             self._n_points += int((~self._alive[labels]).sum())
@@ -1267,19 +1344,26 @@ class Collection:
 
 
 def _batches(
-    rows: Iterator[tuple[int, bytes]], size: int, dim: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Group ``(label, vector blob)`` rows into ``(labels, float32 (n, dim))`` batches."""
+    rows: Iterator[tuple[int, bytes]], size: int, dim: int, multi: bool = False
+) -> Iterator[tuple[np.ndarray, Any]]:
+    """Group ``(label, vector blob)`` rows into ``(labels, float32 (n, dim))`` batches, or
+    ``(labels, list of (m_i, dim) arrays)`` for multi-vector points."""
     labels: list[int] = []
     blobs: list[bytes] = []
+
+    def rows_of(blobs: list[bytes]) -> Any:
+        if multi:
+            return [_vec(b).reshape(-1, dim) for b in blobs]
+        return _F32_rows(blobs, dim)
+
     for label, blob in rows:
         labels.append(label)
         blobs.append(blob)
         if len(labels) == size:
-            yield np.asarray(labels, np.int64), _F32_rows(blobs, dim)
+            yield np.asarray(labels, np.int64), rows_of(blobs)
             labels, blobs = [], []
     if labels:
-        yield np.asarray(labels, np.int64), _F32_rows(blobs, dim)
+        yield np.asarray(labels, np.int64), rows_of(blobs)
 
 
 def _F32_rows(blobs: list[bytes], dim: int) -> np.ndarray:

@@ -57,6 +57,8 @@ class IndexType:
     exact: bool = False
     #: Fewest points to train on, from the build parameters.
     min_train_points: Callable[[dict[str, Any]], int] = lambda params: 0
+    #: Points are sets of vectors (Qdrant's ``multivector_config``), searched by MaxSim.
+    multivector: bool = False
 
     def classes(self) -> tuple[type, type[SearchParams]]:
         """Import the module and return ``(index class, params class)``."""
@@ -214,8 +216,11 @@ def index_types() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def default_index_type() -> str:
-    """``hnsw`` when this build has it (Qdrant's default), else ``flat``."""
+def default_index_type(multivector: bool = False) -> str:
+    """``hnsw`` when this build has it (Qdrant's default), else ``flat``; ``muvera`` for
+    multi-vector collections."""
+    if multivector:
+        return "muvera"
     return "hnsw" if get_index_type("hnsw").available() else "flat"
 
 
@@ -263,5 +268,16 @@ register(
         },
         needs_training=True,  # learns the centre of the codes
         min_train_points=lambda params: 1000,  # exact search until then
+    )
+)
+register(
+    IndexType(
+        name="muvera",
+        module="indexes.muvera",
+        index_class="MuveraIndex",
+        params_class="MuveraParams",
+        build_aliases={"m": "M", "ef_construct": "ef_construction"},
+        search_aliases={"hnsw_ef": "ef"},
+        multivector=True,
     )
 )

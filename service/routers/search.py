@@ -54,11 +54,10 @@ from service.schemas import (
 from service.security import ReadAccess
 from vecsearch import models as engine
 from vecsearch.collection import Collection
-from vecsearch.config import Distance
 from vecsearch.errors import PointNotFoundError, ValidationError
 from vecsearch.filters import Filter, HasId, parse_filter
 from vecsearch.ids import PointId, parse_point_id
-from vecsearch.validate import check_int, check_query, check_threshold
+from vecsearch.validate import check_int, check_threshold
 
 router = APIRouter(prefix="/collections/{collection_name}/points", tags=["search"])
 
@@ -113,8 +112,7 @@ def _nearest_target(coll: Collection, value: Any, fld: str) -> _Target:
         return _Target("nearest", np.asarray(found[0].vector, dtype=np.float32), pid)
     if isinstance(value, Mapping) or value is None or isinstance(value, bool | float):
         raise ValidationError(fld, "expected a vector or a point id")
-    cosine = coll.config.distance is Distance.COSINE
-    return _Target("nearest", check_query(value, coll.config.size, fld, cosine=cosine))
+    return _Target("nearest", coll.check_query_vector(value, fld))
 
 
 def _rrf_target(value: Any, fld: str) -> _Target:
