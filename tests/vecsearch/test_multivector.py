@@ -224,4 +224,4 @@ def test_single_vector_only_features_refuse_multi_vector_collections(db, token_s
         coll.fit_relevance([queries[0]], [[0]])
     with pytest.raises(ValidationError, match="multi-vector"):
         coll.score_points(queries[0], [0, 1])
-    assert coll.relevance_model() is None
+    assert coll.relevance_model is None
