@@ -438,10 +438,10 @@ class HNSWIndex(BaseIndex):
             self._pf,
         )
         if parallel:
-            kb.insert_search(*common, vis_pool, sel_out, sel_cnt)
+            kb.insert_search(common, vis_pool, sel_out, sel_cnt)
         else:
             ctr = np.zeros(1, dtype=np.int64)
-            kb.insert_search_worker(ctr, *common, vis_pool[0], sel_out, sel_cnt)
+            kb.insert_search_worker(ctr, common, vis_pool[0], sel_out, sel_cnt)
         kb.link_new(
             slots, levels, row_off, sel_out, sel_cnt, self._links0, self._links_up, self._up_off
         )
@@ -467,9 +467,9 @@ class HNSWIndex(BaseIndex):
             int(np.max(np.diff(starts))),
         )
         if parallel:
-            kb.apply_backlinks(*args, vis_pool.shape[0])
+            kb.apply_backlinks(args, vis_pool.shape[0])
         else:
-            kb.apply_backlinks_worker(np.zeros(1, dtype=np.int64), *args)
+            kb.apply_backlinks_worker(np.zeros(1, dtype=np.int64), args)
 
     # -- deletes -------------------------------------------------------------------------------
     def remove(self, ids: Any, *, n_threads: int | None = None) -> None:
@@ -593,13 +593,7 @@ class HNSWIndex(BaseIndex):
                     ef,
                     self._metric_code,
                     self._normalize,
-                    self._vectors,
-                    self._links0,
-                    self._links_up,
-                    self._up_off,
-                    self._ids,
-                    self._entry,
-                    self._max_level,
+                    self._graph(),
                     self._visited(),
                     self._live,
                     mode,
@@ -639,40 +633,7 @@ class HNSWIndex(BaseIndex):
             workers = max(1, min(numba.get_num_threads(), nq))
             if exact:
                 return self._exact(q, k, _admitted_slots(admit, n_admit), workers)
-            graph = (
-                self._vectors,
-                self._links0,
-                self._links_up,
-                self._up_off,
-                self._ids,
-                self._entry,
-                self._max_level,
-            )
-            if workers == 1:
-                out_ids, out_d, found = ks.search_serial(
-                    q,
-                    k,
-                    ef,
-                    self._metric_code,
-                    *graph,
-                    self._visited(),
-                    admit,
-                    mode,
-                    self._pf,
-                )
-            else:
-                out_ids, out_d, found = ks.search_batch(
-                    q,
-                    k,
-                    ef,
-                    self._metric_code,
-                    *graph,
-                    self._n_slots,
-                    admit,
-                    mode,
-                    self._pf,
-                    workers,
-                )
+            out_ids, out_d, found = self._run(q, k, ef, self._graph(), admit, mode, workers)
             short = np.flatnonzero(found < min(k, n_admit))
             if short.size:  # unreachable allowed points: answer those queries exactly
                 slots = _admitted_slots(admit, n_admit)
@@ -713,19 +674,10 @@ class HNSWIndex(BaseIndex):
         if self._n_tomb:
             ef, mode = self._widen(ef), ks.SKIP
         slots = np.where(np.asarray(self._ids) >= 0, np.arange(self._cap), -1).astype(np.int64)
-        graph = (node_repr, self._links0, self._links_up, self._up_off, slots, self._entry)
+        graph = (node_repr, *self._graph()[1:4], slots, self._entry, self._max_level)
         with numba_threads(n_threads):
             workers = max(1, min(numba.get_num_threads(), nq))
-            if workers == 1:
-                out, dist, _ = ks.search_serial(
-                    queries, k, ef, self._metric_code, *graph, self._max_level,
-                    self._visited(), self._live, mode, 1,
-                )  # fmt: skip
-            else:
-                out, dist, _ = ks.search_batch(
-                    queries, k, ef, self._metric_code, *graph, self._max_level,
-                    self._n_slots, self._live, mode, 1, workers,
-                )  # fmt: skip
+            out, dist, _ = self._run(queries, k, ef, graph, self._live, mode, workers, pf=1)
         return out, dist
 
     def search_exact(
@@ -755,6 +707,39 @@ class HNSWIndex(BaseIndex):
         with numba_threads(n_threads):
             workers = max(1, min(numba.get_num_threads(), nq))
             return self._exact(q, k, _admitted_slots(admit, n_admit), workers)
+
+    def _graph(self) -> tuple:
+        """The graph as the kernels take it (see ``_kernels.hnsw_search.search_core``)."""
+        return (
+            self._vectors,
+            self._links0,
+            self._links_up,
+            self._up_off,
+            self._ids,
+            self._entry,
+            self._max_level,
+        )
+
+    def _run(
+        self,
+        q: np.ndarray,
+        k: int,
+        ef: int,
+        graph: tuple,
+        admit: np.ndarray,
+        mode: int,
+        workers: int,
+        pf: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Graph search of prepared queries: on this thread, or by ``workers`` in parallel."""
+        pf = self._pf if pf is None else pf
+        if workers == 1:
+            return ks.search_serial(
+                q, k, ef, self._metric_code, graph, self._visited(), admit, mode, pf
+            )
+        return ks.search_batch(
+            q, k, ef, self._metric_code, graph, self._n_slots, admit, mode, pf, workers
+        )
 
     def _widen(self, ef: int) -> int:
         """``ef`` grown by the tombstone share, so that about ``ef`` live nodes are kept."""
