@@ -53,6 +53,7 @@ import numpy as np
 
 from indexes._kernels import hnsw_build as kb
 from indexes._kernels import hnsw_search as ks
+from indexes._kernels.masks import sparse_mask_slots
 from indexes._threads import numba_threads
 from indexes.base import (
     METRIC_CODES,
@@ -71,6 +72,13 @@ from indexes.errors import (
 )
 
 _MAX_LEVEL = 30
+
+
+def _admitted_slots(admit: np.ndarray, n_admit: int) -> np.ndarray:
+    """Slots of the ``n_admit`` true entries of ``admit``, by the kernel that suits the density."""
+    if n_admit * 32 < admit.shape[0]:
+        return sparse_mask_slots(admit, n_admit)
+    return ks.mask_slots(admit, n_admit)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -624,11 +632,11 @@ class HNSWIndex(BaseIndex):
         with numba_threads(p.n_threads):
             workers = max(1, min(numba.get_num_threads(), nq))
             if exact:
-                return self._exact(q, k, ks.mask_slots(admit, n_admit), workers)
+                return self._exact(q, k, _admitted_slots(admit, n_admit), workers)
             out_ids, out_d, found = self._run(q, k, ef, self._graph(), admit, mode, workers)
             short = np.flatnonzero(found < min(k, n_admit))
             if short.size:  # unreachable allowed points: answer those queries exactly
-                slots = ks.mask_slots(admit, n_admit)
+                slots = _admitted_slots(admit, n_admit)
                 fix_ids, fix_d = self._exact(q[short], k, slots, min(workers, short.size))
                 out_ids[short] = fix_ids
                 out_d[short] = fix_d
@@ -671,6 +679,34 @@ class HNSWIndex(BaseIndex):
             workers = max(1, min(numba.get_num_threads(), nq))
             out, dist, _ = self._run(queries, k, ef, graph, self._live, mode, workers, pf=1)
         return out, dist
+
+    def search_exact(
+        self,
+        queries: Any,
+        k: int,
+        allow: np.ndarray | None = None,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact k nearest neighbours among the allowed live points (a scan of the graph's own
+        vectors, ties by slot), padded like :meth:`search`.
+
+        What an engine's planner runs when a filter admits few points: it reads no vectors
+        from elsewhere and gathers nothing (measured 1.5 ms of CPU for 39k allowed points of
+        390k GloVe vectors, one thread, loaded machine; the filtered graph search took 0.66 ms)."""
+        q = self.prepare(queries, what="queries")
+        k = check_k(k)
+        live = self._live[: self._n_slots]
+        admit = live if allow is None else self.allow_mask(allow) & live
+        n_admit = int(np.count_nonzero(admit))
+        nq = q.shape[0]
+        if nq == 0 or n_admit == 0:
+            return (
+                np.full((nq, k), PAD_ID, dtype=np.int64),
+                np.full((nq, k), np.inf, dtype=np.float32),
+            )
+        with numba_threads(n_threads):
+            workers = max(1, min(numba.get_num_threads(), nq))
+            return self._exact(q, k, _admitted_slots(admit, n_admit), workers)
 
     def _graph(self) -> tuple:
         """The graph as the kernels take it (see ``_kernels.hnsw_search.search_core``)."""
