@@ -108,3 +108,19 @@ Wait = Annotated[
 ]
 Timeout = Annotated[int | None, Query(description="Accepted and ignored.")]
 Consistency = Annotated[str | None, Query(description="Accepted and ignored (one replica).")]
+
+
+async def _write_options(
+    wait: Wait = None, ordering: Consistency = None, timeout: Timeout = None
+) -> None:
+    """Qdrant's query parameters of point writes (``?wait=&ordering=&timeout=``): accepted,
+    and documented in the OpenAPI spec, but they change nothing here."""
+
+
+async def _read_options(consistency: Consistency = None, timeout: Timeout = None) -> None:
+    """Qdrant's query parameters of point reads (``?consistency=&timeout=``): accepted."""
+
+
+#: Route dependencies (``dependencies=[WriteOptions]``) that declare those parameters once.
+WriteOptions = Depends(_write_options)
+ReadOptions = Depends(_read_options)
