@@ -189,7 +189,9 @@ class Collection:
         )
         if usable:
             try:
-                self._index = self.itype.load_index(self._files.dir / DATA)
+                self._index = self.itype.load_index(
+                    self._files.dir / DATA, work_dir=self._files.parent
+                )
                 self._index_ready = True
                 self._catch_up(int(state["applied_seq"]))
                 self.index_source = "loaded"
@@ -210,7 +212,9 @@ class Collection:
     def _rebuild_index(self) -> None:
         """A fresh index over every stored vector (trained first, when the type needs it)."""
         cfg = self.config
-        self._index = self.itype.make_index(cfg.size, cfg.metric, cfg.index.params)
+        self._index = self.itype.make_index(
+            cfg.size, cfg.metric, cfg.index.params, work_dir=self._files.parent
+        )
         self._index_ready = not self.itype.needs_training
         self._train_buffer = []
         if self.itype.needs_training:

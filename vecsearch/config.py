@@ -110,6 +110,9 @@ class CollectionConfig:
     #: Filtered searches allowing fewer than this many KB of vectors run exactly.
     full_scan_threshold_kb: int = DEFAULT_FULL_SCAN_THRESHOLD_KB
 
+    def __post_init__(self) -> None:
+        get_index_type(self.index.type).check_metric(self.metric)
+
     @property
     def metric(self) -> str:
         """Index-layer metric name."""
