@@ -23,6 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -86,6 +89,59 @@ def _timed_pass(adapter: Any, q: np.ndarray, stats: bool) -> dict[str, Any]:
         wall[i] = time.perf_counter() - t0
         ids[i, : len(row)] = row[:K]
     return {"ids": ids, "wall": wall, "cpu": cpu, "pages": pages, "bytes": nbytes, "post": postings}
+
+
+def rss_probe(index_dir: str, q: np.ndarray, metric: str, n_probe: int) -> dict[str, int]:
+    """Resident memory of a loaded SPANN index, measured in a fresh process.
+
+    The child warms the Numba kernels on a tiny SPANN index first, records its RSS, loads the
+    saved index with ``mmap=True``, answers every query in ``q`` with ``n_probe``, and
+    records its RSS again: the difference is what the index keeps resident (heads, graph,
+    offsets, per-slot flags, touched pages of the mapped slot table, search buffers). Pages of
+    the postings file read with ``preadv`` live in the kernel's page cache, not in the RSS.
+    """
+    with tempfile.TemporaryDirectory(prefix="spann-rss-") as tmp:
+        qpath = os.path.join(tmp, "q.npy")
+        np.save(qpath, q)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.spann_bench",
+                "--rss-probe",
+                index_dir,
+                qpath,
+                metric,
+                str(n_probe),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _rss_child(index_dir: str, qpath: str, metric: str, n_probe: int) -> None:
+    import gc
+
+    from bench.memory import rss_bytes
+    from indexes.spann import SPANNIndex, SPANNParams
+
+    q = np.load(qpath)
+    params = SPANNParams(n_probe=n_probe)
+    tiny = SPANNIndex(q.shape[1], metric, head_ratio=0.05, posting_vector_limit=64)
+    tiny.build(q)
+    tiny.search(q[:5], K, params)
+    tiny.search_with_stats(q[0], K, params)
+    gc.collect()
+    base = rss_bytes()
+    idx = SPANNIndex.load(index_dir, mmap=True)
+    for row in q:
+        idx.search(row, K, params)
+    gc.collect()
+    after = rss_bytes()
+    print(json.dumps({"rss_before": base, "rss_after": after, "rss_delta": after - base}))
 
 
 def _summary(p: dict[str, Any]) -> dict[str, float]:
@@ -165,6 +221,11 @@ def run(dataset_name: str, n_queries: int, log: Any = _log) -> dict[str, Any]:
                 point["cold"] = _summary(cold)
             log(f"  {name} {point['param']}: " + json.dumps(point, default=float))
             entry["points"].append(point)
+        if is_spann:
+            entry["rss"] = rss_probe(f"{adapter._dir}/index", q, ds.metric, max(sweep))
+            entry["rss"]["n_probe"] = max(sweep)
+            entry["rss_ratio"] = entry["rss"]["rss_delta"] / float_bytes
+            log(f"  spann resident memory: {entry['rss']}")
         result["systems"][name] = entry
         del adapter
     result["load_average_end"] = list(os.getloadavg())
@@ -248,6 +309,11 @@ def markdown(result: dict[str, Any], machine: dict[str, Any], command: str) -> s
             f"{sp['replicas_mean']:.2f}, record {sp['record_bytes']} B. RAM parts (bytes): "
             + ", ".join(f"{k} {v:,}" for k, v in rep.items())
             + " (`mapped` = slot -> id table, memory-mapped, counted as disk).",
+            "",
+            f"Resident memory measured in a fresh process (RSS after loading the index and "
+            f"answering all queries at n_probe={sp['rss']['n_probe']}, minus RSS before "
+            f"loading, kernels already compiled): {sp['rss']['rss_delta'] / 2**20:,.2f} MiB = "
+            f"{100 * sp['rss_ratio']:.1f}% of the float vectors.",
         ]
     lines += [
         "",
@@ -345,6 +411,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bench spann``."""
+    if argv and argv[0] == "--rss-probe":
+        _rss_child(argv[1], argv[2], argv[3], int(argv[4]))
+        return 0
     p = argparse.ArgumentParser(prog="python -m bench spann", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", required=True, choices=sorted(SYSTEMS))
     p.add_argument("--queries", type=int, default=1000)
@@ -364,3 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(result, stem.with_suffix(".png"))
     _log(f"wrote {stem}.json/.md/.png")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
