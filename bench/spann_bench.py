@@ -242,21 +242,22 @@ def projection(result: dict[str, Any]) -> dict[str, Any]:
     ok = [p for p in sp["points"] if p["recall"] >= 0.90]
     at = min(ok, key=lambda p: p["pages_per_query"]) if ok else None
     rep = sp["memory_report"]
-    ram_per_vec = sp["memory_bytes"] / n
     per_head = (rep["heads"] + rep["head_index"] + rep["offsets"]) / sp["n_heads"]
+    # what a search needs resident: heads, graph, offsets, and a dead flag per vector
+    ram_per_vec = per_head * sp["n_heads"] / n + 1.0
     out: dict[str, Any] = {
         "ram_bytes_per_vector": ram_per_vec,
         "ram_bytes_per_head": per_head,
         "heads_per_vector": sp["n_heads"] / n,
         "postings_bytes_per_vector": sp["postings_file_bytes"] / n,
-        "slot_table_bytes_per_vector": 8.0,
+        "slot_table_bytes_per_vector": 9.0,
         "operating_point": at,
         "scaled": {},
     }
     for label, big in (("100M", 10**8), ("1B", 10**9)):
         out["scaled"][label] = {
             "ram_bytes": ram_per_vec * big,
-            "disk_bytes": (sp["postings_file_bytes"] / n + 8.0) * big,
+            "disk_bytes": (sp["postings_file_bytes"] / n + 9.0) * big,
             "float_vectors_bytes": big * result["dim"] * 4,
             "pages_per_query": None if at is None else at["pages_per_query"],
             "bytes_per_query": None if at is None else at["bytes_per_query"],
@@ -308,7 +309,8 @@ def markdown(result: dict[str, Any], machine: dict[str, Any], command: str) -> s
             f" / max {sp['posting_length_max']}, replicas per vector mean "
             f"{sp['replicas_mean']:.2f}, record {sp['record_bytes']} B. RAM parts (bytes): "
             + ", ".join(f"{k} {v:,}" for k, v in rep.items())
-            + " (`mapped` = slot -> id table, memory-mapped, counted as disk).",
+            + " (`mapped` = slot -> id table and replica counts, memory-mapped, not read by "
+            "searches).",
             "",
             f"Resident memory measured in a fresh process (RSS after loading the index and "
             f"answering all queries at n_probe={sp['rss']['n_probe']}, minus RSS before "
@@ -349,9 +351,9 @@ def markdown(result: dict[str, Any], machine: dict[str, Any], command: str) -> s
             "",
             f"Measured: RAM {pr['ram_bytes_per_vector']:.2f} B/vector "
             f"({pr['ram_bytes_per_head']:,.0f} B per head x {pr['heads_per_vector']:.4f} heads "
-            f"per vector, plus 2 B of per-slot flags), postings "
-            f"{pr['postings_bytes_per_vector']:.1f} B/vector on disk, slot -> id table "
-            "8 B/vector on disk. "
+            f"per vector, plus a 1 B dead flag per vector), postings "
+            f"{pr['postings_bytes_per_vector']:.1f} B/vector on disk, slot -> id table and "
+            "replica counts 9 B/vector on disk (read by updates and filters, not searches). "
             + (
                 f"Cheapest point with recall >= 0.90: {at['pages_per_query']:.1f} pages "
                 f"({at['bytes_per_query'] / 1024:,.1f} KiB) per query."

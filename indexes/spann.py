@@ -35,7 +35,8 @@ computed from the spill; pass 2 reads the source again and writes every posting 
 Memory: heads, per-head counters, one chunk and the spill's page cache -- not the data set.
 (The per-slot tables below cost 10 bytes per vector; see "Memory".)
 
-**Layout.** One file of records ``(slot int64, vector float32[dim])`` (``8 + 4 * dim`` bytes);
+**Layout.** One file of records ``(slot int64, id int64, vector float32[dim])``
+(``16 + 4 * dim`` bytes; the id is there so that a search never reads the slot -> id table);
 each posting is a contiguous run of records starting on a 4 KiB page boundary, with
 ``slack`` spare capacity for inserts. RAM holds the offsets table (offset, length, capacity:
 24 bytes per head). Vectors are float32 only: PQ / binary codes with float rescoring are **not
@@ -74,8 +75,9 @@ a compaction.
 
 **Memory** (:meth:`SPANNIndex.memory_report`): heads (kept twice: the array used by the
 RNG rule and the head index's own copy), the head graph, the offsets table, and per slot:
-dead flag (1 byte), replica count (1 byte) and slot -> id table (8 bytes; memory-mapped from
-the saved file after ``load(mmap=True)``, when only result slots are looked up).
+dead flag (1 byte, read by every search), replica count (1 byte) and slot -> id table
+(8 bytes). After ``load(mmap=True)`` the last two stay memory-mapped on disk: searches never
+read them (ids are in the records); updates, filters and id lookups do.
 
 Metrics: ``l2`` (squared) and ``cosine`` (normalised vectors, heads clustered by L2,
 distance ``1 - cos``). ``ip`` raises :class:`UnsupportedOperationError`: the closure and
@@ -268,7 +270,7 @@ class SPANNIndex(BaseIndex):
         self.compact_fraction = float(compact_fraction)
         self.seed = int(seed)
         self.work_dir = None if work_dir is None else str(work_dir)
-        self._rec_words = self.dim + 2
+        self._rec_words = self.dim + 4
         self.record_bytes = 4 * self._rec_words
         # heads
         self._n_heads = 0
@@ -315,23 +317,25 @@ class SPANNIndex(BaseIndex):
         return self._slot_ids[: self._n_slots]
 
     def memory_report(self) -> dict[str, int]:
-        """Bytes held in RAM by part (memory-mapped arrays are reported under ``mapped``)."""
+        """Bytes by part. ``dead_flags`` is read by every search, so it counts as resident
+        even when memory-mapped; the slot -> id table and replica counts are read only by
+        updates, filters and id lookups, and count under ``mapped`` when memory-mapped."""
 
         def ram(a: np.ndarray) -> int:
-            return 0 if isinstance(a, np.memmap) or _is_mapped(a) else int(a.nbytes)
+            return 0 if _is_mapped(a) else int(a.nbytes)
 
         def mapped(a: np.ndarray) -> int:
-            return int(a.nbytes) if isinstance(a, np.memmap) or _is_mapped(a) else 0
+            return int(a.nbytes) if _is_mapped(a) else 0
 
         h = self._n_heads
-        per_slot = [self._slot_ids, self._dead, self._nrep]
         return {
             "heads": int(h * self.dim * 4),
             "head_index": 0 if self._head_index is None else self._head_index.memory_bytes(),
             "offsets": int(3 * 8 * h),
+            "dead_flags": int(self._dead.nbytes),
             "slot_ids": ram(self._slot_ids),
-            "dead_and_replicas": ram(self._dead) + ram(self._nrep),
-            "mapped": sum(mapped(a) for a in per_slot),
+            "replicas": ram(self._nrep),
+            "mapped": mapped(self._slot_ids) + mapped(self._nrep),
         }
 
     def memory_bytes(self) -> int:
@@ -362,7 +366,7 @@ class SPANNIndex(BaseIndex):
     def posting_vectors(self, head: int) -> np.ndarray:
         """Vectors of the records of posting ``head``, in record order."""
         _words, vecs, _, _ = self._read([head])
-        return np.ascontiguousarray(vecs[:, 2:])
+        return np.ascontiguousarray(vecs[:, 4:])
 
     def heads(self) -> np.ndarray:
         """The head vectors (a copy)."""
@@ -530,13 +534,17 @@ class SPANNIndex(BaseIndex):
         return off, cap.astype(np.int64), int(start + PAGE * int(pages.sum()))
 
     def _records(self, slots: np.ndarray, vecs: np.ndarray) -> np.ndarray:
-        """Records ``(n, dim + 2)`` uint32: slot (low, high words) then the vector's bits."""
+        """Records ``(n, dim + 4)`` uint32: slot and id (each as low, high words), then the
+        vector's bits. Ids come from the slot table (the slots must be live)."""
         n = slots.shape[0]
         rec = np.empty((n, self._rec_words), dtype=np.uint32)
         s = slots.astype(np.int64, copy=False)
+        ids = self._slot_ids[s]
         rec[:, 0] = (s & 0xFFFFFFFF).astype(np.uint32)
         rec[:, 1] = (s >> 32).astype(np.uint32)
-        rec[:, 2:] = np.ascontiguousarray(vecs, dtype=np.float32).view(np.uint32)
+        rec[:, 2] = (ids & 0xFFFFFFFF).astype(np.uint32)
+        rec[:, 3] = (ids >> 32).astype(np.uint32)
+        rec[:, 4:] = np.ascontiguousarray(vecs, dtype=np.float32).view(np.uint32)
         return rec
 
     def _read(self, heads: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -852,7 +860,7 @@ class SPANNIndex(BaseIndex):
         if rec.shape[0] <= limit:  # tombstones made room: garbage-collect in place
             self._write_posting(h, rec, append=False)
             return []
-        vecs = np.ascontiguousarray(rec[:, 2:]).view(np.float32)
+        vecs = np.ascontiguousarray(rec[:, 4:]).view(np.float32)
         slots = _slots_of(rec)
         km = KMeans(2, n_iter=self.kmeans_iter, seed=self.seed + h, balanced=True)
         cent = km.fit(vecs).centroids
@@ -981,14 +989,16 @@ class SPANNIndex(BaseIndex):
                 sel = sel[dsel <= p.max_dist_ratio * dsel[0]]
             heap_d = np.full(k, np.inf, dtype=np.float32)
             heap_s = np.full(k, _EMPTY_SLOT, dtype=np.int64)
-            probed = self._probe(q[i], sel, metric, mask_arr, heap_d, heap_s, st[:, i])
+            heap_i = np.full(k, -1, dtype=np.int64)
+            heap = (heap_d, heap_s, heap_i)
+            probed = self._probe(q[i], sel, metric, mask_arr, heap, st[:, i])
             if want and int(np.count_nonzero(heap_s != _EMPTY_SLOT)) < want:
-                self._widen(q[i], probed, want, metric, mask_arr, heap_d, heap_s, st[:, i])
+                self._widen(q[i], probed, want, metric, mask_arr, heap, st[:, i])
             order = np.lexsort((heap_s, heap_d))
-            hs, hdist = heap_s[order], heap_d[order]
+            hs, hdist, hi = heap_s[order], heap_d[order], heap_i[order]
             good = hs != _EMPTY_SLOT
             m = int(good.sum())
-            out_ids[i, :m] = self._slot_ids[hs[good]]
+            out_ids[i, :m] = hi[good]
             out_d[i, :m] = hdist[good]
         with self._lock:
             self._io[:3] += st[:3].sum(axis=1)
@@ -1001,13 +1011,12 @@ class SPANNIndex(BaseIndex):
         heads: np.ndarray,
         metric: int,
         mask: np.ndarray,
-        heap_d: np.ndarray,
-        heap_s: np.ndarray,
+        heap: tuple[np.ndarray, np.ndarray, np.ndarray],
         stats: np.ndarray,
     ) -> np.ndarray:
         if heads.size:
             words, vecs, pages, nbytes = self._read(heads)
-            scored = scan_records(q, words, vecs, metric, self._dead, mask, heap_d, heap_s)
+            scored = scan_records(q, words, vecs, metric, self._dead, mask, *heap)
             stats[0] += heads.size
             stats[1] += pages
             stats[2] += nbytes
@@ -1021,8 +1030,7 @@ class SPANNIndex(BaseIndex):
         want: int,
         metric: int,
         mask: np.ndarray,
-        heap_d: np.ndarray,
-        heap_s: np.ndarray,
+        heap: tuple[np.ndarray, np.ndarray, np.ndarray],
         stats: np.ndarray,
     ) -> None:
         """Probe further heads, nearest first, until ``want`` hits or every posting is read."""
@@ -1032,9 +1040,9 @@ class SPANNIndex(BaseIndex):
         order = order[~np.isin(order, probed)]
         step = max(8, probed.size)
         pos = 0
-        while pos < order.size and int(np.count_nonzero(heap_s != _EMPTY_SLOT)) < want:
+        while pos < order.size and int(np.count_nonzero(heap[1] != _EMPTY_SLOT)) < want:
             batch = order[pos : pos + step]
-            self._probe(q, batch, metric, mask, heap_d, heap_s, stats)
+            self._probe(q, batch, metric, mask, heap, stats)
             pos += step
             step *= 2
 

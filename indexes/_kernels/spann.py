@@ -1,7 +1,8 @@
 """SPANN kernels: replica selection (closure + RNG rules) and the posting scan.
 
-Posting records are ``dim + 2`` 32-bit words: the record's slot as an int64 split in two
-little-endian words (low, high), then the float32 vector. The scan reads the same bytes
+Posting records are ``dim + 4`` 32-bit words: the record's slot and its external id, each an
+int64 split in two little-endian words (low, high), then the float32 vector. Keeping the id in
+the record means a search never touches the slot -> id table. The scan reads the same bytes
 through a ``uint32`` view (the slot) and a ``float32`` view (the vector), so a buffer filled
 by ``os.preadv`` is scanned in place without a copy.
 
@@ -89,10 +90,11 @@ def exact_topc(x, heads, c):
 
 
 @nb.njit(nogil=True, cache=True)
-def scan_records(q, words, vecs, metric, dead, allow, hd, hs):
-    """Fold posting records into the max-heap ``(hd, hs)`` keyed by ``(distance, slot)``.
+def scan_records(q, words, vecs, metric, dead, allow, hd, hs, hid):
+    """Fold posting records into the max-heap ``(hd, hs)`` keyed by ``(distance, slot)``;
+    ``hid`` carries each entry's external id.
 
-    ``words`` (n, dim+2) uint32 and ``vecs`` (n, dim+2) float32 view the same records. Records
+    ``words`` (n, dim+4) uint32 and ``vecs`` (n, dim+4) float32 view the same records. Records
     of dead slots, of slots outside ``allow`` (when non-empty) and repeats of a slot already
     in the heap (replicas) are skipped; a replica has the same vector, so the same distance:
     if it is not in the heap, it does not belong there. Returns the number of records scored.
@@ -107,7 +109,7 @@ def scan_records(q, words, vecs, metric, dead, allow, hd, hs):
             continue
         if use_allow and not allow[slot]:
             continue
-        d = distance(q, vecs[r, 2:], metric)
+        d = distance(q, vecs[r, 4:], metric)
         scored += 1
         if d < hd[0] or (d == hd[0] and slot < hs[0]):
             dup = False
@@ -132,11 +134,13 @@ def scan_records(q, words, vecs, metric, dead, allow, hd, hs):
                 if hd[child] > d or (hd[child] == d and hs[child] > slot):
                     hd[pos] = hd[child]
                     hs[pos] = hs[child]
+                    hid[pos] = hid[child]
                     pos = child
                 else:
                     break
             hd[pos] = d
             hs[pos] = slot
+            hid[pos] = np.int64(words[r, 2]) | (np.int64(words[r, 3]) << 32)
     return scored
 
 

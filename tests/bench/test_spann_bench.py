@@ -74,11 +74,11 @@ def fake_result() -> dict:
 def test_projection_scales_per_vector_costs():
     r = fake_result()
     pr = projection(r)
-    assert pr["ram_bytes_per_vector"] == pytest.approx(3.0)
+    assert pr["ram_bytes_per_vector"] == pytest.approx(1000 / 1000 + 1.0)
     assert pr["operating_point"]["param"] == "n_probe=4"  # cheapest point with recall >= 0.9
     big = pr["scaled"]["1B"]
-    assert big["ram_bytes"] == pytest.approx(3.0e9)
-    assert big["disk_bytes"] == pytest.approx((92 + 8) * 1e9)
+    assert big["ram_bytes"] == pytest.approx(2.0e9)
+    assert big["disk_bytes"] == pytest.approx((92 + 9) * 1e9)
     assert big["pages_per_query"] == 20
 
 
