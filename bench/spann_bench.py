@@ -46,7 +46,7 @@ SYSTEMS: dict[str, dict[str, tuple[dict[str, Any], str, list[Any]]]] = {
         "spann": (
             {"head_ratio": 0.02, "posting_vector_limit": 256},
             "n_probe",
-            [4, 8, 16, 24, 32, 48, 64, 96],
+            [8, 16, 32, 64, 96, 128, 192, 256],
         ),
         "hnsw": ({"M": 16, "ef_construction": 200}, "ef", [16, 32, 64, 128, 256]),
         "ivfpq": ({"nlist": 1024, "m": 25, "nbits": 8}, "nprobe", [4, 8, 16, 32, 64, 128]),
