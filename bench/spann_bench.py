@@ -221,9 +221,11 @@ def run(dataset_name: str, n_queries: int, log: Any = _log) -> dict[str, Any]:
                 point["cold"] = _summary(cold)
             log(f"  {name} {point['param']}: " + json.dumps(point, default=float))
             entry["points"].append(point)
-        if is_spann:
-            entry["rss"] = rss_probe(f"{adapter._dir}/index", q, ds.metric, max(sweep))
-            entry["rss"]["n_probe"] = max(sweep)
+        if is_spann:  # at the cheapest point with recall >= 0.90 (else the largest n_probe)
+            good = [v for v, p in zip(sweep, entry["points"], strict=True) if p["recall"] >= 0.9]
+            at = min(good) if good else max(sweep)
+            entry["rss"] = rss_probe(f"{adapter._dir}/index", q, ds.metric, at)
+            entry["rss"]["n_probe"] = at
             entry["rss_ratio"] = entry["rss"]["rss_delta"] / float_bytes
             log(f"  spann resident memory: {entry['rss']}")
         result["systems"][name] = entry
@@ -242,7 +244,7 @@ def projection(result: dict[str, Any]) -> dict[str, Any]:
     ok = [p for p in sp["points"] if p["recall"] >= 0.90]
     at = min(ok, key=lambda p: p["pages_per_query"]) if ok else None
     rep = sp["memory_report"]
-    per_head = (rep["heads"] + rep["head_index"] + rep["offsets"]) / sp["n_heads"]
+    per_head = (rep.get("heads", 0) + rep["head_index"] + rep["offsets"]) / sp["n_heads"]
     # what a search needs resident: heads, graph, offsets, and a dead flag per vector
     ram_per_vec = per_head * sp["n_heads"] / n + 1.0
     out: dict[str, Any] = {

@@ -73,8 +73,8 @@ a compaction.
 ``load`` reads the saved file in place; the first write copies it to a temporary file in
 ``work_dir`` (default: the parent of ``path``), so a saved index never changes under it.
 
-**Memory** (:meth:`SPANNIndex.memory_report`): heads (kept twice: the array used by the
-RNG rule and the head index's own copy), the head graph, the offsets table, and per slot:
+**Memory** (:meth:`SPANNIndex.memory_report`): the head index (head vectors, stored once,
+and its graph), the offsets table, and per slot:
 dead flag (1 byte, read by every search), replica count (1 byte) and slot -> id table
 (8 bytes). After ``load(mmap=True)`` the last two stay memory-mapped on disk: searches never
 read them (ids are in the records); updates, filters and id lookups do.
@@ -274,7 +274,7 @@ class SPANNIndex(BaseIndex):
         self.record_bytes = 4 * self._rec_words
         # heads
         self._n_heads = 0
-        self._heads = np.zeros((0, self.dim), dtype=np.float32)
+        self._head_slot = np.zeros(0, dtype=np.int64)  # head id -> slot in the head index
         self._head_index: HNSWIndex | None = None
         self._poff = np.zeros(0, dtype=np.int64)
         self._plen = np.zeros(0, dtype=np.int64)
@@ -294,6 +294,7 @@ class SPANNIndex(BaseIndex):
         self._file_end = 0
         self._garbage = 0
         self._lock = threading.Lock()
+        self._tls = threading.local()  # per-thread scratch buffer for posting reads
         self._io = np.zeros(4, dtype=np.int64)  # cumulative postings, pages, bytes, queries
 
     # -- protocol ------------------------------------------------------------------------------
@@ -329,7 +330,6 @@ class SPANNIndex(BaseIndex):
 
         h = self._n_heads
         return {
-            "heads": int(h * self.dim * 4),
             "head_index": 0 if self._head_index is None else self._head_index.memory_bytes(),
             "offsets": int(3 * 8 * h),
             "dead_flags": int(self._dead.nbytes),
@@ -370,7 +370,23 @@ class SPANNIndex(BaseIndex):
 
     def heads(self) -> np.ndarray:
         """The head vectors (a copy)."""
-        return self._heads[: self._n_heads].copy()
+        return self._head_vectors()[self._head_slot[: self._n_heads]]
+
+    def _head_vectors(self) -> np.ndarray:
+        """The head index's vector storage (indexed by its slots; see ``_head_slot``).
+
+        Heads are stored once, in the head index; this reads its storage array directly."""
+        assert self._head_index is not None
+        return self._head_index._vectors
+
+    def _refresh_head_slots(self) -> None:
+        """Recompute head id -> head-index slot after the head index changed."""
+        assert self._head_index is not None
+        sid = self._head_index.slot_ids()
+        live = np.flatnonzero(sid >= 0)
+        slot = np.full(max(self._n_heads, 1), -1, dtype=np.int64)
+        slot[sid[live]] = live
+        self._head_slot = slot
 
     # -- training: head selection --------------------------------------------------------------
     def train(self, x: Any, *, n_total: int | None = None) -> None:
@@ -433,7 +449,6 @@ class SPANNIndex(BaseIndex):
     def _set_heads(self, heads: np.ndarray) -> None:
         h = heads.shape[0]
         self._n_heads = h
-        self._heads = np.array(heads, dtype=np.float32, order="C")
         self._poff = np.zeros(h, dtype=np.int64)
         self._plen = np.zeros(h, dtype=np.int64)
         self._pcap = np.zeros(h, dtype=np.int64)
@@ -444,7 +459,8 @@ class SPANNIndex(BaseIndex):
             ef_construction=self.head_ef_construction,
             seed=self.seed,
         )
-        self._head_index.add(self._heads, np.arange(h, dtype=np.int64))
+        self._head_index.add(np.ascontiguousarray(heads), np.arange(h, dtype=np.int64))
+        self._refresh_head_slots()
         self._open_work_file()
 
     # -- assignment rules ----------------------------------------------------------------------
@@ -462,7 +478,8 @@ class SPANNIndex(BaseIndex):
             x,
             cand,
             np.ascontiguousarray(cand_d, dtype=np.float32),
-            self._heads,
+            self._head_vectors(),
+            self._head_slot,
             self.replica_count,
             np.float32(self.closure_ratio),
             np.float32(self.rng_factor),
@@ -517,7 +534,6 @@ class SPANNIndex(BaseIndex):
         self._poff, self._plen, self._pcap = (
             np.array(a) for a in (self._poff, self._plen, self._pcap)
         )
-        self._heads = np.array(self._heads)
 
     def _pages_for(self, count: int) -> int:
         if count <= 0:
@@ -547,13 +563,25 @@ class SPANNIndex(BaseIndex):
         rec[:, 4:] = np.ascontiguousarray(vecs, dtype=np.float32).view(np.uint32)
         return rec
 
-    def _read(self, heads: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """Records of ``heads`` read into one buffer: ``(words, floats, pages, bytes)``."""
+    def _read(
+        self, heads: Any, *, scratch: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """Records of ``heads`` read into one buffer: ``(words, floats, pages, bytes)``.
+
+        ``scratch``: read into this thread's reusable buffer (valid until its next scratch
+        read), which spares searches a large allocation and its page faults per query."""
         heads = np.asarray(heads, dtype=np.int64)
         rb = self.record_bytes
         nbytes = self._plen[heads] * rb
         total = int(nbytes.sum())
-        buf = np.empty(total, dtype=np.uint8)
+        if scratch:
+            buf = getattr(self._tls, "buf", None)
+            if buf is None or buf.shape[0] < total:
+                buf = np.empty(max(total, 2 * (0 if buf is None else buf.shape[0])), np.uint8)
+                self._tls.buf = buf
+            buf = buf[:total]
+        else:
+            buf = np.empty(total, dtype=np.uint8)
         mv = memoryview(buf)
         pos = 0
         fd = self._fd
@@ -824,18 +852,15 @@ class SPANNIndex(BaseIndex):
         ):
             self.compact()
 
-    def _new_head(self, vec: np.ndarray) -> int:
+    def _new_head(self) -> int:
+        """A new, empty posting (its vector goes into the head index by the caller)."""
         h = self._n_heads
-        if h >= self._heads.shape[0]:
+        if h >= self._poff.shape[0]:
             cap = max(2 * h, 16)
-            heads = np.zeros((cap, self.dim), dtype=np.float32)
-            heads[:h] = self._heads[:h]
-            self._heads = heads
             for name in ("_poff", "_plen", "_pcap"):
                 arr = np.zeros(cap, dtype=np.int64)
                 arr[:h] = getattr(self, name)[:h]
                 setattr(self, name, arr)
-        self._heads[h] = vec
         self._poff[h] = self._plen[h] = self._pcap[h] = 0
         self._n_heads = h + 1
         return h
@@ -867,9 +892,9 @@ class SPANNIndex(BaseIndex):
         if np.array_equal(cent[0], cent[1]):
             return []  # identical vectors: cannot split
         assert self._head_index is not None
-        hb = self._new_head(cent[1])
-        self._heads[h] = cent[0]
+        hb = self._new_head()
         self._head_index.add(cent, np.array([h, hb], dtype=np.int64))
+        self._refresh_head_slots()
         cand, cand_d = self._candidates(vecs, self.reassign_candidates)
         d_ab = np.stack(
             [((vecs - cent[0]) ** 2).sum(axis=1), ((vecs - cent[1]) ** 2).sum(axis=1)], axis=1
@@ -1015,7 +1040,7 @@ class SPANNIndex(BaseIndex):
         stats: np.ndarray,
     ) -> np.ndarray:
         if heads.size:
-            words, vecs, pages, nbytes = self._read(heads)
+            words, vecs, pages, nbytes = self._read(heads, scratch=True)
             scored = scan_records(q, words, vecs, metric, self._dead, mask, *heap)
             stats[0] += heads.size
             stats[1] += pages
@@ -1034,7 +1059,7 @@ class SPANNIndex(BaseIndex):
         stats: np.ndarray,
     ) -> None:
         """Probe further heads, nearest first, until ``want`` hits or every posting is read."""
-        heads = self._heads[: self._n_heads]
+        heads = self.heads()
         d = ((heads - q[None, :]) ** 2).sum(axis=1)
         order = np.argsort(d, kind="stable")
         order = order[~np.isin(order, probed)]
@@ -1084,7 +1109,6 @@ class SPANNIndex(BaseIndex):
             if self._n_dead:
                 dead[:] = False  # the saved copy holds no dead records: dead slots are free
             arrays = {
-                "heads": self._heads[: self._n_heads],
                 "posting_offsets": layout["off"],
                 "posting_capacity": layout["cap"],
                 "posting_lengths": layout["lens"],
@@ -1166,9 +1190,9 @@ class SPANNIndex(BaseIndex):
             raise IndexFormatError(f"{src}: record size does not match the dimension")
         index._head_index = HNSWIndex.load(src / "heads", mmap=mmap)
         a = arrays
-        index._heads = np.asarray(a["heads"])
-        index._n_heads = index._heads.shape[0]
         index._poff = np.asarray(a["posting_offsets"])
+        index._n_heads = index._poff.shape[0]
+        index._refresh_head_slots()
         index._pcap = np.asarray(a["posting_capacity"])
         index._plen = np.asarray(a["posting_lengths"])
         index._slot_ids = a["slot_ids"]

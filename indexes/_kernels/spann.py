@@ -18,7 +18,9 @@ from indexes._kernels.distances import distance, l2sq
 
 
 @nb.njit(nogil=True, cache=True)
-def _select_one(x, cand, cand_d, heads, replica_count, closure_ratio, rng_factor, out_h, out_d):
+def _select_one(
+    x, cand, cand_d, heads, hslot, replica_count, closure_ratio, rng_factor, out_h, out_d
+):
     """Replica heads of one vector; returns how many were chosen.
 
     ``cand``/``cand_d`` are candidate heads ascending by squared distance (``-1`` padding).
@@ -40,7 +42,7 @@ def _select_one(x, cand, cand_d, heads, replica_count, closure_ratio, rng_factor
             break
         ok = True
         for t in range(n_sel):
-            if rng_factor * l2sq(heads[h], heads[out_h[t]]) < dj:
+            if rng_factor * l2sq(heads[hslot[h]], heads[hslot[out_h[t]]]) < dj:
                 ok = False
                 break
         if ok:
@@ -53,8 +55,10 @@ def _select_one(x, cand, cand_d, heads, replica_count, closure_ratio, rng_factor
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
-def select_replicas(x, cand, cand_d, heads, replica_count, closure_ratio, rng_factor):
+def select_replicas(x, cand, cand_d, heads, hslot, replica_count, closure_ratio, rng_factor):
     """Per row of ``x``: up to ``replica_count`` heads under the closure and RNG rules.
+
+    Head ``h``'s vector is ``heads[hslot[h]]`` (the head index's own storage).
 
     Returns ``(heads (n, R) int64, -1 padded, squared distances (n, R) float32, counts (n,))``.
     """
@@ -64,7 +68,7 @@ def select_replicas(x, cand, cand_d, heads, replica_count, closure_ratio, rng_fa
     counts = np.zeros(n, dtype=np.int64)
     for i in nb.prange(n):
         counts[i] = _select_one(
-            x[i], cand[i], cand_d[i], heads, replica_count, closure_ratio, rng_factor,
+            x[i], cand[i], cand_d[i], heads, hslot, replica_count, closure_ratio, rng_factor,
             out_h[i], out_d[i],
         )  # fmt: skip
     return out_h, out_d, counts

@@ -185,11 +185,17 @@ def test_closure_rule_hand_made():
     heads = np.array([[1, 0, 0], [0, 3, 0], [0, 0, 5]], dtype=np.float32)  # sq. dist 1, 9, 25
     cand = np.array([[0, 1, 2]], dtype=np.int64)
     cand_d = np.array([[1, 9, 25]], dtype=np.float32)
-    h, _, c = select_replicas(x, cand, cand_d, heads, 8, np.float32(10.0), np.float32(1e9))
+    h, _, c = select_replicas(
+        x, cand, cand_d, heads, np.arange(3), 8, np.float32(10.0), np.float32(1e9)
+    )
     assert c[0] == 2 and h[0].tolist()[:2] == [0, 1] and (h[0, 2:] == -1).all()
-    h, _, c = select_replicas(x, cand, cand_d, heads, 8, np.float32(30.0), np.float32(1e9))
+    h, _, c = select_replicas(
+        x, cand, cand_d, heads, np.arange(3), 8, np.float32(30.0), np.float32(1e9)
+    )
     assert c[0] == 3
-    h, _, c = select_replicas(x, cand, cand_d, heads, 2, np.float32(30.0), np.float32(1e9))
+    h, _, c = select_replicas(
+        x, cand, cand_d, heads, np.arange(3), 2, np.float32(30.0), np.float32(1e9)
+    )
     assert c[0] == 2  # replica_count caps it
 
 
@@ -199,10 +205,14 @@ def test_rng_rule_hand_made():
     heads = np.array([[1, 0], [2, 0], [0, 1.5]], dtype=np.float32)
     cand = np.array([[0, 2, 1]], dtype=np.int64)
     cand_d = np.array([[1.0, 2.25, 4.0]], dtype=np.float32)
-    h, _, c = select_replicas(x, cand, cand_d, heads, 8, np.float32(100.0), np.float32(1.0))
+    h, _, c = select_replicas(
+        x, cand, cand_d, heads, np.arange(3), 8, np.float32(100.0), np.float32(1.0)
+    )
     assert c[0] == 2 and h[0, :2].tolist() == [0, 2]  # B skipped: |A-B|^2 = 1 < 4
     # a larger RNG factor keeps B: 8 * 1 >= 4
-    h, _, c = select_replicas(x, cand, cand_d, heads, 8, np.float32(100.0), np.float32(8.0))
+    h, _, c = select_replicas(
+        x, cand, cand_d, heads, np.arange(3), 8, np.float32(100.0), np.float32(8.0)
+    )
     assert c[0] == 3
 
 
