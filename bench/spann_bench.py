@@ -287,8 +287,10 @@ def markdown(result: dict[str, Any], machine: dict[str, Any], command: str) -> s
         + "/".join(f"{v:.1f}" for v in r["load_average_end"])
         + ": the CPUs are shared; compare systems within this run",
         f"- command: `{command}`",
-        "- latency mode: one query per call, one thread; mean wall ms (thread CPU ms in "
-        "brackets). Cold = after `posix_fadvise(DONTNEED)` on the postings file.",
+        "- latency mode: one query per call, one thread; mean wall ms (mean thread CPU ms in "
+        "brackets), wall p50 / p99. Cold = after `posix_fadvise(DONTNEED)` on the postings "
+        "file. Wall means and p99 carry the shared machine's scheduling stalls; p50 and CPU "
+        "time are the steadier figures.",
         "",
         "## Systems",
         "",
@@ -323,7 +325,7 @@ def markdown(result: dict[str, Any], machine: dict[str, Any], command: str) -> s
         "",
         "## Points",
         "",
-        "| system | param | recall | warm ms | warm p99 ms | cold ms | cold p99 ms | "
+        "| system | param | recall | warm ms | warm p50 / p99 ms | cold ms | cold p50 / p99 ms | "
         "postings/q | pages/q | KiB/q |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -332,7 +334,7 @@ def markdown(result: dict[str, Any], machine: dict[str, Any], command: str) -> s
             w = p["warm"]
             c = p.get("cold")
             cold = f"{c['mean_ms']:.3f} ({c['cpu_mean_ms']:.3f})" if c else "-"
-            cold99 = f"{c['p99_ms']:.2f}" if c else "-"
+            cold99 = f"{c['p50_ms']:.3f} / {c['p99_ms']:.2f}" if c else "-"
             io = (
                 f"{p['postings_per_query']:.1f} | {p['pages_per_query']:.1f} | "
                 f"{p['bytes_per_query'] / 1024:,.1f}"
@@ -341,7 +343,8 @@ def markdown(result: dict[str, Any], machine: dict[str, Any], command: str) -> s
             )
             lines.append(
                 f"| {name} | {p['param']} | {p['recall']:.4f} | "
-                f"{w['mean_ms']:.3f} ({w['cpu_mean_ms']:.3f}) | {w['p99_ms']:.2f} | {cold} | "
+                f"{w['mean_ms']:.3f} ({w['cpu_mean_ms']:.3f}) | {w['p50_ms']:.3f} / "
+                f"{w['p99_ms']:.2f} | {cold} | "
                 f"{cold99} | {io} |"
             )
     pr = r.get("projection") or {}
@@ -413,10 +416,22 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def render(json_path: str | os.PathLike[str]) -> None:
+    """Re-write the Markdown and PNG next to a result JSON written by :func:`main`."""
+    path = Path(json_path)
+    result = json.loads(path.read_text(encoding="utf-8"))
+    md = markdown(result, result["machine"], result["command"])
+    path.with_suffix(".md").write_text(md, encoding="utf-8")
+    plot(result, path.with_suffix(".png"))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m bench spann``."""
+    """Entry point of ``python -m bench spann`` (``--render JSON`` re-renders a report)."""
     if argv and argv[0] == "--rss-probe":
         _rss_child(argv[1], argv[2], argv[3], int(argv[4]))
+        return 0
+    if argv and argv[0] == "--render":
+        render(argv[1])
         return 0
     p = argparse.ArgumentParser(prog="python -m bench spann", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", required=True, choices=sorted(SYSTEMS))
