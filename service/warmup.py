@@ -47,6 +47,8 @@ def warm_kernels(
             for distance in Distance:
                 if should_stop():
                     return spent
+                if itype.metrics is not None and distance.metric not in itype.metrics:
+                    continue  # e.g. spann serves l2 and cosine only
                 _warm_one(Path(tmp) / f"{name}-{distance.value}", name, distance, x)
             spent[name] = time.perf_counter() - t0
             log.info("warm-up: %s kernels ready in %.1f s", name, spent[name])
