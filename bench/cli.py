@@ -2,8 +2,9 @@
 
 Commands: ``run`` (recall/QPS benchmark), ``lid`` (intrinsic dimensionality of a dataset),
 ``lid-order`` (insertion order vs recall for a graph index), ``list`` (datasets and systems),
-``report`` (re-render Markdown/PNG from a result JSON), ``http`` (HTTP load), ``spann`` (the
-SPANN disk-index benchmark, :mod:`bench.spann_bench`).
+``report`` (re-render Markdown/PNG from a result JSON), ``http`` (HTTP service load),
+``relevance`` (relevance filtering on Vaswani / Cranfield, bench/relevance_eval.py) and
+``spann`` (the SPANN disk-index benchmark, :mod:`bench.spann_bench`).
 """
 
 from __future__ import annotations
@@ -111,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spann.add_argument("spann_args", nargs=argparse.REMAINDER)
 
+    rel = sub.add_parser(
+        "relevance",
+        help="relevance filtering: calibrated vs raw thresholds (bench/relevance_eval.py)",
+        add_help=False,
+    )
+    rel.add_argument("relevance_args", nargs=argparse.REMAINDER)
+
     rep = sub.add_parser("report", help="re-render Markdown and PNG from a result JSON")
     rep.add_argument("json", help="result file written by `run` or `lid-order`")
     rep.add_argument("--reference", help="system the summary's ratios refer to")
@@ -128,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.spann_bench import main as spann_main
 
         return spann_main(args_list[1:])
+    if args_list[:1] == ["relevance"]:
+        from bench.relevance_eval import main as relevance_main
+
+        return relevance_main(args_list[1:])
     args = build_parser().parse_args(args_list)
     command = "python -m bench " + shlex.join(args_list)
     try:

@@ -72,6 +72,9 @@ class IndexType:
                 f"not {metric!r}",
             )
 
+    #: Points are sets of vectors (Qdrant's ``multivector_config``), searched by MaxSim.
+    multivector: bool = False
+
     def classes(self) -> tuple[type, type[SearchParams]]:
         """Import the module and return ``(index class, params class)``."""
         try:
@@ -235,8 +238,11 @@ def index_types() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def default_index_type() -> str:
-    """``hnsw`` when this build has it (Qdrant's default), else ``flat``."""
+def default_index_type(multivector: bool = False) -> str:
+    """``hnsw`` when this build has it (Qdrant's default), else ``flat``; ``muvera`` for
+    multi-vector collections."""
+    if multivector:
+        return "muvera"
     return "hnsw" if get_index_type("hnsw").available() else "flat"
 
 
@@ -297,5 +303,16 @@ register(
         min_train_points=lambda params: 1000,  # exact search until then
         metrics=frozenset({"l2", "cosine"}),
         takes_work_dir=True,  # postings live in a file in the collection's directory
+    )
+)
+register(
+    IndexType(
+        name="muvera",
+        module="indexes.muvera",
+        index_class="MuveraIndex",
+        params_class="MuveraParams",
+        build_aliases={"m": "M", "ef_construct": "ef_construction"},
+        search_aliases={"hnsw_ef": "ef"},
+        multivector=True,
     )
 )
