@@ -47,6 +47,8 @@ def warm_kernels(
             for distance in Distance:
                 if should_stop():
                     return spent
+                if itype.metrics is not None and distance.metric not in itype.metrics:
+                    continue  # e.g. spann serves l2 and cosine only
                 if itype.multivector:
                     if distance is not Distance.EUCLID:  # MaxSim: Cosine or Dot only
                         _warm_multi(Path(tmp) / f"{name}-{distance.value}", name, distance, x)

@@ -229,7 +229,9 @@ class Collection:
         if usable:
             try:
                 self._index_epoch += 1  # invalidates the slot cache (_allow)
-                self._index = self.itype.load_index(self._files.dir / DATA)
+                self._index = self.itype.load_index(
+                    self._files.dir / DATA, work_dir=self._files.parent
+                )
                 self._index_ready = True
                 self._catch_up(int(state["applied_seq"]))
                 self.index_source = "loaded"
@@ -252,7 +254,9 @@ class Collection:
         """A fresh index over every stored vector (trained first, when the type needs it)."""
         cfg = self.config
         self._index_epoch += 1  # invalidates the slot cache (_allow)
-        self._index = self.itype.make_index(cfg.size, cfg.metric, cfg.index.params)
+        self._index = self.itype.make_index(
+            cfg.size, cfg.metric, cfg.index.params, work_dir=self._files.parent
+        )
         self._index_ready = not self.itype.needs_training
         self._train_buffer = []
         if self.itype.needs_training:

@@ -136,6 +136,9 @@ class CollectionConfig:
         """Points and queries are lists of vectors, scored by MaxSim."""
         return self.multivector is not None
 
+    def __post_init__(self) -> None:
+        get_index_type(self.index.type).check_metric(self.metric)
+
     @property
     def metric(self) -> str:
         """Index-layer metric name."""
