@@ -1,10 +1,12 @@
-"""SPANN kernels: replica selection (closure + RNG rules) and the posting scan.
+"""SPANN kernels: replica selection (closure + RNG rules) and the posting scans.
 
-Posting records are ``dim + 4`` 32-bit words: the record's slot and its external id, each an
+Float32 posting records are ``dim + 4`` 32-bit words: the record's slot and its external id, each an
 int64 split in two little-endian words (low, high), then the float32 vector. Keeping the id in
 the record means a search never touches the slot -> id table. The scan reads the same bytes
 through a ``uint32`` view (the slot) and a ``float32`` view (the vector), so a buffer filled
-by ``os.preadv`` is scanned in place without a copy.
+by ``os.preadv`` is scanned in place without a copy. Binary-code records
+(``codec="binary"``) are ``3 + n_words`` 64-bit words: slot, id, the code's scale and
+``|x^|^2`` (two float32), then the packed 1-bit code.
 
 Distances in the build rules are squared L2 (what SPTAG compares as well).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from indexes._kernels.bits import _lut_dot
 from indexes._kernels.distances import distance, l2sq
 
 
@@ -93,19 +96,51 @@ def exact_topc(x, heads, c):
     return out, out_d
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _offer(hd, hs, hid, d, slot, rid):
+    """Offer ``(d, slot)`` with payload ``rid`` to the max-heap ``(hd, hs)``; a slot already
+    in the heap is skipped (a replica has the same vector, hence the same distance: if it is
+    not in the heap, it does not belong there). Returns whether the heap changed."""
+    k = hd.shape[0]
+    if not (d < hd[0] or (d == hd[0] and slot < hs[0])):
+        return False
+    for t in range(k):
+        if hs[t] == slot:
+            return False
+    # replace the root and sift down
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        if left >= k:
+            break
+        right = left + 1
+        child = left
+        if right < k and (hd[right] > hd[left] or (hd[right] == hd[left] and hs[right] > hs[left])):
+            child = right
+        if hd[child] > d or (hd[child] == d and hs[child] > slot):
+            hd[pos] = hd[child]
+            hs[pos] = hs[child]
+            hid[pos] = hid[child]
+            pos = child
+        else:
+            break
+    hd[pos] = d
+    hs[pos] = slot
+    hid[pos] = rid
+    return True
+
+
 @nb.njit(nogil=True, cache=True)
 def scan_records(q, words, vecs, metric, dead, allow, hd, hs, hid):
-    """Fold posting records into the max-heap ``(hd, hs)`` keyed by ``(distance, slot)``;
-    ``hid`` carries each entry's external id.
+    """Fold float32 posting records into the max-heap ``(hd, hs)`` keyed by
+    ``(distance, slot)``; ``hid`` carries each entry's external id.
 
     ``words`` (n, dim+4) uint32 and ``vecs`` (n, dim+4) float32 view the same records. Records
     of dead slots, of slots outside ``allow`` (when non-empty) and repeats of a slot already
-    in the heap (replicas) are skipped; a replica has the same vector, so the same distance:
-    if it is not in the heap, it does not belong there. Returns the number of records scored.
+    in the heap (replicas) are skipped. Returns the number of records scored.
     """
     n = words.shape[0]
     use_allow = allow.shape[0] > 0
-    k = hd.shape[0]
     scored = 0
     for r in range(n):
         slot = np.int64(words[r, 0]) | (np.int64(words[r, 1]) << 32)
@@ -115,37 +150,49 @@ def scan_records(q, words, vecs, metric, dead, allow, hd, hs, hid):
             continue
         d = distance(q, vecs[r, 4:], metric)
         scored += 1
-        if d < hd[0] or (d == hd[0] and slot < hs[0]):
-            dup = False
-            for t in range(k):
-                if hs[t] == slot:
-                    dup = True
-                    break
-            if dup:
-                continue
-            # replace the root and sift down
-            pos = 0
-            while True:
-                left = 2 * pos + 1
-                if left >= k:
-                    break
-                right = left + 1
-                child = left
-                if right < k and (
-                    hd[right] > hd[left] or (hd[right] == hd[left] and hs[right] > hs[left])
-                ):
-                    child = right
-                if hd[child] > d or (hd[child] == d and hs[child] > slot):
-                    hd[pos] = hd[child]
-                    hs[pos] = hs[child]
-                    hid[pos] = hid[child]
-                    pos = child
-                else:
-                    break
-            hd[pos] = d
-            hs[pos] = slot
-            hid[pos] = np.int64(words[r, 2]) | (np.int64(words[r, 3]) << 32)
+        _offer(hd, hs, hid, d, slot, np.int64(words[r, 2]) | (np.int64(words[r, 3]) << 32))
     return scored
+
+
+@nb.njit(nogil=True, cache=True)
+def scan_code_records(lut, recs, vals, metric, dead, allow, hd, hs, hid):
+    """Fold binary-code posting records into the max-heap ``(hd, hs)`` keyed by
+    ``(estimated distance, slot)``, as :func:`scan_records` does for float records.
+
+    ``recs`` (n, 3 + n_words) uint64 and ``vals`` (n, 6 + 2 n_words) float32 view the same
+    records: slot, external id, the code's scale ``a`` (``vals[:, 4]``) and ``|x^|^2``
+    (``vals[:, 5]``), then the packed 1-bit code ``b`` of ``x - c`` (:mod:`indexes._kernels.bits`).
+    The float query is scored against the code through its byte lookup tables ``lut``
+    (:func:`indexes._kernels.bits.byte_luts`): ``<q, u> = a <q, b>`` with ``x^ = c + a b``; the key
+    is ``|x^|^2 - 2 <q, u>`` (l2) or ``-<q, u>`` (cosine), which orders records like the
+    distance to ``x^`` (per-query constants dropped, as in ``scan_asymmetric``).
+    Returns the number of records scored.
+    """
+    n = recs.shape[0]
+    n_bytes = lut.shape[0]
+    use_allow = allow.shape[0] > 0
+    scored = 0
+    for r in range(n):
+        slot = np.int64(recs[r, 0])
+        if dead[slot]:
+            continue
+        if use_allow and not allow[slot]:
+            continue
+        ip = vals[r, 4] * _lut_dot(lut, recs[r, 3:], n_bytes)
+        d = vals[r, 5] - 2 * ip if metric == 0 else -ip
+        scored += 1
+        _offer(hd, hs, hid, d, slot, np.int64(recs[r, 1]))
+    return scored
+
+
+@nb.njit(nogil=True, cache=True)
+def row_distances(q, rows, metric):
+    """Distances (float32 accumulation, as :func:`scan_records`) from ``q`` to each row."""
+    n = rows.shape[0]
+    out = np.empty(n, dtype=np.float32)
+    for r in range(n):
+        out[r] = distance(q, rows[r], metric)
+    return out
 
 
 @nb.njit(nogil=True, cache=True)

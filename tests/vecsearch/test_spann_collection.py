@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from indexes.errors import InvalidParameterError
 from tests.indexes.realdata import glove_sample
 from vecsearch.errors import ValidationError
 
@@ -79,5 +80,46 @@ def test_spann_rejects_dot_and_unknown_params(db):
             {
                 "vectors": {"size": 4, "distance": "Euclid"},
                 "index": {"type": "spann", "params": {"work_dir": "/tmp"}},
+            },
+        )
+
+
+def test_spann_binary_codec_collection(db):
+    """``"codec": "binary"``: 1-bit codes in the postings, float rows in vectors.bin."""
+    x, qs = glove_sample(2000, 10)
+    body = {
+        "vectors": {"size": 50, "distance": "Cosine"},
+        "index": {"type": "spann", "params": {**BODY["index"]["params"], "codec": "binary"}},
+    }
+    coll = db.create_collection("b", body)
+    coll.upsert_batch(list(range(2000)), x, [{} for _ in range(2000)])
+    assert coll._index_ready and coll._index.codec == "binary"
+    exact = db.create_collection(
+        "e", {"vectors": {"size": 50, "distance": "Cosine"}, "index": {"type": "flat"}}
+    )
+    exact.upsert_batch(list(range(2000)), x, [{} for _ in range(2000)])
+    params = {"n_probe": 16, "oversampling": 32}
+    hits = sum(
+        len(
+            set(ids_of(coll.search(q, limit=10, params=params)))
+            & set(ids_of(exact.search(q, limit=10)))
+        )
+        for q in qs
+    )
+    assert hits / (10 * len(qs)) >= 0.9
+    coll.delete(points=list(range(100, 200)))
+    assert not set(ids_of(coll.search(x[150], limit=10))) & set(range(100, 200))
+    before = [ids_of(coll.search(q, limit=10)) for q in qs]
+    db.close()
+    again = db.get_collection("b")
+    assert again.index_source == "loaded"
+    assert (again.path / "index" / "data" / "postings" / "vectors.bin").exists()
+    assert [ids_of(again.search(q, limit=10)) for q in qs] == before
+    with pytest.raises(InvalidParameterError, match="codec"):  # the index's own check
+        db.create_collection(
+            "c",
+            {
+                "vectors": {"size": 4, "distance": "Euclid"},
+                "index": {"type": "spann", "params": {"codec": "pq"}},
             },
         )
