@@ -59,12 +59,14 @@ reads and re-ranks them exactly (distances identical to the float32 codec's). Th
 is the distance to ``x^ = c + a b`` (``a = mean |u_j|``) for l2, and RaBitQ's
 ``<q, b> |u|^2 / <u, b>`` for ``<q, u>`` under cosine (measured better on GloVe, worse on
 l2). Pages and bytes read per query include the rescoring reads. What it buys depends on the
-dimension: on Fashion-MNIST (784-d) postings shrink 25x and a query reads ~3x fewer pages at
-the same recall; on GloVe (50-d) the codes are coarse, recall within 3 points needs
-oversampling 16-32, and the ~kk random row reads then cost more pages than the float32
-postings they replace (bytes still drop). Splits read the float rows of the split posting
-back from the vectors file; dead slots' rows stay in it (garbage) until the slot is reused.
-Other codecs (PQ) are not implemented.
+dimension (measured: default build parameters, 200 queries, k=10): on 20k Fashion-MNIST
+(784-d) recall@10 0.998 with 367 pages a query (n_probe 32, oversampling 16) against 1.000
+with 1815 for float32, and 0.981 with 162 pages against 0.990 with 463 at n_probe 8 and the
+default oversampling; on 50k GloVe (50-d) the codes are coarse: 0.981 needs oversampling 32
+(float32: 0.987 at n_probe 32), and its ~320 random row reads cost twice the pages of the
+float32 postings they replace (306 against 153), though 3.8x fewer bytes. Splits read the
+float rows of the split posting back from the vectors file; dead slots' rows stay in it
+(garbage) until the slot is reused. Other codecs (PQ) are not implemented.
 
 **Search.** The head index returns ``n_probe`` heads (beam ``ef_heads``); heads farther than
 ``max_dist_ratio`` times the closest head's squared distance are pruned; the postings are read
@@ -103,7 +105,8 @@ arrays.
 and its graph), the offsets table, and per slot:
 dead flag (1 byte, read by every search), replica count (1 byte) and slot -> id table
 (8 bytes). After ``load(mmap=True)`` the last two stay memory-mapped on disk: searches never
-read them (ids are in the records); updates, filters and id lookups do.
+read them (ids are in the records); updates, filters and id lookups do. ``codec="binary"``
+adds its centre (``4 * dim`` bytes); its float vectors are on disk only.
 
 Metrics: ``l2`` (squared) and ``cosine`` (normalised vectors, heads clustered by L2,
 distance ``1 - cos``). ``ip`` raises :class:`UnsupportedOperationError`: the closure and
