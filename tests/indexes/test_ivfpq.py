@@ -110,13 +110,14 @@ def test_reranking_raises_recall_and_gives_exact_distances(index, data, truth):
 
 def test_batch_single_and_thread_counts_agree(index, data):
     _, q = data
-    p = IVFPQParams(nprobe=8)
-    batch = index.search(q[:40], K, p)
-    one = [index.search(q[i], K, p) for i in range(40)]
-    np.testing.assert_array_equal(batch[0], np.vstack([o[0] for o in one]))
-    np.testing.assert_array_equal(batch[1], np.vstack([o[1] for o in one]))
-    serial = index.search(q[:40], K, IVFPQParams(nprobe=8, n_threads=1))
-    np.testing.assert_array_equal(batch[0], serial[0])
+    for p in (IVFPQParams(nprobe=8), IVFPQParams(nprobe=8, rerank=False)):
+        batch = index.search(q[:43], K, p)  # chunks of queries prepared together
+        one = [index.search(q[i], K, p) for i in range(43)]
+        np.testing.assert_array_equal(batch[0], np.vstack([o[0] for o in one]))
+        np.testing.assert_array_equal(batch[1], np.vstack([o[1] for o in one]))
+        serial = index.search(q[:43], K, IVFPQParams(nprobe=8, rerank=p.rerank, n_threads=1))
+        np.testing.assert_array_equal(batch[0], serial[0])
+        np.testing.assert_array_equal(batch[1], serial[1])
 
 
 # -- distances --------------------------------------------------------------------------------
