@@ -299,7 +299,13 @@ def test_bad_input(small):
         fresh.add(x[:3], np.arange(3))
     with pytest.raises(InvalidParameterError):
         fresh.train(x[:10])  # fewer rows than nlist / codewords
-    for kwargs in ({"m": 7}, {"nbits": 5}, {"nlist": 0}, {"precompute_table": "yes"}):
+    for kwargs in (
+        {"m": 7},
+        {"nbits": 5},
+        {"nlist": 0},
+        {"precompute_table": "yes"},
+        {"coarse_init": "best"},
+    ):
         with pytest.raises(InvalidParameterError):
             IVFPQIndex(50, "l2", **{"nlist": 16, "m": 10, **kwargs})
     idx = build_small(x, "cosine")
