@@ -426,7 +426,7 @@ class IVFPQIndex(BaseIndex):
             keep_vectors=meta["keep_vectors"],
             precompute_table=meta["precompute_table"],
             kmeans_iter=meta["kmeans_iter"],
-            coarse_init=meta["coarse_init"],
+            coarse_init=meta.get("coarse_init", "kmeans++"),
             pq_iter=meta["pq_iter"],
             max_points_per_centroid=meta["max_points_per_centroid"],
             seed=meta["seed"],
