@@ -1,4 +1,15 @@
 """The recall/latency harness: real datasets, exact ground truth, peers and reports.
 
 Run as ``python -m bench`` or ``vecsearch bench``.
+
+Peers run in the same process as our indexes, so up to three thread runtimes share the CPUs:
+Numba's OpenMP layer, faiss's own libgomp and OpenBLAS. With OpenMP's default wait policy,
+idle OpenMP threads spin after each parallel region and starve the others (measured on a
+2-core machine: faiss binary batch search 0.8 ms -> 160 ms after a Numba parallel call; flat
+batch search about 2.5x slower). The harness therefore asks for passive waiting unless the
+caller chose a policy; this must happen before any OpenMP runtime loads, hence here.
 """
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

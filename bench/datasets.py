@@ -551,11 +551,35 @@ _SYNTHETIC = re.compile(
 # Registry
 # --------------------------------------------------------------------------------------------
 
+
+def load_wordnet_minilm() -> Dataset:
+    """``wordnet-minilm-384-cosine``: MiniLM embeddings of WordNet's 117,659 synset glosses
+    (built and cached on first use, see :mod:`bench.wordnet`); 10,000 rows held out as
+    queries with a fixed seed, the rest as train."""
+    from bench.wordnet import load_wordnet_embeddings
+
+    vectors, _ = load_wordnet_embeddings()
+    rng = np.random.default_rng(GLOVE_SEED)
+    test_rows = np.sort(rng.choice(vectors.shape[0], size=10_000, replace=False))
+    mask = np.ones(vectors.shape[0], dtype=bool)
+    mask[test_rows] = False
+    return Dataset(
+        name="wordnet-minilm-384-cosine",
+        metric="cosine",
+        train=vectors[mask],
+        test=vectors[test_rows],
+        train_keys=np.flatnonzero(mask),
+        test_keys=test_rows,
+        meta={"source": "WordNet 3.0 glosses (Debian wordnet-base), all-MiniLM-L6-v2"},
+    )
+
+
 DATASETS: dict[str, Callable[[], Dataset]] = {
     "glove-50-angular": load_glove_angular,
     "fashion-mnist-784-euclidean": load_fashion_mnist,
     "vaswani-minilm-384-cosine": lambda: load_vaswani().as_dataset(),
     "cranfield-minilm-384-cosine": lambda: load_cranfield().as_dataset(),
+    "wordnet-minilm-384-cosine": load_wordnet_minilm,
 }
 
 

@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar, runtime_chec
 
 import numpy as np
 
+from indexes._kernels.distances import normalize_rows as _normalize_rows
 from indexes.errors import (
     DimensionMismatchError,
     IndexFormatError,
@@ -124,16 +125,21 @@ def as_vectors(x: Any, dim: int, *, what: str = "vectors") -> np.ndarray:
 
     A 1-d array of length ``dim`` is taken as one vector. Raises
     :class:`DimensionMismatchError` on a wrong shape and :class:`InvalidVectorError` on NaN or
-    infinity (including values that overflow float32).
+    infinity (including values that overflow float32). A float32 array is not copied.
     """
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(f"{what} must be a numeric array: {exc}") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise InvalidParameterError(f"{what} must be numeric, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise InvalidParameterError(f"{what} must be real, got dtype {arr.dtype}")
+    if isinstance(x, np.ndarray) and x.dtype == np.float32:
+        arr = x  # fast path: the common case of a single-query search
+    else:
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterError(f"{what} must be a numeric array: {exc}") from exc
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+        ):
+            raise InvalidParameterError(f"{what} must be numeric, got dtype {arr.dtype}")
+        if np.iscomplexobj(arr):
+            raise InvalidParameterError(f"{what} must be real, got dtype {arr.dtype}")
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
     if arr.ndim != 2:
@@ -142,9 +148,12 @@ def as_vectors(x: Any, dim: int, *, what: str = "vectors") -> np.ndarray:
         )
     if arr.shape[1] != dim:
         raise DimensionMismatchError(f"{what} have dimension {arr.shape[1]}, index expects {dim}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(arr, dtype=np.float32)
-    if out.size and not np.isfinite(out).all():
+    if arr.dtype == np.float32:
+        out = np.ascontiguousarray(arr)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(out).all():
         bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
         raise InvalidVectorError(
             f"{what} contain NaN or infinity (or values beyond float32 range) "
@@ -155,13 +164,12 @@ def as_vectors(x: Any, dim: int, *, what: str = "vectors") -> np.ndarray:
 
 def normalize_rows(x: np.ndarray, *, what: str = "vectors") -> np.ndarray:
     """Return rows scaled to unit L2 norm (float32); zero rows raise :class:`InvalidVectorError`."""
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-    if x.shape[0] and not (norms > 0).all():
-        bad = int(np.flatnonzero(~(norms > 0))[0])
+    out, bad = _normalize_rows(x)
+    if bad >= 0:
         raise InvalidVectorError(
             f"{what} row {bad} has zero norm and cannot be normalised for the cosine metric"
         )
-    return np.ascontiguousarray(x / norms[:, None].astype(np.float32), dtype=np.float32)
+    return out
 
 
 def as_ids(ids: Any, n: int | None = None, *, what: str = "ids") -> np.ndarray:
@@ -272,15 +280,26 @@ class BaseIndex:
 
     # -- persistence ---------------------------------------------------------------------------
     def _save_arrays(
-        self, path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], meta: dict
+        self,
+        path: str | os.PathLike[str],
+        arrays: Mapping[str, np.ndarray],
+        meta: dict,
+        children: Mapping[str, BaseIndex] | None = None,
     ) -> None:
-        """Atomically write ``arrays`` as .npy files plus a manifest into directory ``path``."""
+        """Atomically write ``arrays`` as .npy files plus a manifest into directory ``path``.
+
+        ``children`` are indexes this one is composed of (e.g. the single-vector index inside
+        a multi-vector index); each is saved into a sub-directory of the same name, inside the
+        same atomic swap.
+        """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             for name, arr in arrays.items():
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+            for name, child in (children or {}).items():
+                child.save(tmp / name)
             manifest = {
                 "format": FORMAT_NAME,
                 "kind": self.kind,
@@ -288,6 +307,7 @@ class BaseIndex:
                 "dim": self.dim,
                 "metric": self.metric,
                 "arrays": sorted(arrays),
+                "children": {name: child.kind for name, child in (children or {}).items()},
                 "meta": meta,
             }
             with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
@@ -309,9 +329,13 @@ class BaseIndex:
 
     @classmethod
     def _load_arrays(
-        cls, path: str | os.PathLike[str], *, mmap: bool = True
+        cls, path: str | os.PathLike[str], *, mmap: bool = True, mmap_mode: str = "r"
     ) -> tuple[dict, dict[str, np.ndarray]]:
-        """Read a directory written by :meth:`_save_arrays`; arrays are memory-mapped if asked."""
+        """Read a directory written by :meth:`_save_arrays`; arrays are memory-mapped if asked.
+
+        ``mmap_mode`` is passed to :func:`numpy.load` when ``mmap`` is true: ``"r"`` maps
+        read-only, ``"c"`` maps copy-on-write (writable in memory, the files never change).
+        """
         src = Path(path)
         try:
             with open(src / MANIFEST, encoding="utf-8") as fh:
@@ -334,7 +358,7 @@ class BaseIndex:
             file = src / f"{name}.npy"
             if not file.exists():
                 raise IndexFormatError(f"{src}: array file {file.name} is missing")
-            arrays[name] = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+            arrays[name] = np.load(file, mmap_mode=mmap_mode if mmap else None, allow_pickle=False)
         return manifest, arrays
 
     @classmethod

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from indexes._kernels.dispatch import for_rows
 from indexes._kernels.distances import exact_candidate_distances, row_sqnorms
 from indexes._kernels.topk import EMPTY, merge_scores_into_heaps, select_exact
+from indexes._rows import RowStore
 from indexes._threads import numba_threads
 from indexes.base import (
     METRIC_CODES,
@@ -28,7 +30,6 @@ from indexes.base import (
     check_k,
     check_params,
 )
-from indexes.errors import UnknownIdError
 
 _EMPTY_MASK = np.zeros(0, dtype=np.bool_)
 
@@ -51,24 +52,21 @@ class FlatIndex(BaseIndex):
 
     def __init__(self, dim: int, metric: str = "l2") -> None:
         super().__init__(dim, metric)
-        self._n = 0
-        self._vectors = np.empty((0, self.dim), dtype=np.float32)
-        self._ids = np.empty(0, dtype=np.int64)
-        self._sqnorms = np.empty(0, dtype=np.float32)
+        self._rows = RowStore({"vectors": ((self.dim,), np.float32), "sqnorms": ((), np.float32)})
 
     # -- protocol ------------------------------------------------------------------------------
     @property
     def ntotal(self) -> int:
         """Number of stored vectors."""
-        return self._n
+        return self._rows.n
 
     def slot_ids(self) -> np.ndarray:
         """Ids by slot; slots are dense ``0..ntotal-1`` (removal compacts)."""
-        return self._ids[: self._n]
+        return self._rows.slot_ids()
 
     def memory_bytes(self) -> int:
         """Bytes of the arrays that back the index (mapped pages count too)."""
-        return int(self._vectors.nbytes + self._ids.nbytes + self._sqnorms.nbytes)
+        return self._rows.nbytes()
 
     def train(self, x: np.ndarray) -> None:
         """Nothing to learn; validates ``x`` so misuse still fails loudly."""
@@ -78,53 +76,15 @@ class FlatIndex(BaseIndex):
         """Add vectors under external ``ids``; an id already present has its vector replaced."""
         vecs = self.prepare(x)
         ids_arr = as_ids(ids, vecs.shape[0])
-        if vecs.shape[0] == 0:
-            return
-        norms = row_sqnorms(vecs)
-        self._own_arrays(extra=vecs.shape[0])
-        n = self._n
-        present = self._ids[:n]
-        existing = np.isin(ids_arr, present)
-        if existing.any():
-            order = np.argsort(present, kind="stable")
-            pos = order[np.searchsorted(present, ids_arr[existing], sorter=order)]
-            self._vectors[pos] = vecs[existing]
-            self._sqnorms[pos] = norms[existing]
-        new = ~existing
-        m = int(new.sum())
-        self._vectors[n : n + m] = vecs[new]
-        self._ids[n : n + m] = ids_arr[new]
-        self._sqnorms[n : n + m] = norms[new]
-        self._n = n + m
+        self._rows.upsert(ids_arr, {"vectors": vecs, "sqnorms": row_sqnorms(vecs)})
 
     def remove(self, ids: Any) -> None:
         """Remove points by id; every id must be present (else nothing is removed)."""
-        ids_arr = as_ids(ids)
-        present = self._ids[: self._n]
-        missing = ~np.isin(ids_arr, present)
-        if missing.any():
-            first = int(ids_arr[missing][0])
-            raise UnknownIdError(
-                f"{int(missing.sum())} id(s) not in the index, for example {first}"
-            )
-        keep = ~np.isin(present, ids_arr)
-        self._vectors = np.ascontiguousarray(self._vectors[: self._n][keep])
-        self._ids = np.ascontiguousarray(present[keep])
-        self._sqnorms = np.ascontiguousarray(self._sqnorms[: self._n][keep])
-        self._n = int(keep.sum())
+        self._rows.remove(as_ids(ids))
 
     def get_vectors(self, ids: Any) -> np.ndarray:
         """Stored (normalised, for cosine) vectors of ``ids``, in the given order."""
-        ids_arr = as_ids(ids)
-        present = self._ids[: self._n]
-        order = np.argsort(present, kind="stable")
-        pos = np.searchsorted(present, ids_arr, sorter=order)
-        pos = np.minimum(pos, max(self._n - 1, 0))
-        slots = order[pos] if self._n else pos
-        if self._n == 0 or not np.array_equal(present[slots], ids_arr):
-            bad = ids_arr if self._n == 0 else ids_arr[present[slots] != ids_arr]
-            raise UnknownIdError(f"id {int(bad[0])} is not in the index")
-        return np.array(self._vectors[slots])
+        return np.array(self._rows["vectors"][self._rows.slots_of(as_ids(ids))])
 
     def search(
         self,
@@ -138,14 +98,14 @@ class FlatIndex(BaseIndex):
         k = check_k(k)
         p = check_params(params, FlatParams)
         mask = self.allow_mask(allow)
-        nq, n = q.shape[0], self._n
+        nq, n = q.shape[0], self._rows.n
         out_ids = np.full((nq, k), PAD_ID, dtype=np.int64)
         out_d = np.full((nq, k), np.inf, dtype=np.float32)
         if nq == 0 or n == 0:
             return out_ids, out_d
         metric = METRIC_CODES[self.metric]
         kk = min(k + self.RERANK_EXTRA, n)
-        vectors, ids, norms = self._vectors[:n], self._ids[:n], self._sqnorms[:n]
+        vectors, ids, norms = self._rows["vectors"], self._rows.slot_ids(), self._rows["sqnorms"]
         qb = max(1, min(nq, 1024))
         db = max(1024, self.BLOCK_ENTRIES // qb)
         with numba_threads(p.n_threads):
@@ -159,7 +119,7 @@ class FlatIndex(BaseIndex):
                     be = min(n, bs + db)
                     scores = qblk @ vectors[bs:be].T
                     blk_mask = _EMPTY_MASK if mask is None else mask[bs:be]
-                    merge_scores_into_heaps(
+                    for_rows(merge_scores_into_heaps, qe - qs)(
                         scores,
                         norms[bs:be],
                         ids[bs:be],
@@ -170,9 +130,9 @@ class FlatIndex(BaseIndex):
                         hi,
                         hc,
                     )
-                exact = exact_candidate_distances(qblk, vectors, hc, metric)
+                exact = for_rows(exact_candidate_distances, qe - qs)(qblk, vectors, hc, metric)
                 tiekey = np.where(hc >= 0, hi, EMPTY)
-                slots, dist = select_exact(exact, hc, tiekey, k)
+                slots, dist = for_rows(select_exact, qe - qs)(exact, hc, tiekey, k)
                 out_ids[qs:qe] = np.where(slots >= 0, ids[np.maximum(slots, 0)], PAD_ID)
                 out_d[qs:qe] = dist
         return out_ids, out_d
@@ -180,39 +140,12 @@ class FlatIndex(BaseIndex):
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write vectors, ids and norms as .npy files (atomic)."""
-        n = self._n
-        self._save_arrays(
-            path,
-            {"vectors": self._vectors[:n], "ids": self._ids[:n], "sqnorms": self._sqnorms[:n]},
-            {"ntotal": n},
-        )
+        self._save_arrays(path, self._rows.to_arrays(), {"ntotal": self.ntotal})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> FlatIndex:
         """Load a saved flat index; with ``mmap`` the vectors stay on disk until touched."""
         manifest, arrays = cls._load_arrays(path, mmap=mmap)
         index = cls(manifest["dim"], manifest["metric"])
-        index._vectors = arrays["vectors"]
-        index._ids = arrays["ids"]
-        index._sqnorms = arrays["sqnorms"]
-        index._n = int(arrays["ids"].shape[0])
+        index._rows.set_loaded(arrays)
         return index
-
-    # -- internals -----------------------------------------------------------------------------
-    def _own_arrays(self, extra: int) -> None:
-        """Make the arrays writable, in-memory and large enough for ``extra`` more rows."""
-        need = self._n + extra
-        cap = self._vectors.shape[0]
-        writable = isinstance(self._vectors, np.ndarray) and not isinstance(
-            self._vectors, np.memmap
-        )
-        if writable and cap >= need and self._vectors.flags.writeable:
-            return
-        new_cap = max(need, 2 * cap, 1024)
-        vectors = np.empty((new_cap, self.dim), dtype=np.float32)
-        ids = np.empty(new_cap, dtype=np.int64)
-        norms = np.empty(new_cap, dtype=np.float32)
-        vectors[: self._n] = self._vectors[: self._n]
-        ids[: self._n] = self._ids[: self._n]
-        norms[: self._n] = self._sqnorms[: self._n]
-        self._vectors, self._ids, self._sqnorms = vectors, ids, norms

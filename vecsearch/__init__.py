@@ -1,6 +1,30 @@
 """vecsearch's engine: collections, durable storage, filters, relevance and the CLI.
 
 Depends on :mod:`indexes`; never imports the service layer or FastAPI.
+
+Entry points: :class:`Database` (a data directory of collections), :class:`Collection`
+(Qdrant's point operations), :class:`CollectionConfig`, :func:`parse_filter`, and the error
+classes in :mod:`vecsearch.errors`.
 """
 
 __version__ = "0.1.0"
+
+from vecsearch.collection import Collection
+from vecsearch.config import CollectionConfig, Distance
+from vecsearch.database import Database
+from vecsearch.filters import Filter, parse_filter
+from vecsearch.models import Record, ScoredPoint, SearchRequest, UpdateResult
+
+__all__ = [
+    "Collection",
+    "CollectionConfig",
+    "Database",
+    "Distance",
+    "Filter",
+    "Record",
+    "ScoredPoint",
+    "SearchRequest",
+    "UpdateResult",
+    "__version__",
+    "parse_filter",
+]

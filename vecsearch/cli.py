@@ -4,9 +4,12 @@ Subcommands so far:
 
 * ``neighbors WORD...``: nearest words over the 400k GloVe 6B 50-d vectors with exact search
   (the end-to-end demo of the index layer on real data);
-* ``bench ...``: the recall/latency harness (same as ``python -m bench``).
-
-``build``, ``serve``, ``search`` and ``info`` arrive with the engine and service issues.
+* ``bench ...``: the recall/latency harness (same as ``python -m bench``);
+* ``build INPUT --collection NAME --data-dir DIR``: bulk-load a vector file into a collection;
+* ``info --data-dir DIR``: the collections of a data directory;
+* ``search --data-dir DIR --collection NAME --vector ...``: one search, hits as JSON;
+* ``serve --data-dir DIR [--port 6333] [--api-key K] [--demo]``: the HTTP service
+  (Qdrant-compatible REST API; the service package is imported only by this command).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from indexes import FlatIndex, VecsearchError
-from vecsearch import __version__
+from vecsearch import __version__, commands
 
 
 def _cmd_neighbors(args: argparse.Namespace) -> int:
@@ -74,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("words", nargs="+", help="query words, e.g. king physics")
     p.add_argument("-k", type=int, default=10, help="neighbours per word (default 10)")
     p.set_defaults(func=_cmd_neighbors)
+
+    for command in (commands.build, commands.info, commands.search, commands.serve):
+        command.register(sub)
 
     p = sub.add_parser("bench", help="the recall/latency harness (python -m bench)", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)

@@ -85,3 +85,24 @@ def exact_candidate_distances(queries, base, cand, metric):
             else:
                 out[i, t] = distance_f64(queries[i], base[r], metric)
     return out
+
+
+@nb.njit(nogil=True, cache=True)
+def normalize_rows(x):
+    """Rows scaled to unit norm (float64 norms) and the first zero-norm row, or -1.
+
+    Serial: it is memory-bound and cheap next to any search, and a parallel region would cost
+    more than the work for the single-query case.
+    """
+    n, d = x.shape
+    out = np.empty((n, d), dtype=np.float32)
+    for i in range(n):
+        s = 0.0
+        for j in range(d):
+            s += np.float64(x[i, j]) * np.float64(x[i, j])
+        if not s > 0.0:
+            return out, i
+        inv = 1.0 / np.sqrt(s)
+        for j in range(d):
+            out[i, j] = x[i, j] * inv
+    return out, -1

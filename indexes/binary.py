@@ -1,0 +1,300 @@
+"""Binary embeddings: 1-bit and multi-bit codes, Hamming / lookup-table scoring, rescoring.
+
+Codes (see :mod:`indexes._kernels.bits`): ``train`` learns a centre ``c`` (the mean of the
+training vectors, after cosine normalisation); each vector ``x`` becomes ``bits`` stages of
+sign patterns with per-vector scales, the *recurrent binarization* of "Binary Embedding-based
+Retrieval at Tencent": stage ``s`` binarizes the residual left by stages ``< s``, so
+``x ~ c + sum_s a_s b_s`` and the error shrinks with every stage. The variant here is
+training-free beyond the centre: each scale is the least-squares optimum ``mean(|r|)``.
+
+Scoring (per call, :class:`BinaryParams`):
+
+* ``"hamming"``: popcount of XOR between the query's and the row's first-stage codes;
+* ``"symmetric"``: the query is encoded too; ``<q^, x^>`` is estimated from Hamming distances
+  between every pair of stages, weighted by their scales;
+* ``"asymmetric"``: the float query is scored against the codes through per-query byte lookup
+  tables (256 entries per 8 dimensions).
+
+Rescoring takes ``ceil(oversampling * k)`` candidates by code score and re-ranks them with the
+float vectors (exact, float64 accumulation). The float vectors are optional (``keep_vectors``)
+and, after ``load(path, mmap=True)``, stay on disk memory-mapped: RAM holds only the codes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from indexes._kernels.bits import (
+    byte_luts,
+    decode_recurrent,
+    encode_recurrent,
+    scan_asymmetric,
+    scan_hamming,
+    scan_symmetric,
+)
+from indexes._kernels.dispatch import for_rows
+from indexes._kernels.distances import exact_candidate_distances
+from indexes._kernels.topk import EMPTY, select_exact
+from indexes._rows import RowStore
+from indexes._threads import numba_threads
+from indexes.base import (
+    METRIC_CODES,
+    PAD_ID,
+    BaseIndex,
+    SearchParams,
+    as_ids,
+    check_k,
+    check_params,
+)
+from indexes.errors import InvalidParameterError, NotTrainedError, UnsupportedOperationError
+
+SCORINGS = ("hamming", "symmetric", "asymmetric")
+_EMPTY_MASK = np.zeros(0, dtype=np.bool_)
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryParams(SearchParams):
+    """Per-call knobs: candidates ``oversampling * k``, float rescoring, scoring mode."""
+
+    oversampling: float = 4.0
+    rescore: bool = True
+    scoring: str | None = None  # None: the index's default
+
+
+class BinaryIndex(BaseIndex):
+    """Exhaustive scan over binary codes with optional float rescoring."""
+
+    kind: ClassVar[str] = "binary"
+    format_version: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        dim: int,
+        metric: str = "cosine",
+        bits: int = 1,
+        scoring: str = "asymmetric",
+        keep_vectors: bool = True,
+    ) -> None:
+        super().__init__(dim, metric)
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 4:
+            raise InvalidParameterError(f"bits must be 1, 2, 3 or 4, got {bits!r}")
+        if scoring not in SCORINGS:
+            raise InvalidParameterError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+        self.bits = bits
+        self.scoring = scoring
+        self.keep_vectors = bool(keep_vectors)
+        self.n_words = (self.dim + 63) // 64
+        self.n_bytes = (self.dim + 7) // 8
+        self.center: np.ndarray | None = None
+        columns: dict[str, tuple[tuple[int, ...], Any]] = {
+            "codes": ((bits, self.n_words), np.uint64),
+            "scales": ((bits,), np.float32),
+            "cdot": ((), np.float32),  # <c, x^ - c>
+            "xhat_sq": ((), np.float32),  # |x^|^2
+        }
+        if self.keep_vectors:
+            columns["vectors"] = ((self.dim,), np.float32)
+        self._rows = RowStore(columns)
+
+    # -- protocol ------------------------------------------------------------------------------
+    @property
+    def ntotal(self) -> int:
+        """Number of stored points."""
+        return self._rows.n
+
+    @property
+    def is_trained(self) -> bool:
+        """Whether ``train`` has learnt the centre."""
+        return self.center is not None
+
+    def slot_ids(self) -> np.ndarray:
+        """Ids by slot (dense; removal compacts)."""
+        return self._rows.slot_ids()
+
+    def memory_bytes(self) -> int:
+        """Resident bytes: codes, scales, ids, and the float vectors unless memory-mapped."""
+        center = 0 if self.center is None else self.center.nbytes
+        return self._rows.nbytes(resident_only=True) + center
+
+    def memory_breakdown(self) -> dict[str, int]:
+        """Bytes of the searched part (codes + per-row scalars + ids) and of the float vectors,
+        split into resident and memory-mapped (disk) bytes."""
+        rows = self._rows
+        code_bytes = rows.nbytes(include={"codes", "scales", "cdot", "xhat_sq"})
+        vectors = rows.arrays.get("vectors")
+        vec_bytes = 0 if vectors is None else int(vectors[: rows.n].nbytes)
+        mapped = isinstance(vectors, np.memmap)
+        return {
+            "codes": code_bytes + int(rows.ids.nbytes),
+            "vectors_ram": 0 if mapped else vec_bytes,
+            "vectors_disk": vec_bytes if mapped else 0,
+        }
+
+    def train(self, x: Any) -> None:
+        """Learn the centre of the codes from (a sample of) the data."""
+        vecs = self.prepare(x, what="training vectors")
+        if vecs.shape[0] == 0:
+            raise InvalidParameterError("training needs at least one vector")
+        self.center = vecs.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+    def add(self, x: Any, ids: Any) -> None:
+        """Encode and store vectors under ``ids`` (re-adding an id replaces it)."""
+        center = self._need_center()
+        vecs = self.prepare(x)
+        ids_arr = as_ids(ids, vecs.shape[0])
+        codes, scales = encode_recurrent(vecs, center, self.bits, self.n_words)
+        xhat = decode_recurrent(codes, scales, center)
+        rows = {
+            "codes": codes,
+            "scales": scales,
+            "cdot": ((xhat - center) @ center).astype(np.float32),
+            "xhat_sq": np.einsum("ij,ij->i", xhat, xhat).astype(np.float32),
+        }
+        if self.keep_vectors:
+            rows["vectors"] = vecs
+        self._rows.upsert(ids_arr, rows)
+
+    def remove(self, ids: Any) -> None:
+        """Remove points by id (all must exist, else nothing changes)."""
+        self._rows.remove(as_ids(ids))
+
+    def encode(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Codes ``(n, bits, n_words) uint64`` and scales ``(n, bits)`` of vectors ``x``."""
+        center = self._need_center()
+        return encode_recurrent(self.prepare(x), center, self.bits, self.n_words)
+
+    def decode(self, codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        """Vectors reconstructed from codes: ``center + sum_s a_s b_s``."""
+        return decode_recurrent(codes, scales, self._need_center())
+
+    def search(
+        self,
+        queries: Any,
+        k: int,
+        params: BinaryParams | None = None,
+        allow: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest by code score, rescored with float vectors unless ``rescore=False``.
+
+        Without rescoring, distances are the code-space estimates: the Hamming distance for
+        ``"hamming"``, else the metric's distance to the reconstructed vector ``x^``.
+        """
+        center = self._need_center()
+        q = self.prepare(queries, what="queries")
+        k = check_k(k)
+        p = check_params(params, BinaryParams)
+        scoring = p.scoring or self.scoring
+        if scoring not in SCORINGS:
+            raise InvalidParameterError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+        if not (isinstance(p.oversampling, int | float) and p.oversampling >= 1.0):
+            raise InvalidParameterError(f"oversampling must be >= 1, got {p.oversampling!r}")
+        if p.rescore and not self.keep_vectors:
+            raise UnsupportedOperationError(
+                "rescoring needs the float vectors; this index was built with keep_vectors=False"
+            )
+        mask = self.allow_mask(allow)
+        nq, n = q.shape[0], self._rows.n
+        out_ids = np.full((nq, k), PAD_ID, dtype=np.int64)
+        out_d = np.full((nq, k), np.inf, dtype=np.float32)
+        if nq == 0 or n == 0:
+            return out_ids, out_d
+        kk = min(n, math.ceil(k * p.oversampling) if p.rescore else k)
+        metric = METRIC_CODES[self.metric]
+        rows = self._rows
+        ids = rows.slot_ids()
+        allow_arr = _EMPTY_MASK if mask is None else mask
+        hd = np.full((nq, kk), np.inf, dtype=np.float32)
+        hi = np.full((nq, kk), EMPTY, dtype=np.int64)
+        hc = np.full((nq, kk), -1, dtype=np.int64)
+        with numba_threads(p.n_threads):
+            if scoring == "hamming":
+                qcodes, _ = for_rows(encode_recurrent, nq)(q, center, 1, self.n_words)
+                # a strided view, no copy (contiguous when bits == 1)
+                for_rows(scan_hamming, nq)(
+                    qcodes[:, 0], rows["codes"][:, 0], ids, allow_arr, hd, hi, hc
+                )
+            elif scoring == "symmetric":
+                qcodes, qscales = for_rows(encode_recurrent, nq)(q, center, self.bits, self.n_words)
+                for_rows(scan_symmetric, nq)(
+                    qcodes,
+                    qscales,
+                    rows["codes"],
+                    rows["scales"],
+                    rows["cdot"],
+                    rows["xhat_sq"],
+                    metric,
+                    self.dim,
+                    ids,
+                    allow_arr,
+                    hd,
+                    hi,
+                    hc,
+                )
+            else:
+                luts = for_rows(byte_luts, nq)(q, self.n_bytes)
+                for_rows(scan_asymmetric, nq)(
+                    luts, rows["codes"], rows["scales"], rows["xhat_sq"], metric, ids, allow_arr,
+                    hd, hi, hc,
+                )  # fmt: skip
+            if p.rescore:
+                dist = for_rows(exact_candidate_distances, nq)(q, rows["vectors"], hc, metric)
+            else:
+                dist = hd.astype(np.float64) + self._estimate_offset(q, scoring)[:, None]
+            slots, best = for_rows(select_exact, nq)(dist, hc, np.where(hc >= 0, hi, EMPTY), k)
+        out_ids[:] = np.where(slots >= 0, ids[np.maximum(slots, 0)], PAD_ID)
+        out_d[:] = best
+        return out_ids, out_d
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write centre, codes, scales, ids (and float vectors) as .npy files (atomic)."""
+        arrays = self._rows.to_arrays()
+        arrays["center"] = self._need_center()
+        meta = {"bits": self.bits, "scoring": self.scoring, "keep_vectors": self.keep_vectors}
+        self._save_arrays(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> BinaryIndex:
+        """Load a saved index. Codes are read into RAM (they are what every search scans);
+        with ``mmap`` the float vectors stay on disk, memory-mapped, for rescoring."""
+        manifest, arrays = cls._load_arrays(path, mmap=mmap)
+        meta = manifest["meta"]
+        index = cls(
+            manifest["dim"],
+            manifest["metric"],
+            bits=meta["bits"],
+            scoring=meta["scoring"],
+            keep_vectors=meta["keep_vectors"],
+        )
+        loaded = {name: np.array(arr) for name, arr in arrays.items() if name != "vectors"}
+        if index.keep_vectors:
+            loaded["vectors"] = arrays["vectors"]
+        index.center = loaded.pop("center")
+        index._rows.set_loaded(loaded)
+        return index
+
+    # -- internals -----------------------------------------------------------------------------
+    def _need_center(self) -> np.ndarray:
+        if self.center is None:
+            raise NotTrainedError("BinaryIndex needs train() before add() or search()")
+        return self.center
+
+    def _estimate_offset(self, q: np.ndarray, scoring: str) -> np.ndarray:
+        """Per-query constant that turns a scan key into the estimated distance."""
+        if scoring == "hamming":
+            return np.zeros(q.shape[0])
+        if scoring == "symmetric":
+            nq = q.shape[0]
+            codes, scales = for_rows(encode_recurrent, nq)(q, self.center, self.bits, self.n_words)
+            q = for_rows(decode_recurrent, nq)(codes, scales, self.center)
+        qc = q.astype(np.float64) @ self.center.astype(np.float64)
+        if self.metric == "l2":
+            return np.einsum("ij,ij->i", q, q, dtype=np.float64) - 2.0 * qc
+        if self.metric == "ip":
+            return -qc
+        return 1.0 - qc

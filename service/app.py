@@ -1,0 +1,92 @@
+"""The FastAPI application: :func:`create_app` wires settings, lifespan, routers, errors,
+auth, body limit, CORS and metrics together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from service.errors import install_error_handlers
+from service.limits import BodySizeLimitMiddleware
+from service.metrics import MetricsMiddleware
+from service.routers import ALL
+from service.schemas import ErrorEnvelope
+from service.settings import Settings
+from service.state import ServiceState
+from vecsearch import __version__
+
+DESCRIPTION = """
+vecsearch speaks **Qdrant's REST API** for the common subset (collections, points, search,
+the Query API's nearest-neighbour queries, payload indexes, snapshots), so the official
+`qdrant-client` works against it unchanged. Responses use Qdrant's envelope
+`{"result": ..., "status": "ok", "time": ...}`; errors are `{"status": {"error": "..."}}`
+with a message that names the offending field (and a stable `code`, a vecsearch addition).
+
+**vecsearch extensions** (additive fields):
+
+* create collection: `index: {"type": "flat" | "binary" | "hnsw" | "ivf_pq", "params": {...}}`
+  chooses the vector index and its build parameters (Qdrant's `hnsw_config.m` /
+  `ef_construct` are read too);
+* search / query `params`: `hnsw_ef` (or `ef`) for hnsw, `nprobe` / `k_factor` for ivf_pq,
+  `quantization.rescore` / `quantization.oversampling` (or `oversampling`) for binary,
+  `exact: true` for exact search everywhere, `n_threads` for the Numba threads of one search.
+
+**Not supported** (400 naming the field): named, sparse and multi-vectors, sharding, other
+query kinds than nearest (recommend, discover, fusion, ...), prefetch, `order_by` in scroll,
+remote snapshot locations. Writes are durable and visible when acknowledged (`wait` is
+accepted and changes nothing).
+
+**Security**: with API keys configured, send `api-key: KEY` (or `Authorization: Bearer KEY`);
+read-only keys get 403 on writes.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the database and start loading; save indexes and close on shutdown."""
+    state: ServiceState = app.state.service
+    state.open()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(state.close)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app serving the data directory of ``settings`` (default: from the environment)."""
+    settings = settings if settings is not None else Settings()
+    state = ServiceState(settings)
+    app = FastAPI(
+        title="vecsearch",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={
+            400: {"model": ErrorEnvelope, "description": "Invalid request (names the field)"},
+            401: {"model": ErrorEnvelope, "description": "Missing or invalid API key"},
+            403: {"model": ErrorEnvelope, "description": "Read-only API key on a write"},
+            404: {"model": ErrorEnvelope, "description": "Collection, point or snapshot absent"},
+            409: {"model": ErrorEnvelope, "description": "Collection already exists"},
+            413: {"model": ErrorEnvelope, "description": "Request body too large"},
+            422: {"model": ErrorEnvelope, "description": "Body of the wrong shape"},
+        },
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    for router in ALL:
+        app.include_router(router)
+    # add_middleware wraps: the last added runs first (CORS, then metrics, then the limit)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    return app

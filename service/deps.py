@@ -1,0 +1,83 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases.
+
+``CollectionDep`` resolves the ``collection_name`` path parameter to an open collection
+(404 if it does not exist); ``Started`` is when the request entered the app (for the
+envelope's ``time``); ``Wait``, ``Timeout`` and ``Consistency`` are Qdrant's query
+parameters, accepted for compatibility.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from service.metrics import Metrics
+from service.responses import request_start
+from service.state import ServiceState
+from vecsearch.collection import Collection
+from vecsearch.database import Database
+
+
+async def get_state(request: Request) -> ServiceState:
+    """The app's :class:`ServiceState`."""
+    return request.app.state.service
+
+
+State = Annotated[ServiceState, Depends(get_state)]
+
+
+async def get_db(state: State) -> Database:
+    """The open database (503 before start-up or after shutdown)."""
+    if state.db is None:
+        raise HTTPException(503, "Service unavailable: the database is not open")
+    return state.db
+
+
+DB = Annotated[Database, Depends(get_db)]
+
+
+async def get_metrics(state: State) -> Metrics:
+    """The app's metrics."""
+    return state.metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+CollectionName = Annotated[
+    str,
+    Path(description="Collection name: letters, digits, '_', '.', '-' (at most 255)."),
+]
+
+
+async def get_collection(collection_name: CollectionName, db: DB) -> Collection:
+    """The named collection. Already open: returned at once, on the event loop (a thread
+    pool hop costs about a millisecond on a loaded machine); otherwise opened in the thread
+    pool (opening reads the store and the saved index)."""
+    coll = db.loaded_collection(collection_name)
+    if coll is not None:
+        return coll
+    return await run_in_threadpool(db.get_collection, collection_name)
+
+
+CollectionDep = Annotated[Collection, Depends(get_collection)]
+
+
+async def _started(request: Request) -> float:
+    return request_start(request)
+
+
+Started = Annotated[float, Depends(_started)]
+
+Wait = Annotated[
+    bool | None,
+    Query(
+        description=(
+            "Accepted for compatibility: every write is durable and visible to searches when "
+            "it is acknowledged, so the result status is always 'completed'."
+        )
+    ),
+]
+Timeout = Annotated[int | None, Query(description="Accepted and ignored.")]
+Consistency = Annotated[str | None, Query(description="Accepted and ignored (one replica).")]

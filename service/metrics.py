@@ -1,0 +1,133 @@
+"""Prometheus metrics (one registry per app) and the middleware that records requests.
+
+* ``vecsearch_http_requests_total{method, route, status}``: requests by route template;
+* ``vecsearch_http_request_duration_seconds{method, route}``: latency histogram;
+* ``vecsearch_search_duration_seconds{index_type}``: engine time of searches and queries;
+* ``vecsearch_collection_points{collection}``: points per open collection (read at scrape);
+* ``vecsearch_ready``: 1 once collections are loaded and kernels compiled.
+
+Routes are labelled by their template (``/collections/{collection_name}/points/query``),
+never by the raw path, so the label set stays small; unmatched paths share ``<unmatched>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.responses import START_KEY
+
+#: Latency buckets (seconds) from 100 µs to 10 s.
+BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    10.0,
+)
+
+
+class _StateCollector(Collector):
+    """Gauges read when Prometheus scrapes: points per collection, readiness."""
+
+    def __init__(self, points: Callable[[], dict[str, int]], ready: Callable[[], bool]) -> None:
+        self._points = points
+        self._ready = ready
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        g = GaugeMetricFamily(
+            "vecsearch_collection_points", "Points in each open collection", labels=["collection"]
+        )
+        for name, n in sorted(self._points().items()):
+            g.add_metric([name], n)
+        yield g
+        yield GaugeMetricFamily(
+            "vecsearch_ready",
+            "1 once collections are loaded and kernels compiled",
+            value=1.0 if self._ready() else 0.0,
+        )
+
+
+class Metrics:
+    """The app's metrics, in a registry of its own (several apps may live in one process)."""
+
+    def __init__(self, points: Callable[[], dict[str, int]], ready: Callable[[], bool]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "vecsearch_http_requests",
+            "HTTP requests by route template, method and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "vecsearch_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["method", "route"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.search_latency = Histogram(
+            "vecsearch_search_duration_seconds",
+            "Engine time of searches and queries, by index type",
+            ["index_type"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_StateCollector(points, ready))
+
+    @contextlib.contextmanager
+    def time_search(self, index_type: str) -> Iterator[None]:
+        """Observe the engine time of one search call (also when it fails)."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.search_latency.labels(index_type).observe(time.perf_counter() - t0)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: stamps the start time, counts and times every HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        scope[START_KEY] = t0
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route: Any = scope.get("route")
+            label = getattr(route, "path", None) or "<unmatched>"
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, label, str(status)).inc()
+            self.metrics.latency.labels(method, label).observe(time.perf_counter() - t0)

@@ -1,0 +1,46 @@
+"""Qdrant's envelopes: ``{"result", "status": "ok", "time"}`` and ``{"status": {"error"}, "time"}``.
+
+``time`` is measured from when the request entered the app (set by the metrics middleware in
+the ASGI scope, see :func:`request_start`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+START_KEY = "vecsearch_t0"
+
+
+def request_start(request: Request) -> float:
+    """When the request entered the app (``perf_counter``), or now if not recorded."""
+    return request.scope.get(START_KEY) or time.perf_counter()
+
+
+def ok(result: Any, t0: float, status_code: int = 200) -> JSONResponse:
+    """Success envelope around ``result`` (already JSON-ready)."""
+    return JSONResponse(
+        {"result": result, "status": "ok", "time": time.perf_counter() - t0},
+        status_code=status_code,
+    )
+
+
+def error(
+    status_code: int,
+    message: str,
+    t0: float,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Error envelope; ``code`` is vecsearch's stable error code (an additive field)."""
+    status: dict[str, Any] = {"error": message}
+    if code is not None:
+        status["code"] = code
+    return JSONResponse(
+        {"status": status, "time": time.perf_counter() - t0},
+        status_code=status_code,
+        headers=headers,
+    )

@@ -1,0 +1,12 @@
+"""One router per resource; :data:`ALL` is what :func:`service.app.create_app` includes."""
+
+from service.routers import collections, payload_index, points, search, service, snapshots
+
+ALL = [
+    service.router,
+    collections.router,
+    points.router,
+    search.router,
+    payload_index.router,
+    snapshots.router,
+]

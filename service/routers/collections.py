@@ -1,0 +1,91 @@
+"""Collections: list, create, info, exists, delete (Qdrant's ``/collections`` paths)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from service.deps import DB, CollectionDep, CollectionName, Started, Timeout
+from service.responses import ok
+from service.schemas import (
+    CollectionExistence,
+    CollectionInfo,
+    CollectionsResponse,
+    CreateCollection,
+    Envelope,
+)
+from service.security import ReadAccess, WriteAccess
+from vecsearch.errors import IndexTypeUnavailableError, ValidationError
+
+router = APIRouter(tags=["collections"])
+
+
+@router.get(
+    "/collections",
+    response_model=Envelope[CollectionsResponse],
+    dependencies=[ReadAccess],
+    summary="List collections",
+)
+def list_collections(db: DB, t0: Started) -> JSONResponse:
+    """Names of every collection."""
+    return ok({"collections": [{"name": n} for n in db.list_collections()]}, t0)
+
+
+@router.put(
+    "/collections/{collection_name}",
+    response_model=Envelope[bool],
+    dependencies=[WriteAccess],
+    summary="Create a collection",
+)
+def create_collection(
+    collection_name: CollectionName,
+    body: CreateCollection,
+    db: DB,
+    t0: Started,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Create an empty collection (409 if it exists).
+
+    vecsearch extension: ``index: {type, params}`` chooses the vector index (``flat``,
+    ``binary``, and ``hnsw`` / ``ivf_pq`` when this build has them) and its parameters.
+    """
+    try:
+        db.create_collection(collection_name, body.model_dump(exclude_unset=True))
+    except IndexTypeUnavailableError as exc:  # the request asked for it: the caller's error
+        raise ValidationError("index.type", str(exc)) from exc
+    return ok(True, t0)
+
+
+@router.get(
+    "/collections/{collection_name}",
+    response_model=Envelope[CollectionInfo],
+    dependencies=[ReadAccess],
+    summary="Collection info",
+)
+def get_collection(coll: CollectionDep, t0: Started) -> JSONResponse:
+    """Qdrant's ``CollectionInfo`` plus a ``vecsearch`` section (index type, parameters)."""
+    return ok(coll.info(), t0)
+
+
+@router.get(
+    "/collections/{collection_name}/exists",
+    response_model=Envelope[CollectionExistence],
+    dependencies=[ReadAccess],
+    summary="Does a collection exist",
+)
+def collection_exists(collection_name: CollectionName, db: DB, t0: Started) -> JSONResponse:
+    """``{"exists": true|false}``."""
+    return ok({"exists": db.collection_exists(collection_name)}, t0)
+
+
+@router.delete(
+    "/collections/{collection_name}",
+    response_model=Envelope[bool],
+    dependencies=[WriteAccess],
+    summary="Delete a collection",
+)
+def delete_collection(
+    collection_name: CollectionName, db: DB, t0: Started, timeout: Timeout = None
+) -> JSONResponse:
+    """Delete the collection and its snapshots; ``result`` is false if it did not exist."""
+    return ok(db.delete_collection(collection_name), t0)

@@ -1,0 +1,53 @@
+"""Payload indexes: ``PUT /collections/{name}/index`` and ``DELETE .../index/{field_name}``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+
+from service.deps import CollectionDep, Consistency, Started, Timeout, Wait
+from service.responses import ok
+from service.schemas import CreateFieldIndex, Envelope, UpdateResult
+from service.security import WriteAccess
+
+router = APIRouter(prefix="/collections/{collection_name}/index", tags=["payload index"])
+
+
+@router.put(
+    "",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess],
+    summary="Create a payload index",
+)
+def create_field_index(
+    coll: CollectionDep,
+    body: CreateFieldIndex,
+    t0: Started,
+    wait: Wait = None,
+    ordering: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Index payload field ``field_name`` (keyword, integer, float or bool) so filters on it
+    are answered from the index."""
+    return ok(coll.create_payload_index(body.field_name, body.field_schema).to_dict(), t0)
+
+
+@router.delete(
+    "/{field_name}",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess],
+    summary="Delete a payload index",
+)
+def delete_field_index(
+    coll: CollectionDep,
+    field_name: Annotated[str, PathParam(description="The indexed payload field.")],
+    t0: Started,
+    wait: Wait = None,
+    ordering: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Drop the index on ``field_name`` (no error if there is none)."""
+    return ok(coll.delete_payload_index(field_name).to_dict(), t0)

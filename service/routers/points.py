@@ -1,0 +1,265 @@
+"""Points: upsert, retrieve, delete, payload updates, count, scroll.
+
+Every write is validated completely before anything is stored (a bad point in a batch
+changes nothing), is durable when acknowledged, and is visible to every search that starts
+after the response; ``?wait=`` is accepted and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+
+from service.deps import CollectionDep, Consistency, Started, Timeout, Wait
+from service.responses import ok
+from service.schemas import (
+    CountRequest,
+    CountResult,
+    DeletePayload,
+    Envelope,
+    PointRequest,
+    PointsSelector,
+    Record,
+    ScrollRequest,
+    ScrollResult,
+    SetPayload,
+    UpdateResult,
+    UpsertPoints,
+)
+from service.security import ReadAccess, WriteAccess
+from vecsearch.errors import PointNotFoundError, ValidationError
+from vecsearch.ids import parse_point_id
+
+router = APIRouter(prefix="/collections/{collection_name}", tags=["points"])
+
+
+def reject_set(field: str, value: Any, what: str = "is not supported by vecsearch") -> None:
+    """400 naming ``field`` when an unsupported Qdrant option is given a value."""
+    if value is not None:
+        raise ValidationError(field, what)
+
+
+def _default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+@router.put(
+    "/points",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess],
+    summary="Upsert points",
+)
+def upsert_points(
+    coll: CollectionDep,
+    body: UpsertPoints,
+    t0: Started,
+    wait: Wait = None,
+    ordering: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Insert or replace points, in the list form (``points``) or the column form
+    (``batch``). A point id that repeats within the request: the last one wins."""
+    reject_set("shard_key", body.shard_key)
+    reject_set("update_filter", body.update_filter)
+    if body.update_mode not in (None, "upsert"):
+        raise ValidationError("update_mode", "only 'upsert' is supported")
+    if body.points is not None:
+        points = [{"id": p.id, "vector": p.vector, "payload": p.payload} for p in body.points]
+        result = coll.upsert(points)
+    else:
+        assert body.batch is not None
+        b = body.batch
+        result = coll.upsert_batch(b.ids, b.vectors, b.payloads)
+    return ok(result.to_dict(), t0)
+
+
+@router.post(
+    "/points",
+    response_model=Envelope[list[Record]],
+    dependencies=[ReadAccess],
+    summary="Retrieve points by id",
+)
+def get_points(
+    coll: CollectionDep,
+    body: PointRequest,
+    t0: Started,
+    consistency: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """The points with these ids, in request order (missing ids are skipped)."""
+    reject_set("shard_key", body.shard_key)
+    records = coll.retrieve(
+        body.ids, _default(body.with_payload, True), _default(body.with_vector, False)
+    )
+    return ok([r.to_dict() for r in records], t0)
+
+
+@router.get(
+    "/points/{id}",
+    response_model=Envelope[Record],
+    dependencies=[ReadAccess],
+    summary="Retrieve one point",
+)
+def get_point(
+    coll: CollectionDep,
+    id: Annotated[str, PathParam(description="Point id: unsigned integer or UUID.")],
+    t0: Started,
+    consistency: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """One point with its payload and vector (404 if it does not exist)."""
+    pid = parse_point_id(int(id) if id.isascii() and id.isdigit() else id, "id")
+    records = coll.retrieve([pid], with_payload=True, with_vector=True)
+    if not records:
+        raise PointNotFoundError(f"no point with id {id} in collection {coll.name!r}")
+    return ok(records[0].to_dict(), t0)
+
+
+@router.post(
+    "/points/delete",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess],
+    summary="Delete points",
+)
+def delete_points(
+    coll: CollectionDep,
+    body: PointsSelector,
+    t0: Started,
+    wait: Wait = None,
+    ordering: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Delete points by ids (``points``; missing ids are ignored) or by ``filter``."""
+    reject_set("shard_key", body.shard_key)
+    return ok(coll.delete(points=body.points, filter=body.filter).to_dict(), t0)
+
+
+@router.post(
+    "/points/payload",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess],
+    summary="Set payload (merge)",
+)
+def set_payload(
+    coll: CollectionDep,
+    body: SetPayload,
+    t0: Started,
+    wait: Wait = None,
+    ordering: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Merge ``payload`` into the payload of the points (at ``key`` if given); 404 if an
+    id does not exist."""
+    reject_set("shard_key", body.shard_key)
+    result = coll.set_payload(body.payload, points=body.points, filter=body.filter, key=body.key)
+    return ok(result.to_dict(), t0)
+
+
+@router.put(
+    "/points/payload",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess],
+    summary="Overwrite payload",
+)
+def overwrite_payload(
+    coll: CollectionDep,
+    body: SetPayload,
+    t0: Started,
+    wait: Wait = None,
+    ordering: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Replace the payload of the points with ``payload``."""
+    reject_set("shard_key", body.shard_key)
+    reject_set("key", body.key, "is not supported when overwriting payloads")
+    result = coll.overwrite_payload(body.payload, points=body.points, filter=body.filter)
+    return ok(result.to_dict(), t0)
+
+
+@router.post(
+    "/points/payload/delete",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess],
+    summary="Delete payload keys",
+)
+def delete_payload(
+    coll: CollectionDep,
+    body: DeletePayload,
+    t0: Started,
+    wait: Wait = None,
+    ordering: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Remove ``keys`` (paths allowed) from the payload of the points."""
+    reject_set("shard_key", body.shard_key)
+    result = coll.delete_payload(body.keys, points=body.points, filter=body.filter)
+    return ok(result.to_dict(), t0)
+
+
+@router.post(
+    "/points/payload/clear",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess],
+    summary="Clear payload",
+)
+def clear_payload(
+    coll: CollectionDep,
+    body: PointsSelector,
+    t0: Started,
+    wait: Wait = None,
+    ordering: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Remove every payload key from the points."""
+    reject_set("shard_key", body.shard_key)
+    return ok(coll.clear_payload(points=body.points, filter=body.filter).to_dict(), t0)
+
+
+@router.post(
+    "/points/count",
+    response_model=Envelope[CountResult],
+    dependencies=[ReadAccess],
+    summary="Count points",
+)
+def count_points(
+    coll: CollectionDep,
+    t0: Started,
+    body: CountRequest | None = None,
+    consistency: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Number of points passing ``filter`` (all points without one); always exact."""
+    body = body or CountRequest()
+    reject_set("shard_key", body.shard_key)
+    return ok({"count": coll.count(body.filter)}, t0)
+
+
+@router.post(
+    "/points/scroll",
+    response_model=Envelope[ScrollResult],
+    dependencies=[ReadAccess],
+    summary="Scroll points",
+)
+def scroll_points(
+    coll: CollectionDep,
+    t0: Started,
+    body: ScrollRequest | None = None,
+    consistency: Consistency = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """A page of points in id order from ``offset`` (inclusive); ``next_page_offset`` is
+    the id to pass as ``offset`` for the next page (null at the end)."""
+    body = body or ScrollRequest()
+    reject_set("shard_key", body.shard_key)
+    reject_set("order_by", body.order_by, "is not supported: points scroll in id order")
+    records, nxt = coll.scroll(
+        filter=body.filter,
+        limit=_default(body.limit, 10),
+        offset=body.offset,
+        with_payload=_default(body.with_payload, True),
+        with_vector=_default(body.with_vector, False),
+    )
+    return ok({"points": [r.to_dict() for r in records], "next_page_offset": nxt}, t0)

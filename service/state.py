@@ -1,0 +1,127 @@
+"""What one running service holds: settings, the database, readiness and metrics.
+
+Start-up (:meth:`ServiceState.open`) opens the :class:`~vecsearch.database.Database` at once
+and starts a loader thread that (1) builds the demo collection if asked and it is missing,
+(2) opens every collection (loading saved indexes, catching up with later writes), and
+(3) compiles the search kernels. ``/readyz`` is 503 until the loader has finished; requests
+are served meanwhile (a collection is opened on first use if the loader has not reached it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from indexes.errors import VecsearchError
+from service.metrics import Metrics
+from service.settings import Settings
+from vecsearch.database import Database
+
+log = logging.getLogger("service")
+
+
+class ServiceState:
+    """Process-wide state of one app (``app.state.service``)."""
+
+    #: Seconds :meth:`close` waits for an unfinished loader before closing the database.
+    CLOSE_WAIT = 60.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db: Database | None = None
+        self.ready = threading.Event()
+        self.phase = "starting"
+        #: Collections that failed to open, with the reason (reported by /readyz).
+        self.failed: dict[str, str] = {}
+        self.load_seconds: float | None = None
+        self._stop = threading.Event()
+        self._loader: threading.Thread | None = None
+        self._blas_limits: Any = None  # threadpoolctl limits, restored by close()
+        self.metrics = Metrics(self.points_per_collection, self.ready.is_set)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the database and start loading collections and compiling kernels."""
+        if self.settings.blas_threads:
+            from threadpoolctl import threadpool_limits
+
+            self._blas_limits = threadpool_limits(self.settings.blas_threads, user_api="blas")
+        self.db = Database(self.settings.data_dir)
+        self._loader = threading.Thread(target=self._load, name="vecsearch-loader", daemon=True)
+        self._loader.start()
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        db = self.db
+        assert db is not None
+        try:
+            if self.settings.demo:
+                from service.demo import ensure_demo_collection
+
+                self.phase = "building the demo collection"
+                ensure_demo_collection(db, should_stop=self._stop.is_set)
+            self.phase = "loading collections"
+            for name in db.list_collections():
+                if self._stop.is_set():
+                    return
+                try:
+                    db.get_collection(name)
+                except VecsearchError as exc:
+                    self.failed[name] = str(exc)
+                    log.error("collection %s cannot be opened: %s", name, exc)
+            if self.settings.warmup:
+                from service.warmup import warm_kernels
+
+                self.phase = "compiling kernels"
+                warm_kernels(should_stop=self._stop.is_set)
+            if self._stop.is_set():
+                return
+            self.load_seconds = time.perf_counter() - t0
+            self.phase = "ready"
+            self.ready.set()
+            log.info("ready in %.1f s", self.load_seconds)
+        except Exception as exc:
+            self.phase = f"failed: {exc}"
+            log.exception("start-up failed")
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until ready (tests, demo); False on timeout."""
+        return self.ready.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the loader (between steps), then save indexes and close the database."""
+        self._stop.set()
+        if self._loader is not None:
+            self._loader.join(self.CLOSE_WAIT)
+        if self.db is not None:
+            self.db.close()
+        if self._blas_limits is not None:
+            self._blas_limits.restore_original_limits()
+            self._blas_limits = None
+
+    # -- reporting -----------------------------------------------------------------------------
+    def points_per_collection(self) -> dict[str, int]:
+        """Points in each collection that opens (for the metrics gauge)."""
+        out: dict[str, int] = {}
+        db = self.db
+        if db is None:
+            return out
+        for name in db.list_collections():
+            try:
+                out[name] = db.get_collection(name).count()
+            except VecsearchError:
+                continue
+        return out
+
+    def readiness(self) -> tuple[bool, str]:
+        """``(ready, text)`` for ``/readyz``."""
+        if not self.ready.is_set():
+            return False, f"not ready: {self.phase}"
+        text = "all collections are loaded and kernels compiled"
+        if self.failed:
+            text += "; failed to open: " + ", ".join(
+                f"{k} ({v})" for k, v in sorted(self.failed.items())
+            )
+        return True, text

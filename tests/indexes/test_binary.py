@@ -1,0 +1,216 @@
+"""Binary codes: kernels against numpy, reconstruction, estimator exactness, recall, storage."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from indexes import (
+    DimensionMismatchError,
+    FlatIndex,
+    InvalidParameterError,
+    InvalidVectorError,
+    NotTrainedError,
+    UnknownIdError,
+    UnsupportedOperationError,
+)
+from indexes._kernels.bits import hamming_matrix
+from indexes.binary import BinaryIndex, BinaryParams
+
+METRICS = ["l2", "ip", "cosine"]
+
+
+def numpy_hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Reference Hamming distances through unpackbits on the bytes of the words."""
+    ab = np.unpackbits(a.view(np.uint8), axis=1)
+    bb = np.unpackbits(b.view(np.uint8), axis=1)
+    return (ab[:, None, :] != bb[None, :, :]).sum(axis=2)
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(
+        np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)])
+    )
+
+
+@pytest.fixture(scope="module")
+def vaswani_binary(vaswani_embeddings):
+    """Vaswani docs in 1-, 2- and 4-bit indexes plus exact top-10 for the 93 queries."""
+    docs, queries = vaswani_embeddings
+    ids = np.arange(docs.shape[0])
+    flat = FlatIndex(docs.shape[1], "cosine")
+    flat.add(docs, ids)
+    truth, _ = flat.search(queries, 10)
+    indexes = {}
+    for bits in (1, 2, 4):
+        index = BinaryIndex(docs.shape[1], "cosine", bits=bits)
+        index.train(docs)
+        index.add(docs, ids)
+        indexes[bits] = index
+    return docs, queries, truth, indexes
+
+
+def test_popcount_hamming_matches_numpy(rng):
+    a = rng.integers(0, 2**63, size=(17, 5), dtype=np.int64).view(np.uint64)
+    b = rng.integers(0, 2**63, size=(23, 5), dtype=np.int64).view(np.uint64)
+    b[0] = a[0]  # distance 0
+    b[1] = ~a[1]  # all bits differ
+    got = hamming_matrix(a, b)
+    np.testing.assert_array_equal(got, numpy_hamming(a, b))
+    assert got[0, 0] == 0 and got[1, 1] == 5 * 64
+
+
+def test_hamming_scan_is_exact_top_k(rng):
+    x = rng.standard_normal((3000, 100)).astype(np.float32)
+    index = BinaryIndex(100, "l2", bits=1)
+    index.train(x)
+    index.add(x, np.arange(3000))
+    q = rng.standard_normal((9, 100)).astype(np.float32)
+    got_i, got_d = index.search(q, 25, BinaryParams(rescore=False, scoring="hamming"))
+    ref = numpy_hamming(index.encode(q)[0][:, 0], index._rows["codes"][:, 0])
+    order = np.lexsort((np.tile(np.arange(3000), (9, 1)), ref), axis=1)[:, :25]
+    np.testing.assert_array_equal(got_i, order)  # ids are slots here; ties by id
+    np.testing.assert_array_equal(got_d, np.take_along_axis(ref, order, axis=1))
+
+
+def test_reconstruction_error_strictly_decreases_with_bits(vaswani_binary):
+    docs, _, _, indexes = vaswani_binary
+    errors = []
+    for bits in (1, 2, 3, 4):
+        index = indexes.get(bits) or BinaryIndex(docs.shape[1], "cosine", bits=bits)
+        if bits not in indexes:
+            index.train(docs)
+        recon = index.decode(*index.encode(docs))
+        errors.append(float(np.mean(np.sum((recon - index.prepare(docs)) ** 2, axis=1))))
+    assert all(a > b for a, b in itertools.pairwise(errors)), errors
+    assert errors[-1] < 0.2 * errors[0]
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("scoring", ["symmetric", "asymmetric"])
+def test_lookup_table_estimates_equal_decoded_distances(rng, metric, scoring):
+    x = rng.standard_normal((400, 40)).astype(np.float32) + 0.3
+    q = rng.standard_normal((6, 40)).astype(np.float32)
+    index = BinaryIndex(40, metric, bits=3)
+    index.train(x)
+    index.add(x, np.arange(400) + 1000)
+    got_i, got_d = index.search(q, 400, BinaryParams(rescore=False, scoring=scoring))
+    decoded = index.decode(index._rows["codes"], index._rows["scales"]).astype(np.float64)
+    qq = index.prepare(q).astype(np.float64)
+    if scoring == "symmetric":  # the query is encoded too
+        qq = index.decode(*index.encode(q)).astype(np.float64)
+    if metric == "l2":
+        full = ((qq[:, None, :] - decoded[None]) ** 2).sum(-1)
+    elif metric == "ip":
+        full = -(qq @ decoded.T)
+    else:
+        full = 1.0 - qq @ decoded.T
+    expected = np.take_along_axis(full, got_i - 1000, axis=1)
+    np.testing.assert_allclose(got_d, expected, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(got_d, np.sort(full, axis=1), rtol=1e-4, atol=1e-3)
+
+
+def test_recall_with_rescoring_on_vaswani(vaswani_binary):
+    _, queries, truth, indexes = vaswani_binary
+    no_rescore = recall(indexes[1].search(queries, 10, BinaryParams(rescore=False))[0], truth)
+    one_bit = recall(indexes[1].search(queries, 10, BinaryParams(oversampling=4))[0], truth)
+    two_bit = recall(indexes[2].search(queries, 10, BinaryParams(oversampling=4))[0], truth)
+    assert one_bit >= 0.95
+    assert two_bit >= 0.98
+    assert one_bit > no_rescore + 0.1
+    # more bits, better code-only ranking
+    by_bits = [
+        recall(indexes[b].search(queries, 10, BinaryParams(rescore=False))[0], truth)
+        for b in (1, 2, 4)
+    ]
+    assert by_bits[0] < by_bits[1] < by_bits[2]
+
+
+def test_allow_filter(vaswani_binary):
+    docs, queries, _, indexes = vaswani_binary
+    allowed = np.arange(0, docs.shape[0], 50)  # 2% of the points
+    flat = FlatIndex(docs.shape[1], "cosine")
+    flat.add(docs[allowed], allowed)
+    truth, _ = flat.search(queries, 10)
+    got, _ = indexes[2].search(queries, 10, BinaryParams(oversampling=4), allow=allowed)
+    assert np.isin(got, allowed).all()
+    assert recall(got, truth) >= 0.95
+    few = indexes[1].search(queries[:3], 10, allow=allowed[:4])[0]
+    assert ((few >= 0).sum(axis=1) == 4).all()
+
+
+def test_disk_vectors_give_identical_results(tmp_path, vaswani_binary):
+    _, queries, _, indexes = vaswani_binary
+    index = indexes[2]
+    index.save(tmp_path / "bin")
+    on_disk = BinaryIndex.load(tmp_path / "bin", mmap=True)
+    in_ram = BinaryIndex.load(tmp_path / "bin", mmap=False)
+    for scoring in ("hamming", "symmetric", "asymmetric"):
+        params = BinaryParams(scoring=scoring)
+        expected = index.search(queries, 10, params)
+        for loaded in (on_disk, in_ram):
+            got = loaded.search(queries, 10, params)
+            np.testing.assert_array_equal(got[0], expected[0])
+            np.testing.assert_array_equal(got[1], expected[1])
+    disk, ram = on_disk.memory_breakdown(), in_ram.memory_breakdown()
+    assert disk["vectors_ram"] == 0 and disk["vectors_disk"] == ram["vectors_ram"] > 0
+    assert disk["codes"] == ram["codes"]
+    # 2 bits per dimension + a few scalars: far below the 32-bit floats
+    assert disk["codes"] * 8 < ram["vectors_ram"]
+    assert on_disk.memory_bytes() < in_ram.memory_bytes() - ram["vectors_ram"] // 2
+
+
+def test_upsert_remove_and_codes_only_index(rng):
+    x = rng.standard_normal((200, 16)).astype(np.float32)
+    index = BinaryIndex(16, "ip", bits=2, keep_vectors=False)
+    index.train(x)
+    index.add(x, np.arange(200))
+    with pytest.raises(UnsupportedOperationError, match="keep_vectors"):
+        index.search(x[:1], 5)
+    got, _ = index.search(x[:1] * 10, 1, BinaryParams(rescore=False))
+    index.add(-x[got[0]], got[0])  # replace the best hit by its opposite
+    assert index.ntotal == 200
+    again, _ = index.search(x[:1] * 10, 1, BinaryParams(rescore=False))
+    assert again[0, 0] != got[0, 0]
+    index.remove(again[0])
+    assert index.ntotal == 199
+    assert again[0, 0] not in index.search(x[:1], 199, BinaryParams(rescore=False))[0]
+
+
+def test_bad_input(rng):
+    x = rng.standard_normal((50, 8)).astype(np.float32)
+    index = BinaryIndex(8, "cosine")
+    with pytest.raises(NotTrainedError):
+        index.add(x, np.arange(50))
+    with pytest.raises(NotTrainedError):
+        index.search(x, 3)
+    index.train(x)
+    index.add(x, np.arange(50))
+    before = index.search(x[:4], 5)
+    bad = x[:2].copy()
+    bad[1, 3] = np.inf
+    with pytest.raises(InvalidVectorError):
+        index.add(bad, [100, 101])
+    with pytest.raises(DimensionMismatchError):
+        index.add(np.ones((1, 9)), [100])
+    with pytest.raises(DimensionMismatchError):
+        index.search(np.ones((1, 7)), 3)
+    with pytest.raises(InvalidVectorError):
+        index.search(np.full((1, 8), np.nan), 3)
+    with pytest.raises(UnknownIdError):
+        index.remove([1, 999])
+    with pytest.raises(InvalidParameterError, match="k must be"):
+        index.search(x[:1], 0)
+    with pytest.raises(InvalidParameterError, match="oversampling"):
+        index.search(x[:1], 3, BinaryParams(oversampling=0.5))
+    with pytest.raises(InvalidParameterError, match="scoring"):
+        index.search(x[:1], 3, BinaryParams(scoring="euclid"))
+    with pytest.raises(InvalidParameterError, match="bits"):
+        BinaryIndex(8, "cosine", bits=5)
+    with pytest.raises(InvalidParameterError, match="at least one"):
+        BinaryIndex(8, "cosine").train(np.empty((0, 8)))
+    assert index.ntotal == 50
+    after = index.search(x[:4], 5)
+    np.testing.assert_array_equal(before[0], after[0])

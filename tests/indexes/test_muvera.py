@@ -1,0 +1,212 @@
+"""MUVERA: exact MaxSim, FDE quality on real token embeddings, the full pipeline, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from indexes import DimensionMismatchError, InvalidParameterError, UnknownIdError
+from indexes._kernels.multivector import partition_bits
+from indexes.muvera import (
+    FDEConfig,
+    FDEEncoder,
+    MultiVectorIndex,
+    MultiVectorParams,
+    as_ragged,
+    exact_maxsim_search,
+    maxsim_scores,
+)
+from tests.conftest import REPO_ROOT
+
+
+def numpy_maxsim(q_sets, d_sets):
+    return np.array(
+        [[float((q.astype(np.float64) @ d.T.astype(np.float64)).max(axis=1).sum()) for d in d_sets]
+         for q in q_sets]
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def vaswani_tokens(shared_data):
+    """Per-token MiniLM embeddings: 1,000 Vaswani documents and the 93 queries."""
+    folder = shared_data / "vaswani"
+    docs = (
+        np.load(folder / "tokens_docs.f16.npy").astype(np.float32),
+        np.load(folder / "tokens_docs_offsets.npy").astype(np.int64),
+    )
+    queries = (
+        np.load(folder / "tokens_queries.f16.npy").astype(np.float32),
+        np.load(folder / "tokens_queries_offsets.npy").astype(np.int64),
+    )
+    return docs, queries
+
+
+@pytest.fixture(scope="module")
+def exact_top10(vaswani_tokens):
+    docs, queries = vaswani_tokens
+    return exact_maxsim_search(queries, docs, 10, 384)
+
+
+def test_exact_maxsim_matches_numpy_on_ragged_sets(rng):
+    q_sets = [rng.standard_normal((m, 12)).astype(np.float32) for m in (1, 3, 7)]
+    d_sets = [rng.standard_normal((m, 12)).astype(np.float32) for m in (1, 2, 9, 4, 1, 30)]
+    expected = numpy_maxsim(q_sets, d_sets)
+    got = maxsim_scores(as_ragged(q_sets, 12), as_ragged(d_sets, 12))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    top, scores = exact_maxsim_search(q_sets, d_sets, 4, 12)
+    for r in range(3):
+        order = np.argsort(-expected[r], kind="stable")[:4]
+        np.testing.assert_array_equal(top[r], order)
+        np.testing.assert_allclose(scores[r], expected[r, order], rtol=1e-6)
+    # k beyond the collection pads
+    top, scores = exact_maxsim_search(q_sets, d_sets, 8, 12)
+    assert (top[:, 6:] == -1).all() and np.isneginf(scores[:, 6:]).all()
+
+
+def test_partition_indices_are_gray_coded():
+    for p in range(63):
+        assert bin(partition_bits(p) ^ partition_bits(p + 1)).count("1") == 1
+
+
+def test_fde_tracks_chamfer_better_with_more_repetitions(vaswani_tokens):
+    docs, queries = vaswani_tokens
+    chamfer = maxsim_scores(queries, docs)
+    corr = {}
+    for reps in (1, 4, 16):
+        enc = FDEEncoder(384, FDEConfig(r_reps=reps, k_sim=4, d_proj=16, seed=7))
+        approx = enc.encode_queries(queries) @ enc.encode_documents(docs).T
+        corr[reps] = float(
+            np.mean([np.corrcoef(a, c)[0, 1] for a, c in zip(approx, chamfer, strict=True)])
+        )
+    assert corr[1] < corr[4] < corr[16], corr
+    assert corr[16] > 0.7, corr
+
+
+def test_document_encoding_structure(rng):
+    enc = FDEEncoder(8, FDEConfig(r_reps=3, k_sim=2, d_proj=None, fill_empty_partitions=False))
+    doc = rng.standard_normal((1, 8)).astype(np.float32)
+    fde = enc.encode_documents([doc])[0].reshape(3, 4, 8)
+    # one token: per repetition exactly one partition holds it, unchanged (identity, average)
+    for rep in range(3):
+        nonzero = [p for p in range(4) if np.any(fde[rep, p])]
+        assert len(nonzero) == 1
+        np.testing.assert_allclose(fde[rep, nonzero[0]], doc[0], rtol=1e-6)
+    filled = FDEEncoder(8, FDEConfig(r_reps=3, k_sim=2, d_proj=None, fill_empty_partitions=True))
+    assert np.all(np.any(filled.encode_documents([doc])[0].reshape(12, 8), axis=1))
+    # queries sum: two copies of a token give twice the block; documents average: the same
+    two = [np.vstack([doc, doc])]
+    np.testing.assert_allclose(filled.encode_queries(two), 2 * filled.encode_queries([doc]))
+    np.testing.assert_allclose(filled.encode_documents(two), filled.encode_documents([doc]))
+    sketched = FDEEncoder(8, FDEConfig(r_reps=3, k_sim=2, d_proj=4, final_dim=10))
+    assert sketched.encode_documents([doc]).shape == (1, 10)
+
+
+def test_encodings_identical_across_processes(vaswani_tokens, tmp_path):
+    docs, queries = vaswani_tokens
+    cfg = FDEConfig(r_reps=6, k_sim=3, d_proj=8, final_dim=512, seed=123)
+    here = FDEEncoder(384, cfg)
+    q_here = here.encode_queries(queries)
+    d_here = here.encode_documents((docs[0][: docs[1][20]], docs[1][:21]))
+    np.save(tmp_path / "qt.npy", queries[0])
+    np.save(tmp_path / "qo.npy", queries[1])
+    np.save(tmp_path / "dt.npy", docs[0][: docs[1][20]])
+    np.save(tmp_path / "do.npy", docs[1][:21])
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        from indexes.muvera import FDEConfig, FDEEncoder
+        d = {str(tmp_path)!r}
+        enc = FDEEncoder(384, FDEConfig(r_reps=6, k_sim=3, d_proj=8, final_dim=512, seed=123))
+        q = (np.load(d + "/qt.npy"), np.load(d + "/qo.npy"))
+        docs = (np.load(d + "/dt.npy"), np.load(d + "/do.npy"))
+        np.save(d + "/q.npy", enc.encode_queries(q))
+        np.save(d + "/d.npy", enc.encode_documents(docs))
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO_ROOT)
+    np.testing.assert_array_equal(np.load(tmp_path / "q.npy"), q_here)
+    np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), d_here)
+    other_seed = FDEEncoder(384, FDEConfig(r_reps=6, k_sim=3, d_proj=8, final_dim=512, seed=124))
+    assert not np.array_equal(other_seed.encode_queries(queries), q_here)
+
+
+@pytest.fixture(scope="module")
+def vaswani_index(vaswani_tokens):
+    docs, _ = vaswani_tokens
+    index = MultiVectorIndex(384, FDEConfig(r_reps=20, k_sim=4, d_proj=16))
+    index.add(docs, np.arange(docs[1].shape[0] - 1) + 500)
+    return index
+
+
+def test_pipeline_recall_against_exact_maxsim(vaswani_tokens, vaswani_index, exact_top10):
+    _, queries = vaswani_tokens
+    truth, truth_scores = exact_top10
+
+    def recall(c):
+        got, _ = vaswani_index.search(queries, 10, MultiVectorParams(candidates=c))
+        return np.mean([len(set(g - 500) & set(t)) / 10 for g, t in zip(got, truth, strict=True)])
+
+    r10, r100, r300 = recall(10), recall(100), recall(300)
+    assert r10 < r100 < r300
+    assert r100 >= 0.88 and r300 >= 0.97
+    got, dist = vaswani_index.search(queries, 10, MultiVectorParams(candidates=1000))
+    np.testing.assert_array_equal(got - 500, truth)  # every document re-ranked: exact
+    np.testing.assert_allclose(-dist, truth_scores, rtol=1e-5)
+
+
+def test_allow_remove_replace_and_save_load(vaswani_tokens, vaswani_index, tmp_path):
+    docs, queries = vaswani_tokens
+    allowed = np.arange(500, 1500, 7)
+    got, _ = vaswani_index.search(queries, 10, allow=allowed)
+    assert np.isin(got, allowed).all() and (got >= 0).all()
+
+    vaswani_index.save(tmp_path / "mv")
+    loaded = MultiVectorIndex.load(tmp_path / "mv")
+    expected = vaswani_index.search(queries, 10)
+    again = loaded.search(queries, 10)
+    np.testing.assert_array_equal(again[0], expected[0])
+    np.testing.assert_array_equal(again[1], expected[1])
+    assert isinstance(loaded._tokens, np.memmap)
+
+    best = int(expected[0][0, 0])
+    loaded.remove([best])
+    assert best not in loaded.search(queries, 10)[0][0]
+    with pytest.raises(UnknownIdError):
+        loaded.remove([best])
+    # replace a document by the query's own tokens: it becomes the top hit
+    q0 = queries[0][queries[1][0] : queries[1][1]]
+    loaded.add([q0], [5000])
+    assert loaded.search([q0], 1)[0][0, 0] == 5000
+    loaded.add([docs[0][:3]], [5000])
+    np.testing.assert_array_equal(loaded.get_vectors(5000), docs[0][:3])
+    assert loaded.ntotal == vaswani_index.ntotal  # one removed, one added
+
+
+def test_bad_input(vaswani_index):
+    ok = np.ones((2, 384), np.float32)
+    with pytest.raises(InvalidParameterError, match="set 1 is empty"):
+        vaswani_index.search([ok, np.empty((0, 384))], 5)
+    with pytest.raises(DimensionMismatchError):
+        vaswani_index.search([np.ones((2, 10))], 5)
+    with pytest.raises(InvalidParameterError, match="list of"):
+        vaswani_index.search(ok, 5)
+    with pytest.raises(InvalidParameterError, match="2-d"):
+        vaswani_index.add([np.ones(384)], [1])
+    with pytest.raises(InvalidParameterError, match="offsets must start at 0"):
+        vaswani_index.add((ok, np.array([1, 2])), [1])
+    with pytest.raises(InvalidParameterError, match="got 2 ids for 1 vectors"):
+        vaswani_index.add([ok], [1, 2])
+    bad = ok.copy()
+    bad[1, 5] = np.nan
+    n = vaswani_index.ntotal
+    with pytest.raises(Exception, match="NaN"):
+        vaswani_index.add([bad], [99999])
+    assert vaswani_index.ntotal == n
+    with pytest.raises(InvalidParameterError, match="candidates"):
+        vaswani_index.search([ok], 5, MultiVectorParams(candidates=0))
+    with pytest.raises(InvalidParameterError, match="k_sim"):
+        FDEConfig(k_sim=40)

@@ -1,0 +1,74 @@
+"""Child process of the crash test: ingests, deletes, updates payloads and saves the index in
+a loop, logging ``begin <op>`` before and ``ack <op>`` after every call, until killed.
+
+Point content is a pure function of the id, so the parent can check vectors and payloads
+exactly. Usage: ``python -m tests.vecsearch._crash_worker DATA_DIR FIRST_ID SEED``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from vecsearch.database import Database
+
+DIM = 8
+
+
+def vector(i: int) -> np.ndarray:
+    """The vector of point ``i``."""
+    return np.random.default_rng(i).normal(size=DIM).astype(np.float32)
+
+
+def payload(i: int) -> dict:
+    """The payload of point ``i`` as first written."""
+    return {"id": i, "s": "x" * (i % 7), "nested": {"k": i % 3, "l": list(range(i % 4))}}
+
+
+def main() -> None:
+    data_dir, first, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    rng = np.random.default_rng(seed)
+    db = Database(data_dir)
+    if "crash" in db.list_collections():
+        coll = db.get_collection("crash")
+    else:
+        coll = db.create_collection("crash", {"vectors": {"size": DIM, "distance": "Euclid"}})
+    print("ready", flush=True)
+    nxt = first
+    step = 0
+    while True:
+        step += 1
+        kind = rng.choice(["upsert", "upsert", "upsert", "delete", "payload", "save"])
+        if kind == "upsert":
+            n = int(rng.integers(1, 60))
+            ids = list(range(nxt, nxt + n))
+            nxt += n
+            op = f"upsert {ids[0]} {ids[-1]}"
+            print("begin", op, flush=True)
+            coll.upsert_batch(ids, np.stack([vector(i) for i in ids]), [payload(i) for i in ids])
+        elif kind == "delete" and nxt > first:
+            ids = sorted({int(x) for x in rng.integers(0, nxt, size=5)})
+            op = "delete " + " ".join(map(str, ids))
+            print("begin", op, flush=True)
+            coll.delete(points=ids)
+        elif kind == "payload" and nxt > first:
+            ids = sorted({int(x) for x in rng.integers(0, nxt, size=3)})
+            # set_payload raises if an id was deleted: only touch ids that exist now
+            live = [r.id for r in coll.retrieve(ids, with_payload=False)]
+            if not live:
+                continue
+            op = f"touch {step} " + " ".join(map(str, live))
+            print("begin", op, flush=True)
+            coll.set_payload({"touched": step}, points=live)
+        elif kind == "save":
+            op = "save"
+            print("begin", op, flush=True)
+            coll.save_index()
+        else:
+            continue
+        print("ack", op, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""``vecsearch build INPUT --collection NAME --data-dir DIR [--distance] [--index] [-p K=V]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from vecsearch.build import build_collection
+from vecsearch.readers import FORMATS
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["M=32", "ef_construction=100"]`` -> ``{"M": 32, "ef_construction": 100}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: parameter {item!r} is not KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the collection and print a one-line summary."""
+    report = build_collection(
+        args.input,
+        args.data_dir,
+        args.collection,
+        distance=args.distance,
+        index=args.index,
+        index_params=parse_params(args.param),
+        chunk_size=args.chunk_size,
+        vector_column=args.vector_column,
+        id_column=args.id_column,
+        dataset=args.dataset,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        limit=args.limit,
+    )
+    print(
+        f"built collection {report.collection!r}: {report.points:,} points, dim {report.dim}, "
+        f"{report.distance}, index {report.index_type}, {report.seconds:.1f} s "
+        f"({report.rate:,.0f} points/s)",
+        file=sys.stdout,
+    )
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``build`` parser."""
+    p = sub.add_parser(
+        "build",
+        help="bulk-load a vector file into a new collection",
+        description=f"Bulk-load INPUT ({', '.join(FORMATS)}) into a new collection.",
+    )
+    p.add_argument("input", help="input file")
+    p.add_argument("--collection", required=True, help="name of the collection to create")
+    p.add_argument("--data-dir", required=True, help="database directory")
+    p.add_argument("--distance", default="Cosine", help="Cosine, Dot or Euclid (default Cosine)")
+    p.add_argument(
+        "--index",
+        default=None,
+        help="flat, hnsw, ivf_pq, binary (default: hnsw if available, else flat)",
+    )
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="index build parameter, e.g. -p M=32 -p ef_construction=100",
+    )
+    p.add_argument("--chunk-size", type=int, default=10_000, help="rows per chunk (default 10000)")
+    p.add_argument("--vector-column", help="parquet: the vector column")
+    p.add_argument("--id-column", help="parquet: the id column (default 'id' if present)")
+    p.add_argument("--dataset", default="train", help="hdf5: dataset to load (default train)")
+    p.add_argument("--limit", type=int, help="load at most this many rows")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing collection")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)

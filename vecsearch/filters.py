@@ -1,0 +1,517 @@
+"""Qdrant's filter language: JSON -> parsed model -> evaluation on one point.
+
+Supported (semantics follow Qdrant's condition checker):
+
+* clauses ``must`` (all), ``should`` (at least one; an empty list matches nothing),
+  ``must_not`` (none), ``min_should`` ``{"conditions": [...], "min_count": n}``; each clause
+  takes a list or a single condition; filters nest as conditions;
+* field conditions ``{"key": path, ...}`` with ``match`` (``value``: string / integer / bool;
+  ``any`` / ``except``: list of strings or of integers; ``text``: substring), ``range``
+  (``gt`` / ``gte`` / ``lt`` / ``lte``: numbers, or RFC 3339 date-times), ``values_count``,
+  and the shorthand ``"is_empty": true`` / ``"is_null": true``;
+* ``{"is_empty": {"key": ...}}`` (missing, null or ``[]`` everywhere the path leads),
+  ``{"is_null": {"key": ...}}`` (some value is null), ``{"has_id": [ids]}``,
+  ``{"nested": {"key": path, "filter": {...}}}`` (the filter must hold for one object of the
+  array at ``path``);
+* paths with dots and ``[]`` / ``[n]`` (see :mod:`vecsearch.payload_path`).
+
+A field condition looks at every value at its path, opening a leaf array one level, and
+holds if *any* value matches. Types are strict: integer ``1`` matches neither ``1.0`` nor
+``true``. ``except`` holds for a value not in the list (null never; values of another type
+always), so it does not match points that lack the field.
+
+Not supported (rejected with :class:`FilterError`): geo conditions, ``has_vector``, the
+full-text ``phrase`` / ``text_any`` matches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+from vecsearch.errors import FilterError, InvalidPointIdError
+from vecsearch.ids import PointId, parse_point_id
+from vecsearch.payload_path import Step, get_values, parse_path
+
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+
+
+# --------------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchValue:
+    """Exact value: a string, an integer or a bool."""
+
+    value: str | int | bool
+
+
+@dataclass(frozen=True)
+class MatchAny:
+    """Any of the listed strings (``kind == "str"``) or integers (``kind == "int"``)."""
+
+    values: frozenset
+    kind: str
+
+
+@dataclass(frozen=True)
+class MatchExcept:
+    """Not any of the listed strings or integers."""
+
+    values: frozenset
+    kind: str
+
+
+@dataclass(frozen=True)
+class MatchText:
+    """Substring of a string value."""
+
+    text: str
+
+
+Match = MatchValue | MatchAny | MatchExcept | MatchText
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds on numbers (or on date-times when ``datetime``; bounds are then UTC timestamps)."""
+
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    datetime: bool = False
+
+    def contains(self, x: float) -> bool:
+        """Whether ``x`` satisfies every bound."""
+        return (
+            (self.gt is None or x > self.gt)
+            and (self.gte is None or x >= self.gte)
+            and (self.lt is None or x < self.lt)
+            and (self.lte is None or x <= self.lte)
+        )
+
+
+@dataclass(frozen=True)
+class ValuesCount:
+    """Bounds on the number of values (array length, or 1 for a scalar)."""
+
+    gt: int | None = None
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+
+    def contains(self, n: int) -> bool:
+        """Whether the count ``n`` satisfies every bound."""
+        return Range(self.gt, self.gte, self.lt, self.lte).contains(n)
+
+
+@dataclass(frozen=True)
+class FieldCondition:
+    """A condition on the values at ``key``; set members are OR-ed, as in Qdrant."""
+
+    key: str
+    path: tuple[Step, ...]
+    match: Match | None = None
+    range: Range | None = None
+    values_count: ValuesCount | None = None
+
+
+@dataclass(frozen=True)
+class IsEmpty:
+    """The path leads nowhere, or only to nulls and empty arrays."""
+
+    key: str
+    path: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class IsNull:
+    """Some value at the path is null."""
+
+    key: str
+    path: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class HasId:
+    """The point's id is one of ``ids``."""
+
+    ids: frozenset
+
+
+@dataclass(frozen=True)
+class Nested:
+    """``filter`` holds for at least one object of the array at ``key``."""
+
+    key: str
+    path: tuple[Step, ...]
+    filter: Filter
+
+
+@dataclass(frozen=True)
+class Not:
+    """Negation (from the ``"is_empty": false`` shorthand)."""
+
+    condition: Condition
+
+
+@dataclass(frozen=True)
+class MinShould:
+    """At least ``min_count`` of ``conditions``."""
+
+    conditions: tuple[Condition, ...]
+    min_count: int
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A boolean combination of conditions; ``None`` clauses are absent (always true)."""
+
+    must: tuple[Condition, ...] | None = None
+    should: tuple[Condition, ...] | None = None
+    must_not: tuple[Condition, ...] | None = None
+    min_should: MinShould | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True if no clause is present (the filter matches every point)."""
+        return (
+            self.must is None
+            and self.should is None
+            and self.must_not is None
+            and (self.min_should is None)
+        )
+
+
+Condition = Union[FieldCondition, IsEmpty, IsNull, HasId, Nested, Not, Filter]  # noqa: UP007
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------------
+
+_FILTER_KEYS = frozenset({"must", "should", "must_not", "min_should"})
+_FIELD_KEYS = frozenset(
+    {
+        "key",
+        "match",
+        "range",
+        "values_count",
+        "is_empty",
+        "is_null",
+        "geo_bounding_box",
+        "geo_radius",
+        "geo_polygon",
+    }
+)
+
+
+def parse_filter(data: Any, field: str = "filter") -> Filter | None:
+    """Parse a filter (``None`` stays ``None``); errors name the offending field."""
+    if data is None:
+        return None
+    if isinstance(data, Filter):
+        return data
+    if not isinstance(data, Mapping):
+        raise FilterError(field, f"expected an object, got {type(data).__name__}")
+    unknown = set(data) - _FILTER_KEYS
+    if unknown:
+        raise FilterError(
+            f"{field}.{sorted(unknown)[0]}",
+            "unknown filter clause; expected must, should, must_not or min_should",
+        )
+
+    def clause(name: str) -> tuple[Condition, ...] | None:
+        raw = data.get(name)
+        if raw is None:
+            return None
+        items = raw if isinstance(raw, list) else [raw]
+        sub = f"{field}.{name}"
+        return tuple(
+            parse_condition(c, f"{sub}[{i}]" if isinstance(raw, list) else sub)
+            for i, c in enumerate(items)
+        )
+
+    min_should = None
+    raw_ms = data.get("min_should")
+    if raw_ms is not None:
+        sub = f"{field}.min_should"
+        if not isinstance(raw_ms, Mapping) or set(raw_ms) - {"conditions", "min_count"}:
+            raise FilterError(sub, "expected {conditions: [...], min_count: n}")
+        conds = raw_ms.get("conditions")
+        if not isinstance(conds, list):
+            raise FilterError(f"{sub}.conditions", "expected a list of conditions")
+        count = raw_ms.get("min_count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise FilterError(f"{sub}.min_count", f"expected a non-negative integer, got {count!r}")
+        min_should = MinShould(
+            tuple(parse_condition(c, f"{sub}.conditions[{i}]") for i, c in enumerate(conds)),
+            count,
+        )
+    return Filter(clause("must"), clause("should"), clause("must_not"), min_should)
+
+
+def parse_condition(data: Any, field: str) -> Condition:
+    """Parse one condition (field, is_empty, is_null, has_id, nested, or a nested filter)."""
+    if not isinstance(data, Mapping):
+        raise FilterError(field, f"expected a condition object, got {type(data).__name__}")
+    if "key" in data:
+        return _parse_field_condition(data, field)
+    keys = set(data)
+    if keys == {"is_empty"} or keys == {"is_null"}:
+        (name,) = keys
+        inner = data[name]
+        if not isinstance(inner, Mapping) or set(inner) != {"key"}:
+            raise FilterError(f"{field}.{name}", 'expected {"key": "<payload key>"}')
+        path = parse_path(inner["key"], f"{field}.{name}.key", error=FilterError)
+        return (IsEmpty if name == "is_empty" else IsNull)(inner["key"], path)
+    if keys == {"has_id"}:
+        ids = data["has_id"]
+        if not isinstance(ids, list):
+            raise FilterError(f"{field}.has_id", "expected a list of point ids")
+        try:
+            parsed = [parse_point_id(v, f"{field}.has_id[{i}]") for i, v in enumerate(ids)]
+        except InvalidPointIdError as exc:
+            raise FilterError(exc.field, exc.reason) from None
+        return HasId(frozenset(parsed))
+    if keys == {"nested"}:
+        inner = data["nested"]
+        if not isinstance(inner, Mapping) or set(inner) != {"key", "filter"}:
+            raise FilterError(f"{field}.nested", 'expected {"key": ..., "filter": {...}}')
+        key = inner["key"]
+        path = parse_path(key, f"{field}.nested.key", error=FilterError)
+        if path[-1] != ("all", None):
+            path = (*path, ("all", None))
+        sub = parse_filter(inner["filter"], f"{field}.nested.filter")
+        return Nested(key, path, sub or Filter())
+    if keys <= _FILTER_KEYS:
+        return parse_filter(data, field) or Filter()
+    if "has_vector" in keys:
+        raise FilterError(f"{field}.has_vector", "has_vector conditions are not supported")
+    raise FilterError(
+        f"{field}.{sorted(keys)[0]}",
+        "unknown condition; expected key, is_empty, is_null, has_id, nested or a filter",
+    )
+
+
+def _parse_field_condition(data: Mapping[str, Any], field: str) -> Condition:
+    unknown = set(data) - _FIELD_KEYS
+    if unknown:
+        raise FilterError(f"{field}.{sorted(unknown)[0]}", "unknown field condition member")
+    for geo in ("geo_bounding_box", "geo_radius", "geo_polygon"):
+        if data.get(geo) is not None:
+            raise FilterError(f"{field}.{geo}", "geo conditions are not supported")
+    key = data["key"]
+    path = parse_path(key, f"{field}.key", error=FilterError)
+    match = _parse_match(data["match"], f"{field}.match") if data.get("match") is not None else None
+    rng = _parse_range(data["range"], f"{field}.range") if data.get("range") is not None else None
+    vc = None
+    if data.get("values_count") is not None:
+        vc = ValuesCount(**_bounds(data["values_count"], f"{field}.values_count", count=True))
+    shorthand: list[Condition] = []
+    for name, cls in (("is_empty", IsEmpty), ("is_null", IsNull)):
+        flag = data.get(name)
+        if flag is None:
+            continue
+        if not isinstance(flag, bool):
+            raise FilterError(f"{field}.{name}", "expected true or false")
+        shorthand.append(cls(key, path) if flag else Not(cls(key, path)))
+    if match is None and rng is None and vc is None:
+        if len(shorthand) == 1:
+            return shorthand[0]
+        raise FilterError(field, "a field condition needs one of match, range, values_count")
+    if shorthand:
+        raise FilterError(field, "is_empty / is_null cannot be combined with match or range")
+    return FieldCondition(key, path, match, rng, vc)
+
+
+def _parse_match(data: Any, field: str) -> Match:
+    if not isinstance(data, Mapping) or len(data) != 1:
+        raise FilterError(field, "expected exactly one of value, any, except, text")
+    ((kind, value),) = data.items()
+    if kind == "value":
+        if isinstance(value, bool | str):
+            return MatchValue(value)
+        if isinstance(value, int):
+            if not I64_MIN <= value <= I64_MAX:
+                raise FilterError(f"{field}.value", "integer outside the 64-bit range")
+            return MatchValue(value)
+        raise FilterError(
+            f"{field}.value",
+            f"expected a string, integer or bool (use range for floats), got {value!r}",
+        )
+    if kind in ("any", "except"):
+        if not isinstance(value, list):
+            raise FilterError(f"{field}.{kind}", "expected a list of strings or of integers")
+        if all(isinstance(v, str) for v in value):
+            vkind = "str"
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            vkind = "int"
+        else:
+            raise FilterError(
+                f"{field}.{kind}", "expected only strings or only integers (no bools, floats)"
+            )
+        cls = MatchAny if kind == "any" else MatchExcept
+        return cls(frozenset(value), vkind)
+    if kind == "text":
+        if not isinstance(value, str):
+            raise FilterError(f"{field}.text", "expected a string")
+        return MatchText(value)
+    raise FilterError(f"{field}.{kind}", "unknown match type; expected value, any, except, text")
+
+
+def _bounds(data: Any, field: str, *, count: bool = False) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise FilterError(field, "expected an object with gt, gte, lt, lte")
+    unknown = set(data) - {"gt", "gte", "lt", "lte"}
+    if unknown:
+        raise FilterError(f"{field}.{sorted(unknown)[0]}", "unknown bound; use gt, gte, lt, lte")
+    out = {}
+    for name, v in data.items():
+        if v is None:
+            continue
+        ok = isinstance(v, int) and v >= 0 if count else isinstance(v, int | float | str)
+        if isinstance(v, bool) or not ok:
+            want = "a non-negative integer" if count else "a number or a date-time string"
+            raise FilterError(f"{field}.{name}", f"expected {want}, got {v!r}")
+        out[name] = v
+    return out
+
+
+def _parse_range(data: Any, field: str) -> Range:
+    bounds = _bounds(data, field)
+    if any(isinstance(v, str) for v in bounds.values()):
+        stamps = {}
+        for name, v in bounds.items():
+            ts = parse_datetime(v) if isinstance(v, str) else None
+            if ts is None:
+                raise FilterError(f"{field}.{name}", f"expected an RFC 3339 date-time, got {v!r}")
+            stamps[name] = ts
+        return Range(**stamps, datetime=True)
+    for name, v in bounds.items():
+        if v != v:  # NaN
+            raise FilterError(f"{field}.{name}", "NaN is not a valid bound")
+    return Range(**{k: float(v) for k, v in bounds.items()})
+
+
+def parse_datetime(value: str) -> float | None:
+    """UTC timestamp of an ISO 8601 / RFC 3339 string (naive means UTC), or None."""
+    try:
+        t = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.timestamp()
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation on one point
+# --------------------------------------------------------------------------------------------
+
+
+def matches(flt: Filter | None, payload: dict[str, Any], pid: PointId | None) -> bool:
+    """Whether a point with ``payload`` and id ``pid`` passes ``flt`` (None passes all)."""
+    if flt is None:
+        return True
+    return _check_filter(flt, payload, pid)
+
+
+def _check_filter(f: Filter, payload: dict[str, Any], pid: PointId | None) -> bool:
+    if f.should is not None and not any(check_condition(c, payload, pid) for c in f.should):
+        return False
+    if f.min_should is not None:
+        hits = 0
+        for c in f.min_should.conditions:
+            if hits >= f.min_should.min_count:
+                break
+            hits += check_condition(c, payload, pid)
+        if hits < f.min_should.min_count:
+            return False
+    if f.must is not None and not all(check_condition(c, payload, pid) for c in f.must):
+        return False
+    return not (
+        f.must_not is not None and any(check_condition(c, payload, pid) for c in f.must_not)
+    )
+
+
+def check_condition(c: Condition, payload: dict[str, Any], pid: PointId | None) -> bool:
+    """Evaluate one condition on one point."""
+    if isinstance(c, FieldCondition):
+        return _check_field(c, payload)
+    if isinstance(c, Filter):
+        return _check_filter(c, payload, pid)
+    if isinstance(c, HasId):
+        return pid is not None and pid in c.ids
+    if isinstance(c, IsEmpty):
+        return all(v is None or v == [] for v in get_values(payload, c.path))
+    if isinstance(c, IsNull):
+        return any(v is None for v in get_values(payload, c.path))
+    if isinstance(c, Nested):
+        return any(
+            isinstance(obj, dict) and _check_filter(c.filter, obj, None)
+            for obj in get_values(payload, c.path)
+        )
+    if isinstance(c, Not):
+        return not check_condition(c.condition, payload, pid)
+    raise TypeError(f"not a condition: {c!r}")
+
+
+def _check_field(c: FieldCondition, payload: dict[str, Any]) -> bool:
+    for value in get_values(payload, c.path):
+        if c.values_count is not None and c.values_count.contains(
+            len(value) if isinstance(value, list) else 1
+        ):
+            return True
+        items = value if isinstance(value, list) else (value,)
+        for v in items:
+            if c.match is not None and match_value(c.match, v):
+                return True
+            if c.range is not None and range_value(c.range, v):
+                return True
+    return False
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def match_value(m: Match, v: Any) -> bool:
+    """Whether one (non-array-opened) value satisfies a match."""
+    if isinstance(m, MatchValue):
+        want = m.value
+        if isinstance(want, bool):
+            return isinstance(v, bool) and v == want
+        if isinstance(want, str):
+            return isinstance(v, str) and v == want
+        return _is_int(v) and v == want
+    if isinstance(m, MatchAny):
+        if m.kind == "str":
+            return isinstance(v, str) and v in m.values
+        return _is_int(v) and v in m.values
+    if isinstance(m, MatchExcept):
+        if v is None:
+            return False
+        if m.kind == "str" and isinstance(v, str):
+            return v not in m.values
+        if m.kind == "int" and _is_int(v):
+            return v not in m.values
+        return True
+    return isinstance(v, str) and m.text in v
+
+
+def range_value(r: Range, v: Any) -> bool:
+    """Whether one value lies in the range (numbers, or date-time strings for datetime ranges)."""
+    if r.datetime:
+        if not isinstance(v, str):
+            return False
+        ts = parse_datetime(v)
+        return ts is not None and r.contains(ts)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    return r.contains(float(v))

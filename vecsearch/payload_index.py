@@ -1,0 +1,191 @@
+"""In-memory payload indexes (keyword, integer, float, bool) that answer conditions exactly.
+
+A payload index is an accelerator, never a change of meaning: it answers a condition only
+when its answer equals what :mod:`vecsearch.filters` would compute point by point, and
+returns ``None`` otherwise (the planner then evaluates payloads). Indexed values are the
+values a field condition looks at (the values at the path, leaf arrays opened one level),
+restricted to the index's type:
+
+* ``keyword``: strings; answers ``match.value`` (string) and ``match.any`` (strings);
+* ``integer``: integers; answers ``match.value`` / ``match.any`` (integers) and ``range``
+  while the field holds no non-integer numbers;
+* ``float``: integers and floats; answers ``range``;
+* ``bool``: bools; answers ``match.value`` (bool).
+
+Indexes live in memory and are rebuilt from the store at open; their definitions are stored
+with the collection. Writers update them under the collection's exclusive lock; lazily built
+lookup arrays are safe to build from concurrent readers (same result, atomic assignment).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from vecsearch.errors import ValidationError
+from vecsearch.filters import Condition, FieldCondition, MatchAny, MatchValue
+from vecsearch.payload_path import iter_leaf_values, parse_path
+
+SCHEMAS = ("keyword", "integer", "float", "bool")
+#: Qdrant schema names we accept but cannot index.
+UNSUPPORTED_SCHEMAS = ("geo", "text", "datetime", "uuid")
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def parse_schema(schema: Any, field: str = "field_schema") -> str:
+    """Accept ``"keyword"`` or ``{"type": "keyword", ...}``; return the type name."""
+    if isinstance(schema, dict):
+        schema = schema.get("type")
+    if schema in SCHEMAS:
+        return str(schema)
+    if schema in UNSUPPORTED_SCHEMAS:
+        raise ValidationError(field, f"payload index type {schema!r} is not supported yet")
+    raise ValidationError(field, f"unknown payload index type {schema!r}; expected {SCHEMAS}")
+
+
+class PayloadIndex:
+    """Values of one payload field, by point label, with exact lookups."""
+
+    def __init__(self, key: str, schema: str) -> None:
+        self.key = key
+        self.schema = parse_schema(schema)
+        self.path = parse_path(key, "field_name")
+        self._values: dict[int, tuple] = {}
+        self._postings: dict[Any, set[int]] = defaultdict(set)
+        self._posting_arrays: dict[Any, np.ndarray] = {}
+        self._non_int_points: set[int] = set()  # integer index: points with float values
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+
+    # -- maintenance ---------------------------------------------------------------------------
+    def _extract(self, payload: dict[str, Any]) -> tuple[tuple, bool]:
+        vals = []
+        foreign = False
+        for v in iter_leaf_values(payload, self.path):
+            if self.schema == "keyword":
+                if isinstance(v, str):
+                    vals.append(v)
+            elif self.schema == "bool":
+                if isinstance(v, bool):
+                    vals.append(v)
+            elif isinstance(v, bool):
+                continue
+            elif isinstance(v, int):
+                vals.append(v if self.schema == "integer" else float(v))
+            elif isinstance(v, float):
+                if self.schema == "float":
+                    vals.append(v)
+                else:
+                    foreign = True
+        return tuple(dict.fromkeys(vals)), foreign
+
+    def update(self, label: int, payload: dict[str, Any] | None) -> None:
+        """Set the indexed values of ``label`` from its payload (``None``: point deleted)."""
+        self.remove(label)
+        if payload is None:
+            return
+        vals, foreign = self._extract(payload)
+        if foreign:
+            self._non_int_points.add(label)
+        if not vals:
+            return
+        self._values[label] = vals
+        for v in vals:
+            self._postings[_pkey(v)].add(label)
+            self._posting_arrays.pop(_pkey(v), None)
+        self._sorted = None
+
+    def remove(self, label: int) -> None:
+        """Forget ``label``."""
+        self._non_int_points.discard(label)
+        old = self._values.pop(label, None)
+        if not old:
+            return
+        for v in old:
+            k = _pkey(v)
+            post = self._postings.get(k)
+            if post is not None:
+                post.discard(label)
+                if not post:
+                    del self._postings[k]
+            self._posting_arrays.pop(k, None)
+        self._sorted = None
+
+    @property
+    def points(self) -> int:
+        """Number of points with at least one indexed value."""
+        return len(self._values)
+
+    # -- lookups -------------------------------------------------------------------------------
+    def _posting(self, value: Any) -> np.ndarray:
+        k = _pkey(value)
+        arr = self._posting_arrays.get(k)
+        if arr is None:
+            post = self._postings.get(k)
+            arr = np.fromiter(post, dtype=np.int64, count=len(post)) if post else _EMPTY
+            self._posting_arrays[k] = arr
+        return arr
+
+    def _range(self, gt, gte, lt, lte) -> np.ndarray:
+        srt = self._sorted
+        if srt is None:
+            n = sum(len(v) for v in self._values.values())
+            vals = np.empty(n, dtype=np.float64)
+            labels = np.empty(n, dtype=np.int64)
+            i = 0
+            for label, vs in self._values.items():
+                for v in vs:
+                    vals[i] = v
+                    labels[i] = label
+                    i += 1
+            order = np.argsort(vals, kind="stable")
+            srt = (vals[order], labels[order])
+            self._sorted = srt
+        vals, labels = srt
+        lo, hi = 0, len(vals)
+        if gte is not None:
+            lo = max(lo, int(np.searchsorted(vals, gte, side="left")))
+        if gt is not None:
+            lo = max(lo, int(np.searchsorted(vals, gt, side="right")))
+        if lte is not None:
+            hi = min(hi, int(np.searchsorted(vals, lte, side="right")))
+        if lt is not None:
+            hi = min(hi, int(np.searchsorted(vals, lt, side="left")))
+        if hi <= lo:
+            return _EMPTY
+        return np.unique(labels[lo:hi])
+
+    def answer(self, cond: Condition) -> np.ndarray | None:
+        """Labels matching ``cond`` exactly, or ``None`` if this index cannot answer it."""
+        if not isinstance(cond, FieldCondition) or cond.key != self.key:
+            return None
+        if cond.values_count is not None or (cond.match is None) == (cond.range is None):
+            return None
+        m, r = cond.match, cond.range
+        if r is not None:
+            if r.datetime or self.schema not in ("integer", "float"):
+                return None
+            if self.schema == "integer" and self._non_int_points:
+                return None
+            return self._range(r.gt, r.gte, r.lt, r.lte)
+        if isinstance(m, MatchValue):
+            v = m.value
+            ok = (
+                (self.schema == "keyword" and isinstance(v, str))
+                or (self.schema == "bool" and isinstance(v, bool))
+                or (self.schema == "integer" and isinstance(v, int) and not isinstance(v, bool))
+            )
+            return self._posting(v) if ok else None
+        if isinstance(m, MatchAny):
+            if (m.kind, self.schema) not in (("str", "keyword"), ("int", "integer")):
+                return None
+            parts = [self._posting(v) for v in m.values]
+            return np.unique(np.concatenate(parts)) if parts else _EMPTY
+        return None
+
+
+def _pkey(v: Any) -> Any:
+    """Posting key that keeps ``True`` and ``1`` apart (they hash equal in Python)."""
+    return ("b", v) if isinstance(v, bool) else v

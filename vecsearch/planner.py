@@ -1,0 +1,154 @@
+"""Filter selection and search planning.
+
+:class:`Selector` turns a parsed filter into the exact set of points that pass it, as a
+boolean mask over the collection's label space:
+
+1. every sub-condition a payload index (or the id map, for ``has_id``) can answer exactly is
+   answered as a set, and sets combine by mask algebra (``must`` = AND, ``should`` = OR,
+   ``must_not`` = AND NOT, ``min_should`` = counting);
+2. if some condition needs the payload itself (unindexed field, ``is_empty``, ``nested``...),
+   the answerable top-level ``must`` conditions narrow the candidates and the whole filter is
+   evaluated on the candidates' payloads (:func:`vecsearch.filters.matches`).
+
+The mask is exact, so its population *is* the filter's cardinality. :func:`choose_plan`
+then picks, as Qdrant does with ``full_scan_threshold``: exact search over the allowed
+points when they are few (their vectors fit in the threshold), filtered index search
+otherwise. Exact indexes (flat) always take the index path, which is exact and honours the
+allow mask. Either way, ``k`` results come back whenever ``k`` points pass the filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vecsearch.filters import Condition, FieldCondition, Filter, HasId, Not, matches
+from vecsearch.ids import PointId
+from vecsearch.payload_index import PayloadIndex
+
+PayloadSource = Callable[[np.ndarray | None], Iterator[tuple[int, PointId, dict[str, Any]]]]
+
+
+class Selector:
+    """Computes filter masks over labels ``0 .. len(alive)-1`` (see module docstring)."""
+
+    def __init__(
+        self,
+        alive: np.ndarray,
+        payload_indexes: Mapping[str, PayloadIndex],
+        id_labels: Callable[[Iterable[PointId]], np.ndarray],
+        payload_source: PayloadSource,
+    ) -> None:
+        self.alive = alive
+        self.indexes = payload_indexes
+        self.id_labels = id_labels
+        self.payload_source = payload_source
+        #: How the last mask was computed ("index" or "scan"), for tests and metrics.
+        self.last_method = "index"
+
+    def _labels_mask(self, labels: np.ndarray) -> np.ndarray:
+        m = np.zeros(len(self.alive), dtype=np.bool_)
+        labels = labels[(labels >= 0) & (labels < len(m))]
+        m[labels] = True
+        return m & self.alive
+
+    def _cond_mask(self, c: Condition) -> np.ndarray | None:
+        if isinstance(c, FieldCondition):
+            idx = self.indexes.get(c.key)
+            labels = idx.answer(c) if idx is not None else None
+            return None if labels is None else self._labels_mask(labels)
+        if isinstance(c, HasId):
+            return self._labels_mask(self.id_labels(c.ids))
+        if isinstance(c, Filter):
+            return self._filter_mask(c)
+        if isinstance(c, Not):
+            inner = self._cond_mask(c.condition)
+            return None if inner is None else self.alive & ~inner
+        return None  # is_empty, is_null, nested: need payloads
+
+    def _filter_mask(self, f: Filter) -> np.ndarray | None:
+        out = self.alive.copy()
+        for clause, combine in ((f.must, "and"), (f.should, "or"), (f.must_not, "not")):
+            if clause is None:
+                continue
+            masks = [self._cond_mask(c) for c in clause]
+            if any(m is None for m in masks):
+                return None
+            if combine == "and":
+                for m in masks:
+                    out &= m
+            else:
+                union = np.zeros_like(out)
+                for m in masks:
+                    union |= m
+                out &= union if combine == "or" else ~union
+        if f.min_should is not None:
+            masks = [self._cond_mask(c) for c in f.min_should.conditions]
+            if any(m is None for m in masks):
+                return None
+            counts = np.zeros(len(out), dtype=np.int64)
+            for m in masks:
+                counts += m
+            out &= counts >= f.min_should.min_count
+        return out
+
+    def mask(self, flt: Filter | None) -> np.ndarray:
+        """Boolean mask of live labels passing ``flt`` (every live label when ``None``)."""
+        if flt is None or flt.is_empty:
+            self.last_method = "index"
+            return self.alive.copy()
+        exact = self._filter_mask(flt)
+        if exact is not None:
+            self.last_method = "index"
+            return exact
+        self.last_method = "scan"
+        cand = self.alive.copy()
+        for c in flt.must or ():
+            m = self._cond_mask(c)
+            if m is not None:
+                cand &= m
+        out = np.zeros(len(self.alive), dtype=np.bool_)
+        n_cand = int(cand.sum())
+        if n_cand == 0:
+            return out
+        labels = None if n_cand == int(self.alive.sum()) else np.flatnonzero(cand)
+        for label, pid, payload in self.payload_source(labels):
+            if label < len(out) and cand[label] and matches(flt, payload, pid):
+                out[label] = True
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to run one search: ``"none"`` (nothing passes), ``"index"`` or ``"exact"``."""
+
+    strategy: str
+    #: Allowed labels as a mask (``None``: no filter).
+    mask: np.ndarray | None
+    cardinality: int
+
+
+def choose_plan(
+    mask: np.ndarray | None,
+    n_points: int,
+    *,
+    dim: int,
+    full_scan_threshold_kb: int,
+    index_exact: bool,
+    index_ready: bool,
+    force_exact: bool = False,
+) -> Plan:
+    """Pick exact or index search for a filter of cardinality ``mask.sum()``."""
+    card = n_points if mask is None else int(mask.sum())
+    if card == 0:
+        return Plan("none", mask, 0)
+    if index_exact and index_ready:
+        return Plan("index", mask, card)
+    if force_exact or not index_ready:
+        return Plan("exact", mask, card)
+    if mask is not None and card * dim * 4 <= full_scan_threshold_kb * 1024:
+        return Plan("exact", mask, card)
+    return Plan("index", mask, card)

@@ -1,0 +1,107 @@
+"""Boundary checks for request values: vectors, payloads, limits. Each error names its field.
+
+Validation happens before anything is written, so a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vecsearch.errors import ValidationError, VectorDimensionError, VectorValueError
+
+
+def unwrap_vector(v: Any, field: str) -> Any:
+    """Accept ``{"": [...]}`` (the unnamed vector by name); named vectors are not supported."""
+    if isinstance(v, Mapping):
+        if set(v) == {""}:
+            return v[""]
+        raise ValidationError(field, "named vectors are not supported; send a list of numbers")
+    return v
+
+
+def check_vectors(
+    vectors: Any, dim: int, field_of: Callable[[int], str], *, cosine: bool
+) -> np.ndarray:
+    """Validate rows and return them as float32 ``(n, dim)`` (unit-normalised for cosine).
+
+    ``field_of(i)`` names row ``i`` in errors (``points[3].vector``).
+    """
+    if isinstance(vectors, np.ndarray):
+        if vectors.ndim != 2 or vectors.shape[1] != dim:
+            got = vectors.shape[1] if vectors.ndim == 2 else vectors.shape
+            raise VectorDimensionError(field_of(0), f"expected dimension {dim}, got {got}")
+        if not (np.issubdtype(vectors.dtype, np.number) and not np.iscomplexobj(vectors)):
+            raise ValidationError(field_of(0), f"vectors must be real numbers, not {vectors.dtype}")
+        rows = vectors
+    else:
+        if isinstance(vectors, str | bytes) or not isinstance(vectors, Sequence):
+            raise ValidationError(field_of(0), "expected a list of vectors")
+        for i, v in enumerate(vectors):
+            if isinstance(v, np.ndarray):
+                if v.ndim != 1 or v.shape[0] != dim:
+                    raise VectorDimensionError(
+                        field_of(i), f"expected dimension {dim}, got {v.shape}"
+                    )
+                continue
+            if isinstance(v, str | bytes) or not isinstance(v, Sequence):
+                raise ValidationError(field_of(i), "expected a list of numbers")
+            if len(v) != dim:
+                raise VectorDimensionError(field_of(i), f"expected dimension {dim}, got {len(v)}")
+            for x in v:
+                if isinstance(x, bool) or not isinstance(x, int | float | np.number):
+                    raise ValidationError(field_of(i), f"expected numbers, got {x!r}")
+        rows = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), dim)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(rows, dtype=np.float32)
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        raise VectorValueError(field_of(i), "contains NaN or infinity (or exceeds float32 range)")
+    if cosine and out.shape[0]:
+        norms = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))
+        if not (norms > 0).all():
+            i = int(np.flatnonzero(~(norms > 0))[0])
+            raise VectorValueError(field_of(i), "zero vector cannot be used with Cosine distance")
+        out = np.ascontiguousarray(out / norms[:, None], dtype=np.float32)
+    return out
+
+
+def check_query(vector: Any, dim: int, field: str, *, cosine: bool) -> np.ndarray:
+    """One query vector as float32 ``(dim,)`` (normalised for cosine)."""
+    v = unwrap_vector(vector, field)
+    if isinstance(v, np.ndarray) and v.ndim == 1:
+        return check_vectors(v.reshape(1, -1), dim, lambda i: field, cosine=cosine)[0]
+    return check_vectors([v], dim, lambda i: field, cosine=cosine)[0]
+
+
+def payload_json(payload: Any, field: str) -> str:
+    """Serialise a payload object (``None`` is ``{}``); reject non-objects, NaN, bad keys."""
+    if payload is None:
+        return "{}"
+    if not isinstance(payload, Mapping):
+        raise ValidationError(field, f"expected a JSON object, got {type(payload).__name__}")
+    try:
+        return json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(field, f"not valid JSON: {exc}") from None
+
+
+def check_int(value: Any, field: str, *, minimum: int) -> int:
+    """An integer >= ``minimum`` (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValidationError(field, f"expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_threshold(value: Any, field: str = "score_threshold") -> float | None:
+    """A finite number or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(field, f"expected a finite number, got {value!r}")
+    return float(value)
