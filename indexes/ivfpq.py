@@ -25,8 +25,6 @@ Looking ids up costs a sort of the stored ids, so add and remove in batches.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -74,21 +72,6 @@ _EMPTY_MASK = np.zeros(0, dtype=np.bool_)
 _NO_ROTATION = np.zeros((0, 0), dtype=np.float32)
 #: Largest precomputed table (bytes) that ``precompute_table="auto"`` builds.
 PRECOMPUTE_MAX_BYTES = 1 << 28
-
-
-@contextmanager
-def _dynamic_chunks(active: bool) -> Iterator[None]:
-    """Let Numba threads take parallel-loop iterations one chunk at a time (load balance on a
-    busy machine) instead of one static share each; the setting is thread-local."""
-    if not active:
-        yield
-        return
-    old = numba.get_parallel_chunksize()
-    numba.set_parallel_chunksize(1)
-    try:
-        yield
-    finally:
-        numba.set_parallel_chunksize(old)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -339,12 +322,11 @@ class IVFPQIndex(BaseIndex):
             _EMPTY_MASK if mask is None else mask,
             self._vectors,
         )
-        if p.n_threads is None and q.shape[0] == 1:  # the lean single-query path
-            ids, dists, status = search_serial(*args)
+        if q.shape[0] == 1 or p.n_threads == 1:  # the lean serial path
+            ids, dists, status = search_serial(*args, 1)
         else:
-            serial = q.shape[0] == 1 or p.n_threads == 1
-            with numba_threads(p.n_threads), _dynamic_chunks(not serial):
-                ids, dists, status = (search_serial if serial else search_batch)(*args)
+            with numba_threads(p.n_threads):
+                ids, dists, status = search_batch(*args, numba.get_num_threads())
         if status.any():
             row = int(np.flatnonzero(status)[0])
             if status[row] == STATUS_NONFINITE:

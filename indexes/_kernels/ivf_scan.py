@@ -40,6 +40,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from indexes._kernels.intrinsics import atomic_add
 from indexes._kernels.pq import table_one
 from indexes._kernels.topk import EMPTY, heap_replace_top
 
@@ -457,35 +458,20 @@ def search_prepared(
 def _search_chunk(
     ch, queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t, cnorms, cb_t,
     ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids, allow, vectors, out_ids,
-    out_d, status,
+    out_d, status, qv, qr, coarse, qtab, pd, pi, lut, resid, hd, hs, ed, fd, fi,
 ):  # fmt: skip
     """Queries ``ch * QUERY_CHUNK ..`` of a batch: checked and prepared together (coarse
     scores and tables computed for the block, sharing centroid and codebook loads), then
-    searched one by one with one set of scratch arrays."""
-    nq, d = queries.shape
-    nlist = centroids.shape[0]
-    m, _dsub, ksub = cb_t.shape
+    searched one by one. Every array after ``status`` is the calling worker's scratch."""
+    nq = queries.shape[0]
     lo = ch * QUERY_CHUNK
     w = min(nq, lo + QUERY_CHUNK) - lo
-    qv = np.zeros((QUERY_CHUNK, d), dtype=np.float32)
-    qr = np.zeros((QUERY_CHUNK, d), dtype=np.float32)
     for i in range(w):
         status[lo + i], _scale = prepare_query(queries[lo + i], rotation, metric, qv[i], qr[i])
     ip = mode == MODE_IP
-    coarse = np.empty((QUERY_CHUNK, nlist), dtype=np.float32)
     coarse_block(qr, w, cent_t, cnorms, ip, coarse)
-    qtab = np.empty((QUERY_CHUNK, m, ksub), dtype=np.float32)
     if mode != MODE_L2_DIRECT:
         table_block(qr, w, cb_t, np.float32(-1.0) if ip else np.float32(-2.0), qtab)
-    pd = np.empty(nprobe, dtype=np.float32)
-    pi = np.empty(nprobe, dtype=np.int64)
-    lut = np.empty((m, ksub), dtype=np.float32)
-    resid = np.empty(d, dtype=np.float32)
-    hd = np.empty(kk, dtype=np.float32)
-    hs = np.empty(kk, dtype=np.int64)
-    ed = np.empty(kk, dtype=np.float32)
-    fd = np.empty(k, dtype=np.float32)
-    fi = np.empty(k, dtype=np.int64)
     for i in range(w):
         if status[lo + i] != STATUS_OK:
             continue
@@ -498,25 +484,49 @@ def _search_chunk(
 
 def _search_batch(
     queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t, cnorms, cb_t,
-    ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids, allow, vectors,
+    ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids, allow, vectors, n_workers,
 ):  # fmt: skip
     """All queries: ``(ids (nq, k) int64, dists (nq, k) float32, status (nq,) int8)``.
 
-    Queries are handled in chunks of ``QUERY_CHUNK``, each with its own scratch arrays.
-    Callers of the parallel version set ``numba.set_parallel_chunksize(1)`` so threads take
-    chunks as they go (``with parallel_chunksize`` inside the kernel defeats ``cache=True``).
+    ``n_workers`` workers (the parallel version gives each its own thread), each with one set
+    of scratch arrays, take chunks of ``QUERY_CHUNK`` queries from a shared atomic counter.
+    This dynamic scheduling matters on a busy machine: Numba's OpenMP and workqueue layers
+    hand each thread a fixed half of a ``prange`` (``set_parallel_chunksize`` does not change
+    that; checked with ``numba.get_thread_id``), so one descheduled thread held up half the
+    batch.
     """
-    nq = queries.shape[0]
+    nq, d = queries.shape
+    nlist = centroids.shape[0]
+    m, _dsub, ksub = cb_t.shape
     out_ids = np.full((nq, k), -1, dtype=np.int64)
     out_d = np.full((nq, k), np.inf, dtype=np.float32)
     status = np.zeros(nq, dtype=np.int8)
     nchunks = (nq + QUERY_CHUNK - 1) // QUERY_CHUNK
-    for ch in nb.prange(nchunks):
-        _search_chunk(
-            ch, queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t,
-            cnorms, cb_t, ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids,
-            allow, vectors, out_ids, out_d, status,
-        )  # fmt: skip
+    ctr = np.zeros(1, dtype=np.int64)
+    for _ in nb.prange(max(1, min(n_workers, nchunks))):
+        qv = np.zeros((QUERY_CHUNK, d), dtype=np.float32)
+        qr = np.zeros((QUERY_CHUNK, d), dtype=np.float32)
+        coarse = np.empty((QUERY_CHUNK, nlist), dtype=np.float32)
+        qtab = np.empty((QUERY_CHUNK, m, ksub), dtype=np.float32)
+        pd = np.empty(nprobe, dtype=np.float32)
+        pi = np.empty(nprobe, dtype=np.int64)
+        lut = np.empty((m, ksub), dtype=np.float32)
+        resid = np.empty(d, dtype=np.float32)
+        hd = np.empty(kk, dtype=np.float32)
+        hs = np.empty(kk, dtype=np.int64)
+        ed = np.empty(kk, dtype=np.float32)
+        fd = np.empty(k, dtype=np.float32)
+        fi = np.empty(k, dtype=np.int64)
+        while True:
+            ch = atomic_add(ctr, 0, 1)
+            if ch >= nchunks:
+                break
+            _search_chunk(
+                ch, queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t,
+                cnorms, cb_t, ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids,
+                allow, vectors, out_ids, out_d, status, qv, qr, coarse, qtab, pd, pi, lut, resid,
+                hd, hs, ed, fd, fi,
+            )  # fmt: skip
     return out_ids, out_d, status
 
 
