@@ -323,7 +323,7 @@ class IVFPQIndex(BaseIndex):
             self._vectors,
         )
         if q.shape[0] == 1 or p.n_threads == 1:  # the lean serial path
-            ids, dists, status = search_serial(*args, 1)
+            ids, dists, status = search_serial(*args)
         else:
             with numba_threads(p.n_threads):
                 ids, dists, status = search_batch(*args, numba.get_num_threads())

@@ -482,55 +482,93 @@ def _search_chunk(
         )  # fmt: skip
 
 
-def _search_batch(
-    queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t, cnorms, cb_t,
-    ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids, allow, vectors, n_workers,
+@nb.njit(nogil=True, cache=True)
+def _worker(
+    ctr, queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t, cnorms,
+    cb_t, ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids, allow, vectors,
+    out_ids, out_d, status,
 ):  # fmt: skip
-    """All queries: ``(ids (nq, k) int64, dists (nq, k) float32, status (nq,) int8)``.
-
-    ``n_workers`` workers (the parallel version gives each its own thread), each with one set
-    of scratch arrays, take chunks of ``QUERY_CHUNK`` queries from a shared atomic counter.
-    This dynamic scheduling matters on a busy machine: Numba's OpenMP and workqueue layers
-    hand each thread a fixed half of a ``prange`` (``set_parallel_chunksize`` does not change
-    that; checked with ``numba.get_thread_id``), so one descheduled thread held up half the
-    batch.
-    """
+    """One worker: allocate scratch once, then take chunks of ``QUERY_CHUNK`` queries from the
+    shared counter ``ctr`` until none is left."""
     nq, d = queries.shape
     nlist = centroids.shape[0]
     m, _dsub, ksub = cb_t.shape
+    nchunks = (nq + QUERY_CHUNK - 1) // QUERY_CHUNK
+    qv = np.zeros((QUERY_CHUNK, d), dtype=np.float32)
+    qr = np.zeros((QUERY_CHUNK, d), dtype=np.float32)
+    coarse = np.empty((QUERY_CHUNK, nlist), dtype=np.float32)
+    qtab = np.empty((QUERY_CHUNK, m, ksub), dtype=np.float32)
+    pd = np.empty(nprobe, dtype=np.float32)
+    pi = np.empty(nprobe, dtype=np.int64)
+    lut = np.empty((m, ksub), dtype=np.float32)
+    resid = np.empty(d, dtype=np.float32)
+    hd = np.empty(kk, dtype=np.float32)
+    hs = np.empty(kk, dtype=np.int64)
+    ed = np.empty(kk, dtype=np.float32)
+    fd = np.empty(k, dtype=np.float32)
+    fi = np.empty(k, dtype=np.int64)
+    while True:
+        ch = atomic_add(ctr, 0, 1)
+        if ch >= nchunks:
+            break
+        _search_chunk(
+            ch, queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t,
+            cnorms, cb_t, ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids,
+            allow, vectors, out_ids, out_d, status, qv, qr, coarse, qtab, pd, pi, lut, resid,
+            hd, hs, ed, fd, fi,
+        )  # fmt: skip
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def search_batch(
+    queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t, cnorms, cb_t,
+    ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids, allow, vectors, n_workers,
+):  # fmt: skip
+    """All queries, in parallel: ``(ids (nq, k) int64, dists (nq, k) float32, status (nq,)
+    int8)``.
+
+    ``n_workers`` workers, one per thread, each with one set of scratch arrays, take chunks of
+    ``QUERY_CHUNK`` queries from a shared atomic counter. This dynamic scheduling matters on a
+    busy machine: Numba's OpenMP and workqueue layers hand each thread a fixed half of a
+    ``prange`` (``set_parallel_chunksize`` does not change that; checked with
+    ``numba.get_thread_id``), so one descheduled thread held up half the batch.
+    """
+    nq = queries.shape[0]
     out_ids = np.full((nq, k), -1, dtype=np.int64)
     out_d = np.full((nq, k), np.inf, dtype=np.float32)
     status = np.zeros(nq, dtype=np.int8)
     nchunks = (nq + QUERY_CHUNK - 1) // QUERY_CHUNK
     ctr = np.zeros(1, dtype=np.int64)
     for _ in nb.prange(max(1, min(n_workers, nchunks))):
-        qv = np.zeros((QUERY_CHUNK, d), dtype=np.float32)
-        qr = np.zeros((QUERY_CHUNK, d), dtype=np.float32)
-        coarse = np.empty((QUERY_CHUNK, nlist), dtype=np.float32)
-        qtab = np.empty((QUERY_CHUNK, m, ksub), dtype=np.float32)
-        pd = np.empty(nprobe, dtype=np.float32)
-        pi = np.empty(nprobe, dtype=np.int64)
-        lut = np.empty((m, ksub), dtype=np.float32)
-        resid = np.empty(d, dtype=np.float32)
-        hd = np.empty(kk, dtype=np.float32)
-        hs = np.empty(kk, dtype=np.int64)
-        ed = np.empty(kk, dtype=np.float32)
-        fd = np.empty(k, dtype=np.float32)
-        fi = np.empty(k, dtype=np.int64)
-        while True:
-            ch = atomic_add(ctr, 0, 1)
-            if ch >= nchunks:
-                break
-            _search_chunk(
-                ch, queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t,
-                cnorms, cb_t, ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids,
-                allow, vectors, out_ids, out_d, status, qv, qr, coarse, qtab, pd, pi, lut, resid,
-                hd, hs, ed, fd, fi,
-            )  # fmt: skip
+        _worker(
+            ctr, queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t,
+            cnorms, cb_t, ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids,
+            allow, vectors, out_ids, out_d, status,
+        )  # fmt: skip
     return out_ids, out_d, status
 
 
-#: Parallel over chunks of queries (batch mode).
-search_batch = nb.njit(nogil=True, cache=True, parallel=True)(_search_batch)
-#: Serial twin: a single query, or a caller that asked for one thread.
-search_serial = nb.njit(nogil=True, cache=True)(_search_batch)
+@nb.njit(nogil=True, cache=True)
+def search_serial(
+    queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t, cnorms, cb_t,
+    ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids, allow, vectors,
+):  # fmt: skip
+    """Serial twin of :func:`search_batch` (a single query, or one thread asked for): same
+    results, no parallel region.
+
+    A separate Python function on purpose: ``njit(parallel=True)`` and ``njit()`` of one
+    function with ``cache=True`` share one cache entry (Numba's cache key does not include
+    the flags), so the "serial" twin used to load the parallel build and pay an OpenMP
+    fork/join, waking every Numba thread, on each single-query call (seen with ``perf``).
+    """
+    nq = queries.shape[0]
+    out_ids = np.full((nq, k), -1, dtype=np.int64)
+    out_d = np.full((nq, k), np.inf, dtype=np.float32)
+    status = np.zeros(nq, dtype=np.int8)
+    ctr = np.zeros(1, dtype=np.int64)
+    _worker(
+        ctr, queries, rotation, metric, mode, nprobe, k, kk, rerank, centroids, cent_t, cnorms,
+        cb_t, ptable, nbits, list_start, list_size, codes, entry_slot, slot_ids, allow, vectors,
+        out_ids, out_d, status,
+    )  # fmt: skip
+    return out_ids, out_d, status

@@ -120,6 +120,17 @@ def test_batch_single_and_thread_counts_agree(index, data):
         np.testing.assert_array_equal(batch[1], serial[1])
 
 
+def test_serial_kernel_is_its_own_function():
+    """``njit(parallel=True)`` and ``njit()`` of one Python function share a Numba cache entry,
+    so a serial twin made from the parallel kernel's function silently ran the parallel build
+    (an OpenMP fork/join on every single-query search)."""
+    from indexes._kernels.ivf_scan import search_batch, search_serial
+
+    assert search_serial.py_func is not search_batch.py_func
+    assert search_batch.targetoptions.get("parallel")
+    assert not search_serial.targetoptions.get("parallel")
+
+
 # -- distances --------------------------------------------------------------------------------
 
 
