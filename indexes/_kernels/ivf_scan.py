@@ -28,11 +28,10 @@ Distance modes (``mode``):
 Results are ordered by ``(distance, external id)``. Candidates are kept in a max-heap of
 ``kk`` entries holding *slots*; ids are looked up (a random memory access) only to break
 exact distance ties and for the survivors, not on every heap insertion. With re-ranking, the
-candidates' vectors are touched once without branches so their cache misses overlap, then
-scored exactly (float32) and the final ``k`` picked by ``(distance, id)``. Together with
-scoring four codes at a time and a vectorised re-ranking distance, these cut single-query
-CPU time on GloVe IVF1024,PQ25 with re-ranking by ~15% (nprobe 16: 101 -> 85 us; 64:
-353 -> 304 us; same process, A/B, see ``indexes/IVFPQ_NOTES.md``).
+first cache lines of every candidate's vector are prefetched before any is scored (the
+misses overlap; the hardware streams the rest of a long row), then the candidates are scored
+exactly (float32) and the final ``k`` picked by ``(distance, id)``. Measurements behind
+these choices are in ``indexes/IVFPQ_NOTES.md``.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from indexes._kernels.intrinsics import atomic_add
+from indexes._kernels.intrinsics import atomic_add, prefetch2
 from indexes._kernels.pq import table_one
 from indexes._kernels.topk import EMPTY, heap_replace_top
 
@@ -368,11 +367,9 @@ def rerank_candidates(qv, hs, n_real, vectors, slot_ids, metric, k, out_ids, out
     """Exact distances of the ``n_real`` candidate slots ``hs``; the best ``k`` by
     ``(distance, id)`` go to ``out_ids``/``out_d``."""
     d = qv.shape[0]
-    touch = np.float32(0.0)
-    for t in range(n_real):  # branch-free first touch: the cache misses overlap
-        row = vectors[hs[t]]
-        for u in range(0, d, 16):
-            touch += row[u]
+    for t in range(n_real):  # prefetch the head of every row: the cache misses overlap
+        for u in range(0, min(d, 64), 16):
+            prefetch2(vectors, hs[t], u)
     for t in range(n_real):
         ed[t] = exact_distance(qv, vectors[hs[t]], metric)
     for t in range(k):
@@ -407,7 +404,6 @@ def rerank_candidates(qv, hs, n_real, vectors, slot_ids, metric, k, out_ids, out
     for t in range(min(k, n_real)):
         out_ids[t] = fi[t]
         out_d[t] = fd[t]
-    return touch
 
 
 @nb.njit(nogil=True, cache=True)
