@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from indexes._kernels.dispatch import serial_twin
+
 #: Rows per parallel work item in the assignment kernels.
 ROW_BLOCK = 256
 
@@ -68,8 +70,10 @@ def _assign_direct(x, cents, labels, dists):
 
 #: Parallel over row blocks (large data).
 assign_direct = nb.njit(nogil=True, cache=True, parallel=True)(_assign_direct)
-#: Serial twin, for callers that are themselves parallel or whose data is small.
-assign_direct_serial = nb.njit(nogil=True, cache=True)(_assign_direct)
+#: Serial twin, for callers that are themselves parallel or whose data is small. Made by
+#: :func:`serial_twin` (a renamed copy): ``njit()`` of ``_assign_direct`` itself would share
+#: the parallel build's cache entry and load it, nesting a parallel region in the caller's.
+assign_direct_serial = serial_twin(assign_direct)
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
@@ -157,7 +161,7 @@ def _update_centroids(x, labels, centroids):
 
 
 update_centroids = nb.njit(nogil=True, cache=True, parallel=True)(_update_centroids)
-update_centroids_serial = nb.njit(nogil=True, cache=True)(_update_centroids)
+update_centroids_serial = serial_twin(update_centroids)
 
 
 @nb.njit(nogil=True, cache=True, fastmath=True)

@@ -110,13 +110,25 @@ def test_reranking_raises_recall_and_gives_exact_distances(index, data, truth):
 
 def test_batch_single_and_thread_counts_agree(index, data):
     _, q = data
-    p = IVFPQParams(nprobe=8)
-    batch = index.search(q[:40], K, p)
-    one = [index.search(q[i], K, p) for i in range(40)]
-    np.testing.assert_array_equal(batch[0], np.vstack([o[0] for o in one]))
-    np.testing.assert_array_equal(batch[1], np.vstack([o[1] for o in one]))
-    serial = index.search(q[:40], K, IVFPQParams(nprobe=8, n_threads=1))
-    np.testing.assert_array_equal(batch[0], serial[0])
+    for p in (IVFPQParams(nprobe=8), IVFPQParams(nprobe=8, rerank=False)):
+        batch = index.search(q[:43], K, p)  # chunks of queries prepared together
+        one = [index.search(q[i], K, p) for i in range(43)]
+        np.testing.assert_array_equal(batch[0], np.vstack([o[0] for o in one]))
+        np.testing.assert_array_equal(batch[1], np.vstack([o[1] for o in one]))
+        serial = index.search(q[:43], K, IVFPQParams(nprobe=8, rerank=p.rerank, n_threads=1))
+        np.testing.assert_array_equal(batch[0], serial[0])
+        np.testing.assert_array_equal(batch[1], serial[1])
+
+
+def test_serial_kernel_is_its_own_function():
+    """``njit(parallel=True)`` and ``njit()`` of one Python function share a Numba cache entry,
+    so a serial twin made from the parallel kernel's function silently ran the parallel build
+    (an OpenMP fork/join on every single-query search)."""
+    from indexes._kernels.ivf_scan import search_batch, search_serial
+
+    assert search_serial.py_func is not search_batch.py_func
+    assert search_batch.targetoptions.get("parallel")
+    assert not search_serial.targetoptions.get("parallel")
 
 
 # -- distances --------------------------------------------------------------------------------
@@ -298,7 +310,13 @@ def test_bad_input(small):
         fresh.add(x[:3], np.arange(3))
     with pytest.raises(InvalidParameterError):
         fresh.train(x[:10])  # fewer rows than nlist / codewords
-    for kwargs in ({"m": 7}, {"nbits": 5}, {"nlist": 0}, {"precompute_table": "yes"}):
+    for kwargs in (
+        {"m": 7},
+        {"nbits": 5},
+        {"nlist": 0},
+        {"precompute_table": "yes"},
+        {"coarse_init": "best"},
+    ):
         with pytest.raises(InvalidParameterError):
             IVFPQIndex(50, "l2", **{"nlist": 16, "m": 10, **kwargs})
     idx = build_small(x, "cosine")
