@@ -106,6 +106,8 @@ class BinaryIndex(BaseIndex):
             raise InvalidParameterError(f"bits must be 1, 2, 3 or 4, got {bits!r}")
         if scoring not in SCORINGS:
             raise InvalidParameterError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+        if self.dim > 65_000:  # Hamming distances are kept as uint16 by the scan
+            raise InvalidParameterError(f"binary codes support dim <= 65000, got {self.dim}")
         self.bits = bits
         self.scoring = scoring
         self.keep_vectors = bool(keep_vectors)
