@@ -40,6 +40,11 @@ def _flat(points: list[dict[str, Any]]) -> dict[str, float]:
     return {m: flat[0][m]["qps"] for m in ("latency", "batch")}
 
 
+def _ram_ratio(p: dict[str, Any]) -> float:
+    det = p.get("memory_detail", {})
+    return det.get("codes", 0) / max(1, det.get("float_vectors_bytes", 1))
+
+
 def dataset_summary(result: dict[str, Any]) -> dict[str, Any]:
     """Per mode, the fastest binary setting meeting the recall target, and RAM per setting."""
     points = result["points"]
@@ -54,17 +59,18 @@ def dataset_summary(result: dict[str, Any]) -> dict[str, Any]:
             and float(p["query_params"].get("oversampling", 99)) <= 4
             and p[mode]["recall"] >= 0.95
         ]
-        top = max(ok, key=lambda p: p[mode]["qps"], default=None)
-        best[mode] = None
-        if top is not None:
-            det = top.get("memory_detail", {})
-            best[mode] = {
-                "setting": _label(top),
-                "recall": top[mode]["recall"],
-                "qps": top[mode]["qps"],
-                "ratio_to_flat": top[mode]["qps"] / flat[mode],
-                "ram_over_floats": det.get("codes", 0) / max(1, det.get("float_vectors_bytes", 1)),
-            }
+        for scope, keep in (("any RAM", lambda r: True), ("RAM <= 1/25", lambda r: r <= 1 / 25)):
+            cands = [p for p in ok if keep(_ram_ratio(p))]
+            top = max(cands, key=lambda p: p[mode]["qps"], default=None)
+            best[f"{mode}, {scope}"] = None
+            if top is not None:
+                best[f"{mode}, {scope}"] = {
+                    "setting": _label(top),
+                    "recall": top[mode]["recall"],
+                    "qps": top[mode]["qps"],
+                    "ratio_to_flat": top[mode]["qps"] / flat[mode],
+                    "ram_over_floats": _ram_ratio(top),
+                }
     memory = {}
     for p in points:
         det = p.get("memory_detail")
@@ -104,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     runs = []
     for path in sorted(args.dir.glob("*-k10.json")):
+        if path.name.startswith("cpu-"):
+            continue
         result = json.loads(path.read_text())
         if not any(p["system"] == "binary-norescore" for p in result["points"]):
             continue  # an older run without the current grid
@@ -116,14 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Targets: recall@10 >= 0.95 with float rescoring at oversampling <= 4, QPS >= 5x our "
         "flat index (same run), RAM of the searched part <= 1/25 of the float vectors. Best "
-        "qualifying setting per mode; every number is from the harness runs linked below.",
+        "qualifying setting per mode, with any RAM and within the RAM target; every number is "
+        "from the harness runs linked below (wall-clock QPS on a shared, overloaded machine: "
+        "see the cpu-*.md records for CPU time per query).",
         "",
         "| dataset | mode | setting | recall@10 | QPS | x flat | RAM / floats |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for s in summaries:
-        for mode in ("latency", "batch"):
-            b = s["best"][mode]
+        for mode, b in s["best"].items():
             if b is None:
                 lines.append(f"| {s['dataset']['name']} | {mode} | none reaches 0.95 | | | | |")
                 continue

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "measure waiting for a CPU, so CPU time is the comparable figure",
         f"- same Hamming distances from both scans: {same_distances}; recall@10 of the "
         "cascades against flat: "
-        + ", ".join(f"{n.split(' os')[1].strip()} {v:.4f}" for n, v in recall.items()),
+        + ", ".join(f"{n.split()[-1]} {v:.4f}" for n, v in recall.items()),
         "",
         f"| system | single query CPU us (1 thread) | single wall us | batch CPU us/query "
         f"({args.threads} threads, all threads counted) | batch wall us/query |",
