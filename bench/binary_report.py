@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results" / "binary"
-OURS = ("binary", "binary-hamming")
 
 
 def _label(p: dict[str, Any]) -> str:
@@ -54,7 +53,7 @@ def dataset_summary(result: dict[str, Any]) -> dict[str, Any]:
         ok = [
             p
             for p in points
-            if p["system"] in OURS
+            if p.get("adapter") == "binary"
             and p["query_params"].get("rescore", 1)
             and float(p["query_params"].get("oversampling", 99)) <= 4
             and p[mode]["recall"] >= 0.95
@@ -113,12 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     runs = []
-    for path in sorted(args.dir.glob("*-k10.json")):
+    for path in sorted(args.dir.glob("**/*-k10.json")):
         if path.name.startswith("cpu-"):
             continue
         result = json.loads(path.read_text())
-        if not any(p["system"] == "binary-norescore" for p in result["points"]):
-            continue  # an older run without the current grid
+        if not any(p.get("memory_detail") for p in result["points"]):
+            continue  # an older run without the RAM/disk split
+        result["dataset"]["run"] = str(path.relative_to(args.dir).with_suffix(""))
         runs.append((path, result))
     if not runs:
         raise SystemExit(f"no binary harness runs in {args.dir}")
@@ -138,10 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     for s in summaries:
         for mode, b in s["best"].items():
             if b is None:
-                lines.append(f"| {s['dataset']['name']} | {mode} | none reaches 0.95 | | | | |")
+                lines.append(f"| {s['dataset']['run']} | {mode} | none reaches 0.95 | | | | |")
                 continue
             lines.append(
-                f"| {s['dataset']['name']} | {mode} | {b['setting']} | {b['recall']:.4f} | "
+                f"| {s['dataset']['run']} | {mode} | {b['setting']} | {b['recall']:.4f} | "
                 f"{b['qps']:,.0f} | {b['ratio_to_flat']:.1f}x | 1/{1 / b['ram_over_floats']:.1f} |"
             )
     lines += [
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, det in sorted(s["memory"].items()):
             fl = max(1, det["float_vectors_bytes"])
             lines.append(
-                f"| {s['dataset']['name']} | {key} | {det['codes'] / 2**20:.2f} | "
+                f"| {s['dataset']['run']} | {key} | {det['codes'] / 2**20:.2f} | "
                 f"1/{fl / max(1, det['codes']):.1f} | {det['aux_disk'] / 2**20:.2f} | "
                 f"{det['vectors_disk'] / 2**20:.2f} |"
             )
@@ -168,13 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         la = r.get("load_average") or {}
         start = "/".join(f"{v:.1f}" for v in la.get("start") or [])
         lines.append(
-            f"- [{path.stem}]({path.name}) ([plot]({path.with_suffix('.png').name})), load "
+            f"- [{r['dataset']['run']}]({path.relative_to(args.dir)}) "
+            f"([plot]({path.relative_to(args.dir).with_suffix('.png')})), "
+            f"{r['dataset']['n_queries']} queries, load "
             f"average at start {start}"
         )
     lines += ["", "![recall vs bits](recall-vs-bits.png)", ""]
     (args.dir / "summary.md").write_text("\n".join(lines) + "\n")
     (args.dir / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
-    _plot([(r["dataset"]["name"], _curve(r)) for _, r in runs], args.dir / "recall-vs-bits.png")
+    curves = [(r["dataset"]["run"], _curve(r)) for _, r in runs]
+    _plot([c for c in curves if c[1]], args.dir / "recall-vs-bits.png")
     print("\n".join(lines))
     return 0
 
