@@ -2,7 +2,9 @@
 
 Commands: ``run`` (recall/QPS benchmark), ``lid`` (intrinsic dimensionality of a dataset),
 ``lid-order`` (insertion order vs recall for a graph index), ``list`` (datasets and systems),
-``report`` (re-render Markdown/PNG from a result JSON).
+``report`` (re-render Markdown/PNG from a result JSON), ``http`` (HTTP service load),
+``relevance`` (relevance filtering on Vaswani / Cranfield, bench/relevance_eval.py) and
+``spann`` (the SPANN disk-index benchmark, :mod:`bench.spann_bench`).
 """
 
 from __future__ import annotations
@@ -103,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     http.add_argument("http_args", nargs=argparse.REMAINDER)
 
+    spann = sub.add_parser(
+        "spann",
+        help="SPANN disk index vs in-memory peers: RAM, pages/query, warm/cold latency",
+        add_help=False,
+    )
+    spann.add_argument("spann_args", nargs=argparse.REMAINDER)
+
+    rel = sub.add_parser(
+        "relevance",
+        help="relevance filtering: calibrated vs raw thresholds (bench/relevance_eval.py)",
+        add_help=False,
+    )
+    rel.add_argument("relevance_args", nargs=argparse.REMAINDER)
+
     rep = sub.add_parser("report", help="re-render Markdown and PNG from a result JSON")
     rep.add_argument("json", help="result file written by `run` or `lid-order`")
     rep.add_argument("--reference", help="system the summary's ratios refer to")
@@ -116,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
         from bench.http_bench import main as http_main
 
         return http_main(args_list[1:])
+    if args_list[:1] == ["spann"]:
+        from bench.spann_bench import main as spann_main
+
+        return spann_main(args_list[1:])
+    if args_list[:1] == ["relevance"]:
+        from bench.relevance_eval import main as relevance_main
+
+        return relevance_main(args_list[1:])
     args = build_parser().parse_args(args_list)
     command = "python -m bench " + shlex.join(args_list)
     try:

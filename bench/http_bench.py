@@ -316,10 +316,12 @@ def render(res: dict[str, Any]) -> str:
         "Reading: load generator and server share the machine's cores (Python client"
         " threads), so HTTP QPS at 8/32 clients is bounded by the client as much as by the"
         " server. In a closed loop, p50 at N clients is mostly queueing (about N / QPS), so"
-        " compare QPS there; the per-query HTTP overhead is the 1-client row. Each HTTP"
-        " request hands work between 4 threads in 2 processes (client, event loop, worker"
-        " pool, event loop, client); on an oversubscribed machine every hand-off waits for a"
-        " core, which we believe is most of the overhead (not measured separately).",
+        " compare QPS there; the per-query HTTP overhead is the 1-client row. With one client"
+        " the server runs each quick search on its event loop (service/dispatch.py), so a"
+        " request wakes 2 threads (server loop, client) instead of 4; under concurrent load"
+        " searches go to the thread pool and run in parallel. On an oversubscribed machine"
+        " every wake-up waits for a core: `python -m bench.http_overhead` measures server"
+        " CPU and wake-ups per request, which load disturbs far less than wall time.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -31,6 +31,7 @@ from indexes.hnsw import HNSWIndex, HNSWParams
 from indexes.ivfpq import IVFPQIndex, IVFPQParams
 from indexes.kmeans import KMeans, KMeansResult
 from indexes.pq import ProductQuantizer
+from indexes.spann import SPANNIndex, SPANNParams
 
 __all__ = [
     "METRICS",
@@ -51,6 +52,8 @@ __all__ = [
     "KMeansResult",
     "NotTrainedError",
     "ProductQuantizer",
+    "SPANNIndex",
+    "SPANNParams",
     "SearchParams",
     "UnknownIdError",
     "UnknownMetricError",

@@ -1,6 +1,7 @@
 """Exact (brute-force) search: the ground truth for every test and benchmark.
 
-Search runs in blocks: BLAS computes inner products of a block of queries against a block of
+Search runs in blocks: BLAS (or, on one thread, a serial Numba kernel, so that BLAS does not
+start threads of its own) computes inner products of a block of queries against a block of
 stored rows, a Numba kernel folds them into per-query heaps of ``k + extra`` candidates, and
 the survivors' distances are recomputed exactly (float64 accumulation) before the final
 top-k. The re-computation makes returned distances exact and immune to the cancellation error
@@ -14,10 +15,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from indexes._kernels.dispatch import for_rows
 from indexes._kernels.distances import exact_candidate_distances, row_sqnorms
+from indexes._kernels.fastdist import inner_products_serial
 from indexes._kernels.topk import EMPTY, merge_scores_into_heaps, select_exact
 from indexes._rows import RowStore
 from indexes._threads import numba_threads
@@ -49,6 +52,9 @@ class FlatIndex(BaseIndex):
     RERANK_EXTRA = 16
     #: Score-block budget (entries of queries x rows) for one BLAS call.
     BLOCK_ENTRIES = 1 << 22
+    #: A filter admitting at most ``1 / GATHER_BELOW`` of the rows is answered by gathering
+    #: and scoring only the admitted rows instead of scoring every row and skipping the rest.
+    GATHER_BELOW = 8
 
     def __init__(self, dim: int, metric: str = "l2") -> None:
         super().__init__(dim, metric)
@@ -106,24 +112,39 @@ class FlatIndex(BaseIndex):
         metric = METRIC_CODES[self.metric]
         kk = min(k + self.RERANK_EXTRA, n)
         vectors, ids, norms = self._rows["vectors"], self._rows.slot_ids(), self._rows["sqnorms"]
+        rows = None  # the slots to score when a selective filter makes gathering them cheaper
+        if mask is not None and np.count_nonzero(mask) * self.GATHER_BELOW <= n:
+            rows = np.flatnonzero(mask)
+            src, keys, bias = vectors[rows], ids[rows], norms[rows]
+            m = rows.shape[0]
+        else:
+            src, keys, bias, m = vectors, ids, norms, n
         qb = max(1, min(nq, 1024))
         db = max(1024, self.BLOCK_ENTRIES // qb)
         with numba_threads(p.n_threads):
+            serial = numba.get_num_threads() == 1
             for qs in range(0, nq, qb):
                 qe = min(nq, qs + qb)
                 qblk = q[qs:qe]
                 hd = np.full((qe - qs, kk), np.inf, dtype=np.float32)
                 hi = np.full((qe - qs, kk), EMPTY, dtype=np.int64)
                 hc = np.full((qe - qs, kk), -1, dtype=np.int64)
-                for bs in range(0, n, db):
-                    be = min(n, bs + db)
-                    scores = qblk @ vectors[bs:be].T
-                    blk_mask = _EMPTY_MASK if mask is None else mask[bs:be]
+                for bs in range(0, m, db):
+                    be = min(m, bs + db)
+                    if serial:  # one thread: keep BLAS from starting its own
+                        scores = inner_products_serial(qblk, src[bs:be])
+                    else:
+                        scores = qblk @ src[bs:be].T
+                    if rows is None:
+                        slots = np.arange(bs, be, dtype=np.int64)
+                        blk_mask = _EMPTY_MASK if mask is None else mask[bs:be]
+                    else:
+                        slots, blk_mask = rows[bs:be], _EMPTY_MASK
                     for_rows(merge_scores_into_heaps, qe - qs)(
                         scores,
-                        norms[bs:be],
-                        ids[bs:be],
-                        np.arange(bs, be, dtype=np.int64),
+                        bias[bs:be],
+                        keys[bs:be],
+                        slots,
                         blk_mask,
                         metric,
                         hd,

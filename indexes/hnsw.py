@@ -53,6 +53,7 @@ import numpy as np
 
 from indexes._kernels import hnsw_build as kb
 from indexes._kernels import hnsw_search as ks
+from indexes._kernels.masks import sparse_mask_slots
 from indexes._threads import numba_threads
 from indexes.base import (
     METRIC_CODES,
@@ -71,6 +72,13 @@ from indexes.errors import (
 )
 
 _MAX_LEVEL = 30
+
+
+def _admitted_slots(admit: np.ndarray, n_admit: int) -> np.ndarray:
+    """Slots of the ``n_admit`` true entries of ``admit``, by the kernel that suits the density."""
+    if n_admit * 32 < admit.shape[0]:
+        return sparse_mask_slots(admit, n_admit)
+    return ks.mask_slots(admit, n_admit)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -430,10 +438,10 @@ class HNSWIndex(BaseIndex):
             self._pf,
         )
         if parallel:
-            kb.insert_search(*common, vis_pool, sel_out, sel_cnt)
+            kb.insert_search(common, vis_pool, sel_out, sel_cnt)
         else:
             ctr = np.zeros(1, dtype=np.int64)
-            kb.insert_search_worker(ctr, *common, vis_pool[0], sel_out, sel_cnt)
+            kb.insert_search_worker(ctr, common, vis_pool[0], sel_out, sel_cnt)
         kb.link_new(
             slots, levels, row_off, sel_out, sel_cnt, self._links0, self._links_up, self._up_off
         )
@@ -459,9 +467,9 @@ class HNSWIndex(BaseIndex):
             int(np.max(np.diff(starts))),
         )
         if parallel:
-            kb.apply_backlinks(*args, vis_pool.shape[0])
+            kb.apply_backlinks(args, vis_pool.shape[0])
         else:
-            kb.apply_backlinks_worker(np.zeros(1, dtype=np.int64), *args)
+            kb.apply_backlinks_worker(np.zeros(1, dtype=np.int64), args)
 
     # -- deletes -------------------------------------------------------------------------------
     def remove(self, ids: Any, *, n_threads: int | None = None) -> None:
@@ -585,13 +593,7 @@ class HNSWIndex(BaseIndex):
                     ef,
                     self._metric_code,
                     self._normalize,
-                    self._vectors,
-                    self._links0,
-                    self._links_up,
-                    self._up_off,
-                    self._ids,
-                    self._entry,
-                    self._max_level,
+                    self._graph(),
                     self._visited(),
                     self._live,
                     mode,
@@ -630,44 +632,11 @@ class HNSWIndex(BaseIndex):
         with numba_threads(p.n_threads):
             workers = max(1, min(numba.get_num_threads(), nq))
             if exact:
-                return self._exact(q, k, ks.mask_slots(admit, n_admit), workers)
-            graph = (
-                self._vectors,
-                self._links0,
-                self._links_up,
-                self._up_off,
-                self._ids,
-                self._entry,
-                self._max_level,
-            )
-            if workers == 1:
-                out_ids, out_d, found = ks.search_serial(
-                    q,
-                    k,
-                    ef,
-                    self._metric_code,
-                    *graph,
-                    self._visited(),
-                    admit,
-                    mode,
-                    self._pf,
-                )
-            else:
-                out_ids, out_d, found = ks.search_batch(
-                    q,
-                    k,
-                    ef,
-                    self._metric_code,
-                    *graph,
-                    self._n_slots,
-                    admit,
-                    mode,
-                    self._pf,
-                    workers,
-                )
+                return self._exact(q, k, _admitted_slots(admit, n_admit), workers)
+            out_ids, out_d, found = self._run(q, k, ef, self._graph(), admit, mode, workers)
             short = np.flatnonzero(found < min(k, n_admit))
             if short.size:  # unreachable allowed points: answer those queries exactly
-                slots = ks.mask_slots(admit, n_admit)
+                slots = _admitted_slots(admit, n_admit)
                 fix_ids, fix_d = self._exact(q[short], k, slots, min(workers, short.size))
                 out_ids[short] = fix_ids
                 out_d[short] = fix_d
@@ -705,20 +674,72 @@ class HNSWIndex(BaseIndex):
         if self._n_tomb:
             ef, mode = self._widen(ef), ks.SKIP
         slots = np.where(np.asarray(self._ids) >= 0, np.arange(self._cap), -1).astype(np.int64)
-        graph = (node_repr, self._links0, self._links_up, self._up_off, slots, self._entry)
+        graph = (node_repr, *self._graph()[1:4], slots, self._entry, self._max_level)
         with numba_threads(n_threads):
             workers = max(1, min(numba.get_num_threads(), nq))
-            if workers == 1:
-                out, dist, _ = ks.search_serial(
-                    queries, k, ef, self._metric_code, *graph, self._max_level,
-                    self._visited(), self._live, mode, 1,
-                )  # fmt: skip
-            else:
-                out, dist, _ = ks.search_batch(
-                    queries, k, ef, self._metric_code, *graph, self._max_level,
-                    self._n_slots, self._live, mode, 1, workers,
-                )  # fmt: skip
+            out, dist, _ = self._run(queries, k, ef, graph, self._live, mode, workers, pf=1)
         return out, dist
+
+    def search_exact(
+        self,
+        queries: Any,
+        k: int,
+        allow: np.ndarray | None = None,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact k nearest neighbours among the allowed live points (a scan of the graph's own
+        vectors, ties by slot), padded like :meth:`search`.
+
+        What an engine's planner runs when a filter admits few points: it reads no vectors
+        from elsewhere and gathers nothing (measured 1.5 ms of CPU for 39k allowed points of
+        390k GloVe vectors, one thread, loaded machine; the filtered graph search took 0.66 ms)."""
+        q = self.prepare(queries, what="queries")
+        k = check_k(k)
+        live = self._live[: self._n_slots]
+        admit = live if allow is None else self.allow_mask(allow) & live
+        n_admit = int(np.count_nonzero(admit))
+        nq = q.shape[0]
+        if nq == 0 or n_admit == 0:
+            return (
+                np.full((nq, k), PAD_ID, dtype=np.int64),
+                np.full((nq, k), np.inf, dtype=np.float32),
+            )
+        with numba_threads(n_threads):
+            workers = max(1, min(numba.get_num_threads(), nq))
+            return self._exact(q, k, _admitted_slots(admit, n_admit), workers)
+
+    def _graph(self) -> tuple:
+        """The graph as the kernels take it (see ``_kernels.hnsw_search.search_core``)."""
+        return (
+            self._vectors,
+            self._links0,
+            self._links_up,
+            self._up_off,
+            self._ids,
+            self._entry,
+            self._max_level,
+        )
+
+    def _run(
+        self,
+        q: np.ndarray,
+        k: int,
+        ef: int,
+        graph: tuple,
+        admit: np.ndarray,
+        mode: int,
+        workers: int,
+        pf: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Graph search of prepared queries: on this thread, or by ``workers`` in parallel."""
+        pf = self._pf if pf is None else pf
+        if workers == 1:
+            return ks.search_serial(
+                q, k, ef, self._metric_code, graph, self._visited(), admit, mode, pf
+            )
+        return ks.search_batch(
+            q, k, ef, self._metric_code, graph, self._n_slots, admit, mode, pf, workers
+        )
 
     def _widen(self, ef: int) -> int:
         """``ef`` grown by the tombstone share, so that about ``ef`` live nodes are kept."""

@@ -47,6 +47,7 @@ from indexes.base import (
     as_vectors,
     check_k,
     check_params,
+    normalize_rows,
 )
 from indexes.errors import InvalidParameterError, UnknownIdError
 from indexes.flat import FlatIndex
@@ -447,3 +448,150 @@ def ragged_from_arrays(tokens: np.ndarray, offsets: np.ndarray, rows: Sequence[i
     parts = [tokens[offsets[r] : offsets[r + 1]] for r in rows]
     flat = np.concatenate(parts) if parts else np.empty((0, tokens.shape[1]), tokens.dtype)
     return np.ascontiguousarray(flat, dtype=np.float32), np.concatenate([[0], np.cumsum(sizes)])
+
+
+# --------------------------------------------------------------------------------------------
+# The engine's face: flat constructor keywords and numeric search parameters
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MuveraParams(SearchParams):
+    """Per-call parameters of :class:`MuveraIndex` as plain numbers (what a request carries):
+    ``candidates`` FDE hits re-ranked by exact MaxSim (``None``: the index's default), ``ef``
+    for the inner HNSW (``None``: ``max(ef_search, candidates)``)."""
+
+    candidates: int | None = None
+    ef: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("candidates", "ef", "n_threads"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise InvalidParameterError(f"{name} must be a positive integer, got {v!r}")
+
+
+class MuveraIndex(MultiVectorIndex):
+    """:class:`MultiVectorIndex` with the ``(dim, metric, **scalars)`` constructor that the
+    engine's index registry builds from a collection config.
+
+    ``metric`` is the per-token similarity of MaxSim: ``"ip"`` (Qdrant's Dot) or ``"cosine"``
+    (every token is unit-normalised on the way in, queries too). Distances are ``-MaxSim``.
+    The inner index is HNSW over the FDEs (``M``, ``ef_construction``) or ``"flat"``.
+    ``candidates`` is the default number of FDE hits re-ranked per search: 500 measured
+    recall@10 0.93 against exact MaxSim on Vaswani per-token MiniLM (11,429 documents) at 17x
+    lower latency than brute force (``bench/results/muvera/``); 100 gave only 0.75.
+    """
+
+    kind: ClassVar[str] = "muvera"
+
+    def __init__(
+        self,
+        dim: int,
+        metric: str = "ip",
+        r_reps: int = 20,
+        k_sim: int = 5,
+        d_proj: int = 16,
+        fill_empty_partitions: bool = True,
+        final_dim: int = 0,
+        seed: int = 42,
+        inner: str = "hnsw",
+        M: int = 16,
+        ef_construction: int = 200,
+        candidates: int = 500,
+    ) -> None:
+        if metric not in ("ip", "cosine"):
+            raise InvalidParameterError(
+                f"multi-vector MaxSim supports metric 'ip' or 'cosine', got {metric!r}"
+            )
+        for name, v in (("candidates", candidates), ("d_proj", d_proj)):
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, int)
+                or v < 0
+                or (name == "candidates" and v < 1)
+            ):
+                raise InvalidParameterError(f"{name} must be a positive integer, got {v!r}")
+        config = FDEConfig(
+            r_reps=r_reps,
+            k_sim=k_sim,
+            d_proj=d_proj or None,  # 0: identity (keep tokens whole)
+            fill_empty_partitions=bool(fill_empty_partitions),
+            final_dim=final_dim or None,
+            seed=seed,
+        )
+        options = {"M": M, "ef_construction": ef_construction} if inner == "hnsw" else {}
+        super().__init__(dim, config, inner=inner, inner_options=options)
+        self.metric = metric
+        self.candidates = int(candidates)
+        self._build = {
+            "r_reps": r_reps,
+            "k_sim": k_sim,
+            "d_proj": d_proj,
+            "fill_empty_partitions": bool(fill_empty_partitions),
+            "final_dim": final_dim,
+            "seed": seed,
+            "inner": inner,
+            "M": M,
+            "ef_construction": ef_construction,
+            "candidates": candidates,
+        }
+
+    def _sets(self, sets: Any, what: str) -> Ragged:
+        tokens, offsets = as_ragged(sets, self.dim, what=what)
+        if self.metric == "cosine":
+            tokens = normalize_rows(tokens, what=what)
+        return tokens, offsets
+
+    def add(self, sets: Any, ids: Any) -> None:
+        """Add documents (vector sets) under ``ids``; an existing id is replaced."""
+        super().add(self._sets(sets, "document vector sets"), ids)
+
+    def search(
+        self,
+        queries: Any,
+        k: int,
+        params: MuveraParams | MultiVectorParams | None = None,
+        allow: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FDE candidates (``params.candidates``, default the index's), exact MaxSim re-rank."""
+        if not isinstance(params, MultiVectorParams):
+            p = check_params(params, MuveraParams)
+            cand = p.candidates or self.candidates
+            inner = None
+            if self.inner_kind == "hnsw":
+                from indexes.hnsw import HNSWParams
+
+                inner = HNSWParams(ef=p.ef or cand, n_threads=p.n_threads)
+            params = MultiVectorParams(n_threads=p.n_threads, candidates=cand, inner=inner)
+        return super().search(self._sets(queries, "query vector sets"), k, params, allow)
+
+    def get_sets(self, ids: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(found ids, tokens, offsets)`` of the documents of ``ids`` that are stored."""
+        ids_arr = as_ids(ids)
+        slots = self._slots_of(ids_arr)
+        ok = (
+            (slots >= 0) & (self._ids[np.maximum(slots, 0)] == ids_arr)
+            if self.ntotal
+            else slots < -1
+        )
+        found, slots = ids_arr[ok], slots[ok]
+        tokens, offsets = ragged_from_arrays(self._tokens, self._offsets, slots)
+        return found, tokens, offsets.astype(np.int64)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """As :meth:`MultiVectorIndex.save`, with the engine's constructor keywords."""
+        arrays = {"tokens": self._tokens, "offsets": self._offsets, "ids": self._ids}
+        self._save_arrays(path, arrays, {"build": self._build}, children={"inner": self.inner})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> MuveraIndex:
+        """Load a saved index; with ``mmap`` the token vectors stay on disk."""
+        manifest, arrays = cls._load_arrays(path, mmap=mmap)
+        build = manifest["meta"]["build"]
+        index = cls(manifest["dim"], manifest["metric"], **build)
+        index.inner = _load_inner(build["inner"], os.path.join(path, "inner"), mmap)
+        index._tokens = arrays["tokens"]
+        index._offsets = np.array(arrays["offsets"])
+        index._ids = np.array(arrays["ids"])
+        return index

@@ -21,7 +21,8 @@ from vecsearch import __version__
 
 DESCRIPTION = """
 vecsearch speaks **Qdrant's REST API** for the common subset (collections, points, search,
-the Query API's nearest-neighbour queries, payload indexes, snapshots), so the official
+the Query API's nearest, nearest-by-id, prefetch with `rrf` fusion or re-scoring, payload
+indexes, snapshots), so the official
 `qdrant-client` works against it unchanged. Responses use Qdrant's envelope
 `{"result": ..., "status": "ok", "time": ...}`; errors are `{"status": {"error": "..."}}`
 with a message that names the offending field (and a stable `code`, a vecsearch addition).
@@ -33,12 +34,16 @@ with a message that names the offending field (and a stable `code`, a vecsearch 
   `ef_construct` are read too);
 * search / query `params`: `hnsw_ef` (or `ef`) for hnsw, `nprobe` / `k_factor` for ivf_pq,
   `quantization.rescore` / `quantization.oversampling` (or `oversampling`) for binary,
-  `exact: true` for exact search everywhere, `n_threads` for the Numba threads of one search.
+  `exact: true` for exact search everywhere, `n_threads` for the Numba threads of one search;
+* relevance calibration (Cosine collections): `PUT /collections/{name}/relevance` fits a
+  query-dependent map from cosine to relevance in [0, 1] from labelled queries (`GET` reads
+  its held-out report); then hits carry `relevance` and search / query bodies accept
+  `relevance_threshold` (one global threshold; fewer than `limit` hits may come back).
 
 **Not supported** (400 naming the field): named, sparse and multi-vectors, sharding, other
-query kinds than nearest (recommend, discover, fusion, ...), prefetch, `order_by` in scroll,
-remote snapshot locations. Writes are durable and visible when acknowledged (`wait` is
-accepted and changes nothing).
+query kinds (recommend, discover, context, order_by, formula, sample, `dbsf` fusion, mmr),
+`order_by` in scroll, remote snapshot locations. Writes are durable and visible when
+acknowledged (`wait` is accepted and changes nothing).
 
 **Security**: with API keys configured, send `api-key: KEY` (or `Authorization: Bearer KEY`);
 read-only keys get 403 on writes.

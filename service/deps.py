@@ -64,6 +64,33 @@ async def get_collection(collection_name: CollectionName, db: DB) -> Collection:
 CollectionDep = Annotated[Collection, Depends(get_collection)]
 
 
+class SearchContext:
+    """What a search route needs, resolved by one dependency (each FastAPI dependency costs
+    tens of microseconds per request; the search routes are the hot path)."""
+
+    __slots__ = ("coll", "state", "t0")
+
+    def __init__(self, coll: Collection, state: ServiceState, t0: float) -> None:
+        self.coll = coll
+        self.state = state
+        self.t0 = t0
+
+
+async def get_search_context(collection_name: CollectionName, request: Request) -> SearchContext:
+    """The named collection (404 if absent), the service state and the request start."""
+    state: ServiceState = request.app.state.service
+    db = state.db
+    if db is None:
+        raise HTTPException(503, "Service unavailable: the database is not open")
+    coll = db.loaded_collection(collection_name)
+    if coll is None:
+        coll = await run_in_threadpool(db.get_collection, collection_name)
+    return SearchContext(coll, state, request_start(request))
+
+
+SearchCtx = Annotated[SearchContext, Depends(get_search_context)]
+
+
 async def _started(request: Request) -> float:
     return request_start(request)
 
@@ -81,3 +108,19 @@ Wait = Annotated[
 ]
 Timeout = Annotated[int | None, Query(description="Accepted and ignored.")]
 Consistency = Annotated[str | None, Query(description="Accepted and ignored (one replica).")]
+
+
+async def _write_options(
+    wait: Wait = None, ordering: Consistency = None, timeout: Timeout = None
+) -> None:
+    """Qdrant's query parameters of point writes (``?wait=&ordering=&timeout=``): accepted,
+    and documented in the OpenAPI spec, but they change nothing here."""
+
+
+async def _read_options(consistency: Consistency = None, timeout: Timeout = None) -> None:
+    """Qdrant's query parameters of point reads (``?consistency=&timeout=``): accepted."""
+
+
+#: Route dependencies (``dependencies=[WriteOptions]``) that declare those parameters once.
+WriteOptions = Depends(_write_options)
+ReadOptions = Depends(_read_options)

@@ -2,8 +2,12 @@
 
 * ``vecsearch_http_requests_total{method, route, status}``: requests by route template;
 * ``vecsearch_http_request_duration_seconds{method, route}``: latency histogram;
-* ``vecsearch_search_duration_seconds{index_type}``: engine time of searches and queries;
+* ``vecsearch_search_dispatch_total{where}``: searches run ``inline`` or in the ``pool``;
+* ``vecsearch_search_duration_seconds{index_type}``: engine time of successful searches and
+  queries (request validation included);
 * ``vecsearch_collection_points{collection}``: points per open collection (read at scrape);
+* ``vecsearch_http_requests_in_flight``: HTTP requests being served (read at scrape; the
+  search dispatcher reads it too, see :mod:`service.dispatch`);
 * ``vecsearch_ready``: 1 once collections are loaded and kernels compiled.
 
 Routes are labelled by their template (``/collections/{collection_name}/points/query``),
@@ -12,7 +16,6 @@ never by the raw path, so the label set stays small; unmatched paths share ``<un
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -47,9 +50,15 @@ BUCKETS = (
 class _StateCollector(Collector):
     """Gauges read when Prometheus scrapes: points per collection, readiness."""
 
-    def __init__(self, points: Callable[[], dict[str, int]], ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        points: Callable[[], dict[str, int]],
+        ready: Callable[[], bool],
+        in_flight: Callable[[], int],
+    ) -> None:
         self._points = points
         self._ready = ready
+        self._in_flight = in_flight
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         g = GaugeMetricFamily(
@@ -63,6 +72,11 @@ class _StateCollector(Collector):
             "1 once collections are loaded and kernels compiled",
             value=1.0 if self._ready() else 0.0,
         )
+        yield GaugeMetricFamily(
+            "vecsearch_http_requests_in_flight",
+            "HTTP requests being served",
+            value=float(self._in_flight()),
+        )
 
 
 class Metrics:
@@ -70,6 +84,8 @@ class Metrics:
 
     def __init__(self, points: Callable[[], dict[str, int]], ready: Callable[[], bool]) -> None:
         self.registry = CollectorRegistry()
+        #: HTTP requests being served; changed by the middleware on the event loop only.
+        self.in_flight = 0
         self.requests = Counter(
             "vecsearch_http_requests",
             "HTTP requests by route template, method and status",
@@ -85,25 +101,23 @@ class Metrics:
         )
         self.search_latency = Histogram(
             "vecsearch_search_duration_seconds",
-            "Engine time of searches and queries, by index type",
+            "Engine time of successful searches and queries, by index type",
             ["index_type"],
             buckets=BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(points, ready))
-
-    @contextlib.contextmanager
-    def time_search(self, index_type: str) -> Iterator[None]:
-        """Observe the engine time of one search call (also when it fails)."""
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.search_latency.labels(index_type).observe(time.perf_counter() - t0)
+        self.dispatched = Counter(
+            "vecsearch_search_dispatch",
+            "Searches run inline on the event loop or in the thread pool (service.dispatch)",
+            ["where"],
+            registry=self.registry,
+        )
+        self.registry.register(_StateCollector(points, ready, lambda: self.in_flight))
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware: stamps the start time, counts and times every HTTP request."""
+    """Pure ASGI middleware: stamps the start time, counts and times every HTTP request and
+    keeps ``Metrics.in_flight``."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -116,6 +130,8 @@ class MetricsMiddleware:
         t0 = time.perf_counter()
         scope[START_KEY] = t0
         status = 500
+        metrics = self.metrics
+        metrics.in_flight += 1
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -126,6 +142,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            metrics.in_flight -= 1
             route: Any = scope.get("route")
             label = getattr(route, "path", None) or "<unmatched>"
             method = scope.get("method", "")

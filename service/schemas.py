@@ -33,6 +33,12 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------------------------
 
 _NUMBERS = {"type": "array", "items": {"type": "number"}}
+_MULTI = {
+    "type": "array",
+    "items": _NUMBERS,
+    "minItems": 1,
+    "description": "Multi-vector collections: a non-empty list of vectors.",
+}
 _POINT_ID_SCHEMA = {
     "anyOf": [
         {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
@@ -48,13 +54,17 @@ Vector = Annotated[
         {
             "anyOf": [
                 _NUMBERS,
+                _MULTI,
                 {
                     "type": "object",
-                    "additionalProperties": _NUMBERS,
+                    "additionalProperties": {"anyOf": [_NUMBERS, _MULTI]},
                     "description": 'Named form: only the unnamed vector "" exists.',
                 },
             ],
-            "description": "A dense vector of the collection's dimension (finite numbers).",
+            "description": (
+                "A dense vector of the collection's dimension (finite numbers), or for "
+                "multi-vector collections a non-empty list of such vectors."
+            ),
         }
     ),
 ]
@@ -152,7 +162,13 @@ class VectorParams(_Body):
     quantization_config: Any = Field(None, description="Accepted and ignored.")
     on_disk: StrictBool | None = Field(None, description="Accepted and ignored.")
     datatype: str | None = Field(None, description="Only float32 is supported.")
-    multivector_config: Any = Field(None, description="Not supported: must be null.")
+    multivector_config: dict[str, Any] | None = Field(
+        None,
+        description=(
+            'Qdrant\'s {"comparator": "max_sim"}: points and queries are lists of vectors, '
+            "scored by MaxSim and indexed by MUVERA (Cosine or Dot)."
+        ),
+    )
 
 
 class IndexSpec(_Body):
@@ -341,6 +357,9 @@ class SearchParams(BaseModel):
     n_threads: StrictInt | None = Field(
         None, description="vecsearch: Numba threads for this search (default 1)."
     )
+    candidates: StrictInt | None = Field(
+        None, description="vecsearch, muvera: FDE candidates re-ranked by exact MaxSim."
+    )
 
     def to_engine(self) -> dict[str, Any]:
         """The mapping the engine's index registry reads (nulls dropped)."""
@@ -361,6 +380,14 @@ class SearchRequest(_Body):
         None,
         description="Keep scores >= threshold (Cosine, Dot) or <= threshold (Euclid).",
     )
+    relevance_threshold: StrictFloat | StrictInt | None = Field(
+        None,
+        description=(
+            "vecsearch: keep hits whose calibrated relevance (0..1) is at least this; needs "
+            "a fitted relevance model (PUT /collections/{name}/relevance). May return fewer "
+            "than limit hits, or none."
+        ),
+    )
     shard_key: ShardKey = None
 
 
@@ -370,44 +397,99 @@ class SearchRequestBatch(_Body):
     searches: list[SearchRequest]
 
 
+_NEAREST_SCHEMA = {
+    "type": "object",
+    "properties": {"nearest": {"anyOf": [_NUMBERS, _MULTI, _POINT_ID_SCHEMA]}},
+    "required": ["nearest"],
+    "additionalProperties": False,
+}
 QueryInput = Annotated[
     Any,
     WithJsonSchema(
         {
             "anyOf": [
                 _NUMBERS,
+                _MULTI,
                 _POINT_ID_SCHEMA,
+                _NEAREST_SCHEMA,
+                {
+                    "type": "object",
+                    "properties": {"fusion": {"type": "string", "enum": ["rrf"]}},
+                    "required": ["fusion"],
+                    "additionalProperties": False,
+                },
                 {
                     "type": "object",
                     "properties": {
-                        "nearest": {"anyOf": [_NUMBERS, _POINT_ID_SCHEMA]},
+                        "rrf": {
+                            "type": "object",
+                            "properties": {
+                                "k": {"type": "integer", "minimum": 1},
+                                "weights": {"type": "array", "items": {"type": "number"}},
+                            },
+                            "additionalProperties": False,
+                        }
                     },
-                    "required": ["nearest"],
+                    "required": ["rrf"],
                     "additionalProperties": False,
                 },
             ],
             "description": (
-                "Nearest-neighbour query: a vector, the id of a stored point (whose vector is "
-                "the query; the point itself is excluded), or {nearest: vector or id}. Other "
-                "Qdrant query kinds (recommend, discover, fusion, order_by, ...) are not "
-                "supported."
+                "A vector, the id of a stored point (its vector is the query and the point "
+                "itself is left out), {nearest: vector or id}; with prefetch also "
+                "{fusion: 'rrf'} or {rrf: {k, weights}} (reciprocal rank fusion of the "
+                "prefetches), or a nearest query that re-scores the prefetched points exactly. "
+                "Other Qdrant query kinds (recommend, discover, context, order_by, formula, "
+                "sample, fusion 'dbsf', mmr) are rejected with 400 naming the field."
             ),
         }
     ),
 ]
 
 
+class Prefetch(_Body):
+    """A sub-request of a staged query: its results are the candidates of the query above."""
+
+    prefetch: list[Prefetch] | Prefetch | None = Field(
+        None, description="Nested sub-requests (their results feed this one's query)."
+    )
+    query: QueryInput = None
+    using: str | None = Field(None, description="Vector name: only '' (the unnamed vector).")
+    filter: FilterJson | None = Field(
+        None, description="Combined (AND) with the filters of the requests above."
+    )
+    params: SearchParams | None = None
+    score_threshold: StrictFloat | None = None
+    limit: StrictInt | None = Field(None, description="Candidates to return, default 10.")
+    lookup_from: Any = Field(None, description="Not supported: must be null.")
+
+
 class QueryRequest(_Body):
-    """Qdrant's universal query body, nearest-neighbour subset."""
+    """Qdrant's universal query body: nearest (vector or point id), prefetch stages, and
+    reciprocal rank fusion."""
 
     query: QueryInput = None
-    prefetch: Any = Field(None, description="Not supported: must be null.")
+    prefetch: list[Prefetch] | Prefetch | None = Field(
+        None,
+        description=(
+            "Sub-requests run first; the query then fuses (rrf) or re-scores their results. "
+            "The request's filter applies to every prefetch too."
+        ),
+    )
     using: str | None = Field(None, description="Vector name: only '' (the unnamed vector).")
     filter: FilterJson | None = None
     params: SearchParams | None = None
     score_threshold: StrictFloat | None = Field(
         None,
         description="Keep scores >= threshold (Cosine, Dot) or <= threshold (Euclid).",
+    )
+    relevance_threshold: StrictFloat | StrictInt | None = Field(
+        None,
+        description=(
+            "vecsearch: keep hits whose calibrated relevance (0..1) is at least this; needs "
+            "a fitted relevance model (PUT /collections/{name}/relevance). May return fewer "
+            "than limit hits, or none."
+        ),
     )
     limit: StrictInt | None = Field(None, description="Number of hits, default 10.")
     offset: StrictInt | None = Field(None, description="Skip this many hits first.")
@@ -421,6 +503,55 @@ class QueryRequestBatch(_Body):
     """Several queries in one request."""
 
     searches: list[QueryRequest]
+
+
+# --------------------------------------------------------------------------------------------
+# Relevance calibration (vecsearch extension)
+# --------------------------------------------------------------------------------------------
+
+
+class RelevanceFit(_Body):
+    """Labelled queries to fit a collection's relevance model from."""
+
+    queries: list[Vector] = Field(..., description="Query vectors (the collection's dimension).")
+    relevant: list[
+        Annotated[
+            Any,
+            WithJsonSchema(
+                {
+                    "anyOf": [
+                        {"type": "array", "items": _POINT_ID_SCHEMA},
+                        {"type": "object", "additionalProperties": {"type": "number"}},
+                    ],
+                    "description": "Relevant point ids, or judgements {id: gain} (gain > 0, "
+                    "or >= min_gain, is relevant).",
+                }
+            ),
+        ]
+    ] = Field(..., description="One entry per query.")
+    min_gain: StrictFloat | StrictInt | None = Field(
+        None, description="Gains at least this are relevant (default: gains > 0)."
+    )
+    depth: StrictInt = Field(100, description="Candidates per query (features, training).")
+    folds: StrictInt = Field(5, description="Cross-validation folds for the held-out report.")
+    seed: StrictInt = Field(0, description="Seed of the fold shuffles.")
+    n_components: StrictInt = Field(8, description="Principal components of the queries.")
+    ridge: StrictFloat | StrictInt | None = Field(
+        None, description="Ridge strength (default: chosen by inner cross-validation)."
+    )
+
+
+class RelevanceInfo(BaseModel):
+    """A fitted relevance model: description and held-out quality report."""
+
+    format: str
+    version: int
+    revision: int | None = None
+    depth: int
+    feature_names: list[str]
+    ridge: float
+    meta: dict[str, Any]
+    report: dict[str, Any]
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,7 +656,7 @@ class CollectionInfo(BaseModel):
 class Record(BaseModel):
     id: int | str
     payload: dict[str, Any] | None = None
-    vector: list[float] | None = None
+    vector: list[float] | list[list[float]] | None = None
 
 
 class ScoredPoint(BaseModel):
@@ -533,7 +664,10 @@ class ScoredPoint(BaseModel):
     version: int
     score: float
     payload: dict[str, Any] | None = None
-    vector: list[float] | None = None
+    vector: list[float] | list[list[float]] | None = None
+    relevance: float | None = Field(
+        None, description="vecsearch: calibrated relevance (0..1) when a model is fitted."
+    )
 
 
 class UpdateResult(BaseModel):

@@ -13,6 +13,20 @@ from service.app import create_app
 from service.settings import Settings
 
 
+def limit_blas_threads(n: int) -> Any:
+    """Limit BLAS to ``n`` threads (0: leave it); returns the limiter to restore, or None.
+
+    Call it from the main thread: OpenBLAS ignores a thread count set from other threads
+    (checked with threadpoolctl), which is why ``serve`` does this rather than the lifespan
+    (TestClient runs lifespans in a thread of its own).
+    """
+    if not n:
+        return None
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(n, user_api="blas")
+
+
 def serve(overrides: dict[str, Any] | None = None) -> int:
     """Serve until interrupted; ``overrides`` win over ``VECSEARCH_*`` variables.
 
@@ -33,11 +47,16 @@ def serve(overrides: dict[str, Any] | None = None) -> int:
             print(f"error: --demo: {problem}", file=sys.stderr)
             return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s: %(message)s")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-    )
+    limits = limit_blas_threads(settings.blas_threads)
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
     return 0

@@ -49,9 +49,19 @@ class Settings(BaseSettings):
         1,
         ge=0,
         description=(
-            "BLAS threads while serving (0: leave the library's default). One per search: "
+            "BLAS threads while `vecsearch serve` runs (0: leave the library's default). One "
+            "per search: "
             "concurrent searches each running a multi-threaded BLAS oversubscribe the cores "
             "(measured 40 vs 1,540 QPS for flat search on 2 busy cores)"
+        ),
+    )
+    inline_search_ms: float = Field(
+        2.0,
+        ge=0,
+        description=(
+            "a search whose recent runs took at most this many ms runs on the event loop "
+            "when no other request is in flight, saving the thread-pool hand-off "
+            "(0: always in the thread pool; see service/dispatch.py)"
         ),
     )
     warmup: bool = Field(True, description="compile the search kernels before /readyz is 200")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from indexes.errors import VecsearchError
+from service.dispatch import SearchDispatcher
 from service.metrics import Metrics
 from service.settings import Settings
 from vecsearch.database import Database
@@ -38,16 +38,12 @@ class ServiceState:
         self.load_seconds: float | None = None
         self._stop = threading.Event()
         self._loader: threading.Thread | None = None
-        self._blas_limits: Any = None  # threadpoolctl limits, restored by close()
         self.metrics = Metrics(self.points_per_collection, self.ready.is_set)
+        self.dispatcher = SearchDispatcher(self.metrics, settings.inline_search_ms)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def open(self) -> None:
         """Open the database and start loading collections and compiling kernels."""
-        if self.settings.blas_threads:
-            from threadpoolctl import threadpool_limits
-
-            self._blas_limits = threadpool_limits(self.settings.blas_threads, user_api="blas")
         self.db = Database(self.settings.data_dir)
         self._loader = threading.Thread(target=self._load, name="vecsearch-loader", daemon=True)
         self._loader.start()
@@ -97,9 +93,6 @@ class ServiceState:
             self._loader.join(self.CLOSE_WAIT)
         if self.db is not None:
             self.db.close()
-        if self._blas_limits is not None:
-            self._blas_limits.restore_original_limits()
-            self._blas_limits = None
 
     # -- reporting -----------------------------------------------------------------------------
     def points_per_collection(self) -> dict[str, int]:

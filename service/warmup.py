@@ -47,6 +47,12 @@ def warm_kernels(
             for distance in Distance:
                 if should_stop():
                     return spent
+                if itype.metrics is not None and distance.metric not in itype.metrics:
+                    continue  # e.g. spann serves l2 and cosine only
+                if itype.multivector:
+                    if distance is not Distance.EUCLID:  # MaxSim: Cosine or Dot only
+                        _warm_multi(Path(tmp) / f"{name}-{distance.value}", name, distance, x)
+                    continue
                 _warm_one(Path(tmp) / f"{name}-{distance.value}", name, distance, x)
             spent[name] = time.perf_counter() - t0
             log.info("warm-up: %s kernels ready in %.1f s", name, spent[name])
@@ -67,6 +73,36 @@ def _warm_one(path: Path, index_type: str, distance: Distance, x: np.ndarray) ->
         coll.search(q, limit=10, filter={"must": [{"has_id": ids[:8]}]})
         coll.search(q, limit=10, params={"exact": True})
         coll.search_batch([{"vector": x[1].tolist(), "limit": 5}, {"vector": x[2].tolist()}])
+        coll.delete(points=ids[:8])
+        coll.search(q, limit=10)
+    finally:
+        coll.close(save_index=False)
+
+
+#: Small FDEs for the warm-up: kernels compile per argument type, not per size.
+_MULTI_PARAMS = {"r_reps": 2, "k_sim": 2, "d_proj": 4, "candidates": 16}
+
+
+def _warm_multi(path: Path, index_type: str, distance: Distance, x: np.ndarray) -> None:
+    """Multi-vector collections: points are sets of 1..4 rows of ``x``."""
+    cfg = CollectionConfig.create(
+        x.shape[1],
+        distance,
+        index=index_type,
+        index_params=_MULTI_PARAMS,
+        full_scan_threshold_kb=1,
+        multivector="max_sim",
+    )
+    coll = Collection.create("warmup", path, cfg)
+    try:
+        sets = [x[i : i + 1 + i % 4] for i in range(len(x) - 4)]
+        ids = list(range(len(sets)))
+        coll.upsert_batch(ids, sets, [{"g": i % 3} for i in ids])
+        q = x[:3]
+        coll.search(q, limit=10)
+        coll.search(q, limit=10, filter={"must": [{"key": "g", "match": {"value": 1}}]})
+        coll.search(q, limit=10, filter={"must": [{"has_id": ids[:8]}]})
+        coll.search(q, limit=10, params={"exact": True})
         coll.delete(points=ids[:8])
         coll.search(q, limit=10)
     finally:

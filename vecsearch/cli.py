@@ -8,6 +8,8 @@ Subcommands so far:
 * ``build INPUT --collection NAME --data-dir DIR``: bulk-load a vector file into a collection;
 * ``info --data-dir DIR``: the collections of a data directory;
 * ``search --data-dir DIR --collection NAME --vector ...``: one search, hits as JSON;
+* ``relevance fit|show|delete --data-dir DIR --collection NAME ...``: calibrated relevance
+  (fit from a qrels file and query vectors; see :mod:`vecsearch.commands.relevance`);
 * ``serve --data-dir DIR [--port 6333] [--api-key K] [--demo]``: the HTTP service
   (Qdrant-compatible REST API; the service package is imported only by this command).
 """
@@ -78,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="neighbours per word (default 10)")
     p.set_defaults(func=_cmd_neighbors)
 
-    for command in (commands.build, commands.info, commands.search, commands.serve):
+    for command in (
+        commands.build,
+        commands.info,
+        commands.search,
+        commands.relevance,
+        commands.serve,
+    ):
         command.register(sub)
 
     p = sub.add_parser("bench", help="the recall/latency harness (python -m bench)", add_help=False)

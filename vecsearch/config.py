@@ -7,8 +7,12 @@
      "index": {"type": "hnsw", "params": {"M": 32}}}         # optional, vecsearch's extension
 
 Qdrant fields that do not apply to an embedded single-node engine (``shard_number``,
-``optimizers_config``, ``wal_config``...) are accepted and ignored. Only one unnamed dense
-vector per point is supported (no named or sparse vectors).
+``optimizers_config``, ``wal_config``...) are accepted and ignored. Only one unnamed vector
+per point is supported (no named or sparse vectors). That vector may be a multi-vector:
+``"vectors": {"size": 384, "distance": "Cosine", "multivector_config": {"comparator":
+"max_sim"}}`` makes every point (and query) a list of ``size``-dimensional vectors, scored by
+MaxSim (sum over query vectors of the best Cosine/Dot similarity among the point's vectors),
+indexed by MUVERA (index type ``muvera``, :class:`indexes.muvera.MuveraIndex`).
 """
 
 from __future__ import annotations
@@ -90,13 +94,28 @@ class IndexConfig:
 
     @classmethod
     def resolve(
-        cls, type_: str | None, params: Mapping[str, Any] | None, dim: int, field: str = "index"
+        cls,
+        type_: str | None,
+        params: Mapping[str, Any] | None,
+        dim: int,
+        field: str = "index",
+        *,
+        multivector: bool = False,
     ) -> IndexConfig:
-        """Validate the type (it must be importable) and fill in default parameters."""
-        name = default_index_type() if type_ is None else type_
+        """Validate the type (it must be importable, and fit single- or multi-vector points)
+        and fill in default parameters."""
+        name = default_index_type(multivector) if type_ is None else type_
         if not isinstance(name, str):
             raise ValidationError(f"{field}.type", f"expected a string, got {name!r}")
         itype = get_index_type(name)
+        if itype.multivector != multivector:
+            raise ValidationError(
+                f"{field}.type",
+                f"index type {name!r} is for "
+                f"{'multi' if itype.multivector else 'single'}-vector points; this collection "
+                f"has {'multi' if multivector else 'single'}-vector points"
+                + (" (use 'muvera')" if multivector else " (multivector_config not set)"),
+            )
         return cls(name, itype.build_params(dim, params, f"{field}.params"))
 
 
@@ -109,6 +128,16 @@ class CollectionConfig:
     index: IndexConfig
     #: Filtered searches allowing fewer than this many KB of vectors run exactly.
     full_scan_threshold_kb: int = DEFAULT_FULL_SCAN_THRESHOLD_KB
+    #: ``"max_sim"`` when points are lists of vectors (Qdrant's ``multivector_config``).
+    multivector: str | None = None
+
+    @property
+    def is_multivector(self) -> bool:
+        """Points and queries are lists of vectors, scored by MaxSim."""
+        return self.multivector is not None
+
+    def __post_init__(self) -> None:
+        get_index_type(self.index.type).check_metric(self.metric)
 
     @property
     def metric(self) -> str:
@@ -123,14 +152,21 @@ class CollectionConfig:
         index: str | None = None,
         index_params: Mapping[str, Any] | None = None,
         full_scan_threshold_kb: int = DEFAULT_FULL_SCAN_THRESHOLD_KB,
+        multivector: str | None = None,
     ) -> CollectionConfig:
-        """Validated configuration from Python arguments."""
+        """Validated configuration from Python arguments (``multivector="max_sim"`` for
+        multi-vector points)."""
         size = _positive_int(size, "vectors.size")
+        dist = Distance.parse(distance, "vectors.distance")
+        comparator = _multivector({"comparator": multivector} if multivector else None, dist)
         return cls(
             size=size,
-            distance=Distance.parse(distance, "vectors.distance"),
-            index=IndexConfig.resolve(index, index_params, size),
+            distance=dist,
+            index=IndexConfig.resolve(
+                index, index_params, size, multivector=comparator is not None
+            ),
             full_scan_threshold_kb=_positive_int(full_scan_threshold_kb, "full_scan_threshold"),
+            multivector=comparator,
         )
 
     @classmethod
@@ -157,12 +193,11 @@ class CollectionConfig:
         }
         if extra:
             raise ValidationError(f"vectors.{sorted(extra)[0]}", "unknown vector config field")
-        if vectors.get("multivector_config") is not None:
-            raise ValidationError("vectors.multivector_config", "multi-vectors are not supported")
         if vectors.get("datatype") not in (None, "float32"):
             raise ValidationError("vectors.datatype", "only float32 vectors are supported")
         size = _positive_int(vectors.get("size"), "vectors.size")
         distance = Distance.parse(vectors.get("distance"), "vectors.distance")
+        comparator = _multivector(vectors.get("multivector_config"), distance)
 
         index = body.get("index")
         hnsw_cfg = body.get("hnsw_config") or vectors.get("hnsw_config")
@@ -176,8 +211,8 @@ class CollectionConfig:
                 raise ValidationError("hnsw_config", "expected an object")
             if hnsw_cfg.get("full_scan_threshold") is not None:
                 threshold = hnsw_cfg["full_scan_threshold"]
-            resolved_type = index_type or default_index_type()
-            if resolved_type == "hnsw":
+            resolved_type = index_type or default_index_type(comparator is not None)
+            if resolved_type in ("hnsw", "muvera"):  # muvera: HNSW over the encodings
                 params.update({k: v for k, v in hnsw_cfg.items() if k in ("m", "ef_construct")})
         if index and index.get("params") is not None:
             if not isinstance(index["params"], Mapping):
@@ -191,14 +226,22 @@ class CollectionConfig:
         return cls(
             size=size,
             distance=distance,
-            index=IndexConfig.resolve(index_type, params, size),
+            index=IndexConfig.resolve(index_type, params, size, multivector=comparator is not None),
             full_scan_threshold_kb=_positive_int(threshold, "hnsw_config.full_scan_threshold"),
+            multivector=comparator,
         )
+
+    def vectors_dict(self) -> dict[str, Any]:
+        """Qdrant's ``vectors`` object of this collection."""
+        out: dict[str, Any] = {"size": self.size, "distance": self.distance.value}
+        if self.multivector is not None:
+            out["multivector_config"] = {"comparator": self.multivector}
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, stored with the collection and read back by :meth:`from_stored`."""
         return {
-            "vectors": {"size": self.size, "distance": self.distance.value},
+            "vectors": self.vectors_dict(),
             "index": {"type": self.index.type, "params": dict(self.index.params)},
             "full_scan_threshold_kb": self.full_scan_threshold_kb,
         }
@@ -214,6 +257,7 @@ class CollectionConfig:
             full_scan_threshold_kb=int(
                 data.get("full_scan_threshold_kb", DEFAULT_FULL_SCAN_THRESHOLD_KB)
             ),
+            multivector=(data["vectors"].get("multivector_config") or {}).get("comparator"),
         )
 
 
@@ -221,3 +265,24 @@ def _positive_int(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValidationError(field, f"expected a positive integer, got {value!r}")
     return int(value)
+
+
+def _multivector(cfg: Any, distance: Distance) -> str | None:
+    """The MaxSim comparator of a ``multivector_config`` (``None``: single vectors)."""
+    if cfg is None:
+        return None
+    field = "vectors.multivector_config"
+    if not isinstance(cfg, Mapping):
+        raise ValidationError(field, 'expected an object {"comparator": "max_sim"}')
+    if set(cfg) - {"comparator"}:
+        raise ValidationError(f"{field}.{sorted(set(cfg) - {'comparator'})[0]}", "unknown field")
+    comparator = cfg.get("comparator")
+    if not isinstance(comparator, str) or comparator.lower() != "max_sim":
+        raise ValidationError(
+            f"{field}.comparator", f"unsupported comparator {comparator!r}; expected max_sim"
+        )
+    if distance is Distance.EUCLID:
+        raise ValidationError(
+            "vectors.distance", "multi-vector (MaxSim) collections support Cosine or Dot"
+        )
+    return "max_sim"

@@ -37,6 +37,10 @@ __all__ = [
     "InputFileError",
     "InvalidPointIdError",
     "PointNotFoundError",
+    "RelevanceLabelError",
+    "RelevanceModelMissingError",
+    "RelevanceModelNotFoundError",
+    "RelevanceUnsupportedError",
     "SnapshotIntegrityError",
     "SnapshotNotFoundError",
     "StorageError",
@@ -92,6 +96,32 @@ class FilterError(ValidationError):
     """A filter is malformed (unknown condition, wrong value type, ...)."""
 
     code = "invalid_filter"
+
+
+class RelevanceLabelError(ValidationError):
+    """Labelled queries for a relevance fit are unusable: unknown point ids, an empty set of
+    relevant ids, a label list that does not match the queries, or data that cannot be fitted."""
+
+    code = "invalid_relevance_labels"
+
+
+class RelevanceUnsupportedError(ValidationError):
+    """Relevance calibration maps cosine scores: the collection's distance is not Cosine."""
+
+    code = "relevance_unsupported"
+
+
+class RelevanceModelMissingError(ValidationError):
+    """A search asked for ``relevance_threshold`` but the collection has no fitted model."""
+
+    code = "relevance_model_missing"
+
+
+class RelevanceModelNotFoundError(EngineError, LookupError):
+    """The collection has no fitted relevance model (to read or delete)."""
+
+    code = "relevance_model_not_found"
+    category = "not_found"
 
 
 class CollectionNotFoundError(EngineError, LookupError):

@@ -34,23 +34,31 @@ class Record:
 
 @dataclass(frozen=True)
 class ScoredPoint:
-    """A search hit; ``version`` is the sequence number of the point's last write."""
+    """A search hit; ``version`` is the sequence number of the point's last write.
+
+    ``relevance`` (vecsearch extension): the calibrated relevance in [0, 1] of ``score`` when
+    the collection has a fitted relevance model (see :mod:`vecsearch.relevance`), else None.
+    """
 
     id: PointId
     version: int
     score: float
     payload: dict[str, Any] | None = None
     vector: list[float] | None = None
+    relevance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Qdrant's ``ScoredPoint`` JSON."""
-        return {
+        """Qdrant's ``ScoredPoint`` JSON (plus ``relevance`` when there is one)."""
+        out = {
             "id": self.id,
             "version": self.version,
             "score": self.score,
             "payload": self.payload,
             "vector": self.vector,
         }
+        if self.relevance is not None:
+            out["relevance"] = self.relevance
+        return out
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,8 @@ class SearchRequest:
     score_threshold: float | None = None
     with_payload: PayloadSelector = field(default_factory=lambda: PayloadSelector(False))
     with_vector: bool = False
+    #: vecsearch extension: keep hits whose calibrated relevance is at least this.
+    relevance_threshold: float | None = None
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any], field: str = "") -> SearchRequest:
@@ -160,6 +170,7 @@ class SearchRequest:
             "filter",
             "params",
             "score_threshold",
+            "relevance_threshold",
             "with_payload",
             "with_vector",
             "shard_key",
@@ -181,4 +192,5 @@ class SearchRequest:
             score_threshold=body.get("score_threshold"),
             with_payload=PayloadSelector.parse(body.get("with_payload"), f"{pre}with_payload"),
             with_vector=parse_with_vector(body.get("with_vector"), f"{pre}with_vector"),
+            relevance_threshold=body.get("relevance_threshold"),
         )

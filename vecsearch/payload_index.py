@@ -12,6 +12,15 @@ restricted to the index's type:
 * ``float``: integers and floats; answers ``range``;
 * ``bool``: bools; answers ``match.value`` (bool).
 
+Answers are boolean masks over point labels (:meth:`PayloadIndex.answer_mask`), the form the
+planner combines, so no lookup sorts or de-duplicates label lists per query (``np.unique``
+of the labels in a range took 1.5 s for 195k labels under numpy 2.4, whose hash-based
+unique is superlinear on int64, and was 99% of a filtered search). Numeric indexes
+keep the value of every single-valued point in a dense ``float64`` array by label (``NaN``:
+none), so a ``range`` is one or two vectorised comparisons (48 us of CPU each for 390k
+points) and a write updates one entry instead of invalidating a sorted copy; the few points with
+several values are kept in a small sorted array rebuilt lazily after they change.
+
 Indexes live in memory and are rebuilt from the store at open; their definitions are stored
 with the collection. Writers update them under the collection's exclusive lock; lazily built
 lookup arrays are safe to build from concurrent readers (same result, atomic assignment).
@@ -57,7 +66,12 @@ class PayloadIndex:
         self._postings: dict[Any, set[int]] = defaultdict(set)
         self._posting_arrays: dict[Any, np.ndarray] = {}
         self._non_int_points: set[int] = set()  # integer index: points with float values
-        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        self._numeric = self.schema in ("integer", "float")
+        #: numeric indexes: the value of each label with exactly one value, NaN otherwise
+        self._single = np.full(0, np.nan, dtype=np.float64)
+        #: numeric indexes: labels with two or more values, and their lazily sorted form
+        self._multi: dict[int, tuple] = {}
+        self._multi_sorted: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- maintenance ---------------------------------------------------------------------------
     def _extract(self, payload: dict[str, Any]) -> tuple[tuple, bool]:
@@ -95,7 +109,16 @@ class PayloadIndex:
         for v in vals:
             self._postings[_pkey(v)].add(label)
             self._posting_arrays.pop(_pkey(v), None)
-        self._sorted = None
+        if self._numeric:
+            if len(vals) == 1:
+                if label >= self._single.shape[0]:
+                    grown = np.full(max(2 * self._single.shape[0], label + 1, 1024), np.nan)
+                    grown[: self._single.shape[0]] = self._single
+                    self._single = grown
+                self._single[label] = vals[0]
+            else:
+                self._multi[label] = vals
+                self._multi_sorted = None
 
     def remove(self, label: int) -> None:
         """Forget ``label``."""
@@ -111,7 +134,12 @@ class PayloadIndex:
                 if not post:
                     del self._postings[k]
             self._posting_arrays.pop(k, None)
-        self._sorted = None
+        if self._numeric:
+            if len(old) == 1:
+                self._single[label] = np.nan
+            else:
+                del self._multi[label]
+                self._multi_sorted = None
 
     @property
     def points(self) -> int:
@@ -128,48 +156,81 @@ class PayloadIndex:
             self._posting_arrays[k] = arr
         return arr
 
-    def _range(self, gt, gte, lt, lte) -> np.ndarray:
-        srt = self._sorted
+    def _range_mask(self, gt, gte, lt, lte, size: int) -> np.ndarray:
+        """Mask of labels ``< size`` with a value in the range (NaN never matches)."""
+        single = self._single[:size]
+        m: np.ndarray | None = None
+        for bound, op in (
+            (gt, np.greater),
+            (gte, np.greater_equal),
+            (lt, np.less),
+            (lte, np.less_equal),
+        ):
+            if bound is None:
+                continue
+            cmp = op(single, float(bound))
+            if m is None:
+                m = cmp
+            else:
+                m &= cmp
+        if m is None:  # no bound: every point with a value (NaN excluded)
+            m = ~np.isnan(single)
+        if m.shape[0] < size:
+            m = np.concatenate([m, np.zeros(size - m.shape[0], dtype=np.bool_)])
+        if self._multi:
+            vals, labels = self._sorted_multi()
+            lo, hi = 0, len(vals)
+            if gte is not None:
+                lo = max(lo, int(np.searchsorted(vals, gte, side="left")))
+            if gt is not None:
+                lo = max(lo, int(np.searchsorted(vals, gt, side="right")))
+            if lte is not None:
+                hi = min(hi, int(np.searchsorted(vals, lte, side="right")))
+            if lt is not None:
+                hi = min(hi, int(np.searchsorted(vals, lt, side="left")))
+            if hi > lo:
+                hit = labels[lo:hi]
+                m[hit[hit < size]] = True
+        return m
+
+    def _sorted_multi(self) -> tuple[np.ndarray, np.ndarray]:
+        srt = self._multi_sorted
         if srt is None:
-            n = sum(len(v) for v in self._values.values())
+            n = sum(len(v) for v in self._multi.values())
             vals = np.empty(n, dtype=np.float64)
             labels = np.empty(n, dtype=np.int64)
             i = 0
-            for label, vs in self._values.items():
+            for label, vs in self._multi.items():
                 for v in vs:
                     vals[i] = v
                     labels[i] = label
                     i += 1
             order = np.argsort(vals, kind="stable")
             srt = (vals[order], labels[order])
-            self._sorted = srt
-        vals, labels = srt
-        lo, hi = 0, len(vals)
-        if gte is not None:
-            lo = max(lo, int(np.searchsorted(vals, gte, side="left")))
-        if gt is not None:
-            lo = max(lo, int(np.searchsorted(vals, gt, side="right")))
-        if lte is not None:
-            hi = min(hi, int(np.searchsorted(vals, lte, side="right")))
-        if lt is not None:
-            hi = min(hi, int(np.searchsorted(vals, lt, side="left")))
-        if hi <= lo:
-            return _EMPTY
-        return np.unique(labels[lo:hi])
+            self._multi_sorted = srt
+        return srt
 
-    def answer(self, cond: Condition) -> np.ndarray | None:
-        """Labels matching ``cond`` exactly, or ``None`` if this index cannot answer it."""
+    def _posting_mask(self, values: Any, size: int) -> np.ndarray:
+        m = np.zeros(size, dtype=np.bool_)
+        for v in values:
+            labels = self._posting(v)
+            m[labels[labels < size]] = True
+        return m
+
+    def answer_mask(self, cond: Condition, size: int) -> np.ndarray | None:
+        """Boolean mask over labels ``0 .. size-1`` of the points matching ``cond`` exactly
+        (a fresh array the caller may modify), or ``None`` if this index cannot answer it."""
         if not isinstance(cond, FieldCondition) or cond.key != self.key:
             return None
         if cond.values_count is not None or (cond.match is None) == (cond.range is None):
             return None
         m, r = cond.match, cond.range
         if r is not None:
-            if r.datetime or self.schema not in ("integer", "float"):
+            if r.datetime or not self._numeric:
                 return None
             if self.schema == "integer" and self._non_int_points:
                 return None
-            return self._range(r.gt, r.gte, r.lt, r.lte)
+            return self._range_mask(r.gt, r.gte, r.lt, r.lte, size)
         if isinstance(m, MatchValue):
             v = m.value
             ok = (
@@ -177,13 +238,18 @@ class PayloadIndex:
                 or (self.schema == "bool" and isinstance(v, bool))
                 or (self.schema == "integer" and isinstance(v, int) and not isinstance(v, bool))
             )
-            return self._posting(v) if ok else None
+            return self._posting_mask((v,), size) if ok else None
         if isinstance(m, MatchAny):
             if (m.kind, self.schema) not in (("str", "keyword"), ("int", "integer")):
                 return None
-            parts = [self._posting(v) for v in m.values]
-            return np.unique(np.concatenate(parts)) if parts else _EMPTY
+            return self._posting_mask(m.values, size)
         return None
+
+    def answer(self, cond: Condition) -> np.ndarray | None:
+        """Sorted labels matching ``cond`` exactly, or ``None`` if this index cannot answer it."""
+        top = max(self._values, default=-1) + 1
+        mask = self.answer_mask(cond, top)
+        return None if mask is None else np.flatnonzero(mask).astype(np.int64)
 
 
 def _pkey(v: Any) -> Any:

@@ -53,13 +53,18 @@ class Selector:
         m = np.zeros(len(self.alive), dtype=np.bool_)
         labels = labels[(labels >= 0) & (labels < len(m))]
         m[labels] = True
-        return m & self.alive
+        m &= self.alive
+        return m
 
     def _cond_mask(self, c: Condition) -> np.ndarray | None:
+        """A fresh mask (never ``self.alive`` itself) of live labels passing ``c``, or ``None``
+        when ``c`` needs payloads."""
         if isinstance(c, FieldCondition):
             idx = self.indexes.get(c.key)
-            labels = idx.answer(c) if idx is not None else None
-            return None if labels is None else self._labels_mask(labels)
+            m = idx.answer_mask(c, len(self.alive)) if idx is not None else None
+            if m is not None:
+                m &= self.alive
+            return m
         if isinstance(c, HasId):
             return self._labels_mask(self.id_labels(c.ids))
         if isinstance(c, Filter):
@@ -70,13 +75,15 @@ class Selector:
         return None  # is_empty, is_null, nested: need payloads
 
     def _filter_mask(self, f: Filter) -> np.ndarray | None:
-        out = self.alive.copy()
+        out: np.ndarray | None = None  # None: every live label (copied only when needed)
         for clause, combine in ((f.must, "and"), (f.should, "or"), (f.must_not, "not")):
             if clause is None:
                 continue
             masks = [self._cond_mask(c) for c in clause]
             if any(m is None for m in masks):
                 return None
+            if out is None:
+                out = masks.pop(0) if combine == "and" and masks else self.alive.copy()
             if combine == "and":
                 for m in masks:
                     out &= m
@@ -85,6 +92,8 @@ class Selector:
                 for m in masks:
                     union |= m
                 out &= union if combine == "or" else ~union
+        if out is None:
+            out = self.alive.copy()
         if f.min_should is not None:
             masks = [self._cond_mask(c) for c in f.min_should.conditions]
             if any(m is None for m in masks):
@@ -111,10 +120,10 @@ class Selector:
             if m is not None:
                 cand &= m
         out = np.zeros(len(self.alive), dtype=np.bool_)
-        n_cand = int(cand.sum())
+        n_cand = int(np.count_nonzero(cand))
         if n_cand == 0:
             return out
-        labels = None if n_cand == int(self.alive.sum()) else np.flatnonzero(cand)
+        labels = None if n_cand == int(np.count_nonzero(self.alive)) else np.flatnonzero(cand)
         for label, pid, payload in self.payload_source(labels):
             if label < len(out) and cand[label] and matches(flt, payload, pid):
                 out[label] = True
@@ -142,7 +151,7 @@ def choose_plan(
     force_exact: bool = False,
 ) -> Plan:
     """Pick exact or index search for a filter of cardinality ``mask.sum()``."""
-    card = n_points if mask is None else int(mask.sum())
+    card = n_points if mask is None else int(np.count_nonzero(mask))
     if card == 0:
         return Plan("none", mask, 0)
     if index_exact and index_ready:

@@ -57,6 +57,23 @@ class IndexType:
     exact: bool = False
     #: Fewest points to train on, from the build parameters.
     min_train_points: Callable[[dict[str, Any]], int] = lambda params: 0
+    #: Metrics the type supports (``None``: all of them).
+    metrics: frozenset[str] | None = None
+    #: The constructor (and ``load``) take ``work_dir``: where the index keeps its working
+    #: files (the engine passes the collection's directory); not a user parameter.
+    takes_work_dir: bool = False
+
+    def check_metric(self, metric: str, field: str = "vectors.distance") -> None:
+        """Raise :class:`ValidationError` if this type cannot serve ``metric``."""
+        if self.metrics is not None and metric not in self.metrics:
+            raise ValidationError(
+                field,
+                f"index type {self.name!r} supports the metrics {sorted(self.metrics)}, "
+                f"not {metric!r}",
+            )
+
+    #: Points are sets of vectors (Qdrant's ``multivector_config``), searched by MaxSim.
+    multivector: bool = False
 
     def classes(self) -> tuple[type, type[SearchParams]]:
         """Import the module and return ``(index class, params class)``."""
@@ -89,7 +106,8 @@ class IndexType:
         against the constructor's signature; unknown names raise :class:`ValidationError`."""
         index_cls, _ = self.classes()
         sig = inspect.signature(index_cls.__init__)
-        accepted = {n for n in sig.parameters if n not in ("self", "dim", "metric")}
+        hidden = ("self", "dim", "metric", "work_dir")
+        accepted = {n for n in sig.parameters if n not in hidden}
         takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
         params = dict(self.defaults(dim))
         for key, value in (given or {}).items():
@@ -109,15 +127,21 @@ class IndexType:
             params[name] = value
         return params
 
-    def make_index(self, dim: int, metric: str, params: Mapping[str, Any]) -> Any:
-        """A new, empty index."""
+    def make_index(
+        self, dim: int, metric: str, params: Mapping[str, Any], work_dir: Any = None
+    ) -> Any:
+        """A new, empty index (``work_dir`` reaches types with ``takes_work_dir``)."""
         index_cls, _ = self.classes()
+        if self.takes_work_dir and work_dir is not None:
+            return index_cls(dim, metric, **params, work_dir=work_dir)
         return index_cls(dim, metric, **params)
 
-    def load_index(self, path: Any) -> Any:
+    def load_index(self, path: Any, work_dir: Any = None) -> Any:
         """An index saved by ``save``, read into memory (not memory-mapped: a live
         collection keeps adding to it, and mapped arrays may be read-only)."""
         index_cls, _ = self.classes()
+        if self.takes_work_dir and work_dir is not None:
+            return index_cls.load(path, mmap=False, work_dir=work_dir)
         return index_cls.load(path, mmap=False)
 
     # -- search parameters ---------------------------------------------------------------------
@@ -214,8 +238,11 @@ def index_types() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def default_index_type() -> str:
-    """``hnsw`` when this build has it (Qdrant's default), else ``flat``."""
+def default_index_type(multivector: bool = False) -> str:
+    """``hnsw`` when this build has it (Qdrant's default), else ``flat``; ``muvera`` for
+    multi-vector collections."""
+    if multivector:
+        return "muvera"
     return "hnsw" if get_index_type("hnsw").available() else "flat"
 
 
@@ -263,5 +290,29 @@ register(
         },
         needs_training=True,  # learns the centre of the codes
         min_train_points=lambda params: 1000,  # exact search until then
+    )
+)
+register(
+    IndexType(
+        name="spann",
+        module="indexes.spann",
+        index_class="SPANNIndex",
+        params_class="SPANNParams",
+        search_aliases={"hnsw_ef": "ef_heads"},
+        needs_training=True,  # heads are learnt from the data
+        min_train_points=lambda params: 1000,  # exact search until then
+        metrics=frozenset({"l2", "cosine"}),
+        takes_work_dir=True,  # postings live in a file in the collection's directory
+    )
+)
+register(
+    IndexType(
+        name="muvera",
+        module="indexes.muvera",
+        index_class="MuveraIndex",
+        params_class="MuveraParams",
+        build_aliases={"m": "M", "ef_construct": "ef_construction"},
+        search_aliases={"hnsw_ef": "ef"},
+        multivector=True,
     )
 )

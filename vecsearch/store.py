@@ -164,6 +164,10 @@ class Store:
             )
         )
 
+    def delete_meta(self, key: str) -> None:
+        """Remove a metadata value (no error if absent)."""
+        self._tx(lambda c: c.execute("DELETE FROM meta WHERE key=?", (key,)))
+
     # -- writes (each one transaction, one new seq) ---------------------------------------------
     def upsert(
         self, keys: Sequence[bytes], vectors: Sequence[bytes], payloads: Sequence[str]

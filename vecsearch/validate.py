@@ -105,3 +105,33 @@ def check_threshold(value: Any, field: str = "score_threshold") -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValidationError(field, f"expected a finite number, got {value!r}")
     return float(value)
+
+
+def check_multivectors(
+    sets: Any, dim: int, field_of: Callable[[int], str], *, cosine: bool
+) -> list[np.ndarray]:
+    """Validate multi-vector points: each a non-empty list of ``dim``-dimensional vectors.
+
+    Returns float32 ``(m_i, dim)`` arrays (every vector unit-normalised for cosine). Errors
+    name the point, and the vector within it (``points[3].vector[1]``).
+    """
+    if isinstance(sets, str | bytes) or not isinstance(sets, Sequence | np.ndarray):
+        raise ValidationError(field_of(0), "expected a list of multi-vectors")
+    return [check_multivector(s, dim, field_of(i), cosine=cosine) for i, s in enumerate(sets)]
+
+
+def check_multivector(value: Any, dim: int, field: str, *, cosine: bool) -> np.ndarray:
+    """One multi-vector (a point's or a query's) as float32 ``(m, dim)``, ``m >= 1``."""
+    v = unwrap_vector(value, field)
+    if isinstance(v, np.ndarray):
+        if v.ndim != 2:
+            raise ValidationError(field, f"expected a list of vectors (m, {dim}), got {v.shape}")
+    elif isinstance(v, str | bytes) or not isinstance(v, Sequence):
+        raise ValidationError(field, "expected a list of vectors (multi-vector collection)")
+    if len(v) == 0:
+        raise ValidationError(field, "empty multi-vector; give at least one vector")
+    if not isinstance(v, np.ndarray) and not isinstance(v[0], Sequence | np.ndarray):
+        raise ValidationError(
+            field, "expected a list of vectors, got a single vector (multi-vector collection)"
+        )
+    return check_vectors(v, dim, lambda j: f"{field}[{j}]", cosine=cosine)

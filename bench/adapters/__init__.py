@@ -17,12 +17,14 @@ ADAPTERS: dict[str, str] = {
     "binary": "bench.adapters.binary_adapter:BinaryAdapter",
     "ivfpq": "bench.adapters.ivfpq_adapter:IVFPQAdapter",
     "ivfpq-refine": "bench.adapters.ivfpq_adapter:IVFPQRefineAdapter",
+    "spann": "bench.adapters.spann_adapter:SPANNAdapter",
     # peers
     "hnswlib": "bench.adapters.hnswlib_adapter:HnswlibAdapter",
     "faiss-flat": "bench.adapters.faiss_adapter:FaissFlatAdapter",
     "faiss-hnsw": "bench.adapters.faiss_adapter:FaissHNSWAdapter",
     "faiss-ivfpq": "bench.adapters.faiss_adapter:FaissIVFPQAdapter",
     "faiss-ivfpq-refine": "bench.adapters.faiss_adapter:FaissIVFPQRefineAdapter",
+    "faiss-ivfflat": "bench.adapters.faiss_adapter:FaissIVFFlatAdapter",
     "faiss-binary": "bench.adapters.faiss_adapter:FaissBinaryFlatAdapter",
     "usearch": "bench.adapters.usearch_adapter:USearchAdapter",
 }

@@ -207,3 +207,31 @@ class FaissBinaryFlatAdapter(Adapter):
     def memory_bytes(self) -> int:
         codes = int(self.index.ntotal) * self.index.code_size
         return codes + (self.vectors.nbytes if int(self.params["rerank"]) > 0 else 0)
+
+
+class FaissIVFFlatAdapter(_FaissFloat):
+    """``IndexIVFFlat``: coarse k-means lists holding the float vectors, ``nprobe`` lists.
+
+    The in-memory analogue of a posting-list index (SPANN without replicas or disk).
+    """
+
+    name = "faiss-ivfflat"
+    build_defaults: ClassVar[dict[str, Any]] = {"nlist": 1024, "train_size": 100_000, "seed": 0}
+    query_defaults: ClassVar[dict[str, Any]] = {"nprobe": 16}
+
+    def fit(self, x: np.ndarray, order: np.ndarray | None = None) -> None:
+        data = self.prepared(x)
+        rng = np.random.default_rng(int(self.build["seed"]))
+        n_train = min(data.shape[0], int(self.build["train_size"]))
+        sample = data[np.sort(rng.choice(data.shape[0], n_train, replace=False))]
+        self._quantizer = self.faiss.IndexFlat(self.dim, self.faiss_metric)
+        self.index = self.faiss.IndexIVFFlat(
+            self._quantizer, self.dim, int(self.build["nlist"]), self.faiss_metric
+        )
+        self.index.train(sample)
+        self.index.add(data)
+        self._apply_query_params()
+
+    def _apply_query_params(self) -> None:
+        if hasattr(self, "index"):
+            self.index.nprobe = int(self.params["nprobe"])

@@ -78,3 +78,24 @@ def _dist_fast_overload(a, b, metric):
     if isinstance(a, types.Array) and isinstance(a.dtype, types.Integer):
         return lambda a, b, metric: hamming_dist(a, b, metric)
     return lambda a, b, metric: float_dist_fast(a, b, metric)
+
+
+@nb.njit(nogil=True, cache=True, fastmath=FASTMATH)
+def inner_products_serial(queries, rows):
+    """``queries @ rows.T`` (float32) on the calling thread: what exact search scores a block
+    with when it must use one thread. OpenBLAS would start its own threads for a single query
+    (measured 12 ms instead of 3 ms per 50k x 50 flat search on a loaded 2-core machine); this
+    kernel matches single-threaded BLAS (0.28 vs 0.23 ms for 50k x 50, 2.1 vs 2.3 ms for
+    20k x 784). Re-associated sums: callers only select candidates with it."""
+    nq, d = queries.shape
+    n = rows.shape[0]
+    out = np.empty((nq, n), dtype=np.float32)
+    for i in range(nq):
+        q = queries[i]
+        for j in range(n):
+            r = rows[j]
+            s = np.float32(0.0)
+            for t in range(d):
+                s += q[t] * r[t]
+            out[i, j] = s
+    return out

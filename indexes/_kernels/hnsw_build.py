@@ -78,34 +78,18 @@ def select_neighbors(cand, n, m_max, vectors, metric, keep_pruned, live, out, di
 
 
 @nb.njit(nogil=True, cache=True)
-def insert_search_worker(
-    ctr,
-    new_slots,
-    new_levels,
-    row_off,
-    vectors,
-    links0,
-    links_up,
-    up_off,
-    live,
-    entry,
-    max_level,
-    efc,
-    m,
-    metric,
-    keep_pruned,
-    pf,
-    vis,
-    sel_out,
-    sel_cnt,
-):
+def insert_search_worker(ctr, job, vis, sel_out, sel_cnt):
     """Phase 1 for the points this worker takes from the shared counter ``ctr`` (graph
     read-only).
 
     Point ``i`` writes its layer-``l`` selection to ``sel_out[row_off[i] + l]`` (count in
     ``sel_cnt``); layers above the current top level get an empty selection. ``vis`` is this
     worker's visited array. The output of a point does not depend on which worker took it.
+    ``job`` is the tuple ``(new_slots, new_levels, row_off, vectors, links0, links_up, up_off,
+    live, entry, max_level, efc, m, metric, keep_pruned, pf)``.
     """
+    (new_slots, new_levels, row_off, vectors, links0, links_up, up_off, live, entry, max_level,
+     efc, m, metric, keep_pruned, pf) = job  # fmt: skip
     b = new_slots.shape[0]
     width = max(links0.shape[1], links_up.shape[1])
     keys = np.empty(efc, dtype=np.int64)
@@ -156,51 +140,12 @@ def insert_search_worker(
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
-def insert_search(
-    new_slots,
-    new_levels,
-    row_off,
-    vectors,
-    links0,
-    links_up,
-    up_off,
-    live,
-    entry,
-    max_level,
-    efc,
-    m,
-    metric,
-    keep_pruned,
-    pf,
-    vis_pool,
-    sel_out,
-    sel_cnt,
-):
+def insert_search(job, vis_pool, sel_out, sel_cnt):
     """Phase 1 in parallel: one worker per row of ``vis_pool`` (its visited array), points
     handed out dynamically, so a descheduled thread holds up one point, not a share."""
     ctr = np.zeros(1, dtype=np.int64)
     for w in nb.prange(vis_pool.shape[0]):
-        insert_search_worker(
-            ctr,
-            new_slots,
-            new_levels,
-            row_off,
-            vectors,
-            links0,
-            links_up,
-            up_off,
-            live,
-            entry,
-            max_level,
-            efc,
-            m,
-            metric,
-            keep_pruned,
-            pf,
-            vis_pool[w],
-            sel_out,
-            sel_cnt,
-        )
+        insert_search_worker(ctr, job, vis_pool[w], sel_out, sel_cnt)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -292,25 +237,13 @@ def _merge_into_row(
 
 
 @nb.njit(nogil=True, cache=True)
-def apply_backlinks_worker(
-    ctr,
-    keys,
-    srcs,
-    starts,
-    n_keys,
-    vectors,
-    links0,
-    links_up,
-    up_off,
-    live,
-    m,
-    m0,
-    metric,
-    keep_pruned,
-    max_group,
-):
+def apply_backlinks_worker(ctr, job):
     """Phase 3b for the target groups this worker takes from ``ctr``: each target merges all
-    its new reverse links at once (one writer per row)."""
+    its new reverse links at once (one writer per row). ``job`` is the tuple ``(keys, srcs,
+    starts, n_keys, vectors, links0, links_up, up_off, live, m, m0, metric, keep_pruned,
+    max_group)``."""
+    (keys, srcs, starts, n_keys, vectors, links0, links_up, up_off, live, m, m0, metric,
+     keep_pruned, max_group) = job  # fmt: skip
     n_groups = starts.shape[0] - 1
     cand = np.empty(m0 + max_group, dtype=np.int64)
     out = np.empty(m0, dtype=np.int64)
@@ -335,43 +268,11 @@ def apply_backlinks_worker(
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
-def apply_backlinks(
-    keys,
-    srcs,
-    starts,
-    n_keys,
-    vectors,
-    links0,
-    links_up,
-    up_off,
-    live,
-    m,
-    m0,
-    metric,
-    keep_pruned,
-    max_group,
-    n_workers,
-):
+def apply_backlinks(job, n_workers):
     """Phase 3b in parallel: ``n_workers`` workers take target groups dynamically."""
     ctr = np.zeros(1, dtype=np.int64)
     for _ in nb.prange(n_workers):
-        apply_backlinks_worker(
-            ctr,
-            keys,
-            srcs,
-            starts,
-            n_keys,
-            vectors,
-            links0,
-            links_up,
-            up_off,
-            live,
-            m,
-            m0,
-            metric,
-            keep_pruned,
-            max_group,
-        )
+        apply_backlinks_worker(ctr, job)
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)

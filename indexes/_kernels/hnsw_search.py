@@ -190,29 +190,14 @@ def _emit(sorted_keys, n, k, ids, out_ids, out_d):
 
 
 @nb.njit(nogil=True, cache=True)
-def search_core(
-    q,
-    k,
-    ef,
-    metric,
-    vectors,
-    links0,
-    links_up,
-    up_off,
-    ids,
-    entry,
-    max_level,
-    vis,
-    keys,
-    done,
-    nbuf,
-    admit,
-    mode,
-    pf,
-    out_ids,
-    out_d,
-):
-    """k nearest neighbours of one (prepared) query; returns how many were found."""
+def search_core(q, k, ef, metric, g, scratch, admit, mode, pf, out_ids, out_d):
+    """k nearest neighbours of one (prepared) query; returns how many were found.
+
+    ``g`` is the graph tuple ``(vectors, links0, links_up, up_off, ids, entry, max_level)``
+    and ``scratch`` the per-thread tuple ``(vis, keys, done, nbuf)`` from :func:`_scratch`.
+    """
+    vectors, links0, links_up, up_off, ids, entry, max_level = g
+    vis, keys, done, nbuf = scratch
     if entry < 0:
         return _emit(keys, 0, k, ids, out_ids, out_d)
     dcur = dist_fast(q, vectors[entry], metric)
@@ -234,6 +219,18 @@ def search_core(
                 m += 1
         n = m
     return _emit(keys, n, k, ids, out_ids, out_d)
+
+
+@nb.njit(nogil=True, cache=True)
+def _scratch(g, ef, vis):
+    """Per-thread search scratch for graph ``g``: ``(vis, keys, done, nbuf)``."""
+    width = max(g[1].shape[1], g[2].shape[1])
+    return (
+        vis,
+        np.empty(ef, dtype=np.int64),
+        np.empty(ef, dtype=np.uint8),
+        np.empty(width, dtype=np.int64),
+    )
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
@@ -278,27 +275,10 @@ def normalize_rows_serial(x):
 
 
 @nb.njit(nogil=True, cache=True)
-def search_one(
-    q_in,
-    k,
-    ef,
-    metric,
-    normalize,
-    vectors,
-    links0,
-    links_up,
-    up_off,
-    ids,
-    entry,
-    max_level,
-    vis,
-    admit,
-    mode,
-    pf,
-):
+def search_one(q_in, k, ef, metric, normalize, g, vis, admit, mode, pf):
     """The single-query path: validate (finite, non-zero for cosine) and normalise ``q_in``
     here, then search. Returns ``(ids (1, k), distances (1, k), found, status)``."""
-    dim = vectors.shape[1]
+    dim = g[0].shape[1]
     out_ids = np.empty((1, k), dtype=np.int64)
     out_d = np.empty((1, k), dtype=np.float32)
     for j in range(dim):
@@ -311,52 +291,13 @@ def search_one(
     else:
         q = q_in
     ef = max(ef, k)
-    keys = np.empty(ef, dtype=np.int64)
-    done = np.empty(ef, dtype=np.uint8)
-    nbuf = np.empty(max(links0.shape[1], links_up.shape[1]), dtype=np.int64)
-    found = search_core(
-        q,
-        k,
-        ef,
-        metric,
-        vectors,
-        links0,
-        links_up,
-        up_off,
-        ids,
-        entry,
-        max_level,
-        vis,
-        keys,
-        done,
-        nbuf,
-        admit,
-        mode,
-        pf,
-        out_ids[0],
-        out_d[0],
-    )
+    scratch = _scratch(g, ef, vis)
+    found = search_core(q, k, ef, metric, g, scratch, admit, mode, pf, out_ids[0], out_d[0])
     return out_ids, out_d, found, OK
 
 
 @nb.njit(nogil=True, cache=True)
-def search_serial(
-    queries,
-    k,
-    ef,
-    metric,
-    vectors,
-    links0,
-    links_up,
-    up_off,
-    ids,
-    entry,
-    max_level,
-    vis,
-    admit,
-    mode,
-    pf,
-):
+def search_serial(queries, k, ef, metric, g, vis, admit, mode, pf):
     """Prepared queries one after another on the calling thread, with visited array ``vis``.
 
     A parallel region costs a thread wake-up and a barrier, which on a busy machine can cost
@@ -367,54 +308,16 @@ def search_serial(
     out_d = np.empty((nq, k), dtype=np.float32)
     found = np.zeros(nq, dtype=np.int64)
     ef = max(ef, k)
-    keys = np.empty(ef, dtype=np.int64)
-    done = np.empty(ef, dtype=np.uint8)
-    nbuf = np.empty(max(links0.shape[1], links_up.shape[1]), dtype=np.int64)
+    scratch = _scratch(g, ef, vis)
     for i in range(nq):
         found[i] = search_core(
-            queries[i],
-            k,
-            ef,
-            metric,
-            vectors,
-            links0,
-            links_up,
-            up_off,
-            ids,
-            entry,
-            max_level,
-            vis,
-            keys,
-            done,
-            nbuf,
-            admit,
-            mode,
-            pf,
-            out_ids[i],
-            out_d[i],
+            queries[i], k, ef, metric, g, scratch, admit, mode, pf, out_ids[i], out_d[i]
         )
     return out_ids, out_d, found
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
-def search_batch(
-    queries,
-    k,
-    ef,
-    metric,
-    vectors,
-    links0,
-    links_up,
-    up_off,
-    ids,
-    entry,
-    max_level,
-    n_slots,
-    admit,
-    mode,
-    pf,
-    n_workers,
-):
+def search_batch(queries, k, ef, metric, g, n_slots, admit, mode, pf, n_workers):
     """Many prepared queries in parallel: ``n_workers`` workers, each with its own visited set
     and scratch, take queries one at a time from a shared counter (dynamic scheduling: on a
     busy machine a descheduled thread holds up one query, not half the batch).
@@ -426,38 +329,15 @@ def search_batch(
     out_d = np.empty((nq, k), dtype=np.float32)
     found = np.zeros(nq, dtype=np.int64)
     ef = max(ef, k)
-    width = max(links0.shape[1], links_up.shape[1])
     ctr = np.zeros(1, dtype=np.int64)
     for _ in nb.prange(n_workers):
-        vis = visited_alloc(n_slots)
-        keys = np.empty(ef, dtype=np.int64)
-        done = np.empty(ef, dtype=np.uint8)
-        nbuf = np.empty(width, dtype=np.int64)
+        scratch = _scratch(g, ef, visited_alloc(n_slots))
         while True:
             i = atomic_add(ctr, 0, 1)
             if i >= nq:
                 break
             found[i] = search_core(
-                queries[i],
-                k,
-                ef,
-                metric,
-                vectors,
-                links0,
-                links_up,
-                up_off,
-                ids,
-                entry,
-                max_level,
-                vis,
-                keys,
-                done,
-                nbuf,
-                admit,
-                mode,
-                pf,
-                out_ids[i],
-                out_d[i],
+                queries[i], k, ef, metric, g, scratch, admit, mode, pf, out_ids[i], out_d[i]
             )
     return out_ids, out_d, found
 

@@ -19,61 +19,10 @@ def _worse(d1, i1, d2, i2):
     return d1 > d2 or (d1 == d2 and i1 > i2)
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, inline="always")
 def heap_replace_top(hd, hi, d, i):
     """Replace the worst entry (the root) of a max-heap by ``(d, i)`` and sift down."""
-    k = hd.shape[0]
-    pos = 0
-    while True:
-        left = 2 * pos + 1
-        if left >= k:
-            break
-        right = left + 1
-        child = left
-        if right < k and _worse(hd[right], hi[right], hd[left], hi[left]):
-            child = right
-        if _worse(hd[child], hi[child], d, i):
-            hd[pos] = hd[child]
-            hi[pos] = hi[child]
-            pos = child
-        else:
-            break
-    hd[pos] = d
-    hi[pos] = i
-
-
-@nb.njit(nogil=True, cache=True, inline="always")
-def heap_offer(hd, hi, d, i):
-    """Insert ``(d, i)`` into a full max-heap if it beats the current worst entry."""
-    if _worse(hd[0], hi[0], d, i):
-        heap_replace_top(hd, hi, d, i)
-
-
-@nb.njit(nogil=True, cache=True)
-def heap_sort_inplace(hd, hi):
-    """Sort a max-heap's arrays ascending by ``(distance, id)`` in place (heapsort)."""
-    k = hd.shape[0]
-    for end in range(k - 1, 0, -1):
-        d, i = hd[end], hi[end]
-        hd[end], hi[end] = hd[0], hi[0]
-        # sift (d, i) down within [0, end)
-        pos = 0
-        while True:
-            left = 2 * pos + 1
-            if left >= end:
-                break
-            right = left + 1
-            child = left
-            if right < end and _worse(hd[right], hi[right], hd[left], hi[left]):
-                child = right
-            if _worse(hd[child], hi[child], d, i):
-                hd[pos] = hd[child]
-                hi[pos] = hi[child]
-                pos = child
-            else:
-                break
-        hd[pos] = d
-        hi[pos] = i
+    _replace_top_payload(hd, hi, hd[:0], d, i, 0.0)
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
@@ -138,8 +87,10 @@ def select_exact(dist, cand, tiekey, k):
 
 @nb.njit(nogil=True, cache=True)
 def _replace_top_payload(hd, hi, hc, d, i, c):
-    """``heap_replace_top`` that moves a payload array ``hc`` along with the entries."""
+    """Replace the root of a max-heap by ``(d, i)`` and sift down, moving the payload array
+    ``hc`` along with the entries (an empty ``hc`` carries no payload)."""
     k = hd.shape[0]
+    pay = hc.shape[0] > 0
     pos = 0
     while True:
         left = 2 * pos + 1
@@ -152,10 +103,12 @@ def _replace_top_payload(hd, hi, hc, d, i, c):
         if _worse(hd[child], hi[child], d, i):
             hd[pos] = hd[child]
             hi[pos] = hi[child]
-            hc[pos] = hc[child]
+            if pay:
+                hc[pos] = hc[child]
             pos = child
         else:
             break
     hd[pos] = d
     hi[pos] = i
-    hc[pos] = c
+    if pay:
+        hc[pos] = c

@@ -1,6 +1,14 @@
 """One router per resource; :data:`ALL` is what :func:`service.app.create_app` includes."""
 
-from service.routers import collections, payload_index, points, search, service, snapshots
+from service.routers import (
+    collections,
+    payload_index,
+    points,
+    relevance,
+    search,
+    service,
+    snapshots,
+)
 
 ALL = [
     service.router,
@@ -9,4 +17,5 @@ ALL = [
     search.router,
     payload_index.router,
     snapshots.router,
+    relevance.router,
 ]

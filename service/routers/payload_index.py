@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
-from service.deps import CollectionDep, Consistency, Started, Timeout, Wait
+from service.deps import CollectionDep, Started, WriteOptions
 from service.responses import ok
 from service.schemas import CreateFieldIndex, Envelope, UpdateResult
 from service.security import WriteAccess
@@ -19,16 +19,13 @@ router = APIRouter(prefix="/collections/{collection_name}/index", tags=["payload
 @router.put(
     "",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, WriteOptions],
     summary="Create a payload index",
 )
 def create_field_index(
     coll: CollectionDep,
     body: CreateFieldIndex,
     t0: Started,
-    wait: Wait = None,
-    ordering: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """Index payload field ``field_name`` (keyword, integer, float or bool) so filters on it
     are answered from the index."""
@@ -38,16 +35,13 @@ def create_field_index(
 @router.delete(
     "/{field_name}",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, WriteOptions],
     summary="Delete a payload index",
 )
 def delete_field_index(
     coll: CollectionDep,
     field_name: Annotated[str, PathParam(description="The indexed payload field.")],
     t0: Started,
-    wait: Wait = None,
-    ordering: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """Drop the index on ``field_name`` (no error if there is none)."""
     return ok(coll.delete_payload_index(field_name).to_dict(), t0)

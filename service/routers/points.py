@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
-from service.deps import CollectionDep, Consistency, Started, Timeout, Wait
+from service.deps import CollectionDep, ReadOptions, Started, WriteOptions
 from service.responses import ok
 from service.schemas import (
     CountRequest,
@@ -49,16 +49,13 @@ def _default(value: Any, default: Any) -> Any:
 @router.put(
     "/points",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, WriteOptions],
     summary="Upsert points",
 )
 def upsert_points(
     coll: CollectionDep,
     body: UpsertPoints,
     t0: Started,
-    wait: Wait = None,
-    ordering: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """Insert or replace points, in the list form (``points``) or the column form
     (``batch``). A point id that repeats within the request: the last one wins."""
@@ -79,15 +76,13 @@ def upsert_points(
 @router.post(
     "/points",
     response_model=Envelope[list[Record]],
-    dependencies=[ReadAccess],
+    dependencies=[ReadAccess, ReadOptions],
     summary="Retrieve points by id",
 )
 def get_points(
     coll: CollectionDep,
     body: PointRequest,
     t0: Started,
-    consistency: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """The points with these ids, in request order (missing ids are skipped)."""
     reject_set("shard_key", body.shard_key)
@@ -100,15 +95,13 @@ def get_points(
 @router.get(
     "/points/{id}",
     response_model=Envelope[Record],
-    dependencies=[ReadAccess],
+    dependencies=[ReadAccess, ReadOptions],
     summary="Retrieve one point",
 )
 def get_point(
     coll: CollectionDep,
     id: Annotated[str, PathParam(description="Point id: unsigned integer or UUID.")],
     t0: Started,
-    consistency: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """One point with its payload and vector (404 if it does not exist)."""
     pid = parse_point_id(int(id) if id.isascii() and id.isdigit() else id, "id")
@@ -121,16 +114,13 @@ def get_point(
 @router.post(
     "/points/delete",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, WriteOptions],
     summary="Delete points",
 )
 def delete_points(
     coll: CollectionDep,
     body: PointsSelector,
     t0: Started,
-    wait: Wait = None,
-    ordering: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """Delete points by ids (``points``; missing ids are ignored) or by ``filter``."""
     reject_set("shard_key", body.shard_key)
@@ -140,16 +130,13 @@ def delete_points(
 @router.post(
     "/points/payload",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, WriteOptions],
     summary="Set payload (merge)",
 )
 def set_payload(
     coll: CollectionDep,
     body: SetPayload,
     t0: Started,
-    wait: Wait = None,
-    ordering: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """Merge ``payload`` into the payload of the points (at ``key`` if given); 404 if an
     id does not exist."""
@@ -161,16 +148,13 @@ def set_payload(
 @router.put(
     "/points/payload",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, WriteOptions],
     summary="Overwrite payload",
 )
 def overwrite_payload(
     coll: CollectionDep,
     body: SetPayload,
     t0: Started,
-    wait: Wait = None,
-    ordering: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """Replace the payload of the points with ``payload``."""
     reject_set("shard_key", body.shard_key)
@@ -182,16 +166,13 @@ def overwrite_payload(
 @router.post(
     "/points/payload/delete",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, WriteOptions],
     summary="Delete payload keys",
 )
 def delete_payload(
     coll: CollectionDep,
     body: DeletePayload,
     t0: Started,
-    wait: Wait = None,
-    ordering: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """Remove ``keys`` (paths allowed) from the payload of the points."""
     reject_set("shard_key", body.shard_key)
@@ -202,16 +183,13 @@ def delete_payload(
 @router.post(
     "/points/payload/clear",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, WriteOptions],
     summary="Clear payload",
 )
 def clear_payload(
     coll: CollectionDep,
     body: PointsSelector,
     t0: Started,
-    wait: Wait = None,
-    ordering: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """Remove every payload key from the points."""
     reject_set("shard_key", body.shard_key)
@@ -221,15 +199,13 @@ def clear_payload(
 @router.post(
     "/points/count",
     response_model=Envelope[CountResult],
-    dependencies=[ReadAccess],
+    dependencies=[ReadAccess, ReadOptions],
     summary="Count points",
 )
 def count_points(
     coll: CollectionDep,
     t0: Started,
     body: CountRequest | None = None,
-    consistency: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """Number of points passing ``filter`` (all points without one); always exact."""
     body = body or CountRequest()
@@ -240,15 +216,13 @@ def count_points(
 @router.post(
     "/points/scroll",
     response_model=Envelope[ScrollResult],
-    dependencies=[ReadAccess],
+    dependencies=[ReadAccess, ReadOptions],
     summary="Scroll points",
 )
 def scroll_points(
     coll: CollectionDep,
     t0: Started,
     body: ScrollRequest | None = None,
-    consistency: Consistency = None,
-    timeout: Timeout = None,
 ) -> JSONResponse:
     """A page of points in id order from ``offset`` (inclusive); ``next_page_offset`` is
     the id to pass as ``offset`` for the next page (null at the end)."""

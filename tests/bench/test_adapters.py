@@ -28,6 +28,8 @@ CASES = [
     ("binary", {"bits": 1, "scoring": "hamming"}, {"rescore": 0}, 0.1),
     ("faiss-binary", {"threshold": "median"}, {"rerank": 0}, 0.1),
     ("faiss-binary", {"threshold": "median"}, {"rerank": 50}, 0.95),
+    ("faiss-ivfflat", {"nlist": 16}, {"nprobe": 16}, 0.99),
+    ("spann", {"head_ratio": 0.05, "posting_vector_limit": 64}, {"n_probe": 16}, 0.9),
 ]
 
 

@@ -105,6 +105,10 @@ def test_allow_mask_and_id_list(rng, metric):
         by_mask = index.search(queries, 10, allow=mask)
         by_ids = index.search(queries, 10, allow=allowed)
         np.testing.assert_array_equal(by_mask[0], by_ids[0])
+        # one thread scores with the serial kernel instead of BLAS: same answer
+        one = index.search(queries, 10, FlatParams(n_threads=1), allow=mask)
+        np.testing.assert_array_equal(one[0], by_mask[0])
+        np.testing.assert_array_equal(one[1], by_mask[1])
         _, ref_d = reference_topk(dist[:, mask], allowed, 10)
         np.testing.assert_allclose(by_mask[1], ref_d, rtol=1e-4, atol=1e-4)
         hits = by_mask[0][by_mask[0] >= 0]
@@ -117,6 +121,47 @@ def test_allow_mask_and_id_list(rng, metric):
     assert (got[:, 0] == ids[5]).all() and (got[:, 1:] == -1).all()
     with pytest.raises(InvalidParameterError, match="n_slots"):
         index.search(queries, 3, allow=np.ones(5, dtype=bool))
+
+
+def test_id_mask_allow(rng):
+    """A mask indexed by id becomes the slot mask of the same points (ids past its end and
+    free slots are not admitted), in one pass; ids are dense but not in slot order here."""
+    index = FlatIndex(4, "l2")
+    ids = rng.permutation(300).astype(np.int64)
+    index.add(rng.standard_normal((300, 4)).astype(np.float32), ids)
+    index.remove(ids[:40])  # compaction moves rows: slots no longer follow insertion order
+    for n in (300, 120, 0):
+        id_mask = rng.random(n) < 0.3
+        allow, count = index.id_mask_allow(id_mask)
+        sid = index.slot_ids()
+        want = np.array([0 <= i < n and bool(id_mask[i]) for i in sid.tolist()], dtype=bool)
+        np.testing.assert_array_equal(allow, want)
+        assert count == int(want.sum())
+        by_ids = index.search(np.zeros((1, 4), np.float32), 5, allow=np.flatnonzero(id_mask))
+        np.testing.assert_array_equal(
+            index.search(np.zeros((1, 4), np.float32), 5, allow=allow)[0], by_ids[0]
+        )
+    with pytest.raises(InvalidParameterError, match="boolean"):
+        index.id_mask_allow(np.arange(3))
+
+
+def test_mask_kernels_match_numpy(rng):
+    from indexes._kernels import hnsw_search as ks
+    from indexes._kernels.masks import id_mask_to_slots, sparse_mask_slots
+
+    for n in (0, 7, 8, 1001):
+        for frac in (0.0, 0.001, 0.05, 0.6, 1.0):
+            mask = rng.random(n) < frac
+            want = np.flatnonzero(mask)
+            np.testing.assert_array_equal(sparse_mask_slots(mask, want.size), want)
+            np.testing.assert_array_equal(ks.mask_slots(mask, want.size), want)
+            sid = rng.integers(-1, n + 5, size=n).astype(np.int64)
+            got, count = id_mask_to_slots(sid, mask)
+            ok = (sid >= 0) & (sid < n)
+            expect = np.zeros(n, dtype=bool)
+            expect[ok] = mask[sid[ok]]
+            np.testing.assert_array_equal(got, expect)
+            assert count == int(expect.sum())
 
 
 def test_k_larger_than_collection_pads(rng):

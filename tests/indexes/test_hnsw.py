@@ -172,6 +172,28 @@ def test_filter_plan_prefers_exact_for_selective_filters(glove_index):
     assert glove_index.plan(None, K) == ("graph", GLOVE_BASE)
 
 
+def test_search_exact_matches_flat(glove, glove_index, glove_flat):
+    """``search_exact`` (the engine's exact plan) is exact search over the allowed points."""
+    _, queries = glove
+    queries = queries[:30]
+    rng = np.random.default_rng(11)
+    for frac in (0.2, 0.01, 0.0005):  # both slot-listing kernels (dense and sparse masks)
+        mask = rng.random(GLOVE_BASE) < frac
+        truth, truth_d = glove_flat.search(queries, K, allow=mask)
+        for n_threads in (1, 2):
+            ids, dists = glove_index.search_exact(queries, K, mask, n_threads=n_threads)
+            assert recall(ids, truth) == 1.0, frac
+            np.testing.assert_allclose(dists, truth_d, atol=1e-5)
+    truth, _ = glove_flat.search(queries, K)
+    ids, _ = glove_index.search_exact(queries, K)  # no filter: every live point
+    assert recall(ids, truth) == 1.0
+    ids, dists = glove_index.search_exact(queries[:2], K, np.array([5, 7], dtype=np.int64))
+    assert sorted(ids[0, :2].tolist()) == [5, 7] and (ids[:, 2:] == -1).all()
+    assert np.isinf(dists[:, 2:]).all()
+    ids, _ = glove_index.search_exact(queries[:2], K, np.zeros(GLOVE_BASE, dtype=bool))
+    assert (ids == -1).all()
+
+
 def test_filter_with_fewer_allowed_than_k(glove, glove_index):
     _, queries = glove
     allowed = np.array([3, 17, 4242, 31337], dtype=np.int64)

@@ -210,3 +210,37 @@ def test_bad_input(vaswani_index):
         vaswani_index.search([ok], 5, MultiVectorParams(candidates=0))
     with pytest.raises(InvalidParameterError, match="k_sim"):
         FDEConfig(k_sim=40)
+
+
+def test_muvera_index_engine_face(rng, tmp_path):
+    """MuveraIndex: the registry's (dim, metric, **scalars) constructor, HNSW over the FDEs,
+    cosine normalising every token, get_sets, numeric params, save/load round trip."""
+    from indexes.muvera import MuveraIndex, MuveraParams
+
+    sets = [rng.standard_normal((int(m), 16)).astype(np.float32) for m in rng.integers(1, 9, 200)]
+    queries = [rng.standard_normal((int(m), 16)).astype(np.float32) for m in (2, 5, 7)]
+    index = MuveraIndex(16, "cosine", r_reps=10, k_sim=3, d_proj=8, M=8, ef_construction=64)
+    index.add(sets, np.arange(200) * 3)
+    unit = [s / np.linalg.norm(s, axis=1, keepdims=True) for s in sets]
+    top, scores = exact_maxsim_search(
+        [q / np.linalg.norm(q, axis=1, keepdims=True) for q in queries], unit, 5, 16
+    )
+    got, dist = index.search([q * 2.5 for q in queries], 5, MuveraParams(candidates=200))
+    np.testing.assert_array_equal(got, top * 3)  # every document re-ranked: exact
+    np.testing.assert_allclose(-dist, scores, rtol=1e-5)
+
+    found, tokens, offsets = index.get_sets(np.array([9, 7, 0]))  # 7 is not stored
+    np.testing.assert_array_equal(found, [9, 0])
+    np.testing.assert_allclose(tokens[offsets[0] : offsets[1]], unit[3], rtol=1e-6)
+
+    index.save(tmp_path / "mu")
+    loaded = MuveraIndex.load(tmp_path / "mu")
+    assert loaded.metric == "cosine" and loaded.inner_kind == "hnsw"
+    for params in (None, MuveraParams(candidates=20, ef=40)):
+        a, b = index.search(queries, 5, params), loaded.search(queries, 5, params)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(InvalidParameterError, match="metric"):
+        MuveraIndex(16, "l2")
+    with pytest.raises(InvalidParameterError, match="candidates"):
+        MuveraParams(candidates=0)

@@ -135,25 +135,3 @@ def test_loader_failure_keeps_the_service_unready(tmp_path, monkeypatch):
         app.state.service._loader.join(30)
         r = client.get("/readyz")
         assert r.status_code == 503 and "failed: boom" in r.text
-
-
-def test_blas_threads_are_limited_while_serving_and_restored(tmp_path):
-    from threadpoolctl import threadpool_info
-
-    def blas_threads() -> dict[str, int]:
-        # numpy's BLAS: the one the engine's matrix products use. (faiss, loaded by other
-        # tests in this process, brings its own OpenBLAS, whose thread count was seen to
-        # change under the full suite; the service never calls faiss.)
-        return {
-            i["filepath"]: i["num_threads"]
-            for i in threadpool_info()
-            if i["user_api"] == "blas" and "numpy" in i["filepath"]
-        }
-
-    before = blas_threads()
-    app = create_app(make_settings(tmp_path, blas_threads=1))
-    with TestClient(app):
-        during = blas_threads()
-        assert before and all(during[path] == 1 for path in before)
-    after = blas_threads()
-    assert {path: after[path] for path in before} == before

@@ -11,7 +11,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.service.test_routes import exact_top
+from tests.service.test_routes import check_fused, exact_top, rrf_scores
 
 DIM = 16
 N = 400
@@ -115,6 +115,41 @@ def test_qdrant_client_end_to_end(qclient, rng):
     )
     assert [p.id for p in batch[0].points] == exact_top(x, q, 2, "Cosine")[0]
     assert [p.id for p in batch[1].points] == allowed[ids[2:4]].tolist()
+
+    # staged queries: reciprocal rank fusion of two prefetches, and exact re-scoring of a
+    # filtered prefetch (prefetches search exactly so that the expected lists are exact)
+    q2 = rng.standard_normal(DIM).astype(np.float32)
+    a, b = exact_top(x, q, 30, "Cosine")[0], exact_top(x, q2, 30, "Cosine")[0]
+    prefetch = [
+        models.Prefetch(query=q.tolist(), limit=30, params=EXACT),
+        models.Prefetch(query=q2.tolist(), limit=30, params=EXACT),
+    ]
+    for query, k, w in (
+        (models.FusionQuery(fusion=models.Fusion.RRF), 2, None),
+        (models.RrfQuery(rrf=models.Rrf(k=10, weights=[2.0, 1.0])), 10, [2.0, 1.0]),
+    ):
+        got = qclient.query_points("docs", prefetch=prefetch, query=query, limit=10).points
+        check_fused([p.model_dump() for p in got], rrf_scores([a, b], k, w), 10)
+    cand = allowed[exact_top(x[allowed], q, 25, "Cosine")[0]]
+    order, scores = exact_top(x[cand], q2, 5, "Cosine")
+    got = qclient.query_points(
+        "docs",
+        prefetch=models.Prefetch(query=q.tolist(), filter=flt, limit=25, params=EXACT),
+        query=q2.tolist(),
+        limit=5,
+    ).points
+    assert [p.id for p in got] == cand[order].tolist()
+    np.testing.assert_allclose([p.score for p in got], scores, rtol=1e-4, atol=1e-5)
+    # nearest by id through a prefetch: the point's own vector, the point left out
+    got = qclient.query_points(
+        "docs", prefetch=models.Prefetch(query=5, limit=20, params=EXACT), query=5, limit=3
+    ).points
+    assert [p.id for p in got] == [i for i in ids_self if i != 5][:3]
+    with pytest.raises(UnexpectedResponse) as exc:
+        qclient.query_points(
+            "docs", query=models.RecommendQuery(recommend=models.RecommendInput(positive=[1]))
+        )
+    assert exc.value.status_code == 400 and b"query.recommend" in exc.value.content
 
     # retrieve, scroll, count
     recs = qclient.retrieve("docs", ids=[3, 1, 9999], with_vectors=True)

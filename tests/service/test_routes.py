@@ -532,6 +532,12 @@ def test_query_api(filled, data):
     assert [p["id"] for p in res[1]["points"]] == [i for i in ids_self if i != 10][:1]
 
 
+def _nested(leaf: dict, depth: int) -> dict:
+    for _ in range(depth):
+        leaf = {"query": leaf["query"], "prefetch": leaf}
+    return leaf
+
+
 def test_query_errors_name_the_field(filled):
     v = [1.0] * DIM
     cases = [
@@ -542,16 +548,147 @@ def test_query_errors_name_the_field(filled):
         ({"query": -1}, 400, "query"),
         ({"query": {"recommend": {"positive": [1]}}}, 400, "query.recommend"),
         ({"query": {"nearest": v, "mmr": {"diversity": 0.5}}}, 400, "query.mmr"),
-        ({"query": v, "prefetch": {"query": v}}, 400, "prefetch"),
+        ({"query": {"fusion": "rrf"}}, 400, "query: fusion needs prefetch"),
+        ({"prefetch": {"query": v}}, 400, "query: missing"),
+        ({"query": {"fusion": "dbsf"}, "prefetch": {"query": v}}, 400, "query.fusion"),
+        ({"query": {"rrf": {"k": 0}}, "prefetch": {"query": v}}, 400, "query.rrf.k"),
+        (
+            {"query": {"rrf": {"weights": [1.0]}}, "prefetch": [{"query": v}, {"query": v}]},
+            400,
+            "query.rrf.weights: expected 2 weights",
+        ),
+        ({"query": {"rrf": {"weights": [0.0]}}, "prefetch": {"query": v}}, 400, "weights[0]"),
+        ({"query": {"order_by": "g"}}, 400, "query.order_by"),
+        ({"query": {"formula": {"sum": []}}}, 400, "query.formula"),
+        ({"query": {"context": [{"positive": 1, "negative": 2}]}}, 400, "query.context"),
+        ({"query": {"discover": {"target": 1, "context": []}}}, 400, "query.discover"),
+        ({"query": {"sample": "random"}}, 400, "query.sample"),
+        ({"query": {}}, 400, "query: empty"),
+        (
+            {"query": {"fusion": "rrf"}, "prefetch": [{"query": v}, {"query": v[:2]}]},
+            400,
+            "prefetch[1].query: expected dimension 8",
+        ),
+        (
+            {"query": v, "prefetch": {"query": {"recommend": {"positive": [1]}}}},
+            400,
+            "prefetch[0].query.recommend",
+        ),
+        ({"query": v, "prefetch": {"query": v, "using": "image"}}, 400, "prefetch[0].using"),
+        ({"query": v, "prefetch": {"query": v, "limit": 0}}, 400, "prefetch[0].limit"),
+        (
+            {"query": v, "prefetch": {"query": v, "params": {"nprobe": 3}}},
+            400,
+            "prefetch[0].params.nprobe",
+        ),
+        ({"query": v, "prefetch": {"query": v, "bogus": 1}}, 422, "bogus"),
+        (
+            {"query": v, "prefetch": _nested({"query": v}, 20)},
+            400,
+            "prefetch nested deeper than 16",
+        ),
         ({"query": v, "using": "image"}, 400, "using"),
         ({"query": v, "lookup_from": {"collection": "x"}}, 400, "lookup_from"),
         ({"query": v, "limit": -3}, 400, "limit"),
         ({"query": v, "bogus": 1}, 422, "bogus"),
+        (
+            {"query": v, "prefetch": {"query": v}, "relevance_threshold": 0.5},
+            400,
+            "relevance_threshold: applies to plain nearest queries",
+        ),
     ]
     for body, status, needle in cases:
         error(filled.post("/collections/c/points/query", json=body), status, needle)
     batch = {"searches": [{"query": v}, {"query": [1.0]}]}
     error(filled.post("/collections/c/points/query/batch", json=batch), 400, "searches[1].query")
+    staged = {"query": {"fusion": "rrf"}, "prefetch": {"query": {"nearest": {"x": 1}}}}
+    batch = {"searches": [{"query": v}, staged]}
+    error(
+        filled.post("/collections/c/points/query/batch", json=batch),
+        400,
+        "searches[1].prefetch[0].query.nearest",
+    )
+
+
+def rrf_scores(
+    lists: list[list[int]], k: int = 2, weights: list[float] | None = None
+) -> dict[int, float]:
+    """Reciprocal rank fusion, Qdrant's formula: 1 / ((pos + 1) / w + k - 1), pos 0-based."""
+    out: dict[int, float] = {}
+    for i, ids in enumerate(lists):
+        w = 1.0 if weights is None else weights[i]
+        for pos, pid in enumerate(ids):
+            out[pid] = out.get(pid, 0.0) + 1.0 / ((pos + 1) / w + k - 1)
+    return out
+
+
+def check_fused(pts: list[dict], expected: dict[int, float], limit: int) -> None:
+    """``pts`` are the ``limit`` best of ``expected`` (ties in any order), with its scores."""
+    assert len(pts) == min(limit, len(expected))
+    got = [p["score"] for p in pts]
+    assert got == sorted(got, reverse=True)
+    np.testing.assert_allclose(got, [expected[p["id"]] for p in pts], rtol=1e-6)
+    cut = sorted(expected.values(), reverse=True)[len(pts) - 1]
+    assert {i for i, sc in expected.items() if sc > cut + 1e-12} <= {p["id"] for p in pts}
+
+
+def test_query_prefetch_fusion_and_rescoring(filled, data, rng):
+    url = "/collections/c/points/query"
+    q1, q2 = data[3] + 0.3 * rng.standard_normal(DIM), data[7] + 0.3 * rng.standard_normal(DIM)
+    a, b = exact_top(data, q1, 20, "Cosine")[0], exact_top(data, q2, 30, "Cosine")[0]
+    prefetch = [{"query": q1.tolist(), "limit": 20}, {"query": q2.tolist(), "limit": 30}]
+    # reciprocal rank fusion, Qdrant's default k (2), and with k and weights
+    for query, k, w in (
+        ({"fusion": "rrf"}, 2, None),
+        ({"rrf": {}}, 2, None),
+        ({"rrf": {"k": 60, "weights": [3.0, 0.5]}}, 60, [3.0, 0.5]),
+    ):
+        body = {"prefetch": prefetch, "query": query, "limit": 12}
+        check_fused(result(filled.post(url, json=body))["points"], rrf_scores([a, b], k, w), 12)
+    # offset skips fused results; a threshold keeps fused scores >= it
+    full = result(filled.post(url, json={"prefetch": prefetch, "query": {"fusion": "rrf"}}))
+    body = {"prefetch": prefetch, "query": {"fusion": "rrf"}, "limit": 5, "offset": 3}
+    part = result(filled.post(url, json=body))["points"]
+    assert [p["score"] for p in part] == [p["score"] for p in full["points"][3:8]]
+    thr = full["points"][4]["score"]
+    body = {"prefetch": prefetch, "query": {"fusion": "rrf"}, "score_threshold": thr}
+    assert all(p["score"] >= thr for p in result(filled.post(url, json=body))["points"])
+    # re-scoring: a filtered prefetch's candidates ranked exactly by another vector
+    g2 = np.flatnonzero(np.arange(len(data)) % 4 == 2)
+    cand = g2[exact_top(data[g2], q1, 30, "Cosine")[0]]
+    order, scores = exact_top(data[cand], q2, 6, "Cosine")
+    flt = {"must": [{"key": "g", "match": {"value": 2}}]}
+    body = {
+        "prefetch": {"query": q1.tolist(), "filter": flt, "limit": 30},
+        "query": q2.tolist(),
+        "limit": 6,
+        "with_payload": True,
+        "with_vector": True,
+    }
+    pts = result(filled.post(url, json=body))["points"]
+    assert [p["id"] for p in pts] == cand[order].tolist()
+    np.testing.assert_allclose([p["score"] for p in pts], scores, rtol=1e-4, atol=1e-5)
+    assert all(p["payload"]["g"] == 2 and len(p["vector"]) == DIM for p in pts)
+    # the request's filter applies to the prefetches; nesting; a point id re-scores too
+    inner = {"prefetch": {"query": q1.tolist(), "limit": 40}, "query": q2.tolist(), "limit": 25}
+    body = {"prefetch": [inner], "query": {"nearest": 7}, "filter": flt, "limit": 8}
+    pts = result(filled.post(url, json=body))["points"]
+    assert pts and all(p["id"] % 4 == 2 and p["id"] != 7 for p in pts)
+    first = g2[exact_top(data[g2], q1, 40, "Cosine")[0]]
+    second = first[exact_top(data[first], q2, 25, "Cosine")[0]]
+    second = second[second != 7]
+    order, _ = exact_top(data[second], data[7], 8, "Cosine")
+    assert [p["id"] for p in pts] == second[order].tolist()
+    # a batch mixing a staged and a plain query
+    body = {
+        "searches": [
+            {"prefetch": prefetch, "query": {"fusion": "rrf"}, "limit": 4},
+            {"query": q1.tolist(), "limit": 3},
+        ]
+    }
+    res = result(filled.post(url + "/batch", json=body))
+    check_fused(res[0]["points"], rrf_scores([a, b]), 4)
+    assert [p["id"] for p in res[1]["points"]] == a[:3]
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ WRITE_ROUTES = {
     ("POST", "/collections/{collection_name}/snapshots"),
     ("DELETE", "/collections/{collection_name}/snapshots/{snapshot_name}"),
     ("PUT", "/collections/{collection_name}/snapshots/recover"),
+    ("PUT", "/collections/{collection_name}/relevance"),
+    ("DELETE", "/collections/{collection_name}/relevance"),
 }
 OPEN_ROUTES = {("GET", "/"), ("GET", "/healthz"), ("GET", "/livez"), ("GET", "/readyz")}
 

@@ -159,3 +159,26 @@ def test_bad_settings_exit_with_status_2(tmp_path, flag, capsys):
     port = "--port=70000" if flag.startswith("--port") else f"--port={free_port()}"
     assert main(["serve", "--data-dir", str(tmp_path), port, flag]) == 2
     assert "invalid settings" in capsys.readouterr().err
+
+
+def test_blas_limit_applies_and_restores():
+    from threadpoolctl import threadpool_info
+
+    from service.server import limit_blas_threads
+
+    def numpy_blas_threads() -> list[int]:
+        """Threads of numpy's BLAS (the one flat search uses)."""
+        infos = threadpool_info()
+        return [
+            i["num_threads"] for i in infos if i["user_api"] == "blas" and "numpy" in i["filepath"]
+        ]
+
+    before = numpy_blas_threads()
+    assert before
+    assert limit_blas_threads(0) is None
+    limits = limit_blas_threads(1)
+    try:
+        assert numpy_blas_threads() == [1] * len(before)
+    finally:
+        limits.restore_original_limits()
+    assert numpy_blas_threads() == before

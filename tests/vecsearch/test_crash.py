@@ -54,7 +54,11 @@ class Model:
         return []
 
 
-def run_child(data_dir: Path, first: int, seed: int, delay: float) -> list[str]:
+def run_child(data_dir: Path, first: int, seed: int, acks: int, delay: float) -> list[str]:
+    """Run the writer, kill it with SIGKILL ``delay`` seconds after its ``acks``-th
+    acknowledgement (or after 120 s), and return its log. Counting acknowledgements rather
+    than wall time makes every round exercise writes however loaded the machine is; the
+    random sub-write ``delay`` still lands the kill at random points of a write."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [
@@ -71,9 +75,18 @@ def run_child(data_dir: Path, first: int, seed: int, delay: float) -> list[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    seen: list[str] = []
     try:
         first_line = proc.stdout.readline()
         if first_line.strip() == "ready":
+            deadline = time.monotonic() + 120
+            n_acks = 0
+            while n_acks < acks and time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                seen.append(line)
+                n_acks += line.startswith("ack ")
             time.sleep(delay)
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -83,7 +96,7 @@ def run_child(data_dir: Path, first: int, seed: int, delay: float) -> list[str]:
         proc.wait(timeout=30)
     assert first_line.strip() == "ready", first_line + err
     assert proc.returncode == -signal.SIGKILL, err
-    return out.splitlines()
+    return "".join(seen).splitlines() + out.splitlines()
 
 
 def check(data_dir: Path, model: Model, pending: str | None) -> None:
@@ -138,7 +151,13 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
     data_dir = tmp_path / "data"
     total_acked = 0
     for round_ in range(KILLS):
-        lines = run_child(data_dir, model.next_id, seed=round_, delay=float(rng.uniform(0.3, 1.5)))
+        lines = run_child(
+            data_dir,
+            model.next_id,
+            seed=round_,
+            acks=int(rng.integers(5, 60)),
+            delay=float(rng.uniform(0.0, 0.05)),
+        )
         pending = None
         for line in lines:
             word, _, op = line.partition(" ")

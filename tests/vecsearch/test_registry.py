@@ -140,3 +140,52 @@ def test_build_params_accept_flags_and_reject_containers():
     assert params["keep_vectors"] is True
     with pytest.raises(ValidationError, match=r"index.params.nlist"):
         ivf.build_params(16, {"nlist": [8]}, "index.params")
+
+
+def test_hnsw_filtered_search_after_slot_reuse(db, rng):
+    """Filtered HNSW search through the engine, before and after churn has moved points to
+    reused slots (the label -> slot translation then goes through the slots' ids): the exact
+    plan returns exactly the brute-force answer over the allowed points, the index plan only
+    allowed points, k of them."""
+    pytest.importorskip("indexes.hnsw")
+    coll = db.create_collection(
+        "h",
+        {
+            "vectors": {"size": 8, "distance": "Euclid"},
+            "index": {"type": "hnsw", "params": {"M": 8, "ef_construction": 32}},
+            "hnsw_config": {"full_scan_threshold": 4},  # KB: up to 128 points go exact
+        },
+    )
+    coll.create_payload_index("g", "integer")
+    points = {i: rng.normal(size=8).astype(np.float32) for i in range(1500)}
+    coll.upsert_batch(
+        list(points), np.stack(list(points.values())), [{"g": i % 50} for i in points]
+    )
+
+    def check(expect_identity: bool) -> None:
+        ids = np.array(sorted(points))
+        x = np.stack([points[i] for i in ids])
+        qs = rng.normal(size=(8, 8)).astype(np.float32)
+        for lt, plan in ((1, "exact"), (2, "exact"), (40, "index")):
+            flt = {"must": [{"key": "g", "range": {"lt": lt}}]}
+            allowed = ids[ids % 50 < lt]
+            for q in qs:
+                hits = coll.search(q, limit=10, filter=flt)
+                assert coll.last_plan == plan
+                got = [h.id for h in hits]
+                assert len(got) == 10 and set(got) <= set(allowed.tolist())
+                if plan == "exact":
+                    d = ((x[np.isin(ids, allowed)] - q) ** 2).sum(axis=1)
+                    assert got == allowed[np.argsort(d, kind="stable")[:10]].tolist()
+        assert coll._slot_cache is not None and coll._slot_cache[1] is expect_identity
+
+    check(expect_identity=True)  # built in label order: slot == label
+    gone = rng.choice(1500, size=500, replace=False).tolist()
+    coll.delete(gone)
+    for i in gone:
+        del points[i]
+    coll._index.consolidate()  # frees the deleted slots for reuse
+    new = {2000 + j: rng.normal(size=8).astype(np.float32) for j in range(400)}
+    coll.upsert_batch(list(new), np.stack(list(new.values())), [{"g": i % 50} for i in new])
+    points.update(new)
+    check(expect_identity=False)

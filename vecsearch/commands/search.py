@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             params=params or None,
             score_threshold=args.score_threshold,
             with_payload=args.with_payload,
+            relevance_threshold=args.relevance_threshold,
         )
     print(json.dumps([h.to_dict() for h in hits], indent=2))
     return 0
@@ -81,5 +82,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--exact", action="store_true", help="exact search")
     p.add_argument("--score-threshold", type=float)
+    p.add_argument(
+        "--relevance-threshold",
+        type=float,
+        help="keep hits with calibrated relevance >= this (needs `vecsearch relevance fit`)",
+    )
     p.add_argument("--with-payload", action="store_true")
     p.set_defaults(func=run)
