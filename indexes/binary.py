@@ -10,6 +10,12 @@ training-free beyond the centre: each scale is the least-squares optimum ``mean(
 Scoring (per call, :class:`BinaryParams`):
 
 * ``"hamming"``: popcount of XOR between the query's and the row's first-stage codes;
+* ``"cascade"``: Hamming over every row keeps a shortlist of ``shortlist * k`` rows, which
+  are re-ranked by the asymmetric estimate below (all stages' codes); the scan touches only
+  the first-stage codes and the refinement only the shortlist, so it runs at Hamming speed
+  with (nearly) the asymmetric ranking. The shortlist is only as good as 1-bit Hamming:
+  it ignores vector norms (which ``ip`` ranks by) and has ``dim + 1`` distinct values, so
+  low-dimensional or ``ip`` data needs a longer shortlist (or the full asymmetric scan);
 * ``"symmetric"``: the query is encoded too; ``<q^, x^>`` is estimated from Hamming distances
   between every pair of stages, weighted by their scales;
 * ``"asymmetric"``: the float query is scored against the codes through per-query byte lookup
@@ -17,7 +23,14 @@ Scoring (per call, :class:`BinaryParams`):
 
 Rescoring takes ``ceil(oversampling * k)`` candidates by code score and re-ranks them with the
 float vectors (exact, float64 accumulation). The float vectors are optional (``keep_vectors``)
-and, after ``load(path, mmap=True)``, stay on disk memory-mapped: RAM holds only the codes.
+and, after ``load(path, mmap=True)``, stay on disk memory-mapped: RAM holds only the codes,
+their scales and the ids. The per-row scalars ``cdot`` and ``xhat_sq`` (used only by the
+full ``"symmetric"`` / ``"asymmetric"`` scans) stay memory-mapped too; ``"hamming"`` and
+``"cascade"`` never read them (the cascade recomputes what it needs for its shortlist).
+
+``"hamming"`` and ``"cascade"`` run as one fused kernel per query
+(:func:`indexes._kernels.bits.search_codes`): a single-query search is one compiled call,
+and a batch runs the queries in parallel.
 """
 
 from __future__ import annotations
@@ -31,11 +44,13 @@ import numpy as np
 
 from indexes._kernels.bits import (
     byte_luts,
+    center_luts,
     decode_recurrent,
     encode_recurrent,
     scan_asymmetric,
-    scan_hamming,
     scan_symmetric,
+    search_codes,
+    search_codes_single,
 )
 from indexes._kernels.dispatch import for_rows
 from indexes._kernels.distances import exact_candidate_distances
@@ -53,17 +68,25 @@ from indexes.base import (
 )
 from indexes.errors import InvalidParameterError, NotTrainedError, UnsupportedOperationError
 
-SCORINGS = ("hamming", "symmetric", "asymmetric")
+SCORINGS = ("hamming", "cascade", "symmetric", "asymmetric")
+_FUSED = ("hamming", "cascade")
 _EMPTY_MASK = np.zeros(0, dtype=np.bool_)
+#: Columns a search may need that stay memory-mapped after ``load(mmap=True)``.
+_MAPPED = ("vectors", "cdot", "xhat_sq")
 
 
 @dataclass(frozen=True, slots=True)
 class BinaryParams(SearchParams):
-    """Per-call knobs: candidates ``oversampling * k``, float rescoring, scoring mode."""
+    """Per-call knobs: candidates ``oversampling * k``, float rescoring, scoring mode, and for
+    ``"cascade"`` the Hamming shortlist ``shortlist * k`` that the asymmetric estimate ranks."""
 
     oversampling: float = 4.0
     rescore: bool = True
     scoring: str | None = None  # None: the index's default
+    shortlist: float = 16.0
+
+
+_DEFAULT_PARAMS = BinaryParams()
 
 
 class BinaryIndex(BaseIndex):
@@ -85,12 +108,19 @@ class BinaryIndex(BaseIndex):
             raise InvalidParameterError(f"bits must be 1, 2, 3 or 4, got {bits!r}")
         if scoring not in SCORINGS:
             raise InvalidParameterError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+        if self.dim > 65_000:  # Hamming distances are kept as uint16 by the scan
+            raise InvalidParameterError(f"binary codes support dim <= 65000, got {self.dim}")
         self.bits = bits
         self.scoring = scoring
         self.keep_vectors = bool(keep_vectors)
         self.n_words = (self.dim + 63) // 64
         self.n_bytes = (self.dim + 7) // 8
         self.center: np.ndarray | None = None
+        self._c_lut = np.zeros((self.n_bytes, 256), dtype=np.float32)
+        self._c_sq = 0.0
+        self._normalize = self.metric == "cosine"
+        self._metric_code = METRIC_CODES[self.metric]
+        self._no_vectors = np.zeros((0, self.dim), dtype=np.float32)
         columns: dict[str, tuple[tuple[int, ...], Any]] = {
             "codes": ((bits, self.n_words), np.uint64),
             "scales": ((bits,), np.float32),
@@ -122,25 +152,33 @@ class BinaryIndex(BaseIndex):
         return self._rows.nbytes(resident_only=True) + center
 
     def memory_breakdown(self) -> dict[str, int]:
-        """Bytes of the searched part (codes + per-row scalars + ids) and of the float vectors,
-        split into resident and memory-mapped (disk) bytes."""
+        """Bytes of the live rows by part, each split into RAM and memory-mapped (disk):
+
+        * ``codes``: what ``"hamming"`` / ``"cascade"`` search touches (codes, scales, ids),
+          always in RAM;
+        * ``aux_ram`` / ``aux_disk``: the per-row scalars only full symmetric / asymmetric
+          scans read;
+        * ``vectors_ram`` / ``vectors_disk``: the float vectors used for rescoring.
+        """
         rows = self._rows
-        code_bytes = rows.nbytes(include={"codes", "scales", "cdot", "xhat_sq"})
-        vectors = rows.arrays.get("vectors")
-        vec_bytes = 0 if vectors is None else int(vectors[: rows.n].nbytes)
-        mapped = isinstance(vectors, np.memmap)
-        return {
-            "codes": code_bytes + int(rows.ids.nbytes),
-            "vectors_ram": 0 if mapped else vec_bytes,
-            "vectors_disk": vec_bytes if mapped else 0,
-        }
+        n = rows.n
+        out = {"codes": int(rows.ids[:n].nbytes)}
+        out["codes"] += sum(int(rows.arrays[c][:n].nbytes) for c in ("codes", "scales"))
+        for part, cols in (("aux", ("cdot", "xhat_sq")), ("vectors", ("vectors",))):
+            out[f"{part}_ram"] = out[f"{part}_disk"] = 0
+            for c in cols:
+                arr = rows.arrays.get(c)
+                if arr is not None:
+                    where = "disk" if isinstance(arr, np.memmap) else "ram"
+                    out[f"{part}_{where}"] += int(arr[:n].nbytes)
+        return out
 
     def train(self, x: Any) -> None:
         """Learn the centre of the codes from (a sample of) the data."""
         vecs = self.prepare(x, what="training vectors")
         if vecs.shape[0] == 0:
             raise InvalidParameterError("training needs at least one vector")
-        self.center = vecs.mean(axis=0, dtype=np.float64).astype(np.float32)
+        self._set_center(vecs.mean(axis=0, dtype=np.float64).astype(np.float32))
 
     def add(self, x: Any, ids: Any) -> None:
         """Encode and store vectors under ``ids`` (re-adding an id replaces it)."""
@@ -184,6 +222,54 @@ class BinaryIndex(BaseIndex):
         Without rescoring, distances are the code-space estimates: the Hamming distance for
         ``"hamming"``, else the metric's distance to the reconstructed vector ``x^``.
         """
+        # Fast path: one float32 query, no filter, fused scoring -> one kernel call.
+        if (
+            allow is None
+            and type(queries) is np.ndarray
+            and queries.dtype == np.float32
+            and type(k) is int
+            and k > 0
+            and self.center is not None
+            and self._rows.n > 0
+            and (params is None or type(params) is BinaryParams)
+        ):  # (one query runs on one thread, so params.n_threads does not matter here)
+            q = queries if queries.ndim == 1 else (queries[0] if queries.shape[0] == 1 else None)
+            if q is not None and q.ndim == 1 and q.shape[0] == self.dim and q.flags.c_contiguous:
+                p = _DEFAULT_PARAMS if params is None else params
+                plan = self._plan(p, k)
+                if plan is not None:
+                    rows = self._rows
+                    ids, dists, status = search_codes_single(
+                        q, self._normalize, k, plan[0], plan[1], plan[2], p.rescore,
+                        self._metric_code, self.center, self._c_sq, self._c_lut,
+                        rows["codes"], rows["scales"], rows.slot_ids(), _EMPTY_MASK,
+                        rows["vectors"] if p.rescore else self._no_vectors,
+                    )  # fmt: skip
+                    if status == 0:
+                        return ids, dists
+        return self._search_general(queries, k, params, allow)
+
+    def _plan(self, p: BinaryParams, k: int) -> tuple[int, int, bool] | None:
+        """``(shortlist m, candidates kk, refine)`` for the fused kernel, or ``None`` when the
+        call must go the general way (other scoring, or parameters to validate)."""
+        scoring = p.scoring or self.scoring
+        if scoring not in _FUSED or not (
+            type(p.oversampling) in (int, float)
+            and p.oversampling >= 1.0
+            and type(p.shortlist) in (int, float)
+            and p.shortlist >= 1.0
+            and (self.keep_vectors or not p.rescore)
+        ):
+            return None
+        n = self._rows.n
+        kk = min(n, math.ceil(k * p.oversampling) if p.rescore else k)
+        if scoring == "hamming":
+            return kk, kk, False
+        return min(n, max(kk, math.ceil(k * p.shortlist))), kk, True
+
+    def _search_general(
+        self, queries: Any, k: int, params: BinaryParams | None, allow: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         center = self._need_center()
         q = self.prepare(queries, what="queries")
         k = check_k(k)
@@ -193,6 +279,8 @@ class BinaryIndex(BaseIndex):
             raise InvalidParameterError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
         if not (isinstance(p.oversampling, int | float) and p.oversampling >= 1.0):
             raise InvalidParameterError(f"oversampling must be >= 1, got {p.oversampling!r}")
+        if not (isinstance(p.shortlist, int | float) and p.shortlist >= 1.0):
+            raise InvalidParameterError(f"shortlist must be >= 1, got {p.shortlist!r}")
         if p.rescore and not self.keep_vectors:
             raise UnsupportedOperationError(
                 "rescoring needs the float vectors; this index was built with keep_vectors=False"
@@ -208,17 +296,20 @@ class BinaryIndex(BaseIndex):
         rows = self._rows
         ids = rows.slot_ids()
         allow_arr = _EMPTY_MASK if mask is None else mask
+        if scoring in _FUSED:
+            m, kk, refine = self._plan(p, k)  # type: ignore[misc]  # validated above
+            with numba_threads(p.n_threads):
+                got_ids, got_d = for_rows(search_codes, nq)(
+                    q, k, m, kk, refine, p.rescore, metric, center, self._c_sq, self._c_lut,
+                    rows["codes"], rows["scales"], ids, allow_arr,
+                    rows["vectors"] if p.rescore else self._no_vectors,
+                )  # fmt: skip
+            return got_ids, got_d
         hd = np.full((nq, kk), np.inf, dtype=np.float32)
         hi = np.full((nq, kk), EMPTY, dtype=np.int64)
         hc = np.full((nq, kk), -1, dtype=np.int64)
         with numba_threads(p.n_threads):
-            if scoring == "hamming":
-                qcodes, _ = for_rows(encode_recurrent, nq)(q, center, 1, self.n_words)
-                # a strided view, no copy (contiguous when bits == 1)
-                for_rows(scan_hamming, nq)(
-                    qcodes[:, 0], rows["codes"][:, 0], ids, allow_arr, hd, hi, hc
-                )
-            elif scoring == "symmetric":
+            if scoring == "symmetric":
                 qcodes, qscales = for_rows(encode_recurrent, nq)(q, center, self.bits, self.n_words)
                 for_rows(scan_symmetric, nq)(
                     qcodes,
@@ -271,14 +362,18 @@ class BinaryIndex(BaseIndex):
             scoring=meta["scoring"],
             keep_vectors=meta["keep_vectors"],
         )
-        loaded = {name: np.array(arr) for name, arr in arrays.items() if name != "vectors"}
-        if index.keep_vectors:
-            loaded["vectors"] = arrays["vectors"]
-        index.center = loaded.pop("center")
+        loaded = {name: arr if name in _MAPPED else np.array(arr) for name, arr in arrays.items()}
+        index._set_center(loaded.pop("center"))
         index._rows.set_loaded(loaded)
         return index
 
     # -- internals -----------------------------------------------------------------------------
+    def _set_center(self, center: np.ndarray) -> None:
+        """Adopt a centre and derive what the fused kernel needs from it."""
+        self.center = np.ascontiguousarray(center, dtype=np.float32)
+        self._c_lut = center_luts(self.center, self.n_bytes)
+        self._c_sq = float(np.dot(self.center.astype(np.float64), self.center))
+
     def _need_center(self) -> np.ndarray:
         if self.center is None:
             raise NotTrainedError("BinaryIndex needs train() before add() or search()")
@@ -286,7 +381,7 @@ class BinaryIndex(BaseIndex):
 
     def _estimate_offset(self, q: np.ndarray, scoring: str) -> np.ndarray:
         """Per-query constant that turns a scan key into the estimated distance."""
-        if scoring == "hamming":
+        if scoring in _FUSED:  # pragma: no cover - the fused kernel returns its own estimates
             return np.zeros(q.shape[0])
         if scoring == "symmetric":
             nq = q.shape[0]

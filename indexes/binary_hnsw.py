@@ -145,6 +145,6 @@ class HNSWBinaryIndex(BaseIndex):
         manifest, arrays = cls._load_arrays(path, mmap=False)
         index = cls(manifest["dim"], manifest["metric"])
         index.graph = HNSWIndex.load(os.path.join(path, "graph"), mmap=mmap)
-        index.codec.center = np.array(arrays["center"])
+        index.codec._set_center(np.array(arrays["center"]))
         index._codes = np.array(arrays["codes"])
         return index

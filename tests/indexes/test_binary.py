@@ -147,7 +147,7 @@ def test_disk_vectors_give_identical_results(tmp_path, vaswani_binary):
     index.save(tmp_path / "bin")
     on_disk = BinaryIndex.load(tmp_path / "bin", mmap=True)
     in_ram = BinaryIndex.load(tmp_path / "bin", mmap=False)
-    for scoring in ("hamming", "symmetric", "asymmetric"):
+    for scoring in ("hamming", "cascade", "symmetric", "asymmetric"):
         params = BinaryParams(scoring=scoring)
         expected = index.search(queries, 10, params)
         for loaded in (on_disk, in_ram):
@@ -214,3 +214,83 @@ def test_bad_input(rng):
     assert index.ntotal == 50
     after = index.search(x[:4], 5)
     np.testing.assert_array_equal(before[0], after[0])
+
+
+# -- fused Hamming / cascade search ----------------------------------------------------------
+
+
+def test_hamming_shortlist_breaks_ties_by_id_not_slot(rng):
+    # few distinct distances (16 dims) -> many ties at the cut-off; ids are a permutation, so
+    # slot order and id order differ; a filter on top
+    x = rng.standard_normal((2000, 16)).astype(np.float32)
+    ids = rng.permutation(2000) + 7
+    index = BinaryIndex(16, "ip", bits=1)
+    index.train(x)
+    index.add(x, ids)
+    q = rng.standard_normal((5, 16)).astype(np.float32)
+    allow = ids[rng.random(2000) < 0.5]
+    mask = np.isin(ids, allow)
+    ref = numpy_hamming(index.encode(q)[0][:, 0], index._rows["codes"][:, 0]).astype(float)
+    ref[:, ~mask] = np.inf
+    for k in (1, 13, 40):
+        got_i, got_d = index.search(q, k, BinaryParams(rescore=False, scoring="hamming"), allow)
+        for r in range(5):
+            order = np.lexsort((ids, ref[r]))[:k]
+            np.testing.assert_array_equal(got_i[r], ids[order])
+            np.testing.assert_array_equal(got_d[r], ref[r, order])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_cascade_with_full_shortlist_equals_asymmetric_scan(rng, metric):
+    x = rng.standard_normal((600, 40)).astype(np.float32) + 0.3
+    q = rng.standard_normal((4, 40)).astype(np.float32)
+    index = BinaryIndex(40, metric, bits=2)
+    index.train(x)
+    index.add(x, np.arange(600))
+    k = 20
+    full = BinaryParams(rescore=False, scoring="cascade", shortlist=600 / k)
+    asym = BinaryParams(rescore=False, scoring="asymmetric")
+    ci, cd = index.search(q, k, full)
+    ai, ad = index.search(q, k, asym)
+    np.testing.assert_allclose(cd, ad, rtol=1e-4, atol=1e-4)  # same estimates, other sum order
+    assert np.mean([len(set(a) & set(b)) for a, b in zip(ci, ai, strict=True)]) >= k - 1
+    # one query through the single-query fast path gives the batch answer
+    one_i, one_d = index.search(q[2], k, full)
+    np.testing.assert_array_equal(one_i[0], ci[2])
+    np.testing.assert_array_equal(one_d[0], cd[2])
+
+
+def test_cascade_recall_and_ram_on_vaswani(tmp_path, vaswani_binary):
+    _, queries, truth, indexes = vaswani_binary
+    params = BinaryParams(scoring="cascade", oversampling=4, shortlist=16)
+    one_bit = recall(indexes[1].search(queries, 10, params)[0], truth)
+    two_bit = recall(indexes[2].search(queries, 10, params)[0], truth)
+    hamming = recall(indexes[1].search(queries, 10, BinaryParams(scoring="hamming"))[0], truth)
+    assert one_bit >= 0.95 and two_bit >= 0.97
+    assert one_bit > hamming  # the refinement stage ranks the shortlist better than Hamming
+    # floats (and aux scalars) memory-mapped: RAM holds codes, scales and ids only
+    indexes[1].save(tmp_path / "one")
+    loaded = BinaryIndex.load(tmp_path / "one", mmap=True)
+    mem = loaded.memory_breakdown()
+    floats = loaded.ntotal * loaded.dim * 4
+    assert mem["vectors_ram"] == mem["aux_ram"] == 0
+    assert mem["vectors_disk"] == floats and mem["aux_disk"] > 0
+    assert mem["codes"] * 25 <= floats  # 48 B codes + 4 B scale + 8 B id vs 1536 B of floats
+    assert loaded.memory_bytes() < floats / 25 + 4096
+    # single-query fast path on the memory-mapped index = batch path on the in-RAM index
+    expected = indexes[1].search(queries[:5], 10, params)
+    for r in range(5):
+        got = loaded.search(queries[r], 10, params)
+        np.testing.assert_array_equal(got[0][0], expected[0][r])
+        np.testing.assert_array_equal(got[1][0], expected[1][r])
+
+
+def test_shortlist_must_be_at_least_one(rng):
+    x = rng.standard_normal((20, 8)).astype(np.float32)
+    index = BinaryIndex(8, "l2")
+    index.train(x)
+    index.add(x, np.arange(20))
+    with pytest.raises(InvalidParameterError, match="shortlist"):
+        index.search(x[:1], 3, BinaryParams(scoring="cascade", shortlist=0.5))
+    with pytest.raises(InvalidVectorError):
+        index.search(np.full(8, np.nan, dtype=np.float32), 3, BinaryParams(scoring="cascade"))
