@@ -16,8 +16,9 @@ similarity ``sum_q max_x <q, x>``:
 Everything random comes from one seed, so queries and documents encoded in different
 processes agree. :class:`MultiVectorIndex` stores the document FDEs in a single-vector index
 (HNSW by default, when available; flat otherwise) under inner product, keeps the token vectors
-(in memory or memory-mapped after ``load``), and answers a search by taking ``candidates``
-documents by FDE score and re-ranking them with exact MaxSim.
+(in memory or memory-mapped after ``load``; float32, or float16 with ``token_dtype="float16"``
+for half the bytes), and answers a search by taking ``candidates`` documents by FDE score and
+re-ranking them with exact MaxSim.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from indexes._kernels.multivector import (
     count_sketch,
     fde_aggregate,
     maxsim_candidates,
+    maxsim_candidates_f16,
     project_rows,
     segment_max_sum,
 )
@@ -49,10 +51,27 @@ from indexes.base import (
     check_params,
     normalize_rows,
 )
-from indexes.errors import InvalidParameterError, UnknownIdError
+from indexes.errors import IndexFormatError, InvalidParameterError, UnknownIdError
 from indexes.flat import FlatIndex
 
 Ragged = tuple[np.ndarray, np.ndarray]
+
+#: Storage types of the re-ranking token vectors. float16 halves their bytes (RAM or disk);
+#: re-ranking decodes them to float32 one candidate document at a time.
+TOKEN_DTYPES = ("float32", "float16")
+
+#: Every float16 value as float32, indexed by its bit pattern (Numba has no CPU float16).
+_F16_LUT = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+_F16_LUT = _F16_LUT.astype(np.float32)
+
+
+def check_token_dtype(token_dtype: Any) -> str:
+    """``token_dtype`` if it is one of :data:`TOKEN_DTYPES`, else :class:`InvalidParameterError`."""
+    if not isinstance(token_dtype, str) or token_dtype not in TOKEN_DTYPES:
+        raise InvalidParameterError(
+            f"token_dtype must be one of {', '.join(TOKEN_DTYPES)}, got {token_dtype!r}"
+        )
+    return token_dtype
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,7 +303,10 @@ def _load_inner(kind: str, path: str | os.PathLike[str], mmap: bool) -> BaseInde
 class MultiVectorIndex(BaseIndex):
     """Multi-vector documents searched through FDEs, re-ranked by exact MaxSim.
 
-    Distances are ``-MaxSim`` (smaller is better, like ``ip``).
+    Distances are ``-MaxSim`` (smaller is better, like ``ip``). ``token_dtype`` is how the
+    token vectors are stored for re-ranking: ``"float32"`` or ``"float16"`` (half the bytes;
+    values beyond float16's range, |x| > 65504, are rejected on ``add``). FDEs are always
+    computed from the float32 input; vectors read back are float32.
     """
 
     kind: ClassVar[str] = "multivector"
@@ -296,13 +318,15 @@ class MultiVectorIndex(BaseIndex):
         config: FDEConfig | None = None,
         inner: str = "flat",
         inner_options: dict[str, Any] | None = None,
+        token_dtype: str = "float32",
     ) -> None:
         super().__init__(dim, "ip")
+        self.token_dtype = check_token_dtype(token_dtype)
         self.encoder = FDEEncoder(self.dim, config)
         self.inner_kind = inner
         self.inner_options = dict(inner_options or {})
         self.inner = _make_inner(inner, self.encoder.out_dim, self.inner_options)
-        self._tokens = np.empty((0, self.dim), dtype=np.float32)
+        self._tokens = np.empty((0, self.dim), dtype=self.token_dtype)
         self._offsets = np.zeros(1, dtype=np.int64)
         self._ids = np.empty(0, dtype=np.int64)
 
@@ -335,12 +359,13 @@ class MultiVectorIndex(BaseIndex):
         ids_arr = as_ids(ids, offsets.shape[0] - 1)
         if ids_arr.size == 0:
             return
+        stored = self._to_store(tokens)
         fdes = self.encoder._encode(tokens, offsets, document=True)
         replaced = ids_arr[np.isin(ids_arr, self._ids)]
         self.inner.add(fdes, ids_arr)  # validated; replaces existing ids in the inner index
         if replaced.size:
             self._drop(replaced)
-        self._tokens = np.concatenate([self._tokens, tokens])
+        self._tokens = np.concatenate([self._tokens, stored])
         self._offsets = np.concatenate([self._offsets, self._offsets[-1] + offsets[1:]])
         self._ids = np.concatenate([self._ids, ids_arr])
 
@@ -359,7 +384,7 @@ class MultiVectorIndex(BaseIndex):
         if slot.size == 0:
             raise UnknownIdError(f"id {doc_id} is not in the index")
         s = int(slot[0])
-        return np.array(self._tokens[self._offsets[s] : self._offsets[s + 1]])
+        return np.array(self._tokens[self._offsets[s] : self._offsets[s + 1]], dtype=np.float32)
 
     def search(
         self,
@@ -386,9 +411,7 @@ class MultiVectorIndex(BaseIndex):
             return cand_ids[:, :k], cand_d[:, :k]
         with numba_threads(p.n_threads):
             slots = self._slots_of(cand_ids)
-            scores = for_rows(maxsim_candidates, nq)(
-                q_tok, q_off, self._tokens, self._offsets, slots
-            )
+            scores = self._rerank_scores(q_tok, q_off, slots)
             tiekey = np.where(slots >= 0, cand_ids, EMPTY)
             top, dist = for_rows(select_exact, nq)(-scores, slots, tiekey, k)
         out_ids = np.where(top >= 0, self._ids[np.maximum(top, 0)], PAD_ID)
@@ -401,6 +424,7 @@ class MultiVectorIndex(BaseIndex):
             "config": asdict(self.config),
             "inner": self.inner_kind,
             "inner_options": self.inner_options,
+            "token_dtype": self.token_dtype,
         }
         arrays = {"tokens": self._tokens, "offsets": self._offsets, "ids": self._ids}
         self._save_arrays(path, arrays, meta, children={"inner": self.inner})
@@ -415,14 +439,46 @@ class MultiVectorIndex(BaseIndex):
             FDEConfig(**meta["config"]),
             inner=meta["inner"],
             inner_options=meta["inner_options"],
+            token_dtype=meta.get("token_dtype", "float32"),  # saves before it: float32
         )
         index.inner = _load_inner(meta["inner"], os.path.join(path, "inner"), mmap)
-        index._tokens = arrays["tokens"]
+        index._tokens = index._checked_tokens(arrays["tokens"], path)
         index._offsets = np.array(arrays["offsets"])
         index._ids = np.array(arrays["ids"])
         return index
 
     # -- internals -----------------------------------------------------------------------------
+    def _to_store(self, tokens: np.ndarray) -> np.ndarray:
+        """Validated float32 tokens in the storage type (nothing is changed on error)."""
+        if self.token_dtype == "float32":
+            return tokens
+        with np.errstate(over="ignore"):  # overflow becomes inf, reported below
+            stored = tokens.astype(np.float16)
+        if not np.isfinite(stored).all():
+            row = int(np.flatnonzero(~np.isfinite(stored).all(axis=1))[0])
+            raise InvalidParameterError(
+                f"document vector sets: token {row} exceeds the float16 range (|x| > 65504) "
+                "of token_dtype='float16'"
+            )
+        return stored
+
+    def _rerank_scores(self, q_tok: np.ndarray, q_off: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """Exact MaxSim of each query set with its candidate slots (float64, -inf padding)."""
+        nq = q_off.shape[0] - 1
+        if self.token_dtype == "float16":
+            return for_rows(maxsim_candidates_f16, nq)(
+                q_tok, q_off, self._tokens.view(np.uint16), self._offsets, slots, _F16_LUT
+            )
+        return for_rows(maxsim_candidates, nq)(q_tok, q_off, self._tokens, self._offsets, slots)
+
+    def _checked_tokens(self, tokens: np.ndarray, path: Any) -> np.ndarray:
+        if tokens.dtype != np.dtype(self.token_dtype) or tokens.ndim != 2:
+            raise IndexFormatError(
+                f"{path}: tokens.npy holds {tokens.dtype} {tokens.shape}, expected "
+                f"{self.token_dtype} (n, {self.dim})"
+            )
+        return tokens
+
     def _slots_of(self, ids: np.ndarray) -> np.ndarray:
         """Slots of candidate ids (``-1`` stays ``-1``)."""
         order = np.argsort(self._ids, kind="stable")
@@ -481,6 +537,7 @@ class MuveraIndex(MultiVectorIndex):
     ``candidates`` is the default number of FDE hits re-ranked per search: 500 measured
     recall@10 0.93 against exact MaxSim on Vaswani per-token MiniLM (11,429 documents) at 17x
     lower latency than brute force (``bench/results/muvera/``); 100 gave only 0.75.
+    ``token_dtype="float16"`` stores the re-ranking tokens in half the bytes.
     """
 
     kind: ClassVar[str] = "muvera"
@@ -499,6 +556,7 @@ class MuveraIndex(MultiVectorIndex):
         M: int = 16,
         ef_construction: int = 200,
         candidates: int = 500,
+        token_dtype: str = "float32",
     ) -> None:
         if metric not in ("ip", "cosine"):
             raise InvalidParameterError(
@@ -521,7 +579,7 @@ class MuveraIndex(MultiVectorIndex):
             seed=seed,
         )
         options = {"M": M, "ef_construction": ef_construction} if inner == "hnsw" else {}
-        super().__init__(dim, config, inner=inner, inner_options=options)
+        super().__init__(dim, config, inner=inner, inner_options=options, token_dtype=token_dtype)
         self.metric = metric
         self.candidates = int(candidates)
         self._build = {
@@ -535,6 +593,7 @@ class MuveraIndex(MultiVectorIndex):
             "M": M,
             "ef_construction": ef_construction,
             "candidates": candidates,
+            "token_dtype": token_dtype,
         }
 
     def _sets(self, sets: Any, what: str) -> Ragged:
@@ -589,9 +648,9 @@ class MuveraIndex(MultiVectorIndex):
         """Load a saved index; with ``mmap`` the token vectors stay on disk."""
         manifest, arrays = cls._load_arrays(path, mmap=mmap)
         build = manifest["meta"]["build"]
-        index = cls(manifest["dim"], manifest["metric"], **build)
+        index = cls(manifest["dim"], manifest["metric"], **build)  # no token_dtype: float32
         index.inner = _load_inner(build["inner"], os.path.join(path, "inner"), mmap)
-        index._tokens = arrays["tokens"]
+        index._tokens = index._checked_tokens(arrays["tokens"], path)
         index._offsets = np.array(arrays["offsets"])
         index._ids = np.array(arrays["ids"])
         return index

@@ -81,6 +81,7 @@ def _warm_one(path: Path, index_type: str, distance: Distance, x: np.ndarray) ->
 
 #: Small FDEs for the warm-up: kernels compile per argument type, not per size.
 _MULTI_PARAMS = {"r_reps": 2, "k_sim": 2, "d_proj": 4, "candidates": 16}
+_MULTI_TOKEN_DTYPE = {Distance.DOT: "float16", Distance.COSINE: "float32"}
 
 
 def _warm_multi(path: Path, index_type: str, distance: Distance, x: np.ndarray) -> None:
@@ -89,7 +90,8 @@ def _warm_multi(path: Path, index_type: str, distance: Distance, x: np.ndarray) 
         x.shape[1],
         distance,
         index=index_type,
-        index_params=_MULTI_PARAMS,
+        # Dot warms the float16 token store's re-rank kernel, Cosine the float32 one
+        index_params={**_MULTI_PARAMS, "token_dtype": _MULTI_TOKEN_DTYPE.get(distance, "float32")},
         full_scan_threshold_kb=1,
         multivector="max_sim",
     )

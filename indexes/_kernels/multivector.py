@@ -50,6 +50,38 @@ def maxsim_candidates(q_tokens, q_offsets, d_tokens, d_offsets, cand):
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
+def maxsim_candidates_f16(q_tokens, q_offsets, d_bits, d_offsets, cand, lut):
+    """:func:`maxsim_candidates` over float16 document tokens.
+
+    Numba has no CPU float16, so the tokens come as their ``uint16`` bit patterns ``d_bits``
+    and ``lut`` holds all 65,536 float16 values as float32 (256 KiB; decoding is one exact
+    table look-up). Each candidate document is decoded into a per-row float32 scratch block
+    (never the whole token array) and scored by the same float32 dot product as the float32
+    path, so scores equal those of a float32 index over the float16-rounded tokens.
+    """
+    nq, c = cand.shape
+    d = d_bits.shape[1]
+    out = np.full((nq, c), -np.inf)
+    for r in nb.prange(nq):
+        q_tok = q_tokens[q_offsets[r] : q_offsets[r + 1]]
+        longest = 0
+        for t in range(c):
+            doc = cand[r, t]
+            if doc >= 0:
+                longest = max(longest, d_offsets[doc + 1] - d_offsets[doc])
+        scratch = np.empty((longest, d), dtype=np.float32)
+        for t in range(c):
+            doc = cand[r, t]
+            if doc >= 0:
+                lo, m = d_offsets[doc], d_offsets[doc + 1] - d_offsets[doc]
+                for j in range(m):
+                    for u in range(d):
+                        scratch[j, u] = lut[d_bits[lo + j, u]]
+                out[r, t] = _maxsim_one(q_tok, scratch[:m])
+    return out
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
 def segment_max_sum(scores, d_offsets):
     """From token scores ``(nq_tokens, total_doc_tokens)`` of ONE query, each document's
     MaxSim: per document the sum over query tokens of the max over its tokens."""

@@ -9,7 +9,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from indexes import DimensionMismatchError, InvalidParameterError, UnknownIdError
+from indexes import (
+    DimensionMismatchError,
+    IndexFormatError,
+    InvalidParameterError,
+    UnknownIdError,
+)
 from indexes._kernels.multivector import partition_bits
 from indexes.muvera import (
     FDEConfig,
@@ -244,3 +249,138 @@ def test_muvera_index_engine_face(rng, tmp_path):
         MuveraIndex(16, "l2")
     with pytest.raises(InvalidParameterError, match="candidates"):
         MuveraParams(candidates=0)
+
+
+@pytest.fixture(scope="module")
+def scaled_docs(vaswani_tokens):
+    """The Vaswani document tokens times 1.37. The shared embeddings are stored as float16, so
+    storing them as float16 again would lose nothing; scaled, they need rounding (the realistic
+    case of float32 model output), while every query's MaxSim ranking stays the same."""
+    tokens, offsets = vaswani_tokens[0]
+    return (tokens * np.float32(1.37)).astype(np.float32), offsets
+
+
+@pytest.fixture(scope="module")
+def float16_pair(scaled_docs):
+    """The same documents in a float32 and a float16 token store (same FDEs)."""
+    cfg = FDEConfig(r_reps=20, k_sim=4, d_proj=16)
+    ids = np.arange(scaled_docs[1].shape[0] - 1) + 500
+    pair = {}
+    for dtype in ("float32", "float16"):
+        pair[dtype] = MultiVectorIndex(384, cfg, token_dtype=dtype)
+        pair[dtype].add(scaled_docs, ids)
+    return pair
+
+
+def test_float16_tokens_recall_scores_and_memory(vaswani_tokens, scaled_docs, float16_pair):
+    _, queries = vaswani_tokens
+    f32, f16 = float16_pair["float32"], float16_pair["float16"]
+    truth, _ = exact_maxsim_search(queries, scaled_docs, 10, 384)  # float32 tokens
+
+    def recall(index):
+        got, _ = index.search(queries, 10, MultiVectorParams(candidates=100))
+        return np.mean([len(set(g - 500) & set(t)) / 10 for g, t in zip(got, truth, strict=True)])
+
+    r32, r16 = recall(f32), recall(f16)
+    assert r32 >= 0.88 and r16 >= 0.99 * r32, (r32, r16)
+    # the float16 re-rank is exact MaxSim over the float16-rounded tokens
+    rounded = (scaled_docs[0].astype(np.float16).astype(np.float32), scaled_docs[1])
+    assert not np.array_equal(rounded[0], scaled_docs[0])  # rounding really happened
+    few = (queries[0][: queries[1][20]], queries[1][:21])  # 20 queries keep this quick
+    top, scores = exact_maxsim_search(few, rounded, 10, 384)
+    got, dist = f16.search(few, 10, MultiVectorParams(candidates=2000))
+    np.testing.assert_array_equal(got - 500, top)
+    np.testing.assert_allclose(-dist, scores, rtol=1e-5)
+    # tokens take half the bytes; everything else is the same
+    assert f16._tokens.dtype == np.float16 and f16._tokens.nbytes * 2 == f32._tokens.nbytes
+    assert f32.memory_bytes() - f16.memory_bytes() == f16._tokens.nbytes
+    np.testing.assert_array_equal(f16.get_vectors(500), rounded[0][: rounded[1][1]])
+    assert f16.get_vectors(500).dtype == np.float32
+
+
+def test_float16_tokens_save_load_remove_and_bad_values(vaswani_tokens, float16_pair, tmp_path):
+    _, queries = vaswani_tokens
+    f16 = float16_pair["float16"]
+    f16.save(tmp_path / "f16")
+    expected = f16.search(queries, 10)
+    for mmap in (True, False):
+        loaded = MultiVectorIndex.load(tmp_path / "f16", mmap=mmap)
+        assert loaded.token_dtype == "float16" and loaded._tokens.dtype == np.float16
+        assert isinstance(loaded._tokens, np.memmap) == mmap
+        np.testing.assert_array_equal(loaded._tokens, f16._tokens)  # bit-identical store
+        got = loaded.search(queries, 10)
+        np.testing.assert_array_equal(got[0], expected[0])
+        # rtol, not equality: the existing float32 save/load test was seen once (not
+        # reproducible since) to differ in the last float32 bit of a few distances
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-6)
+        np.testing.assert_array_equal(loaded.get_vectors(777), f16.get_vectors(777))
+    # writes on a memory-mapped float16 store keep float16
+    loaded.remove([500])
+    loaded.add([queries[0][: queries[1][1]]], [9000])
+    assert loaded._tokens.dtype == np.float16 and loaded.ntotal == f16.ntotal
+    assert loaded.search([queries[0][: queries[1][1]]], 1)[0][0, 0] == 9000
+
+    with pytest.raises(InvalidParameterError, match="token_dtype must be one of"):
+        MultiVectorIndex(384, token_dtype="int4")
+    huge = np.full((2, 384), 1e6, np.float32)
+    n = f16.ntotal
+    with pytest.raises(InvalidParameterError, match="float16 range"):
+        f16.add([huge], [123456])
+    assert f16.ntotal == n and f16.inner.ntotal == n  # nothing changed
+
+
+def test_saves_without_token_dtype_load_as_float32(vaswani_index, vaswani_tokens, tmp_path):
+    """Indexes saved before ``token_dtype`` existed have no such field: float32."""
+    import json
+
+    _, queries = vaswani_tokens
+    vaswani_index.save(tmp_path / "old")
+    manifest = tmp_path / "old" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    del doc["meta"]["token_dtype"]
+    manifest.write_text(json.dumps(doc))
+    loaded = MultiVectorIndex.load(tmp_path / "old")
+    assert loaded.token_dtype == "float32"
+    np.testing.assert_array_equal(loaded.search(queries, 5)[0], vaswani_index.search(queries, 5)[0])
+    doc["meta"]["token_dtype"] = "float16"  # a manifest that disagrees with its arrays
+    manifest.write_text(json.dumps(doc))
+    with pytest.raises(IndexFormatError, match="expected float16"):
+        MultiVectorIndex.load(tmp_path / "old")
+
+
+def test_muvera_index_token_dtype_passthrough(rng, tmp_path):
+    """MuveraIndex (the engine's face) takes ``token_dtype``, saves it, and loads saves
+    without it as float32."""
+    import json
+
+    from indexes.muvera import MuveraIndex, MuveraParams
+
+    sets = [rng.standard_normal((int(m), 16)).astype(np.float32) for m in rng.integers(1, 9, 100)]
+    queries = [rng.standard_normal((int(m), 16)).astype(np.float32) for m in (2, 5)]
+    index = MuveraIndex(16, "cosine", r_reps=6, k_sim=3, d_proj=8, M=8, token_dtype="float16")
+    index.add(sets, np.arange(100))
+    assert index._tokens.dtype == np.float16
+    _, tokens, _ = index.get_sets(np.array([3]))
+    assert tokens.dtype == np.float32
+    np.testing.assert_allclose(tokens, sets[3] / np.linalg.norm(sets[3], axis=1, keepdims=True),
+                               atol=1e-3)  # fmt: skip
+    index.save(tmp_path / "h")
+    loaded = MuveraIndex.load(tmp_path / "h", mmap=False)
+    assert loaded.token_dtype == "float16"
+    p = MuveraParams(candidates=100)
+    (a_ids, a_d), (b_ids, b_d) = loaded.search(queries, 5, p), index.search(queries, 5, p)
+    np.testing.assert_array_equal(a_ids, b_ids)
+    np.testing.assert_allclose(a_d, b_d, rtol=1e-6)
+    with pytest.raises(InvalidParameterError, match="token_dtype"):
+        MuveraIndex(16, "ip", token_dtype="float64")
+
+    full = MuveraIndex(16, "ip", r_reps=6, k_sim=3, d_proj=8, M=8)
+    full.add(sets, np.arange(100))
+    full.save(tmp_path / "old")
+    manifest = tmp_path / "old" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    del doc["meta"]["build"]["token_dtype"]
+    manifest.write_text(json.dumps(doc))
+    old = MuveraIndex.load(tmp_path / "old")
+    assert old.token_dtype == "float32" and old._tokens.dtype == np.float32
+    np.testing.assert_array_equal(old.search(queries, 5, p)[0], full.search(queries, 5, p)[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from indexes.errors import InvalidParameterError
 from vecsearch.database import Database
 from vecsearch.errors import (
     RelevanceUnsupportedError,
@@ -225,3 +226,18 @@ def test_single_vector_only_features_refuse_multi_vector_collections(db, token_s
     with pytest.raises(ValidationError, match="multi-vector"):
         coll.score_points(queries[0], [0, 1])
     assert coll.relevance_model is None
+
+
+def test_float16_token_store_through_index_params(db, token_sets):
+    """``token_dtype`` passes through the collection's index params to MuveraIndex."""
+    docs, queries = token_sets
+    half = {"type": "muvera", "params": {**INDEX["params"], "token_dtype": "float16"}}
+    coll = db.create_collection("half", body(index=half))
+    fill(coll, docs[:60])
+    q = queries[2]
+    truth, _ = exact_top(q, docs[:60], range(60), 5)
+    assert [h.id for h in coll.search(q, limit=5, params={"candidates": 60})] == truth
+    with pytest.raises(InvalidParameterError, match="token_dtype must be one of"):
+        bad = {"type": "muvera", "params": {"token_dtype": "int4"}}
+        db.create_collection("bad16", body(index=bad))
+    assert not db.collection_exists("bad16")
