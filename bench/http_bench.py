@@ -24,6 +24,7 @@ picture of one small box, not the server's ceiling. Writes
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -175,32 +176,58 @@ class Server:
             self.proc.wait()
 
 
-def over_http(url: str, queries: np.ndarray, levels: list[int], duration: float) -> list:
-    import httpx
+class _Conn:
+    """One keep-alive HTTP/1.1 connection (standard library ``http.client``).
 
+    The load generator shares the machine's two cores with the server, so its own cost per
+    request is part of what the closed loop measures: ``http.client`` spends several times
+    less CPU per request than ``httpx`` (measured in ``bench.http_overhead``), which keeps
+    the 1-client overhead figure closer to the server's. A failed request reconnects.
+    """
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        u = urlsplit(url)
+        self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
+        self.conn = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def post(self, path: str, body: bytes) -> int:
+        """POST ``body`` (JSON) to ``path``; the status code, or 0 on a transport error."""
+        try:
+            self.conn.request("POST", path, body, {"content-type": "application/json"})
+            r = self.conn.getresponse()
+            r.read()
+            return r.status
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = self._connect()
+            return 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def over_http(url: str, queries: np.ndarray, levels: list[int], duration: float) -> list:
     bodies = [json.dumps({"query": q.tolist(), "limit": 10}).encode() for q in queries]
-    headers = {"content-type": "application/json"}
-    path = url + "/collections/bench/points/query"
+    path = "/collections/bench/points/query"
     out = []
     for n in levels:
-        clients = [httpx.Client(timeout=30) for _ in range(n)]
+        clients = [_Conn(url) for _ in range(n)]
 
         def make(c: int, clients: list = clients) -> Callable[[int], bool]:
             client = clients[c]
 
             def work(i: int) -> bool:
-                try:
-                    r = client.post(
-                        path, content=bodies[(c * 7919 + i) % len(bodies)], headers=headers
-                    )
-                except httpx.HTTPError:
-                    return False
-                return r.status_code == 200
+                return client.post(path, bodies[(c * 7919 + i) % len(bodies)]) == 200
 
             return work
 
         for c in clients:  # open the connections
-            c.post(path, content=bodies[0], headers=headers)
+            c.post(path, bodies[0])
         out.append(closed_loop(n, duration, make))
         print(f"http       {n:3d} clients: {out[-1]}", flush=True)
         for c in clients:
@@ -314,7 +341,8 @@ def render(res: dict[str, Any]) -> str:
         f" lost writes: {m['lost_writes']}.",
         "",
         "Reading: load generator and server share the machine's cores (Python client"
-        " threads), so HTTP QPS at 8/32 clients is bounded by the client as much as by the"
+        " threads, one keep-alive `http.client` connection each; the mixed load uses httpx),"
+        " so HTTP QPS at 8/32 clients is bounded by the client as much as by the"
         " server. In a closed loop, p50 at N clients is mostly queueing (about N / QPS), so"
         " compare QPS there; the per-query HTTP overhead is the 1-client row. With one client"
         " the server runs each quick search on its event loop (service/dispatch.py), so a"
