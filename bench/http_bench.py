@@ -143,27 +143,34 @@ def in_process(data_dir: Path, queries: np.ndarray, levels: list[int], duration:
 
 
 class Server:
-    """``vecsearch serve`` in a child process."""
+    """``vecsearch serve`` in a child process, from this checkout or from source ``tree``
+    (``bench.http_overhead`` compares trees), with ``extra_env`` on top of the environment."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, tree: Path = ROOT, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, **(extra_env or {}), "PYTHONPATH": str(tree)}
         cmd = [sys.executable, "-m", "vecsearch.cli", "serve", "--data-dir", str(data_dir)]
         cmd += ["--port", str(self.port), "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, env=_env())
+        self.proc = subprocess.Popen(cmd, env=env, cwd=tree)
 
-    def wait_ready(self, timeout: float = 600) -> None:
-        import httpx
-
+    def wait_ready(self, timeout: float = 1200) -> None:
+        """Wait for ``/readyz`` (a fresh tree compiles its kernels first)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited")
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
             try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                c.request("GET", "/readyz")
+                if c.getresponse().status == 200:
                     return
-            except httpx.TransportError:
+            except (OSError, http.client.HTTPException):
                 pass
+            finally:
+                c.close()
             time.sleep(0.2)
         raise TimeoutError("server not ready")
 

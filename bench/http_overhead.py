@@ -29,14 +29,13 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.http_bench import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,48 +71,6 @@ def _dispatch_counts(port: int) -> str:
         if line.startswith("vecsearch_search_dispatch_total"):
             found[line.split('"')[1]] = int(float(line.split()[-1]))
     return f"{found.get('inline', 0)}/{found.get('pool', 0)}" if found else "-"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Server:
-    def __init__(self, tree: Path, data_dir: Path, extra_env: dict[str, str]) -> None:
-        self.port = _free_port()
-        env = {**os.environ, **extra_env, "PYTHONPATH": str(tree)}
-        cmd = [sys.executable, "-m", "vecsearch.cli", "serve", "--data-dir", str(data_dir)]
-        cmd += ["--port", str(self.port), "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, env=env, cwd=tree)
-
-    def wait_ready(self, timeout: float = 1200) -> None:  # a fresh tree compiles kernels
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("server exited")
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    c.close()
-                    return
-                c.close()
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError("server not ready")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def _build(data_dir: Path, n: int, dim: int) -> np.ndarray:
@@ -162,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(tmp) / "base"
         queries = _build(base, args.n, args.dim)
         bodies = [json.dumps({"query": q.tolist(), "limit": 10}).encode() for q in queries]
-        servers: dict[str, _Server] = {}
+        servers: dict[str, Server] = {}
         for label, tree in trees.items():
             shutil.copytree(base, Path(tmp) / label)
-            servers[label] = _Server(Path(tree).resolve(), Path(tmp) / label, envs[label])
+            servers[label] = Server(Path(tmp) / label, Path(tree).resolve(), envs[label])
         local = Path(tmp) / "local"
         shutil.copytree(base, local)
         db = Database(local)

@@ -831,17 +831,8 @@ class Collection:
             row = rows.get(lab)
             if row is None:
                 continue  # deleted after the search saw it
-            _l, key, blob, raw, seq = row
-            out.append(
-                ScoredPoint(
-                    id=key_to_id(key),
-                    version=int(seq),
-                    score=float(score),
-                    payload=sel.apply(json.loads(raw)) if sel.enabled else None,
-                    vector=self._decode(blob).tolist() if with_vector else None,
-                    relevance=float(rels[i]) if rels is not None else None,
-                )
-            )
+            rel_i = float(rels[i]) if rels is not None else None
+            out.append(self._scored_point(row, score, sel, with_vector, rel_i))
         return out
 
     def score_points(
@@ -864,18 +855,11 @@ class Collection:
             labels, vecs = self._vectors_of(np.fromiter(found.values(), dtype=np.int64))
         if labels.size == 0:
             return []
-        v, qq = vecs.astype(np.float64), q.astype(np.float64)
-        if self.config.metric == "l2":
-            d = ((v - qq) ** 2).sum(axis=1)
-        elif self.config.metric == "ip":
-            d = -(v @ qq)
-        else:
-            d = 1.0 - v @ qq
-        order = np.lexsort((labels, d))
-        scores = self._scores(d[order].astype(np.float32).astype(np.float64))
+        labels, d = self._ranked_exact(q, labels, vecs, len(labels))
+        scores = self._scores(d)
         return [
             (key_to_id(id_of[lab]), float(s))
-            for lab, s in zip(labels[order].tolist(), scores.tolist(), strict=True)
+            for lab, s in zip(labels.tolist(), scores.tolist(), strict=True)
         ]
 
     def scored_points(
@@ -897,17 +881,27 @@ class Collection:
             row = rows.get(found.get(key, -1))
             if row is None:
                 continue
-            _l, k, blob, raw, seq = row
-            out.append(
-                ScoredPoint(
-                    id=key_to_id(k),
-                    version=int(seq),
-                    score=float(score),
-                    payload=sel.apply(json.loads(raw)) if sel.enabled else None,
-                    vector=self._decode(blob).tolist() if wv else None,
-                )
-            )
+            out.append(self._scored_point(row, score, sel, wv))
         return out
+
+    def _scored_point(
+        self,
+        row: tuple,
+        score: float,
+        sel: PayloadSelector,
+        with_vector: bool,
+        relevance: float | None = None,
+    ) -> ScoredPoint:
+        """A result record from a store row ``(label, key, vector blob, payload, seq)``."""
+        _l, key, blob, raw, seq = row
+        return ScoredPoint(
+            id=key_to_id(key),
+            version=int(seq),
+            score=float(score),
+            payload=sel.apply(json.loads(raw)) if sel.enabled else None,
+            vector=self._decode(blob).tolist() if with_vector else None,
+            relevance=relevance,
+        )
 
     def _top_scores(self, q: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """Labels and scores of the unfiltered top ``depth`` hits of ``q`` (read lock held):
@@ -1170,6 +1164,13 @@ class Collection:
         labels, vecs = self._vectors_of(labels.astype(np.int64))
         if labels.size == 0:
             return labels, np.zeros(0)
+        return self._ranked_exact(q, labels, vecs, k)
+
+    def _ranked_exact(
+        self, q: np.ndarray, labels: np.ndarray, vecs: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best of ``labels`` (rows ``vecs``) by exact float64 distance to ``q``,
+        ties by label; distances rounded through float32 like the indexes' results."""
         v = vecs.astype(np.float64)
         qq = q.astype(np.float64)
         if self.config.metric == "l2":

@@ -41,7 +41,7 @@ import numpy as np
 
 from indexes._kernels.intrinsics import atomic_add, prefetch2
 from indexes._kernels.pq import table_one
-from indexes._kernels.topk import EMPTY, heap_replace_top
+from indexes._kernels.topk import EMPTY, heap_replace_top, heap_sort
 
 MODE_L2_TABLE, MODE_L2_DIRECT, MODE_IP = 0, 1, 2
 METRIC_L2, METRIC_IP, METRIC_COSINE = 0, 1, 2
@@ -249,26 +249,7 @@ def select_lists(scores, nprobe, pd, pi):
         v = scores[c]
         if v < pd[0] or (v == pd[0] and c < pi[0]):
             heap_replace_top(pd, pi, v, c)
-    for end in range(nprobe - 1, 0, -1):  # heapsort ascending
-        d, i = pd[end], pi[end]
-        pd[end], pi[end] = pd[0], pi[0]
-        pos = 0
-        while True:
-            left = 2 * pos + 1
-            if left >= end:
-                break
-            child = left
-            right = left + 1
-            if right < end and (
-                pd[right] > pd[left] or (pd[right] == pd[left] and pi[right] > pi[left])
-            ):
-                child = right
-            if pd[child] > d or (pd[child] == d and pi[child] > i):
-                pd[pos], pi[pos] = pd[child], pi[child]
-                pos = child
-            else:
-                break
-        pd[pos], pi[pos] = d, i
+    heap_sort(pd, pi)
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
@@ -380,27 +361,7 @@ def rerank_candidates(qv, hs, n_real, vectors, slot_ids, metric, k, out_ids, out
         dist = ed[t]
         if dist < fd[0] or (dist == fd[0] and ident < fi[0]):
             heap_replace_top(fd, fi, dist, ident)
-    # heapsort ascending by (distance, id)
-    for end in range(k - 1, 0, -1):
-        dv, iv = fd[end], fi[end]
-        fd[end], fi[end] = fd[0], fi[0]
-        pos = 0
-        while True:
-            left = 2 * pos + 1
-            if left >= end:
-                break
-            child = left
-            right = left + 1
-            if right < end and (
-                fd[right] > fd[left] or (fd[right] == fd[left] and fi[right] > fi[left])
-            ):
-                child = right
-            if fd[child] > dv or (fd[child] == dv and fi[child] > iv):
-                fd[pos], fi[pos] = fd[child], fi[child]
-                pos = child
-            else:
-                break
-        fd[pos], fi[pos] = dv, iv
+    heap_sort(fd, fi)  # ascending by (distance, id)
     for t in range(min(k, n_real)):
         out_ids[t] = fi[t]
         out_d[t] = fd[t]

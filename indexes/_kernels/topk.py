@@ -85,20 +85,19 @@ def select_exact(dist, cand, tiekey, k):
     return out_c, out_d
 
 
-@nb.njit(nogil=True, cache=True)
-def _replace_top_payload(hd, hi, hc, d, i, c):
-    """Replace the root of a max-heap by ``(d, i)`` and sift down, moving the payload array
-    ``hc`` along with the entries (an empty ``hc`` carries no payload)."""
-    k = hd.shape[0]
+@nb.njit(nogil=True, cache=True, inline="always")
+def _sift_down(hd, hi, hc, n, d, i, c):
+    """Place ``(d, i)`` (payload ``c``) at the root of the max-heap ``[0, n)`` and sift it
+    down, moving the payload array ``hc`` along (an empty ``hc`` carries no payload)."""
     pay = hc.shape[0] > 0
     pos = 0
     while True:
         left = 2 * pos + 1
-        if left >= k:
+        if left >= n:
             break
         right = left + 1
         child = left
-        if right < k and _worse(hd[right], hi[right], hd[left], hi[left]):
+        if right < n and _worse(hd[right], hi[right], hd[left], hi[left]):
             child = right
         if _worse(hd[child], hi[child], d, i):
             hd[pos] = hd[child]
@@ -112,3 +111,19 @@ def _replace_top_payload(hd, hi, hc, d, i, c):
     hi[pos] = i
     if pay:
         hc[pos] = c
+
+
+@nb.njit(nogil=True, cache=True)
+def _replace_top_payload(hd, hi, hc, d, i, c):
+    """Replace the root of a max-heap by ``(d, i)`` and sift down, moving the payload array
+    ``hc`` along with the entries (an empty ``hc`` carries no payload)."""
+    _sift_down(hd, hi, hc, hd.shape[0], d, i, c)
+
+
+@nb.njit(nogil=True, cache=True)
+def heap_sort(hd, hi):
+    """Sort a full max-heap's arrays in place, ascending by ``(distance, id)`` (heapsort)."""
+    for end in range(hd.shape[0] - 1, 0, -1):
+        d, i = hd[end], hi[end]
+        hd[end], hi[end] = hd[0], hi[0]
+        _sift_down(hd, hi, hd[:0], end, d, i, 0.0)
