@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         index.save(f"{tmp}/index")
         index = BinaryIndex.load(f"{tmp}/index", mmap=True)  # floats on disk, as deployed
-        codes = np.ascontiguousarray(index._rows["codes"][:, 0])  # (n, n_words) uint64
+        codes = np.ascontiguousarray(index.stored_codes()[0][:, 0])  # (n, n_words) uint64
         fi = faiss.IndexBinaryFlat(codes.shape[1] * 64)
         fi.add(codes.view(np.uint8))
         qcodes = np.ascontiguousarray(index.encode(queries)[0][:, 0]).view(np.uint8)

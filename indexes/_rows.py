@@ -4,6 +4,11 @@ Exhaustive indexes (flat, binary codes) keep one row per point in slots ``0..n-1
 codes, norms... all indexed by slot. This class owns the bookkeeping they share: upsert by id
 (replace in place or append, growing capacity geometrically), removal with compaction, id to
 slot lookup, and copy-on-write after a memory-mapped load.
+
+A column is normally row-major, ``(capacity, *tail)``. A column named in ``rows_last`` is
+stored ``(*tail, capacity)`` instead: for each tail position the values of all rows are
+contiguous. Scans that read one small field of every row (a word of every binary code)
+then stream through memory and vectorise across rows.
 """
 
 from __future__ import annotations
@@ -16,20 +21,29 @@ from indexes.errors import UnknownIdError
 
 
 class RowStore:
-    """Parallel arrays ``name -> (capacity, *tail)`` plus an ``ids`` column."""
+    """Parallel arrays ``name -> (capacity, *tail)`` (or ``(*tail, capacity)`` for the
+    columns in ``rows_last``) plus an ``ids`` column."""
 
-    def __init__(self, columns: Mapping[str, tuple[tuple[int, ...], np.dtype | type]]) -> None:
+    def __init__(
+        self,
+        columns: Mapping[str, tuple[tuple[int, ...], np.dtype | type]],
+        rows_last: tuple[str, ...] = (),
+    ) -> None:
         self._columns = {name: (tuple(tail), np.dtype(dt)) for name, (tail, dt) in columns.items()}
+        unknown = set(rows_last) - set(self._columns)
+        if unknown:
+            raise ValueError(f"rows_last names unknown columns: {sorted(unknown)}")
+        self._rows_last = frozenset(rows_last)
         self.n = 0
         self.ids = np.empty(0, dtype=np.int64)
-        self.arrays: dict[str, np.ndarray] = {
-            name: np.empty((0, *tail), dtype=dt) for name, (tail, dt) in self._columns.items()
-        }
+        self.arrays: dict[str, np.ndarray] = {name: self._alloc(name, 0) for name in self._columns}
 
     # -- reading -------------------------------------------------------------------------------
     def __getitem__(self, name: str) -> np.ndarray:
-        """The live rows of column ``name`` (a view of the first ``n`` slots)."""
-        return self.arrays[name][: self.n]
+        """The live rows of column ``name`` (a view of the first ``n`` slots; for a
+        ``rows_last`` column a strided view ``(*tail, n)``)."""
+        arr = self.arrays[name]
+        return arr[..., : self.n] if name in self._rows_last else arr[: self.n]
 
     def slot_ids(self) -> np.ndarray:
         """External id of every live slot."""
@@ -75,13 +89,13 @@ class RowStore:
         if existing.any():
             slots = self.slots_of(ids[existing])
             for name, values in rows.items():
-                self.arrays[name][slots] = values[existing]
+                self._write(name, slots, values[existing])
         new = ~existing
         n_new = int(new.sum())
         lo, hi = self.n, self.n + n_new
         self.ids[lo:hi] = ids[new]
         for name, values in rows.items():
-            self.arrays[name][lo:hi] = values[new]
+            self._write(name, slice(lo, hi), values[new])
         self.n = hi
 
     def remove(self, ids: np.ndarray) -> None:
@@ -90,12 +104,15 @@ class RowStore:
         keep = ~np.isin(self.ids[: self.n], ids)
         self.ids = np.ascontiguousarray(self.ids[: self.n][keep])
         for name in self.arrays:
-            self.arrays[name] = np.ascontiguousarray(self.arrays[name][: self.n][keep])
+            live = self[name]
+            kept = live[..., keep] if name in self._rows_last else live[keep]
+            self.arrays[name] = np.ascontiguousarray(kept)
         self.n = int(keep.sum())
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """The live rows of every column plus ``ids``, for saving."""
-        out = {name: arr[: self.n] for name, arr in self.arrays.items()}
+        """The live rows of every column plus ``ids``, for saving (``rows_last`` columns
+        keep their layout)."""
+        out = {name: self[name] for name in self.arrays}
         out["ids"] = self.ids[: self.n]
         return out
 
@@ -121,7 +138,22 @@ class RowStore:
         ids = np.empty(new_cap, dtype=np.int64)
         ids[: self.n] = self.ids[: self.n]
         self.ids = ids
-        for name, (tail, dt) in self._columns.items():
-            arr = np.empty((new_cap, *tail), dtype=dt)
-            arr[: self.n] = self.arrays[name][: self.n]
+        for name in self._columns:
+            arr = self._alloc(name, new_cap)
+            if name in self._rows_last:
+                arr[..., : self.n] = self[name]
+            else:
+                arr[: self.n] = self.arrays[name][: self.n]
             self.arrays[name] = arr
+
+    def _alloc(self, name: str, capacity: int) -> np.ndarray:
+        tail, dt = self._columns[name]
+        shape = (*tail, capacity) if name in self._rows_last else (capacity, *tail)
+        return np.empty(shape, dtype=dt)
+
+    def _write(self, name: str, where: np.ndarray | slice, values: np.ndarray) -> None:
+        """Store row-major ``values`` (``(m, *tail)``) at slots ``where``."""
+        if name in self._rows_last:
+            self.arrays[name][..., where] = np.moveaxis(values, 0, -1)
+        else:
+            self.arrays[name][where] = values

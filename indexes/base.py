@@ -231,6 +231,8 @@ class BaseIndex:
 
     kind: ClassVar[str] = "base"
     format_version: ClassVar[int] = 1
+    #: Older on-disk versions ``load`` still reads (it converts them); empty: only the current.
+    older_versions: ClassVar[tuple[int, ...]] = ()
 
     def __init__(self, dim: int, metric: str = "l2") -> None:
         self.dim = check_dim(dim)
@@ -364,10 +366,12 @@ class BaseIndex:
             raise IndexFormatError(
                 f"{src} holds a {manifest.get('kind')!r} index, not {cls.kind!r}"
             )
-        if manifest.get("version") != cls.format_version:
+        readable = (cls.format_version, *cls.older_versions)
+        if manifest.get("version") not in readable:
             raise IndexFormatError(
                 f"{src}: format version {manifest.get('version')} is not supported "
-                f"(this build reads version {cls.format_version})"
+                f"(this build reads version{'s' if len(readable) > 1 else ''} "
+                f"{', '.join(map(str, sorted(readable)))})"
             )
         arrays: dict[str, np.ndarray] = {}
         for name in manifest["arrays"]:

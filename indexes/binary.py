@@ -7,10 +7,18 @@ Retrieval at Tencent": stage ``s`` binarizes the residual left by stages ``< s``
 ``x ~ c + sum_s a_s b_s`` and the error shrinks with every stage. The variant here is
 training-free beyond the centre: each scale is the least-squares optimum ``mean(|r|)``.
 
+With ``rotate=True`` (the default) vectors and queries first go through a seeded random
+rotation (:mod:`indexes._kernels.rotation`, O(d log d), a few KiB of parameters). It leaves
+distances unchanged and spreads variance evenly over the dimensions, so every bit carries
+information: on fashion-mnist (pixels, many near-constant borders) 1-bit cascade recall@10
+goes from 0.91 to 0.985; on MiniLM text embeddings it adds about half a point. Codes, the
+centre and the code-space estimates live in the rotated space; the float vectors are kept as
+given, so rescored distances are exact. ``decode`` rotates back.
+
 Scoring (per call, :class:`BinaryParams`):
 
 * ``"hamming"``: popcount of XOR between the query's and the row's first-stage codes;
-* ``"cascade"``: Hamming over every row keeps a shortlist of ``shortlist * k`` rows, which
+* ``"cascade"`` (the default): Hamming over every row keeps a shortlist of ``shortlist * k`` rows, which
   are re-ranked by the asymmetric estimate below (all stages' codes); the scan touches only
   the first-stage codes and the refinement only the shortlist, so it runs at Hamming speed
   with (nearly) the asymmetric ranking. The shortlist is only as good as 1-bit Hamming:
@@ -28,9 +36,12 @@ their scales and the ids. The per-row scalars ``cdot`` and ``xhat_sq`` (used onl
 full ``"symmetric"`` / ``"asymmetric"`` scans) stay memory-mapped too; ``"hamming"`` and
 ``"cascade"`` never read them (the cascade recomputes what it needs for its shortlist).
 
+Codes are stored word-major, ``(bits, n_words, n)``: word ``w`` of every row's stage-``s``
+code is contiguous, so the Hamming scan over the first stage vectorises across rows and a
+multi-bit index's scan reads only the first stage (:mod:`indexes._kernels.bits_scan`).
 ``"hamming"`` and ``"cascade"`` run as one fused kernel per query
-(:func:`indexes._kernels.bits.search_codes`): a single-query search is one compiled call,
-and a batch runs the queries in parallel.
+(:func:`indexes._kernels.bits_search.search_codes`): a single-query search is one compiled
+call, and a batch runs chunks of queries that share each pass over the codes.
 """
 
 from __future__ import annotations
@@ -40,13 +51,11 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numba as nb
 import numpy as np
 
-from indexes._kernels.bits import (
-    byte_luts,
-    center_luts,
-    decode_recurrent,
-    encode_recurrent,
+from indexes._kernels.bits import byte_luts, center_luts, decode_recurrent, encode_recurrent
+from indexes._kernels.bits_search import (
     scan_asymmetric,
     scan_symmetric,
     search_codes,
@@ -54,6 +63,7 @@ from indexes._kernels.bits import (
 )
 from indexes._kernels.dispatch import for_rows
 from indexes._kernels.distances import exact_candidate_distances
+from indexes._kernels.rotation import make_rotation, rotate_rows, unrotate_rows
 from indexes._kernels.topk import EMPTY, select_exact
 from indexes._rows import RowStore
 from indexes._threads import numba_threads
@@ -71,6 +81,11 @@ from indexes.errors import InvalidParameterError, NotTrainedError, UnsupportedOp
 SCORINGS = ("hamming", "cascade", "symmetric", "asymmetric")
 _FUSED = ("hamming", "cascade")
 _EMPTY_MASK = np.zeros(0, dtype=np.bool_)
+#: Queries of a batch that share one pass over the codes (see ``bits_search.search_codes``).
+_QUERY_CHUNK = 4
+#: The structured random rotation (:mod:`indexes._kernels.rotation`) applied before encoding.
+_ROTATION_ROUNDS = 2
+_ROTATION_SEED = 0x5EED
 #: Columns a search may need that stay memory-mapped after ``load(mmap=True)``.
 _MAPPED = ("vectors", "cdot", "xhat_sq")
 
@@ -93,15 +108,17 @@ class BinaryIndex(BaseIndex):
     """Exhaustive scan over binary codes with optional float rescoring."""
 
     kind: ClassVar[str] = "binary"
-    format_version: ClassVar[int] = 1
+    format_version: ClassVar[int] = 2  # 2: codes word-major (bits, n_words, n)
+    older_versions: ClassVar[tuple[int, ...]] = (1,)  # 1: codes row-major (n, bits, n_words)
 
     def __init__(
         self,
         dim: int,
         metric: str = "cosine",
         bits: int = 1,
-        scoring: str = "asymmetric",
+        scoring: str = "cascade",
         keep_vectors: bool = True,
+        rotate: bool = True,
     ) -> None:
         super().__init__(dim, metric)
         if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 4:
@@ -113,6 +130,12 @@ class BinaryIndex(BaseIndex):
         self.bits = bits
         self.scoring = scoring
         self.keep_vectors = bool(keep_vectors)
+        self.rotate = bool(rotate)
+        if self.rotate:
+            self._signs, self._perms = make_rotation(self.dim, _ROTATION_ROUNDS, _ROTATION_SEED)
+        else:
+            self._signs = np.zeros((0, self.dim), dtype=np.float32)
+            self._perms = np.zeros((0, self.dim), dtype=np.int32)
         self.n_words = (self.dim + 63) // 64
         self.n_bytes = (self.dim + 7) // 8
         self.center: np.ndarray | None = None
@@ -129,7 +152,7 @@ class BinaryIndex(BaseIndex):
         }
         if self.keep_vectors:
             columns["vectors"] = ((self.dim,), np.float32)
-        self._rows = RowStore(columns)
+        self._rows = RowStore(columns, rows_last=("codes",))
 
     # -- protocol ------------------------------------------------------------------------------
     @property
@@ -163,7 +186,7 @@ class BinaryIndex(BaseIndex):
         rows = self._rows
         n = rows.n
         out = {"codes": int(rows.ids[:n].nbytes)}
-        out["codes"] += sum(int(rows.arrays[c][:n].nbytes) for c in ("codes", "scales"))
+        out["codes"] += sum(int(rows[c].nbytes) for c in ("codes", "scales"))
         for part, cols in (("aux", ("cdot", "xhat_sq")), ("vectors", ("vectors",))):
             out[f"{part}_ram"] = out[f"{part}_disk"] = 0
             for c in cols:
@@ -178,15 +201,16 @@ class BinaryIndex(BaseIndex):
         vecs = self.prepare(x, what="training vectors")
         if vecs.shape[0] == 0:
             raise InvalidParameterError("training needs at least one vector")
-        self._set_center(vecs.mean(axis=0, dtype=np.float64).astype(np.float32))
+        rotated = self._code_space(vecs)
+        self._set_center(rotated.mean(axis=0, dtype=np.float64).astype(np.float32))
 
     def add(self, x: Any, ids: Any) -> None:
         """Encode and store vectors under ``ids`` (re-adding an id replaces it)."""
         center = self._need_center()
         vecs = self.prepare(x)
         ids_arr = as_ids(ids, vecs.shape[0])
-        codes, scales = encode_recurrent(vecs, center, self.bits, self.n_words)
-        xhat = decode_recurrent(codes, scales, center)
+        codes, scales = encode_recurrent(self._code_space(vecs), center, self.bits, self.n_words)
+        xhat = decode_recurrent(codes, scales, center)  # in code space, like the centre
         rows = {
             "codes": codes,
             "scales": scales,
@@ -202,13 +226,25 @@ class BinaryIndex(BaseIndex):
         self._rows.remove(as_ids(ids))
 
     def encode(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Codes ``(n, bits, n_words) uint64`` and scales ``(n, bits)`` of vectors ``x``."""
+        """Codes ``(n, bits, n_words) uint64`` and scales ``(n, bits)`` of vectors ``x``
+        (of the rotated vectors, if the index rotates)."""
         center = self._need_center()
-        return encode_recurrent(self.prepare(x), center, self.bits, self.n_words)
+        vecs = self._code_space(self.prepare(x))
+        return encode_recurrent(vecs, center, self.bits, self.n_words)
 
     def decode(self, codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
-        """Vectors reconstructed from codes: ``center + sum_s a_s b_s``."""
-        return decode_recurrent(codes, scales, self._need_center())
+        """Vectors reconstructed from codes: ``center + sum_s a_s b_s``, rotated back."""
+        xhat = decode_recurrent(codes, scales, self._need_center())
+        if not self.rotate:
+            return xhat
+        return for_rows(unrotate_rows, xhat.shape[0])(xhat, self._signs, self._perms)
+
+    def stored_codes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Copies of the stored ``(codes (n, bits, n_words), scales (n, bits), ids)`` in slot
+        order, codes row-major as :meth:`encode` returns them."""
+        rows = self._rows
+        codes = np.ascontiguousarray(np.moveaxis(rows["codes"], -1, 0))
+        return codes, np.array(rows["scales"]), np.array(rows.slot_ids())
 
     def search(
         self,
@@ -241,9 +277,9 @@ class BinaryIndex(BaseIndex):
                     rows = self._rows
                     ids, dists, status = search_codes_single(
                         q, self._normalize, k, plan[0], plan[1], plan[2], p.rescore,
-                        self._metric_code, self.center, self._c_sq, self._c_lut,
-                        rows["codes"], rows["scales"], rows.slot_ids(), _EMPTY_MASK,
-                        rows["vectors"] if p.rescore else self._no_vectors,
+                        self._metric_code, self._signs, self._perms, self.center, self._c_sq,
+                        self._c_lut, rows.arrays["codes"], rows["scales"], rows.n, rows.slot_ids(),
+                        _EMPTY_MASK, rows["vectors"] if p.rescore else self._no_vectors,
                     )  # fmt: skip
                     if status == 0:
                         return ids, dists
@@ -300,42 +336,35 @@ class BinaryIndex(BaseIndex):
             m, kk, refine = self._plan(p, k)  # type: ignore[misc]  # validated above
             with numba_threads(p.n_threads):
                 got_ids, got_d = for_rows(search_codes, nq)(
-                    q, k, m, kk, refine, p.rescore, metric, center, self._c_sq, self._c_lut,
-                    rows["codes"], rows["scales"], ids, allow_arr,
-                    rows["vectors"] if p.rescore else self._no_vectors,
+                    q, k, m, kk, refine, p.rescore, metric, self._signs, self._perms, center,
+                    self._c_sq, self._c_lut, rows.arrays["codes"], rows["scales"], n, ids,
+                    allow_arr, rows["vectors"] if p.rescore else self._no_vectors, _QUERY_CHUNK,
+                    nb.get_num_threads(),
                 )  # fmt: skip
             return got_ids, got_d
+        qc = self._code_space(q)  # what the codes are compared with; q for the floats
         hd = np.full((nq, kk), np.inf, dtype=np.float32)
         hi = np.full((nq, kk), EMPTY, dtype=np.int64)
         hc = np.full((nq, kk), -1, dtype=np.int64)
         with numba_threads(p.n_threads):
             if scoring == "symmetric":
-                qcodes, qscales = for_rows(encode_recurrent, nq)(q, center, self.bits, self.n_words)
-                for_rows(scan_symmetric, nq)(
-                    qcodes,
-                    qscales,
-                    rows["codes"],
-                    rows["scales"],
-                    rows["cdot"],
-                    rows["xhat_sq"],
-                    metric,
-                    self.dim,
-                    ids,
-                    allow_arr,
-                    hd,
-                    hi,
-                    hc,
+                qcodes, qscales = for_rows(encode_recurrent, nq)(
+                    qc, center, self.bits, self.n_words
                 )
+                for_rows(scan_symmetric, nq)(
+                    qcodes, qscales, rows.arrays["codes"], rows["scales"], rows["cdot"],
+                    rows["xhat_sq"], metric, self.dim, n, ids, allow_arr, hd, hi, hc,
+                )  # fmt: skip
             else:
-                luts = for_rows(byte_luts, nq)(q, self.n_bytes)
+                luts = for_rows(byte_luts, nq)(qc, self.n_bytes)
                 for_rows(scan_asymmetric, nq)(
-                    luts, rows["codes"], rows["scales"], rows["xhat_sq"], metric, ids, allow_arr,
-                    hd, hi, hc,
+                    luts, rows.arrays["codes"], rows["scales"], rows["xhat_sq"], metric, n, ids,
+                    allow_arr, hd, hi, hc,
                 )  # fmt: skip
             if p.rescore:
                 dist = for_rows(exact_candidate_distances, nq)(q, rows["vectors"], hc, metric)
             else:
-                dist = hd.astype(np.float64) + self._estimate_offset(q, scoring)[:, None]
+                dist = hd.astype(np.float64) + self._estimate_offset(qc, scoring)[:, None]
             slots, best = for_rows(select_exact, nq)(dist, hc, np.where(hc >= 0, hi, EMPTY), k)
         out_ids[:] = np.where(slots >= 0, ids[np.maximum(slots, 0)], PAD_ID)
         out_d[:] = best
@@ -346,7 +375,14 @@ class BinaryIndex(BaseIndex):
         """Write centre, codes, scales, ids (and float vectors) as .npy files (atomic)."""
         arrays = self._rows.to_arrays()
         arrays["center"] = self._need_center()
-        meta = {"bits": self.bits, "scoring": self.scoring, "keep_vectors": self.keep_vectors}
+        if self.rotate:
+            arrays["rot_signs"], arrays["rot_perms"] = self._signs, self._perms
+        meta = {
+            "bits": self.bits,
+            "scoring": self.scoring,
+            "keep_vectors": self.keep_vectors,
+            "rotate": self.rotate,
+        }
         self._save_arrays(path, arrays, meta)
 
     @classmethod
@@ -361,8 +397,14 @@ class BinaryIndex(BaseIndex):
             bits=meta["bits"],
             scoring=meta["scoring"],
             keep_vectors=meta["keep_vectors"],
+            rotate=meta.get("rotate", False),  # format 1 indexes never rotated
         )
+        if index.rotate:  # the saved rotation, whatever the current seed makes
+            index._signs = np.array(arrays.pop("rot_signs"), dtype=np.float32)
+            index._perms = np.array(arrays.pop("rot_perms"), dtype=np.int32)
         loaded = {name: arr if name in _MAPPED else np.array(arr) for name, arr in arrays.items()}
+        if manifest["version"] == 1:  # row-major codes (n, bits, n_words) -> word-major
+            loaded["codes"] = np.ascontiguousarray(np.moveaxis(loaded["codes"], 0, -1))
         index._set_center(loaded.pop("center"))
         index._rows.set_loaded(loaded)
         return index
@@ -373,6 +415,12 @@ class BinaryIndex(BaseIndex):
         self.center = np.ascontiguousarray(center, dtype=np.float32)
         self._c_lut = center_luts(self.center, self.n_bytes)
         self._c_sq = float(np.dot(self.center.astype(np.float64), self.center))
+
+    def _code_space(self, vecs: np.ndarray) -> np.ndarray:
+        """Prepared vectors as the codes see them: rotated, if the index rotates."""
+        if not self.rotate or vecs.shape[0] == 0:
+            return vecs
+        return for_rows(rotate_rows, vecs.shape[0])(vecs, self._signs, self._perms)
 
     def _need_center(self) -> np.ndarray:
         if self.center is None:

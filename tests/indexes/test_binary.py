@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from indexes import (
     DimensionMismatchError,
     FlatIndex,
+    IndexFormatError,
     InvalidParameterError,
     InvalidVectorError,
     NotTrainedError,
@@ -17,6 +19,7 @@ from indexes import (
     UnsupportedOperationError,
 )
 from indexes._kernels.bits import hamming_matrix
+from indexes._kernels.bits_scan import candidate_capacity, scan_chunk
 from indexes.binary import BinaryIndex, BinaryParams
 
 METRICS = ["l2", "ip", "cosine"]
@@ -62,17 +65,57 @@ def test_popcount_hamming_matches_numpy(rng):
     assert got[0, 0] == 0 and got[1, 1] == 5 * 64
 
 
-def test_hamming_scan_is_exact_top_k(rng):
-    x = rng.standard_normal((3000, 100)).astype(np.float32)
-    index = BinaryIndex(100, "l2", bits=1)
+@pytest.mark.parametrize("dim", [100, 512])
+def test_hamming_scan_is_exact_top_k(rng, dim):
+    # several blocks of rows, shortlists both far below and above the candidate buffer, ids
+    # that are not slots, a filter; one query (single path) and a batch (query chunks)
+    n = 5000
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    ids = rng.permutation(n) * 3 + 11
+    index = BinaryIndex(dim, "l2", bits=2)
     index.train(x)
-    index.add(x, np.arange(3000))
-    q = rng.standard_normal((9, 100)).astype(np.float32)
-    got_i, got_d = index.search(q, 25, BinaryParams(rescore=False, scoring="hamming"))
-    ref = numpy_hamming(index.encode(q)[0][:, 0], index._rows["codes"][:, 0])
-    order = np.lexsort((np.tile(np.arange(3000), (9, 1)), ref), axis=1)[:, :25]
-    np.testing.assert_array_equal(got_i, order)  # ids are slots here; ties by id
-    np.testing.assert_array_equal(got_d, np.take_along_axis(ref, order, axis=1))
+    index.add(x, ids)
+    q = rng.standard_normal((9, dim)).astype(np.float32)
+    ref = numpy_hamming(index.encode(q)[0][:, 0], index.stored_codes()[0][:, 0]).astype(float)
+    mask = rng.random(n) < 0.3
+    for allow in (None, ids[mask]):
+        dist = ref if allow is None else np.where(mask, ref, np.inf)
+        for k in (1, 25, 700):
+            got_i, got_d = index.search(q, k, BinaryParams(rescore=False, scoring="hamming"), allow)
+            order = np.lexsort((np.tile(ids, (9, 1)), dist), axis=1)[:, :k]
+            np.testing.assert_array_equal(got_i, ids[order])  # ties broken by id
+            np.testing.assert_array_equal(got_d, np.take_along_axis(dist, order, axis=1))
+            one_i, one_d = index.search(q[4], k, BinaryParams(rescore=False, scoring="hamming"))
+            if allow is None:
+                np.testing.assert_array_equal(one_i[0], got_i[4])
+                np.testing.assert_array_equal(one_d[0], got_d[4])
+
+
+def test_hamming_scan_exact_when_ties_overflow_the_candidate_buffer(rng):
+    # 6 distinct codes among 4000 rows: hundreds of rows tie at every distance, so the
+    # candidate buffer cannot shrink and the scan falls back to a full distance buffer
+    base = rng.standard_normal((6, 128)).astype(np.float32)
+    x = base[rng.integers(0, 6, 4000)]
+    ids = rng.permutation(4000)
+    index = BinaryIndex(128, "ip", bits=1)
+    index.train(x)
+    index.add(x, ids)
+    q = rng.standard_normal((3, 128)).astype(np.float32)
+    qcodes = np.ascontiguousarray(index.encode(q)[0][:, 0])
+    codes0 = index._rows.arrays["codes"][0]
+    ref = numpy_hamming(qcodes, index.stored_codes()[0][:, 0])
+    for k in (5, 60):
+        cap = candidate_capacity(k)
+        counts = np.empty(3, dtype=np.int64)
+        scan_chunk(
+            qcodes, codes0, 4000, np.zeros(0, dtype=bool), k, np.empty((3, cap), np.uint16),
+            np.empty((3, cap), np.int64), counts, np.empty(129, np.int32),
+        )  # fmt: skip
+        assert (counts == -1).all()  # the fallback path is what this test exercises
+        got_i, got_d = index.search(q, k, BinaryParams(rescore=False, scoring="hamming"))
+        order = np.lexsort((np.tile(ids, (3, 1)), ref), axis=1)[:, :k]
+        np.testing.assert_array_equal(got_i, ids[order])
+        np.testing.assert_array_equal(got_d, np.take_along_axis(ref, order, axis=1))
 
 
 def test_reconstruction_error_strictly_decreases_with_bits(vaswani_binary):
@@ -97,7 +140,7 @@ def test_lookup_table_estimates_equal_decoded_distances(rng, metric, scoring):
     index.train(x)
     index.add(x, np.arange(400) + 1000)
     got_i, got_d = index.search(q, 400, BinaryParams(rescore=False, scoring=scoring))
-    decoded = index.decode(index._rows["codes"], index._rows["scales"]).astype(np.float64)
+    decoded = index.decode(*index.stored_codes()[:2]).astype(np.float64)
     qq = index.prepare(q).astype(np.float64)
     if scoring == "symmetric":  # the query is encoded too
         qq = index.decode(*index.encode(q)).astype(np.float64)
@@ -160,6 +203,35 @@ def test_disk_vectors_give_identical_results(tmp_path, vaswani_binary):
     # 2 bits per dimension + a few scalars: far below the 32-bit floats
     assert disk["codes"] * 8 < ram["vectors_ram"]
     assert on_disk.memory_bytes() < in_ram.memory_bytes() - ram["vectors_ram"] // 2
+
+
+def test_loads_format_1_row_major_codes(tmp_path, rng):
+    # indexes saved before codes went word-major (format 1) load and search the same
+    x = rng.standard_normal((300, 70)).astype(np.float32)
+    index = BinaryIndex(70, "cosine", bits=3, scoring="asymmetric", rotate=False)
+    index.train(x)
+    index.add(x, np.arange(300) + 5)
+    index.save(tmp_path / "v2")
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    for f in (tmp_path / "v2").iterdir():
+        (v1 / f.name).write_bytes(f.read_bytes())
+    np.save(v1 / "codes.npy", index.stored_codes()[0])  # (n, bits, n_words)
+    manifest = json.loads((v1 / "manifest.json").read_text())
+    manifest["version"] = 1
+    del manifest["meta"]["rotate"]  # format 1 had no rotation
+    (v1 / "manifest.json").write_text(json.dumps(manifest))
+    old = BinaryIndex.load(v1)
+    for scoring in ("hamming", "cascade", "symmetric", "asymmetric"):
+        params = BinaryParams(scoring=scoring, rescore=False)
+        expected = index.search(x[:7], 10, params)
+        got = old.search(x[:7], 10, params)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+    manifest["version"] = 99
+    (v1 / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="version 99"):
+        BinaryIndex.load(v1)
 
 
 def test_upsert_remove_and_codes_only_index(rng):
@@ -230,7 +302,7 @@ def test_hamming_shortlist_breaks_ties_by_id_not_slot(rng):
     q = rng.standard_normal((5, 16)).astype(np.float32)
     allow = ids[rng.random(2000) < 0.5]
     mask = np.isin(ids, allow)
-    ref = numpy_hamming(index.encode(q)[0][:, 0], index._rows["codes"][:, 0]).astype(float)
+    ref = numpy_hamming(index.encode(q)[0][:, 0], index.stored_codes()[0][:, 0]).astype(float)
     ref[:, ~mask] = np.inf
     for k in (1, 13, 40):
         got_i, got_d = index.search(q, k, BinaryParams(rescore=False, scoring="hamming"), allow)
