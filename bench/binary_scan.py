@@ -199,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Hamming scan alone, faiss / ours (above 1: ours faster): single query CPU "
         f"{r_scan['single_cpu']:.2f}x, batch CPU {r_scan['batch_cpu']:.2f}x (wall: "
         f"{r_scan['single_wall']:.2f}x, {r_scan['batch_wall']:.2f}x). Ours includes encoding "
-        "the float query (normalise, subtract the centre, take signs) and the Python entry; "
-        "faiss is given the query codes.",
+        "the float query (normalise, rotate, subtract the centre, take signs) and the Python "
+        "entry; faiss is given the query codes.",
         "",
     ]
     for name, rr in record["flat_over_cascade"].items():

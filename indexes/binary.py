@@ -18,12 +18,12 @@ given, so rescored distances are exact. ``decode`` rotates back.
 Scoring (per call, :class:`BinaryParams`):
 
 * ``"hamming"``: popcount of XOR between the query's and the row's first-stage codes;
-* ``"cascade"`` (the default): Hamming over every row keeps a shortlist of ``shortlist * k`` rows, which
-  are re-ranked by the asymmetric estimate below (all stages' codes); the scan touches only
-  the first-stage codes and the refinement only the shortlist, so it runs at Hamming speed
-  with (nearly) the asymmetric ranking. The shortlist is only as good as 1-bit Hamming:
-  it ignores vector norms (which ``ip`` ranks by) and has ``dim + 1`` distinct values, so
-  low-dimensional or ``ip`` data needs a longer shortlist (or the full asymmetric scan);
+* ``"cascade"`` (the default): Hamming over every row keeps a shortlist of ``shortlist * k``
+  rows, which are re-ranked by the asymmetric estimate below (all stages' codes); the scan
+  touches only the first-stage codes and the refinement only the shortlist, so it runs at
+  Hamming speed with (nearly) the asymmetric ranking. The shortlist is only as good as 1-bit
+  Hamming: it ignores vector norms (which ``ip`` ranks by) and has ``dim + 1`` distinct values,
+  so low-dimensional or ``ip`` data needs a longer shortlist (or the full asymmetric scan);
 * ``"symmetric"``: the query is encoded too; ``<q^, x^>`` is estimated from Hamming distances
   between every pair of stages, weighted by their scales;
 * ``"asymmetric"``: the float query is scored against the codes through per-query byte lookup

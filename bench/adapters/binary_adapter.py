@@ -17,22 +17,32 @@ class BinaryAdapter(Adapter):
     """Exhaustive scan of 1- to 4-bit codes, optional float rescoring of ``oversampling * k``.
 
     ``rescore=0`` reports the code-only ranking; ``shortlist`` is the Hamming shortlist (times
-    k) of ``scoring = "cascade"``. With ``mmap = 1`` (default) the built index is saved to a
-    temporary folder and loaded back with ``mmap=True``: codes, scales and ids in RAM, float
-    vectors (and the per-row scalars only full symmetric/asymmetric scans read) memory-mapped
-    from disk, as a deployment would run it. :meth:`memory_bytes` is then the resident part;
-    :meth:`memory_detail` splits RAM and disk bytes.
+    k) of ``scoring = "cascade"``; ``rotate=0`` encodes without the random rotation. With
+    ``mmap = 1`` (default) the built index is saved to a temporary folder and loaded back with
+    ``mmap=True``: codes, scales and ids in RAM, float vectors (and the per-row scalars only
+    full symmetric/asymmetric scans read) memory-mapped from disk, as a deployment would run
+    it. :meth:`memory_bytes` is then the resident part; :meth:`memory_detail` splits RAM and
+    disk bytes.
     """
 
     name = "binary"
     family = "ours"
-    build_defaults: ClassVar[dict[str, Any]] = {"bits": 1, "scoring": "cascade", "mmap": 1}
+    build_defaults: ClassVar[dict[str, Any]] = {
+        "bits": 1,
+        "scoring": "cascade",
+        "rotate": 1,
+        "mmap": 1,
+    }
     query_defaults: ClassVar[dict[str, Any]] = {"oversampling": 4.0, "rescore": 1, "shortlist": 16}
     memory_method = "resident arrays (codes, scales, ids; float vectors memory-mapped if mmap=1)"
 
     def fit(self, x: np.ndarray, order: np.ndarray | None = None) -> None:
         index = BinaryIndex(
-            self.dim, self.metric, bits=int(self.build["bits"]), scoring=str(self.build["scoring"])
+            self.dim,
+            self.metric,
+            bits=int(self.build["bits"]),
+            scoring=str(self.build["scoring"]),
+            rotate=bool(int(self.build["rotate"])),
         )
         index.train(x)
         index.add(x, np.arange(x.shape[0], dtype=np.int64))

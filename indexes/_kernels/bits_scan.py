@@ -14,9 +14,8 @@ per row: rows at or under a per-query threshold are appended to a candidate buff
 buffer is full it is shrunk to the rows at or under its own ``m``-th smallest distance (found
 by a histogram of the small integer distances), and that distance becomes the new threshold.
 A block whose minimum exceeds the threshold is skipped in one vector pass. If ties at the
-threshold keep the buffer more than 3/4 full after a shrink (data with very few distinct
-codes), the query falls back to an exhaustive distance buffer; both paths select exactly the
-same rows.
+threshold leave no room for a block after a shrink (data with very few distinct codes), the
+query falls back to an exhaustive distance buffer; both paths select exactly the same rows.
 """
 
 from __future__ import annotations
@@ -113,33 +112,35 @@ def _shrink(cd, cs, qi, c, m, hist):
 @nb.njit(nogil=True, cache=True, inline="always")
 def _collect(acc, n_rows, b0, thr, m, cd, cs, qi, c, hist):
     """Append rows of a scored block at or under ``thr`` to query ``qi``'s candidates; returns
-    ``(count, thr)``, count -1 when ties overflow the buffer (see the module notes)."""
+    ``(count, thr)``, count -1 when ties overflow the buffer (see the module notes).
+
+    The append is branchless (every row is written, the count advances only for rows under
+    the threshold), so a block costs the same whatever fraction of it qualifies; the buffer
+    is shrunk first if a whole block might not fit.
+    """
     low = acc[0]
     for r in range(1, n_rows):
         low = min(low, acc[r])
     if low > thr:
         return c, thr
-    cap = cd.shape[1]
+    if c + n_rows > cd.shape[1]:
+        c, t = _shrink(cd, cs, qi, c, m, hist)
+        thr = np.uint16(t)
+        if c + n_rows > cd.shape[1]:
+            return -1, thr
     for r in range(n_rows):
         d = acc[r]
-        if d <= thr:
-            if c == cap:
-                c, t = _shrink(cd, cs, qi, c, m, hist)
-                thr = np.uint16(t)
-                if 4 * c > 3 * cap:
-                    return -1, thr
-                if d > thr:
-                    continue
-            cd[qi, c] = d
-            cs[qi, c] = b0 + r
-            c += 1
+        cd[qi, c] = d
+        cs[qi, c] = b0 + r
+        c += np.int64(d <= thr)
     return c, thr
 
 
 @nb.njit(nogil=True, cache=True)
 def candidate_capacity(m):
-    """Size of the per-query candidate buffer for a shortlist of ``m``."""
-    return max(2 * m, m + BLOCK)
+    """Size of the per-query candidate buffer for a shortlist of ``m``: room for ``m`` kept
+    rows, as many new ones, and one whole block."""
+    return max(2 * m, m + BLOCK) + BLOCK
 
 
 @nb.njit(nogil=True, cache=True)

@@ -25,7 +25,7 @@ from indexes._kernels.bits_scan import (
 )
 from indexes._kernels.intrinsics import atomic_add, prefetch2
 from indexes._kernels.rotation import rotate_into
-from indexes._kernels.topk import _replace_top_payload
+from indexes._kernels.topk import _replace_top_payload, heap_sort_payload
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
@@ -78,21 +78,12 @@ def _top_sorted(keys, slots, count, ids, k, out_slots, out_keys):
         i = ids[slots[t]]
         if d < hd[0] or (d == hd[0] and i < hi[0]):
             _replace_top_payload(hd, hi, hc, d, i, slots[t])
+    heap_sort_payload(hd, hi, hc)  # ascending; unfilled (inf, max id) entries sort last
     m = 0
-    for t in range(k):
-        if hc[t] >= 0:
-            hd[m], hi[m], hc[m] = hd[t], hi[t], hc[t]
-            m += 1
-    for a in range(1, m):  # insertion sort of at most k entries
-        d, i, c = hd[a], hi[a], hc[a]
-        b = a - 1
-        while b >= 0 and (hd[b] > d or (hd[b] == d and hi[b] > i)):
-            hd[b + 1], hi[b + 1], hc[b + 1] = hd[b], hi[b], hc[b]
-            b -= 1
-        hd[b + 1], hi[b + 1], hc[b + 1] = d, i, c
-    for t in range(m):
-        out_slots[t] = hc[t]
-        out_keys[t] = hd[t]
+    while m < k and hc[m] >= 0:
+        out_slots[m] = hc[m]
+        out_keys[m] = hd[m]
+        m += 1
     return m
 
 

@@ -127,3 +127,12 @@ def heap_sort(hd, hi):
         d, i = hd[end], hi[end]
         hd[end], hi[end] = hd[0], hi[0]
         _sift_down(hd, hi, hd[:0], end, d, i, 0.0)
+
+
+@nb.njit(nogil=True, cache=True)
+def heap_sort_payload(hd, hi, hc):
+    """:func:`heap_sort` moving a payload array ``hc`` along with the entries."""
+    for end in range(hd.shape[0] - 1, 0, -1):
+        d, i, c = hd[end], hi[end], hc[end]
+        hd[end], hi[end], hc[end] = hd[0], hi[0], hc[0]
+        _sift_down(hd, hi, hc, end, d, i, c)
