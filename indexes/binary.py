@@ -139,7 +139,7 @@ class BinaryIndex(BaseIndex):
         self.n_words = (self.dim + 63) // 64
         self.n_bytes = (self.dim + 7) // 8
         self.center: np.ndarray | None = None
-        self._c_lut = np.zeros((self.n_bytes, 256), dtype=np.float32)
+        self._c_lut = np.zeros((0, 256), dtype=np.float32)  # l2 only: <c, b> by byte
         self._c_sq = 0.0
         self._normalize = self.metric == "cosine"
         self._metric_code = METRIC_CODES[self.metric]
@@ -170,22 +170,27 @@ class BinaryIndex(BaseIndex):
         return self._rows.slot_ids()
 
     def memory_bytes(self) -> int:
-        """Resident bytes: codes, scales, ids, and the float vectors unless memory-mapped."""
-        center = 0 if self.center is None else self.center.nbytes
-        return self._rows.nbytes(resident_only=True) + center
+        """Resident bytes: codes, scales, ids, the centre and rotation, and the float vectors
+        unless memory-mapped."""
+        return self._rows.nbytes(resident_only=True) + self._fixed_bytes()
+
+    def _fixed_bytes(self) -> int:
+        """The centre, its lookup tables and the rotation: RAM that does not grow with n."""
+        center = 0 if self.center is None else self.center.nbytes + self._c_lut.nbytes
+        return int(center + self._signs.nbytes + self._perms.nbytes)
 
     def memory_breakdown(self) -> dict[str, int]:
         """Bytes of the live rows by part, each split into RAM and memory-mapped (disk):
 
-        * ``codes``: what ``"hamming"`` / ``"cascade"`` search touches (codes, scales, ids),
-          always in RAM;
+        * ``codes``: what ``"hamming"`` / ``"cascade"`` search touches (codes, scales, ids,
+          plus the centre, its lookup tables and the rotation), always in RAM;
         * ``aux_ram`` / ``aux_disk``: the per-row scalars only full symmetric / asymmetric
           scans read;
         * ``vectors_ram`` / ``vectors_disk``: the float vectors used for rescoring.
         """
         rows = self._rows
         n = rows.n
-        out = {"codes": int(rows.ids[:n].nbytes)}
+        out = {"codes": int(rows.ids[:n].nbytes) + self._fixed_bytes()}
         out["codes"] += sum(int(rows[c].nbytes) for c in ("codes", "scales"))
         for part, cols in (("aux", ("cdot", "xhat_sq")), ("vectors", ("vectors",))):
             out[f"{part}_ram"] = out[f"{part}_disk"] = 0
@@ -413,7 +418,8 @@ class BinaryIndex(BaseIndex):
     def _set_center(self, center: np.ndarray) -> None:
         """Adopt a centre and derive what the fused kernel needs from it."""
         self.center = np.ascontiguousarray(center, dtype=np.float32)
-        self._c_lut = center_luts(self.center, self.n_bytes)
+        if self.metric == "l2":  # the cascade's l2 estimate needs <c, x^ - c>
+            self._c_lut = center_luts(self.center, self.n_bytes)
         self._c_sq = float(np.dot(self.center.astype(np.float64), self.center))
 
     def _code_space(self, vecs: np.ndarray) -> np.ndarray:

@@ -61,18 +61,19 @@ def _hadamard_blocks(v):
 
 @nb.njit(nogil=True, cache=True)
 def rotate_into(x, signs, perms, out, tmp):
-    """``out`` (float32) = the rotation of ``x``; ``tmp`` is float64 scratch of ``len(x)``."""
+    """``out`` (float32) = the rotation of ``x``; ``tmp`` is float64 scratch ``(2, len(x))``."""
     d = x.shape[0]
+    v, w = tmp[0], tmp[1]
     for j in range(d):
-        tmp[j] = x[j]
+        v[j] = x[j]
     for r in range(signs.shape[0]):
-        v = tmp.copy()
         for j in range(d):
             p = perms[r, j]
-            tmp[j] = v[p] * signs[r, p]
-        _hadamard_blocks(tmp)
+            w[j] = v[p] * signs[r, p]
+        _hadamard_blocks(w)
+        v, w = w, v
     for j in range(d):
-        out[j] = tmp[j]
+        out[j] = v[j]
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
@@ -81,7 +82,7 @@ def rotate_rows(x, signs, perms):
     n, d = x.shape
     out = np.empty((n, d), dtype=np.float32)
     for i in nb.prange(n):
-        rotate_into(x[i], signs, perms, out[i], np.empty(d, dtype=np.float64))
+        rotate_into(x[i], signs, perms, out[i], np.empty((2, d), dtype=np.float64))
     return out
 
 

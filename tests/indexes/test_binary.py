@@ -19,7 +19,7 @@ from indexes import (
     UnsupportedOperationError,
 )
 from indexes._kernels.bits import hamming_matrix
-from indexes._kernels.bits_scan import candidate_capacity, scan_chunk
+from indexes._kernels.bits_scan import candidate_capacity, scan_chunk, use_exhaustive
 from indexes.binary import BinaryIndex, BinaryParams
 
 METRICS = ["l2", "ip", "cosine"]
@@ -67,9 +67,11 @@ def test_popcount_hamming_matches_numpy(rng):
 
 @pytest.mark.parametrize("dim", [100, 512])
 def test_hamming_scan_is_exact_top_k(rng, dim):
-    # several blocks of rows, shortlists both far below and above the candidate buffer, ids
-    # that are not slots, a filter; one query (single path) and a batch (query chunks)
-    n = 5000
+    # several blocks of rows; shortlists taken by the threshold pass (k = 1, 25) and by the
+    # exhaustive buffer (k = 700); ids that are not slots; a filter; one query (single path)
+    # and a batch (query chunks)
+    n = 12000
+    assert not use_exhaustive(25, n) and use_exhaustive(700, n)
     x = rng.standard_normal((n, dim)).astype(np.float32)
     ids = rng.permutation(n) * 3 + 11
     index = BinaryIndex(dim, "l2", bits=2)
@@ -93,7 +95,7 @@ def test_hamming_scan_is_exact_top_k(rng, dim):
 
 def test_hamming_scan_exact_when_ties_overflow_the_candidate_buffer(rng):
     # 6 distinct codes among 4000 rows: hundreds of rows tie at every distance, so the
-    # candidate buffer cannot shrink and the scan falls back to a full distance buffer
+    # candidate buffer cannot shrink and the scan falls back to the exhaustive buffer
     base = rng.standard_normal((6, 128)).astype(np.float32)
     x = base[rng.integers(0, 6, 4000)]
     ids = rng.permutation(4000)

@@ -174,7 +174,10 @@ def test_allow_remove_replace_and_save_load(vaswani_tokens, vaswani_index, tmp_p
     expected = vaswani_index.search(queries, 10)
     again = loaded.search(queries, 10)
     np.testing.assert_array_equal(again[0], expected[0])
-    np.testing.assert_array_equal(again[1], expected[1])
+    # rtol, not equality: the fastmath float32 dot product (multivector._dot32) is free to
+    # sum in a different order in the read-only (memory-mapped) specialisation, which was
+    # seen to move a few distances by one float32 ulp; an ordered sum measured 3x slower
+    np.testing.assert_allclose(again[1], expected[1], rtol=1e-6)
     assert isinstance(loaded._tokens, np.memmap)
 
     best = int(expected[0][0, 0])
