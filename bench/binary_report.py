@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         "Targets: recall@10 >= 0.95 with float rescoring at oversampling <= 4, QPS >= 5x our "
         "flat index (same run), RAM of the searched part <= 1/25 of the float vectors. Best "
         "qualifying setting per mode, with any RAM and within the RAM target; every number is "
-        "from the harness runs linked below (wall-clock QPS on a shared, overloaded machine: "
-        "see the cpu-*.md records for CPU time per query).",
+        "from the harness runs linked below (wall-clock QPS; each run lists the machine's load "
+        "average, and the cpu-*.md records give CPU time per query).",
         "",
         "| dataset | mode | setting | recall@10 | QPS | x flat | RAM / floats |",
         "|---|---|---|---:|---:|---:|---:|",

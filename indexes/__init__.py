@@ -5,12 +5,15 @@ Imports numpy and numba only; every index follows :class:`indexes.base.Index`.
 OpenMP threads wait passively unless the caller chose otherwise: Numba's OpenMP threading
 layer shares the cores with OpenBLAS (and, in benchmarks, faiss's libgomp), and spinning idle
 OpenMP threads slowed batch search 2.5x on a 2-core machine (measured by the harness, see
-``bench/__init__.py``). It must be set before an OpenMP runtime loads, hence here.
+``bench/__init__.py``). It must be set before an OpenMP runtime loads, hence here. For the
+same reason OpenBLAS's threads spin only briefly after a call (``OPENBLAS_THREAD_TIMEOUT``;
+effective when this package is imported before numpy first loads OpenBLAS).
 """
 
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
 from indexes.base import METRICS, Index, SearchParams
