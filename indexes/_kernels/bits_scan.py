@@ -174,6 +174,27 @@ def scan_chunk(qcodes, codes0, n, allow, m, cd, cs, counts, hist):
 
 
 @nb.njit(nogil=True, cache=True)
+def _take_tied(tied, nt, need, t, ids, out, out_d, cnt):
+    """Append ``need`` of the ``nt`` slots ``tied`` at distance ``t`` (all of them if they
+    fit), the smallest ids first; returns the new count."""
+    if nt > need:
+        tie_ids = np.empty(nt, dtype=np.int64)
+        for r in range(nt):
+            tie_ids[r] = ids[tied[r]]
+        order = np.argsort(tie_ids, kind="mergesort")
+        for r in range(need):
+            out[cnt] = tied[order[r]]
+            out_d[cnt] = t
+            cnt += 1
+    else:
+        for r in range(nt):
+            out[cnt] = tied[r]
+            out_d[cnt] = t
+            cnt += 1
+    return cnt
+
+
+@nb.njit(nogil=True, cache=True)
 def select_top(cd, cs, c, ids, m, hist, out, out_d):
     """The ``m`` entries of ``(cd, cs)[:c]`` with the smallest ``(distance, ids[slot])``.
 
@@ -204,21 +225,7 @@ def select_top(cd, cs, c, ids, m, hist, out, out_d):
         elif d == t:
             tied[nt] = cs[i]
             nt += 1
-    if nt > need:  # keep the smallest ids among rows tied at the cut-off
-        tie_ids = np.empty(nt, dtype=np.int64)
-        for r in range(nt):
-            tie_ids[r] = ids[tied[r]]
-        order = np.argsort(tie_ids, kind="mergesort")
-        for r in range(need):
-            out[cnt] = tied[order[r]]
-            out_d[cnt] = t
-            cnt += 1
-    else:
-        for r in range(nt):
-            out[cnt] = tied[r]
-            out_d[cnt] = t
-            cnt += 1
-    return cnt
+    return _take_tied(tied, nt, need, t, ids, out, out_d, cnt)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -267,21 +274,7 @@ def shortlist_exhaustive(qcode, codes0, n, allow, ids, m, hist, buf, out, out_d)
                 tied[nt] = j
                 nt += 1
     need = m - total
-    if nt > need:  # keep the smallest ids among rows tied at the cut-off
-        tie_ids = np.empty(nt, dtype=np.int64)
-        for r in range(nt):
-            tie_ids[r] = ids[tied[r]]
-        order = np.argsort(tie_ids, kind="mergesort")
-        for r in range(need):
-            out[cnt] = tied[order[r]]
-            out_d[cnt] = t
-            cnt += 1
-    else:
-        for r in range(nt):
-            out[cnt] = tied[r]
-            out_d[cnt] = t
-            cnt += 1
-    return cnt
+    return _take_tied(tied, nt, need, t, ids, out, out_d, cnt)
 
 
 @nb.njit(nogil=True, cache=True)
