@@ -55,12 +55,7 @@ import numba as nb
 import numpy as np
 
 from indexes._kernels.bits import byte_luts, center_luts, decode_recurrent, encode_recurrent
-from indexes._kernels.bits_search import (
-    scan_asymmetric,
-    scan_symmetric,
-    search_codes,
-    search_codes_single,
-)
+from indexes._kernels.bits_search import scan_full, search_codes, search_codes_single
 from indexes._kernels.dispatch import for_rows
 from indexes._kernels.distances import exact_candidate_distances
 from indexes._kernels.rotation import make_rotation, rotate_rows, unrotate_rows
@@ -352,20 +347,19 @@ class BinaryIndex(BaseIndex):
         hi = np.full((nq, kk), EMPTY, dtype=np.int64)
         hc = np.full((nq, kk), -1, dtype=np.int64)
         with numba_threads(p.n_threads):
-            if scoring == "symmetric":
-                qcodes, qscales = for_rows(encode_recurrent, nq)(
-                    qc, center, self.bits, self.n_words
-                )
-                for_rows(scan_symmetric, nq)(
-                    qcodes, qscales, rows.arrays["codes"], rows["scales"], rows["cdot"],
-                    rows["xhat_sq"], metric, self.dim, n, ids, allow_arr, hd, hi, hc,
-                )  # fmt: skip
+            symmetric = scoring == "symmetric"
+            if symmetric:
+                encode = for_rows(encode_recurrent, nq)
+                qcodes, qscales = encode(qc, center, self.bits, self.n_words)
+                luts = np.zeros((0, self.n_bytes, 256), dtype=np.float32)
             else:
+                qcodes = np.zeros((0, 1, self.n_words), dtype=np.uint64)
+                qscales = np.zeros((0, 1), dtype=np.float32)
                 luts = for_rows(byte_luts, nq)(qc, self.n_bytes)
-                for_rows(scan_asymmetric, nq)(
-                    luts, rows.arrays["codes"], rows["scales"], rows["xhat_sq"], metric, n, ids,
-                    allow_arr, hd, hi, hc,
-                )  # fmt: skip
+            for_rows(scan_full, nq)(
+                symmetric, qcodes, qscales, luts, rows.arrays["codes"], rows["scales"],
+                rows["cdot"], rows["xhat_sq"], metric, self.dim, n, ids, allow_arr, hd, hi, hc,
+            )  # fmt: skip
             if p.rescore:
                 dist = for_rows(exact_candidate_distances, nq)(q, rows["vectors"], hc, metric)
             else:

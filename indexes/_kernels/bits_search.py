@@ -7,8 +7,8 @@
   call; a batch runs chunks of queries that share each pass over the codes, chunks handed to
   threads dynamically from an atomic counter (a descheduled thread delays one chunk, not
   half the batch).
-* :func:`scan_symmetric` / :func:`scan_asymmetric`: the full code-space scans that score every
-  row with all stages (multi-bit ranking without a shortlist).
+* :func:`scan_full`: the full code-space scan (symmetric or asymmetric estimate) that scores
+  every row with all stages (multi-bit ranking without a shortlist).
 """
 
 from __future__ import annotations
@@ -309,16 +309,24 @@ _ROW_BLOCK = 2048
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
-def scan_symmetric(
-    qcodes, qscales, codes, scales, cdot, xhat_sq, metric, dim, n, ids, allow, hd, hi, hc
-):
-    """Top-``kk`` by the code-vs-code estimate of the distance (symmetric, multi-stage).
+def scan_full(
+    symmetric, qcodes, qscales, luts, codes, scales, cdot, xhat_sq, metric, dim, n, ids, allow,
+    hd, hi, hc,
+):  # fmt: skip
+    """Top-``kk`` of every allowed row by a code-space estimate of ``<q, x^ - c>``.
 
-    ``<q^, u_x> = <c, u_x> + sum_{s,t} aq_s ax_t (dim - 2 ham(bq_s, bx_t))`` with
-    ``u_x = x^ - c``; the key is ``-<q^, u_x>`` (ip, cosine) or ``|x^|^2 - 2<q^, u_x>`` (l2),
-    which orders rows like the estimated distance (per-query constants dropped).
+    * ``symmetric``: the query is encoded too (``qcodes`` / ``qscales``) and
+      ``<q^, u_x> = <c, u_x> + sum_{s,t} aq_s ax_t (dim - 2 ham(bq_s, bx_t))`` with
+      ``u_x = x^ - c`` (``cdot`` holds ``<c, u_x>``);
+    * otherwise (asymmetric) the float query is scored through its byte lookup tables
+      ``luts``: ``<q, u_x> = sum_t ax_t <q, b_t>``.
+
+    The key is ``-<q, u_x>`` (ip, cosine) or ``|x^|^2 - 2<q, u_x>`` (l2), which orders rows
+    like the estimated distance (per-query constants dropped). Arguments the mode does not use
+    may be empty.
     """
-    nq, sq = qscales.shape
+    nq = hd.shape[0]
+    sq = qscales.shape[1]
     sx = scales.shape[1]
     use_allow = allow.shape[0] > 0
     n_chunks = (nq + _Q_CHUNK - 1) // _Q_CHUNK
@@ -332,40 +340,16 @@ def scan_symmetric(
                 for j in range(b0, b1):
                     if use_allow and not allow[j]:
                         continue
-                    ip = cdot[j]
-                    for s in range(sq):
+                    if symmetric:
+                        ip = cdot[j]
+                        for s in range(sq):
+                            for t in range(sx):
+                                h = np.float32(hamming_col(codes, t, j, qcodes[q, s]))
+                                ip += qscales[q, s] * scales[j, t] * (np.float32(dim) - 2 * h)
+                    else:
+                        ip = np.float32(0.0)
                         for t in range(sx):
-                            h = np.float32(hamming_col(codes, t, j, qcodes[q, s]))
-                            ip += qscales[q, s] * scales[j, t] * (np.float32(dim) - 2 * h)
-                    d = xhat_sq[j] - 2 * ip if metric == 0 else -ip
-                    if d < d_row[0] or (d == d_row[0] and ids[j] < i_row[0]):
-                        _replace_top_payload(d_row, i_row, c_row, d, ids[j], j)
-
-
-@nb.njit(nogil=True, cache=True, parallel=True)
-def scan_asymmetric(luts, codes, scales, xhat_sq, metric, n, ids, allow, hd, hi, hc):
-    """Top-``kk`` by the float-query-vs-code estimate ``<q, u_x> = sum_t ax_t <q, b_t>``.
-
-    ``<q, b_t>`` comes from the query's byte lookup tables; keys as in :func:`scan_symmetric`.
-    """
-    nq = luts.shape[0]
-    sx = scales.shape[1]
-    use_allow = allow.shape[0] > 0
-    n_chunks = (nq + _Q_CHUNK - 1) // _Q_CHUNK
-    for c in nb.prange(n_chunks):
-        q0 = c * _Q_CHUNK
-        q1 = min(nq, q0 + _Q_CHUNK)
-        for b0 in range(0, n, _ROW_BLOCK):
-            b1 = min(n, b0 + _ROW_BLOCK)
-            for q in range(q0, q1):
-                lut = luts[q]
-                d_row, i_row, c_row = hd[q], hi[q], hc[q]
-                for j in range(b0, b1):
-                    if use_allow and not allow[j]:
-                        continue
-                    ip = np.float32(0.0)
-                    for t in range(sx):
-                        ip += scales[j, t] * lut_dot_col(lut, codes, t, j)
+                            ip += scales[j, t] * lut_dot_col(luts[q], codes, t, j)
                     d = xhat_sq[j] - 2 * ip if metric == 0 else -ip
                     if d < d_row[0] or (d == d_row[0] and ids[j] < i_row[0]):
                         _replace_top_payload(d_row, i_row, c_row, d, ids[j], j)

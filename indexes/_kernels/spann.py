@@ -165,7 +165,7 @@ def scan_code_records(lut, recs, vals, metric, dead, allow, hd, hs, hid):
     The float query is scored against the code through its byte lookup tables ``lut``
     (:func:`indexes._kernels.bits.byte_luts`): ``<q, u> = a <q, b>`` with ``x^ = c + a b``; the key
     is ``|x^|^2 - 2 <q, u>`` (l2) or ``-<q, u>`` (cosine), which orders records like the
-    distance to ``x^`` (per-query constants dropped, as in ``scan_asymmetric``).
+    distance to ``x^`` (per-query constants dropped, as in ``bits_search.scan_full``).
     Returns the number of records scored.
     """
     n = recs.shape[0]
