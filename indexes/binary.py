@@ -124,6 +124,9 @@ class BinaryIndex(BaseIndex):
             raise InvalidParameterError(f"binary codes support dim <= 65000, got {self.dim}")
         self.bits = bits
         self.scoring = scoring
+        for name, flag in (("keep_vectors", keep_vectors), ("rotate", rotate)):
+            if not isinstance(flag, bool | np.bool_):
+                raise InvalidParameterError(f"{name} must be true or false, got {flag!r}")
         self.keep_vectors = bool(keep_vectors)
         self.rotate = bool(rotate)
         if self.rotate:

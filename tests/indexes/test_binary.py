@@ -283,6 +283,10 @@ def test_bad_input(rng):
         index.search(x[:1], 3, BinaryParams(scoring="euclid"))
     with pytest.raises(InvalidParameterError, match="bits"):
         BinaryIndex(8, "cosine", bits=5)
+    with pytest.raises(InvalidParameterError, match="rotate must be true or false"):
+        BinaryIndex(8, "cosine", rotate="no")  # a JSON string would otherwise read as True
+    with pytest.raises(InvalidParameterError, match="keep_vectors"):
+        BinaryIndex(8, "cosine", keep_vectors=1)
     with pytest.raises(InvalidParameterError, match="at least one"):
         BinaryIndex(8, "cosine").train(np.empty((0, 8)))
     assert index.ntotal == 50

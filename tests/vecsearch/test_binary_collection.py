@@ -4,6 +4,9 @@ knobs reach the index, and rescored results agree with exact search on real data
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+from indexes.errors import InvalidParameterError
 
 
 def test_binary_collection_on_vaswani(db, vaswani_embeddings):
@@ -30,3 +33,15 @@ def test_binary_collection_on_vaswani(db, vaswani_embeddings):
     n = 10 * len(queries)
     assert rescored / n >= 0.97
     assert codes_only / n < rescored / n  # the codes alone rank worse: rescoring was used
+
+
+def test_binary_collection_rejects_a_non_boolean_flag_up_front(db):
+    # the index rejects it when the collection is created (a 400 through the service), not
+    # later when enough points arrive to train it
+    body = {
+        "vectors": {"size": 8, "distance": "Cosine"},
+        "index": {"type": "binary", "params": {"rotate": "no"}},
+    }
+    with pytest.raises(InvalidParameterError, match="rotate must be true or false"):
+        db.create_collection("bad", body)
+    assert "bad" not in db.list_collections()
