@@ -20,7 +20,7 @@ import numpy as np
 
 from indexes._kernels.dispatch import for_rows
 from indexes._kernels.distances import exact_candidate_distances, row_sqnorms
-from indexes._kernels.fastdist import inner_products_serial
+from indexes._kernels.fastdist import inner_products_into_heaps_serial
 from indexes._kernels.topk import EMPTY, merge_scores_into_heaps, select_exact
 from indexes._rows import RowStore
 from indexes._threads import numba_threads
@@ -35,6 +35,7 @@ from indexes.base import (
 )
 
 _EMPTY_MASK = np.zeros(0, dtype=np.bool_)
+_NO_SLOTS = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,15 +132,20 @@ class FlatIndex(BaseIndex):
                 hc = np.full((qe - qs, kk), -1, dtype=np.int64)
                 for bs in range(0, m, db):
                     be = min(m, bs + db)
-                    if serial:  # one thread: keep BLAS from starting its own
-                        scores = inner_products_serial(qblk, src[bs:be])
-                    else:
-                        scores = qblk @ src[bs:be].T
                     if rows is None:
-                        slots = np.arange(bs, be, dtype=np.int64)
+                        slots = _NO_SLOTS  # consecutive: bs + j
                         blk_mask = _EMPTY_MASK if mask is None else mask[bs:be]
                     else:
                         slots, blk_mask = rows[bs:be], _EMPTY_MASK
+                    if serial:  # one thread: keep BLAS from starting its own, score in place
+                        inner_products_into_heaps_serial(
+                            qblk, src[bs:be], bias[bs:be], keys[bs:be], slots, bs, blk_mask,
+                            metric, hd, hi, hc,
+                        )  # fmt: skip
+                        continue
+                    if rows is None:
+                        slots = np.arange(bs, be, dtype=np.int64)
+                    scores = qblk @ src[bs:be].T
                     for_rows(merge_scores_into_heaps, qe - qs)(
                         scores,
                         bias[bs:be],

@@ -19,6 +19,7 @@ from numba.core import types
 from numba.extending import overload
 
 from indexes._kernels.bits import popcount64
+from indexes._kernels.topk import _replace_top_payload
 
 #: Fast-math flags that permit vectorised reductions without assuming finite values.
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -81,21 +82,35 @@ def _dist_fast_overload(a, b, metric):
 
 
 @nb.njit(nogil=True, cache=True, fastmath=FASTMATH)
-def inner_products_serial(queries, rows):
-    """``queries @ rows.T`` (float32) on the calling thread: what exact search scores a block
-    with when it must use one thread. OpenBLAS would start its own threads for a single query
-    (measured 12 ms instead of 3 ms per 50k x 50 flat search on a loaded 2-core machine); this
-    kernel matches single-threaded BLAS (0.28 vs 0.23 ms for 50k x 50, 2.1 vs 2.3 ms for
-    20k x 784). Re-associated sums: callers only select candidates with it."""
+def inner_products_into_heaps_serial(
+    queries, rows, bias, keys, payload, base, allow, metric, hd, hi, hc
+):
+    """Exact search's one-thread scoring: ``queries @ rows.T`` with each score folded
+    straight into its query's heap (as ``topk.merge_scores_into_heaps`` does with a score
+    block), so no score block is written and read back.
+
+    One thread must not use BLAS: OpenBLAS would start its own threads for a single query
+    (measured 12 ms instead of 3 ms per 50k x 50 flat search on a loaded 2-core machine). A
+    one-thread flat search reads every row from memory once, and the row's dot product and
+    heap test hide under that load. Re-associated sums: callers only select candidates with
+    it. Keys, payload and ``allow`` as in ``merge_scores_into_heaps``; an empty ``payload``
+    stands for ``base + j`` (row ``j`` of a block of consecutive slots, no array built).
+    """
     nq, d = queries.shape
     n = rows.shape[0]
-    out = np.empty((nq, n), dtype=np.float32)
+    use_allow = allow.shape[0] > 0
+    given = payload.shape[0] > 0
     for i in range(nq):
         q = queries[i]
+        d_row, i_row, c_row = hd[i], hi[i], hc[i]
         for j in range(n):
+            if use_allow and not allow[j]:
+                continue
             r = rows[j]
             s = np.float32(0.0)
             for t in range(d):
                 s += q[t] * r[t]
-            out[i, j] = s
-    return out
+            dist = bias[j] - np.float32(2.0) * s if metric == 0 else -s
+            if dist < d_row[0] or (dist == d_row[0] and keys[j] < i_row[0]):
+                slot = payload[j] if given else base + j
+                _replace_top_payload(d_row, i_row, c_row, dist, keys[j], slot)
