@@ -88,6 +88,46 @@ def _top_sorted(keys, slots, count, ids, k, out_slots, out_keys):
     return m
 
 
+@nb.njit(nogil=True, cache=True)
+def _select_unordered(keys, slots, count, ids, kk, out_slots, out_keys):
+    """The ``kk`` of ``count`` candidates with the smallest ``(key, id)``, in no particular
+    order, in O(count): a partition finds the ``kk``-th key, ties at it go by smallest id.
+    (The intermediate cut of the pipeline; only the final ``k`` need sorting.)"""
+    if count <= kk:
+        for t in range(count):
+            out_slots[t] = slots[t]
+            out_keys[t] = keys[t]
+        return count
+    kth = np.partition(keys[:count], kk - 1)[kk - 1]
+    c = 0
+    nt = 0
+    tied = np.empty(count, dtype=np.int64)
+    for t in range(count):
+        if keys[t] < kth:
+            out_slots[c] = slots[t]
+            out_keys[c] = keys[t]
+            c += 1
+        elif keys[t] == kth:
+            tied[nt] = t
+            nt += 1
+    need = kk - c
+    if nt > need:
+        tie_ids = np.empty(nt, dtype=np.int64)
+        for r in range(nt):
+            tie_ids[r] = ids[slots[tied[r]]]
+        order = np.argsort(tie_ids, kind="mergesort")
+        for r in range(need):
+            out_slots[c] = slots[tied[order[r]]]
+            out_keys[c] = kth
+            c += 1
+        return c
+    for r in range(nt):
+        out_slots[c] = slots[tied[r]]
+        out_keys[c] = kth
+        c += 1
+    return c
+
+
 @nb.njit(nogil=True, cache=True, fastmath=True)
 def _rescore(q, vectors, cand, count, metric, out):
     """Exact distances of ``q`` to the rows ``cand[:count]`` of ``vectors``, accumulated in
@@ -121,9 +161,8 @@ def _prepare_query(q, center, qcode):
     qc_dot = 0.0
     q_sq = 0.0
     qcode[:] = 0
-    for j in range(q.shape[0]):
-        if q[j] >= center[j]:
-            qcode[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    for j in range(q.shape[0]):  # branchless: the sign is a coin flip per dimension
+        qcode[j >> 6] |= np.uint64(q[j] >= center[j]) << np.uint64(j & 63)
         qc_dot += np.float64(q[j]) * np.float64(center[j])
         q_sq += np.float64(q[j]) * np.float64(q[j])
     return qc_dot, q_sq
@@ -176,7 +215,7 @@ def _finish_query(
             keys[t] = short_d[t]
     cand = np.empty(kk, dtype=np.int64)
     ckeys = np.empty(kk, dtype=np.float64)
-    nc = _top_sorted(keys, short, cnt, ids, kk, cand, ckeys)
+    nc = _select_unordered(keys, short, cnt, ids, kk, cand, ckeys)
     if rescore:
         _rescore(q, vectors, cand, nc, metric, ckeys)
     fin = np.empty(k, dtype=np.int64)

@@ -20,6 +20,7 @@ from indexes import (
 )
 from indexes._kernels.bits import hamming_matrix
 from indexes._kernels.bits_scan import candidate_capacity, scan_chunk, use_exhaustive
+from indexes._kernels.bits_search import _select_unordered
 from indexes.binary import BinaryIndex, BinaryParams
 
 METRICS = ["l2", "ip", "cosine"]
@@ -372,3 +373,18 @@ def test_shortlist_must_be_at_least_one(rng):
         index.search(x[:1], 3, BinaryParams(scoring="cascade", shortlist=0.5))
     with pytest.raises(InvalidVectorError):
         index.search(np.full(8, np.nan, dtype=np.float32), 3, BinaryParams(scoring="cascade"))
+
+
+def test_select_unordered_keeps_smallest_key_then_id(rng):
+    # the pipeline's intermediate cut: heavy ties (8 distinct keys), ids unlike slots
+    for count, kk in ((50, 10), (200, 37), (30, 30), (12, 40)):
+        keys = rng.integers(0, 8, count).astype(np.float64)
+        slots = rng.permutation(1000)[:count]
+        ids = rng.permutation(1000) + 5
+        out_s = np.empty(kk, np.int64)
+        out_k = np.empty(kk, np.float64)
+        got = _select_unordered(keys, slots, count, ids, kk, out_s, out_k)
+        order = np.lexsort((ids[slots], keys))[: min(kk, count)]
+        assert got == len(order)
+        assert set(out_s[:got]) == set(slots[order])
+        np.testing.assert_array_equal(np.sort(out_k[:got]), np.sort(keys[order]))
