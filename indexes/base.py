@@ -256,6 +256,30 @@ class BaseIndex:
             out = normalize_rows(out, what=what)
         return out
 
+    def single_query(
+        self, queries: Any, k: Any, params: Any, allow: Any, params_cls: type
+    ) -> np.ndarray | None:
+        """The query of a call that can take a one-kernel fast path, else ``None``.
+
+        Eligible: no filter, ``k`` a positive int, ``params`` absent or exactly
+        ``params_cls``, and ``queries`` one C-contiguous float32 row of this dimension (1-d,
+        or 2-d with one row). Anything else goes the general, validating way. One query
+        runs on one thread, so ``params.n_threads`` does not matter to the fast path.
+        """
+        if not (
+            allow is None
+            and type(queries) is np.ndarray
+            and queries.dtype == np.float32
+            and type(k) is int
+            and k > 0
+            and (params is None or type(params) is params_cls)
+        ):
+            return None
+        q = queries if queries.ndim == 1 else (queries[0] if queries.shape[0] == 1 else None)
+        if q is None or q.ndim != 1 or q.shape[0] != self.dim or not q.flags.c_contiguous:
+            return None
+        return q
+
     def allow_mask(self, allow: np.ndarray | None) -> np.ndarray | None:
         """Turn an ``allow`` argument into a boolean mask over slots (``None``: no filter)."""
         if allow is None:

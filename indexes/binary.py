@@ -262,30 +262,20 @@ class BinaryIndex(BaseIndex):
         ``"hamming"``, else the metric's distance to the reconstructed vector ``x^``.
         """
         # Fast path: one float32 query, no filter, fused scoring -> one kernel call.
-        if (
-            allow is None
-            and type(queries) is np.ndarray
-            and queries.dtype == np.float32
-            and type(k) is int
-            and k > 0
-            and self.center is not None
-            and self._rows.n > 0
-            and (params is None or type(params) is BinaryParams)
-        ):  # (one query runs on one thread, so params.n_threads does not matter here)
-            q = queries if queries.ndim == 1 else (queries[0] if queries.shape[0] == 1 else None)
-            if q is not None and q.ndim == 1 and q.shape[0] == self.dim and q.flags.c_contiguous:
-                p = _DEFAULT_PARAMS if params is None else params
-                plan = self._plan(p, k)
-                if plan is not None:
-                    rows = self._rows
-                    ids, dists, status = search_codes_single(
-                        q, self._normalize, k, plan[0], plan[1], plan[2], p.rescore,
-                        self._metric_code, self._signs, self._perms, self.center, self._c_sq,
-                        self._c_lut, rows.arrays["codes"], rows["scales"], rows.n, rows.slot_ids(),
-                        _EMPTY_MASK, rows["vectors"] if p.rescore else self._no_vectors,
-                    )  # fmt: skip
-                    if status == 0:
-                        return ids, dists
+        q = self.single_query(queries, k, params, allow, BinaryParams)
+        if q is not None and self.center is not None and self._rows.n > 0:
+            p = _DEFAULT_PARAMS if params is None else params
+            plan = self._plan(p, k)
+            if plan is not None:
+                rows = self._rows
+                ids, dists, status = search_codes_single(
+                    q, self._normalize, k, plan[0], plan[1], plan[2], p.rescore,
+                    self._metric_code, self._signs, self._perms, self.center, self._c_sq,
+                    self._c_lut, rows.arrays["codes"], rows["scales"], rows.n, rows.slot_ids(),
+                    _EMPTY_MASK, rows["vectors"] if p.rescore else self._no_vectors,
+                )  # fmt: skip
+                if status == 0:
+                    return ids, dists
         return self._search_general(queries, k, params, allow)
 
     def _plan(self, p: BinaryParams, k: int) -> tuple[int, int, bool] | None:

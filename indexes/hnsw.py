@@ -573,37 +573,29 @@ class HNSWIndex(BaseIndex):
         search over the allowed points (see :meth:`plan`).
         """
         # Fast path: one float32 query, no filter -> one kernel call.
-        if (
-            allow is None
-            and type(queries) is np.ndarray
-            and queries.dtype == np.float32
-            and type(k) is int
-            and k > 0
-            and (params is None or type(params) is HNSWParams)
-        ):  # (one query runs on one thread, so params.n_threads does not matter here)
-            q = queries if queries.ndim == 1 else (queries[0] if queries.shape[0] == 1 else None)
-            if q is not None and q.ndim == 1 and q.shape[0] == self.dim and q.flags.c_contiguous:
-                ef = self.ef_search if params is None or params.ef is None else params.ef
-                mode = ks.ALL
-                if self._n_tomb:
-                    ef, mode = self._widen(ef), ks.SKIP
-                ids, dists, found, status = ks.search_one(
-                    q,
-                    k,
-                    ef,
-                    self._metric_code,
-                    self._normalize,
-                    self._graph(),
-                    self._visited(),
-                    self._live,
-                    mode,
-                    self._pf,
-                )
-                if status == 0 and (found >= k or found >= self._n_live):
-                    return ids, dists
-                if status != 0:
-                    self.prepare(queries, what="queries")  # raises the precise error
-                    raise InvalidVectorError("query is not finite")  # pragma: no cover
+        q = self.single_query(queries, k, params, allow, HNSWParams)
+        if q is not None:
+            ef = self.ef_search if params is None or params.ef is None else params.ef
+            mode = ks.ALL
+            if self._n_tomb:
+                ef, mode = self._widen(ef), ks.SKIP
+            ids, dists, found, status = ks.search_one(
+                q,
+                k,
+                ef,
+                self._metric_code,
+                self._normalize,
+                self._graph(),
+                self._visited(),
+                self._live,
+                mode,
+                self._pf,
+            )
+            if status == 0 and (found >= k or found >= self._n_live):
+                return ids, dists
+            if status != 0:
+                self.prepare(queries, what="queries")  # raises the precise error
+                raise InvalidVectorError("query is not finite")  # pragma: no cover
         return self._search_general(queries, k, params, allow)
 
     def _search_general(

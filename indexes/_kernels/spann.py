@@ -18,6 +18,7 @@ import numpy as np
 
 from indexes._kernels.bits import _lut_dot
 from indexes._kernels.distances import distance, l2sq
+from indexes._kernels.topk import _sift_down
 
 
 @nb.njit(nogil=True, cache=True)
@@ -107,26 +108,7 @@ def _offer(hd, hs, hid, d, slot, rid):
     for t in range(k):
         if hs[t] == slot:
             return False
-    # replace the root and sift down
-    pos = 0
-    while True:
-        left = 2 * pos + 1
-        if left >= k:
-            break
-        right = left + 1
-        child = left
-        if right < k and (hd[right] > hd[left] or (hd[right] == hd[left] and hs[right] > hs[left])):
-            child = right
-        if hd[child] > d or (hd[child] == d and hs[child] > slot):
-            hd[pos] = hd[child]
-            hs[pos] = hs[child]
-            hid[pos] = hid[child]
-            pos = child
-        else:
-            break
-    hd[pos] = d
-    hs[pos] = slot
-    hid[pos] = rid
+    _sift_down(hd, hs, hid, k, d, slot, rid)  # replace the root, keyed (d, slot)
     return True
 
 
