@@ -40,6 +40,7 @@ from indexes.errors import (
     InvalidParameterError,
     InvalidVectorError,
     UnknownMetricError,
+    UnsupportedOperationError,
 )
 
 Metric = Literal["l2", "ip", "cosine"]
@@ -242,6 +243,32 @@ class BaseIndex:
     def slot_ids(self) -> np.ndarray:
         """External id held by each internal slot (``-1`` for a free slot)."""
         raise NotImplementedError
+
+    # -- optional abilities: each works or raises UnsupportedOperationError (faiss's rule) -----
+    #: Whether :meth:`get_vectors` and :meth:`search_exact` work (the index keeps the exact
+    #: vectors it was given). A declaration for planners; the methods stay the authority.
+    keeps_vectors: ClassVar[bool] = False
+
+    def get_vectors(self, ids: Any) -> Any:
+        """The stored vectors of ``ids``, in the given order, as the index holds them
+        (normalised under cosine): float32 ``(n, dim)``; for multi-vector indexes the ragged
+        pair ``(tokens (t, dim), offsets (n + 1,))``. Raises :class:`UnknownIdError` when an
+        id is absent and :class:`UnsupportedOperationError` when the index keeps no exact
+        vectors."""
+        raise UnsupportedOperationError(f"{type(self).__name__} keeps no exact vectors")
+
+    def search_exact(
+        self,
+        queries: Any,
+        k: int,
+        allow: np.ndarray | None = None,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``k`` nearest among the allowed stored points, from the index's own exact
+        vectors, in :meth:`Index.search`'s result form (what a planner runs for selective
+        filters). Raises :class:`UnsupportedOperationError` when the index keeps no exact
+        vectors."""
+        raise UnsupportedOperationError(f"{type(self).__name__} keeps no exact vectors")
 
     @property
     def n_slots(self) -> int:
