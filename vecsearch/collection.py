@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from indexes.errors import UnsupportedOperationError
 from vecsearch.config import CollectionConfig, Distance
 from vecsearch.errors import (
     CollectionLockedError,
@@ -1152,12 +1153,15 @@ class Collection:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over the allowed points: by the index's own scan when it keeps exact
         vectors (``search_exact``), else over vectors gathered from the index or the store."""
-        scan = getattr(self._index, "search_exact", None)
-        if scan is not None and self._index_ready:
+        if self._index_ready and not self._multi:
             allow = None if plan.mask is None else self._allow(plan.mask)
-            ids, dists = scan(q[None, :], k, allow, n_threads=n_threads)
-            keep = ids[0] >= 0
-            return ids[0][keep], dists[0][keep].astype(np.float64)
+            try:
+                ids, dists = self._index.search_exact(q[None, :], k, allow, n_threads=n_threads)
+            except UnsupportedOperationError:
+                pass  # the index keeps no exact vectors: gather them below
+            else:
+                keep = ids[0] >= 0
+                return ids[0][keep], dists[0][keep].astype(np.float64)
         labels = np.flatnonzero(plan.mask if plan.mask is not None else self._alive)
         if self._multi:
             return self._exact_maxsim(q, labels.astype(np.int64), k)
