@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from indexes.errors import VecsearchError
 from service.responses import error, request_start
+from service.schemas.collections import NAMED, UNNAMED
 from vecsearch.errors import error_category
 
 log = logging.getLogger("service")
@@ -37,11 +38,13 @@ STATUS_OF_CATEGORY = {
     "internal": 500,
 }
 _SOURCES = ("body", "query", "path", "header", "cookie")
+#: Tags of the tagged unions of the request models: not fields, left out of error paths.
+UNION_TAGS = frozenset({UNNAMED, NAMED})
 
 
 def field_path(loc: Sequence[Any]) -> str:
     """``("body", "points", 0, "vector")`` -> ``points[0].vector`` (the engine's style)."""
-    parts = list(loc)
+    parts = [p for p in loc if p not in UNION_TAGS]
     source = parts.pop(0) if parts and parts[0] in _SOURCES else ""
     out = ""
     for p in parts:

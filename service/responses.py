@@ -1,7 +1,8 @@
 """Qdrant's envelopes: ``{"result", "status": "ok", "time"}`` and ``{"status": {"error"}, "time"}``.
 
 ``time`` is measured from when the request entered the app (set by the metrics middleware in
-the ASGI scope, see :func:`request_start`).
+the ASGI scope, see :func:`request_start`). Bodies are written by :func:`vecsearch.jsonout.dumps`
+(orjson): vectors are float32 numpy arrays and come out at the precision they were stored at.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+
+from vecsearch.jsonout import dumps
 
 START_KEY = "vecsearch_t0"
 
@@ -20,9 +23,16 @@ def request_start(request: Request) -> float:
     return request.scope.get(START_KEY) or time.perf_counter()
 
 
-def ok(result: Any, t0: float, status_code: int = 200) -> JSONResponse:
-    """Success envelope around ``result`` (already JSON-ready)."""
-    return JSONResponse(
+class FastJSONResponse(JSONResponse):
+    """A JSON response rendered by orjson (numpy arrays included)."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+def ok(result: Any, t0: float, status_code: int = 200) -> Response:
+    """Success envelope around ``result`` (JSON-ready; numpy arrays allowed)."""
+    return FastJSONResponse(
         {"result": result, "status": "ok", "time": time.perf_counter() - t0},
         status_code=status_code,
     )

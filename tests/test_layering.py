@@ -15,7 +15,7 @@ STDLIB = set(sys.stdlib_module_names)
 ALLOWED = {
     # llvmlite is numba's own code generator (used for intrinsics such as prefetch)
     "indexes": {"indexes", "numpy", "numba", "llvmlite"},
-    "vecsearch": {"vecsearch", "indexes", "numpy", "numba", "tqdm"},
+    "vecsearch": {"vecsearch", "indexes", "numpy", "numba", "tqdm", "orjson"},
     "service": {
         "service",
         "vecsearch",

@@ -3,8 +3,8 @@
 Depends on :mod:`indexes`; never imports the service layer or FastAPI.
 
 Entry points: :class:`Database` (a data directory of collections), :class:`Collection`
-(Qdrant's point operations), :class:`CollectionConfig`, :func:`parse_filter`, and the error
-classes in :mod:`vecsearch.errors`.
+(Qdrant's point operations and queries over named vector spaces), :class:`CollectionConfig`,
+:func:`parse_filter`, and the error classes in :mod:`vecsearch.errors`.
 """
 
 __version__ = "0.1.0"
@@ -13,7 +13,7 @@ from vecsearch.collection import Collection
 from vecsearch.config import CollectionConfig, Distance
 from vecsearch.database import Database
 from vecsearch.filters import Filter, parse_filter
-from vecsearch.models import Record, ScoredPoint, SearchRequest, UpdateResult
+from vecsearch.models import Record, ScoredPoint, UpdateResult
 
 __all__ = [
     "Collection",
@@ -23,7 +23,6 @@ __all__ = [
     "Filter",
     "Record",
     "ScoredPoint",
-    "SearchRequest",
     "UpdateResult",
     "__version__",
     "parse_filter",

@@ -101,7 +101,7 @@ def build_collection(
     try:
         coll = Collection.create(name, work, config, bulk=True)
         store = coll.store
-        assert store is not None
+        sid = coll.space("").config.id
         store.seq = 1  # the whole build is one write
         seen: dict[bytes, int] = {}
         pending: Future | None = None
@@ -120,10 +120,12 @@ def build_collection(
             keys = _keys(reader, chunk, n, seen)
             texts = _payloads(reader, chunk, n)
             labels = np.arange(done, done + n, dtype=np.int64)
-            rows = list(zip(labels.tolist(), keys, (v.tobytes() for v in vecs), texts, strict=True))
+            lab = labels.tolist()
+            rows = list(zip(lab, keys, texts, strict=True))
+            vectors = {sid: list(zip(lab, (v.tobytes() for v in vecs), strict=True))}
             if pending is not None:
                 pending.result()
-            pending = pool.submit(store.bulk_insert, rows)
+            pending = pool.submit(store.bulk_insert, rows, vectors)
             coll.bulk_index_add(vecs, labels)
             done += n
             bar.update(n)

@@ -1,181 +1,125 @@
-"""A collection: points (id, vector, payload) in a durable store, a vector index over them,
-payload indexes and Qdrant's operations (upsert, retrieve, delete, count, scroll, payload
-updates, search, batch search).
+"""A collection: points (id, named vectors, payload) in a durable store, one vector space
+per vector name, payload indexes, and Qdrant's operations.
+
+This class is the facade: it owns the store (:mod:`vecsearch.store`), the vector spaces
+(:mod:`vecsearch.space`), the payload indexes and the locks, and runs the write path. Queries
+go to the query module (:mod:`vecsearch.query`), relevance fitting to
+:mod:`vecsearch.relevance_fit`, background index rebuilds to :mod:`vecsearch.rebuild`;
+Qdrant's collection-info JSON is the service's business (it calls :meth:`describe`).
 
 Write path (one writer at a time per collection, readers never wait for the disk):
 
 1. validate everything (a rejected request changes nothing);
 2. commit to the SQLite store (durable when the call returns; the write gets a new ``seq``);
-3. apply to the in-memory state (vector index, live-label mask, payload indexes) under the
+3. apply to the in-memory state (spaces' indexes, live-label mask, payload indexes) under the
    exclusive side of a readers-writer lock, in chunks of :attr:`Collection.APPLY_CHUNK`
    points so concurrent searches are delayed by at most one chunk.
 
 A write is visible to every search that starts after the call returns. If the process dies
-between 2 and 3, the next open brings the index up to date from the store (see
-:mod:`vecsearch.index_files`); if step 3 fails in-process, the in-memory state is rebuilt
-from the store.
+between 2 and 3, the next open brings each index up to date from the store; if step 3 fails
+in-process, the in-memory state is rebuilt from the store.
 
 Scores follow Qdrant: ``Cosine`` = cosine similarity, ``Dot`` = inner product (higher is
-better), ``Euclid`` = Euclidean distance (lower is better); ``score_threshold`` keeps scores
-at least (Cosine, Dot) or at most (Euclid) the threshold. For ``Cosine`` the stored and
-returned vectors are unit-normalised, as Qdrant does.
-
-Relevance calibration (Cosine collections): :meth:`Collection.fit_relevance` fits a
-query-dependent monotone map from cosine to relevance in [0, 1] from labelled queries
-(:mod:`vecsearch.relevance`) and stores it with the collection (store metadata, so it survives
-reopening and travels in snapshots). While a model exists every hit carries ``relevance``, and
-searches accept ``relevance_threshold``. The model's features come from the query's unfiltered
-top-``depth`` scores, so a search computes at least ``depth`` hits (one more unfiltered search
-when a filter is given); relevance does not depend on ``limit``, ``offset`` or the filter.
-
-Multi-vector collections (``multivector_config: {"comparator": "max_sim"}``): a point's
-vector, and a query, is a non-empty list of vectors (of any length per point), stored as one
-blob of ``m x size`` float32 in the same SQLite column; the score is MaxSim, the sum over the
-query's vectors of the best similarity (Cosine or Dot) among the point's vectors, higher is
-better. The index is MUVERA (:class:`indexes.muvera.MuveraIndex`); exact search computes
-MaxSim over every allowed point. Filters, thresholds, offsets, live writes, reopening and
-snapshots work as for single vectors.
+better), ``Euclid`` = Euclidean distance (lower is better), multi-vector spaces MaxSim (the
+sum over the query's vectors of the best similarity among the point's vectors).
+``score_threshold`` keeps scores at least (similarities) or at most (Euclid) the
+threshold. For ``Cosine`` the stored and returned vectors are unit-normalised, as Qdrant
+does.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import json
 import logging
 import os
+import shutil
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from indexes.errors import UnsupportedOperationError
-from vecsearch.config import CollectionConfig, Distance
+from vecsearch.config import CollectionConfig
+from vecsearch.config_qdrant import parse_patch
 from vecsearch.errors import (
-    CollectionLockedError,
     CollectionNotFoundError,
     PointNotFoundError,
-    RelevanceLabelError,
     RelevanceModelMissingError,
     RelevanceModelNotFoundError,
-    RelevanceUnsupportedError,
     StorageError,
     ValidationError,
 )
 from vecsearch.filters import Filter, parse_filter
 from vecsearch.ids import PointId, id_key, key_to_id, parse_point_id, parse_point_ids
-from vecsearch.index_files import DATA, IndexFiles
-from vecsearch.locks import RWLock
+from vecsearch.index_files import fsync_dir
+from vecsearch.locks import RWLock, lock_dir, unlock
 from vecsearch.models import (
     PayloadSelector,
     Record,
     ScoredPoint,
-    SearchRequest,
     UpdateResult,
-    parse_with_vector,
+    VectorSelector,
 )
 from vecsearch.payload_index import PayloadIndex, parse_schema
 from vecsearch.payload_path import delete_at, parse_path, set_at
-from vecsearch.planner import Plan, Selector, choose_plan
-from vecsearch.registry import get_index_type
-from vecsearch.relevance import (
-    DEFAULT_COMPONENTS,
-    DEFAULT_DEPTH,
-    RelevanceFitError,
-    RelevanceModel,
-    TrainingSet,
-)
-from vecsearch.relevance import fit as fit_relevance_model
+from vecsearch.planner import Selector
+from vecsearch.point_input import Column, batch_columns, point_columns, take
+from vecsearch.query import Query, parse_query, parse_search, run
+from vecsearch.rebuild import Rebuilder
+from vecsearch.relevance import DEFAULT_COMPONENTS, DEFAULT_DEPTH, RelevanceModel
+from vecsearch.relevance_fit import RELEVANCE_KEY, fit_model, load_model, model_info, model_using
+from vecsearch.space import VectorSpace
 from vecsearch.store import Store
-from vecsearch.validate import (
-    check_int,
-    check_multivector,
-    check_multivectors,
-    check_query,
-    check_threshold,
-    check_vectors,
-    payload_json,
-    unwrap_vector,
-)
+from vecsearch.validate import check_int, check_threshold, payload_json
 
 log = logging.getLogger(__name__)
 
 STORE_FILE = "store.sqlite"
-_OPTIMIZER_CONFIG = {
-    "deleted_threshold": 0.2,
-    "vacuum_min_vector_number": 1000,
-    "default_segment_number": 1,
-    "max_segment_size": None,
-    "memmap_threshold": None,
-    "indexing_threshold": 0,
-    "flush_interval_sec": 0,
-    "max_optimization_threads": None,
-}
-LOCK_FILE = "LOCK"
-#: Store metadata key of the fitted relevance model (JSON, see vecsearch.relevance).
-RELEVANCE_KEY = "relevance_model"
-_F32 = np.dtype("<f4")
-
-
-def _vec(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=_F32)
 
 
 class Collection:
     """One collection of a :class:`vecsearch.database.Database` (thread-safe)."""
 
-    #: Points applied to the in-memory index per exclusive-lock section.
+    #: Points applied to the in-memory indexes per exclusive-lock section.
     APPLY_CHUNK = 512
-    #: Rows per batch when (re)building the index from the store.
-    REBUILD_CHUNK = 10_000
     #: Filters allowing at most this many points are scrolled by sorting their ids.
     SCROLL_SORT_LIMIT = 20_000
-    #: Numba threads per search unless the request sets ``n_threads``: a server gets its
-    #: parallelism from concurrent requests, and a parallel region per query was measured
-    #: 15x slower than one thread on a loaded 2-core machine (flat, 50k x 50: 98 vs 6.6 ms).
-    SEARCH_THREADS = 1
 
     def __init__(self, name: str, path: str | os.PathLike[str], *, bulk: bool = False) -> None:
         """Open the collection stored in directory ``path`` (see :meth:`create`)."""
         self.name = name
         self.path = Path(path)
-        self._lock_fd = _lock_dir(self.path, name)
-        self.store: Store | None = None
+        self._lock_fd = lock_dir(self.path, name)
+        self._store: Store | None = None
         try:
-            self.store = Store(self.path / STORE_FILE, bulk=bulk)
-            raw = self.store.get_meta("config")
+            self._store = Store(self.path / STORE_FILE, bulk=bulk)
+            raw = self._store.get_meta("config")
             if raw is None:
                 raise StorageError(f"{self.path} is not a vecsearch collection (no config)")
             self.config = CollectionConfig.from_stored(json.loads(raw))
-            self.uuid = str(self.store.get_meta("uuid"))
-            self.itype = get_index_type(self.config.index.type)
-            self.itype.classes()  # fails clearly if the index type is unavailable
-            self._cosine = self.config.distance is Distance.COSINE
-            self._multi = self.config.is_multivector
+            self.uuid = str(self._store.get_meta("uuid"))
             self._write_lock = threading.RLock()
             self._persist_lock = threading.Lock()
             self._rw = RWLock()
             self._closed = False
-            self._files = IndexFiles(self.path)
-            self._files.cleanup()
-            #: "loaded" (saved index brought up to date) or "rebuilt", for tests and logs.
-            self.index_source = ""
+            _adopt_schema1_index(self.path)
+            self.spaces: dict[str, VectorSpace] = {
+                s.name: VectorSpace(s, self.path, name) for s in self.config.spaces
+            }
+            for space in self.spaces.values():
+                space.files.cleanup()
             #: Strategy of the last search ("none", "index", "exact"), for tests and metrics.
             self.last_plan = ""
-            self._train_buffer: list[tuple[np.ndarray, np.ndarray]] = []
-            #: bumped before every change to the index; keys the slot cache of _allow()
-            self._index_epoch = 0
-            self._slot_cache: tuple[int, bool, np.ndarray] | None = None
             self._load_memory_state()
-            self._relevance = self._load_relevance()
+            self._relevance = load_model(self._store.get_meta(RELEVANCE_KEY), name)
+            self.rebuilder = Rebuilder(self)
         except BaseException:
-            if self.store is not None:
-                self.store.close()
-            _unlock(self._lock_fd)
+            if self._store is not None:
+                self._store.close()
+            unlock(self._lock_fd)
             raise
 
     @classmethod
@@ -192,7 +136,7 @@ class Collection:
         p.mkdir(parents=True, exist_ok=False)
         store = Store(p / STORE_FILE, bulk=bulk)
         try:
-            store.initialise(config.to_dict())
+            store.initialise(config.to_dict(), [s.id for s in config.spaces])
         finally:
             store.close()
         return cls(name, p, bulk=bulk)
@@ -201,7 +145,7 @@ class Collection:
     # In-memory state
     # ------------------------------------------------------------------------------------------
     def _load_memory_state(self) -> None:
-        store = self._store
+        store = self.store
         labels = np.fromiter((r[0] for r in store.iter_rows("label", writer=True)), np.int64)
         self._alive = np.zeros(max(1024, store.next_label, int(labels.max(initial=-1)) + 1), bool)
         self._alive[labels] = True
@@ -214,109 +158,81 @@ class Collection:
                 p = json.loads(raw)
                 for idx in self._pindexes.values():
                     idx.update(label, p)
-        self._load_or_rebuild_index()
-
-    def _load_or_rebuild_index(self) -> None:
-        store = self._store
-        state = self._files.state()
-        pruned = int(store.get_meta("tombstones_pruned_upto", 0))
-        usable = (
-            state is not None
-            and state.get("uuid") == self.uuid
-            and state.get("index_type") == self.config.index.type
-            and state.get("params") == self.config.index.params
-            and pruned <= int(state.get("applied_seq", -1)) <= store.seq
-        )
-        if usable:
-            try:
-                self._index_epoch += 1  # invalidates the slot cache (_allow)
-                self._index = self.itype.load_index(
-                    self._files.dir / DATA, work_dir=self._files.parent
-                )
-                self._index_ready = True
-                self._catch_up(int(state["applied_seq"]))
-                self.index_source = "loaded"
-                return
-            except Exception as exc:  # a damaged derived file: rebuild from the store
-                log.warning("collection %s: saved index unusable (%s); rebuilding", self.name, exc)
-        self._rebuild_index()
-        self.index_source = "rebuilt"
-
-    def _catch_up(self, applied_seq: int) -> None:
-        """Re-apply the writes made after the saved index's ``applied_seq``."""
-        store = self._store
-        self._index_remove(np.asarray(store.tombstones_after(applied_seq), dtype=np.int64))
-        rows = store.iter_rows("label, vector", "WHERE vseq > ?", (applied_seq,), writer=True)
-        for labels, vecs in _batches(rows, self.REBUILD_CHUNK, self.config.size, self._multi):
-            self._index_epoch += 1  # invalidates the slot cache (_allow)
-            self._index.add(vecs, labels)
-
-    def _rebuild_index(self) -> None:
-        """A fresh index over every stored vector (trained first, when the type needs it)."""
-        cfg = self.config
-        self._index_epoch += 1  # invalidates the slot cache (_allow)
-        self._index = self.itype.make_index(
-            cfg.size, cfg.metric, cfg.index.params, work_dir=self._files.parent
-        )
-        self._index_ready = not self.itype.needs_training
-        self._train_buffer = []
-        if self.itype.needs_training:
-            if self._n_points < self.itype.min_train_points(cfg.index.params):
-                return
-            self._index.train(self._training_sample())
-            self._index_ready = True
-        rows = self._store.iter_rows("label, vector", writer=True)
-        for labels, vecs in _batches(rows, self.REBUILD_CHUNK, cfg.size, self._multi):
-            self._index_epoch += 1  # invalidates the slot cache (_allow)
-            self._index.add(vecs, labels)
-
-    def _training_sample(self, max_points: int = 100_000) -> np.ndarray:
-        labels = np.flatnonzero(self._alive)
-        if labels.size > max_points:
-            labels = np.sort(np.random.default_rng(0).choice(labels, max_points, replace=False))
-        blobs = self._store.vectors(labels.tolist())
-        return np.stack([_vec(blobs[int(lab)]) for lab in labels if int(lab) in blobs])
-
-    def _index_remove(self, labels: np.ndarray) -> None:
-        if not self._index_ready or labels.size == 0:
-            return
-        slot_ids = getattr(self._index, "slot_ids", None)
-        if slot_ids is not None:
-            labels = labels[np.isin(labels, slot_ids())]
-        if labels.size:
-            self._index_epoch += 1  # invalidates the slot cache (_allow)
-            self._index.remove(labels)
+        for space in self.spaces.values():
+            space.grow(len(self._alive))
+            space.open(store, self.uuid)
+            self._grow(len(space.present) - 1)
 
     def _grow(self, max_label: int) -> None:
+        """Room for label ``max_label`` in the live mask and every space's mask (which are
+        kept the same length, so masks combine without copies)."""
         if max_label >= len(self._alive):
             new = np.zeros(max(2 * len(self._alive), max_label + 1), dtype=bool)
             new[: len(self._alive)] = self._alive
             self._alive = new
+        for space in self.spaces.values():
+            space.grow(len(self._alive))
 
     @property
-    def _store(self) -> Store:
-        if self._closed or self.store is None:
+    def store(self) -> Store:
+        """The durable store (:class:`CollectionNotFoundError` once closed)."""
+        if self._closed or self._store is None:
             raise CollectionNotFoundError(f"collection {self.name!r} is closed or was deleted")
-        return self.store
+        return self._store
+
+    def space(self, name: str | None, field: str = "using") -> VectorSpace:
+        """The vector space ``name`` (``None`` / ``""``: the unnamed vector)."""
+        space = self.spaces.get(name or "")
+        if space is None:
+            self.config.space(name, field)  # raises, naming the vectors that exist
+            raise AssertionError("config and spaces disagree")  # pragma: no cover
+        return space
+
+    @property
+    def index_source(self) -> str:
+        """How the first space's index came up at open ("loaded" or "rebuilt")."""
+        return next(iter(self.spaces.values())).index_source
+
+    @property
+    def point_count(self) -> int:
+        """Number of points (live)."""
+        return self._n_points
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the shared lock (and fail clearly if the collection is closed)."""
+        with self._rw.read():
+            self.store  # noqa: B018  (raises if closed)
+            yield
 
     def _selector(self) -> Selector:
-        return Selector(self._alive, self._pindexes, self._id_labels, self._payload_source)
+        return Selector(
+            self._alive,
+            self._pindexes,
+            self._id_labels,
+            self._payload_source,
+            {name: s.present for name, s in self.spaces.items()},
+        )
+
+    def filter_mask(self, flt: Filter) -> np.ndarray:
+        """Boolean mask of the live labels passing ``flt`` (shared lock held)."""
+        return self._selector().mask(flt)
 
     def _id_labels(self, ids: Iterable[PointId]) -> np.ndarray:
-        found = self._store.lookup([id_key(i) for i in ids])
+        found = self.store.lookup([id_key(i) for i in ids])
         return np.fromiter(found.values(), dtype=np.int64, count=len(found))
 
     def _payload_source(
         self, labels: np.ndarray | None
     ) -> Iterator[tuple[int, PointId, dict[str, Any]]]:
-        store = self._store
+        store = self.store
         if labels is None:
             for label, key, raw in store.iter_rows("label, pid, payload"):
                 yield label, key_to_id(bytes(key)), json.loads(raw)
             return
         for i in range(0, len(labels), 10_000):
             rows = store.rows(labels[i : i + 10_000].tolist())
-            for label, key, _vec_blob, raw, _seq in rows.values():
+            for label, key, raw, _seq in rows.values():
                 yield label, key_to_id(key), json.loads(raw)
 
     # ------------------------------------------------------------------------------------------
@@ -336,27 +252,48 @@ class Collection:
                     f"collection {self.name!r}: cannot rebuild state: {exc}"
                 ) from exc
 
-    def _apply_upsert(
-        self, labels: np.ndarray, vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+    def _apply_vectors(
+        self,
+        labels: np.ndarray,
+        columns: Sequence[Column],
+        *,
+        replace_points: np.ndarray | None = None,
+        payloads: Sequence[dict[str, Any]] | None = None,
     ) -> None:
+        """Apply written vectors (and, for upserts, payloads and the removal of the vectors
+        that replaced points no longer have) in chunks under the exclusive lock."""
+        store = self.store
+        has = {}
+        if replace_points is not None:  # which batch positions give each space a vector
+            for space in self.spaces.values():
+                has[space.name] = np.zeros(len(labels), dtype=bool)
+            for col in columns:
+                has[col.space.name][col.positions] = True
+
         def run() -> None:
             for s in range(0, len(labels), self.APPLY_CHUNK):
-                lab = labels[s : s + self.APPLY_CHUNK]
+                e = min(s + self.APPLY_CHUNK, len(labels))
+                lab = labels[s:e]
                 with self._rw.write():
-                    self._grow(int(lab.max()))
-                    self._n_points += int((~self._alive[lab]).sum())
-                    self._alive[lab] = True
-                    if self._index_ready:
-                        self._index_epoch += 1  # invalidates the slot cache (_allow)
-                        self._index.add(vectors[s : s + len(lab)], lab)
-                    for idx in self._pindexes.values():
-                        for one, p in zip(lab.tolist(), payloads[s : s + len(lab)], strict=True):
-                            idx.update(one, p)
-            if not self._index_ready and self._n_points >= self.itype.min_train_points(
-                self.config.index.params
-            ):
-                with self._rw.write():
-                    self._rebuild_index()
+                    if payloads is not None:
+                        self._grow(int(lab.max()))
+                        self._n_points += int((~self._alive[lab]).sum())
+                        self._alive[lab] = True
+                    for col in columns:
+                        lo, hi = np.searchsorted(col.positions, [s, e])
+                        if hi > lo:
+                            self.spaces[col.space.name].add(
+                                labels[col.positions[lo:hi]], col.vectors[lo:hi], store
+                            )
+                    if replace_points is not None:  # replaced points lose what they lack
+                        for space in self.spaces.values():
+                            gone = replace_points[s:e] & ~has[space.name][s:e]
+                            if gone.any():
+                                space.remove(lab[gone])
+                    if payloads is not None:
+                        for idx in self._pindexes.values():
+                            for one, p in zip(lab.tolist(), payloads[s:e], strict=True):
+                                idx.update(one, p)
 
         self._apply(run)
 
@@ -365,7 +302,8 @@ class Collection:
             for s in range(0, len(labels), self.APPLY_CHUNK):
                 lab = labels[s : s + self.APPLY_CHUNK]
                 with self._rw.write():
-                    self._index_remove(lab)
+                    for space in self.spaces.values():
+                        space.remove(lab)
                     self._n_points -= int(self._alive[lab].sum())
                     self._alive[lab] = False
                     for idx in self._pindexes.values():
@@ -388,10 +326,11 @@ class Collection:
         self._apply(run)
 
     # ------------------------------------------------------------------------------------------
-    # Writes
+    # Writes: points and vectors
     # ------------------------------------------------------------------------------------------
     def upsert(self, points: Sequence[Mapping[str, Any]]) -> UpdateResult:
-        """Insert or replace points given as ``{"id", "vector", "payload"}`` (Qdrant's list form).
+        """Insert or replace points given as ``{"id", "vector", "payload"}`` (Qdrant's list
+        form; ``vector`` may be ``{name: vector}``, see :mod:`vecsearch.point_input`).
 
         Every point is validated first; a batch with one bad point changes nothing. When an id
         repeats within the batch, the last occurrence wins.
@@ -407,60 +346,104 @@ class Collection:
                 raise ValidationError(f"points[{i}].{sorted(extra)[0]}", "unknown point field")
             if "id" not in p:
                 raise ValidationError(f"points[{i}].id", "missing")
-            if "vector" not in p:
+            if "vector" not in p and not self.config.named:
                 raise ValidationError(f"points[{i}].vector", "missing")
             ids.append(p["id"])
-            vectors.append(unwrap_vector(p["vector"], f"points[{i}].vector"))
+            vectors.append(p.get("vector"))
             payloads.append(p.get("payload"))
-        return self._upsert(ids, vectors, payloads, lambda i, f: f"points[{i}].{f}")
+        pids = [parse_point_id(v, f"points[{i}].id") for i, v in enumerate(ids)]
+        columns = point_columns(self.config, vectors, lambda i: f"points[{i}].vector")
+        texts = [payload_json(p, f"points[{i}].payload") for i, p in enumerate(payloads)]
+        return self._upsert(pids, columns, texts)
 
     def upsert_batch(
         self, ids: Sequence[Any], vectors: Any, payloads: Sequence[Any] | None = None
     ) -> UpdateResult:
-        """Insert or replace points given column-wise (Qdrant's batch form); ``vectors`` may be
-        a list of lists or a float ``(n, dim)`` numpy array."""
+        """Insert or replace points given column-wise (Qdrant's batch form); ``vectors`` is a
+        list of lists or a float ``(n, dim)`` array (the unnamed vector), or ``{name: list of
+        vectors}``."""
         if isinstance(ids, str | bytes) or not isinstance(ids, Sequence | np.ndarray):
             raise ValidationError("batch.ids", "expected a list of point ids")
         n = len(ids)
-        if len(vectors) != n:
-            raise ValidationError("batch.vectors", f"expected {n} vectors, got {len(vectors)}")
         if payloads is not None and len(payloads) != n:
             raise ValidationError("batch.payloads", f"expected {n} payloads, got {len(payloads)}")
-        if not isinstance(vectors, np.ndarray):
-            vectors = [unwrap_vector(v, f"batch.vectors[{i}]") for i, v in enumerate(vectors)]
-        return self._upsert(
-            list(ids),
-            vectors,
-            payloads if payloads is not None else [None] * n,
-            lambda i, f: f"batch.{f}s[{i}]",
-        )
+        pids = [parse_point_id(v, f"batch.ids[{i}]") for i, v in enumerate(ids)]
+        columns = batch_columns(self.config, vectors, n, "batch.vectors")
+        texts = [
+            payload_json(p, f"batch.payloads[{i}]") for i, p in enumerate(payloads or [None] * n)
+        ]
+        return self._upsert(pids, columns, texts)
 
-    def _upsert(
-        self,
-        ids: list[Any],
-        vectors: Any,
-        payloads: Sequence[Any],
-        field: Callable[[int, str], str],
-    ) -> UpdateResult:
-        pids = [parse_point_id(v, field(i, "id")) for i, v in enumerate(ids)]
-        check = check_multivectors if self._multi else check_vectors
-        vecs = check(vectors, self.config.size, lambda i: field(i, "vector"), cosine=self._cosine)
-        texts = [payload_json(p, field(i, "payload")) for i, p in enumerate(payloads)]
+    def _upsert(self, pids: list[PointId], columns: list[Column], texts: list[str]) -> UpdateResult:
         keys = [id_key(p) for p in pids]
         last = {k: i for i, k in enumerate(keys)}  # last occurrence wins
         if len(last) < len(keys):
             order = sorted(last.values())
             keys = [keys[i] for i in order]
-            vecs = [vecs[i] for i in order] if self._multi else vecs[order]
             texts = [texts[i] for i in order]
+            columns = take(columns, order)
         if not keys:
-            return UpdateResult(self._store.seq)
+            return UpdateResult(self.store.seq)
         with self._write_lock:
             # decided under the lock: a payload index created meanwhile must see these points
             parsed = [json.loads(t) for t in texts] if self._pindexes else [{}] * len(keys)
-            store = self._store
-            seq, labels, _existed = store.upsert(keys, [v.tobytes() for v in vecs], texts)
-            self._apply_upsert(np.asarray(labels, dtype=np.int64), vecs, parsed)
+            vectors = {c.space.id: (c.positions.tolist(), c.blobs()) for c in columns}
+            seq, labels, existed = self.store.upsert(keys, texts, vectors)
+            self._apply_vectors(
+                np.asarray(labels, dtype=np.int64),
+                columns,
+                replace_points=np.asarray(existed, dtype=bool),
+                payloads=parsed,
+            )
+        return UpdateResult(seq)
+
+    def update_vectors(self, points: Sequence[Mapping[str, Any]]) -> UpdateResult:
+        """Set some vectors of existing points, ``[{"id", "vector": {name: vector}}]``; their
+        other vectors and payloads stay as they are (404 for an unknown id)."""
+        if isinstance(points, Mapping) or not isinstance(points, Sequence) or not points:
+            raise ValidationError("points", "expected a non-empty list of {id, vector}")
+        ids, vectors = [], []
+        for i, p in enumerate(points):
+            if not isinstance(p, Mapping) or set(p) - {"id", "vector"} or "id" not in p:
+                raise ValidationError(f"points[{i}]", "expected an object {id, vector}")
+            if p.get("vector") is None or p.get("vector") == {}:
+                raise ValidationError(f"points[{i}].vector", "missing: give the vectors to set")
+            ids.append(parse_point_id(p["id"], f"points[{i}].id"))
+            vectors.append(p["vector"])
+        columns = point_columns(self.config, vectors, lambda i: f"points[{i}].vector")
+        keys = [id_key(p) for p in ids]
+        last = {k: i for i, k in enumerate(keys)}
+        if len(last) < len(keys):
+            order = sorted(last.values())
+            keys, columns = [keys[i] for i in order], take(columns, order)
+        with self._write_lock:
+            labels = self._labels_of(keys)
+            vecs = {c.space.id: (c.positions.tolist(), c.blobs()) for c in columns}
+            seq = self.store.set_vectors(labels.tolist(), vecs)
+            self._apply_vectors(labels, columns)
+        return UpdateResult(seq)
+
+    def delete_vectors(
+        self, vectors: Sequence[str], points: Sequence[Any] | None = None, filter: Any = None
+    ) -> UpdateResult:
+        """Remove the named vectors from the points chosen by ids or filter (the points and
+        their other vectors stay)."""
+        if isinstance(vectors, str) or not isinstance(vectors, Sequence) or not vectors:
+            raise ValidationError("vector", "expected a non-empty list of vector names")
+        spaces = [self.space(v, f"vector[{i}]") for i, v in enumerate(vectors)]
+        with self._write_lock:
+            labels = self._targets(points, filter, strict=True)
+            if labels.size == 0:
+                return UpdateResult(self.store.seq)
+            seq = self.store.delete_vectors(labels.tolist(), [s.config.id for s in spaces])
+
+            def run() -> None:
+                for s in range(0, len(labels), self.APPLY_CHUNK):
+                    with self._rw.write():
+                        for space in spaces:
+                            space.remove(labels[s : s + self.APPLY_CHUNK])
+
+            self._apply(run)
         return UpdateResult(seq)
 
     def delete(self, points: Sequence[Any] | None = None, filter: Any = None) -> UpdateResult:
@@ -468,10 +451,20 @@ class Collection:
         with self._write_lock:
             labels = self._targets(points, filter, strict=False)
             if labels.size == 0:
-                return UpdateResult(self._store.seq)
-            seq = self._store.delete(labels.tolist())
+                return UpdateResult(self.store.seq)
+            seq = self.store.delete(labels.tolist())
             self._apply_delete(labels)
         return UpdateResult(seq)
+
+    def _labels_of(self, keys: list[bytes]) -> np.ndarray:
+        """Labels of existing id keys, in order (:class:`PointNotFoundError` otherwise)."""
+        found = self.store.lookup(keys, writer=True)
+        missing = next((k for k in keys if k not in found), None)
+        if missing is not None:
+            raise PointNotFoundError(
+                f"no point with id {key_to_id(missing)} in collection {self.name!r}"
+            )
+        return np.asarray([found[k] for k in keys], dtype=np.int64)
 
     def _targets(self, points: Any, filter: Any, *, strict: bool) -> np.ndarray:
         """Labels addressed by ``points`` (ids) or ``filter``; call with the write lock held."""
@@ -480,26 +473,28 @@ class Collection:
         if points is not None:
             pids = parse_point_ids(points, "points")
             keys = list(dict.fromkeys(id_key(p) for p in pids))
-            found = self._store.lookup(keys, writer=True)
-            if strict and len(found) < len(keys):
-                missing = next(key_to_id(k) for k in keys if k not in found)
-                raise PointNotFoundError(f"no point with id {missing} in collection {self.name!r}")
+            if strict:
+                return self._labels_of(keys)
+            found = self.store.lookup(keys, writer=True)
             return np.fromiter(found.values(), dtype=np.int64, count=len(found))
         flt = parse_filter(filter, "filter")
         with self._rw.read():
             return np.flatnonzero(self._selector().mask(flt)).astype(np.int64)
 
+    # ------------------------------------------------------------------------------------------
+    # Writes: payloads and payload indexes
+    # ------------------------------------------------------------------------------------------
     def _rewrite_payloads(
         self, points: Any, filter: Any, change: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> UpdateResult:
         with self._write_lock:
             labels = self._targets(points, filter, strict=True)
             if labels.size == 0:
-                return UpdateResult(self._store.seq)
-            rows = self._store.rows(labels.tolist(), writer=True)
-            new = [(lab, change(json.loads(r[3]))) for lab, r in rows.items()]
+                return UpdateResult(self.store.seq)
+            rows = self.store.rows(labels.tolist(), writer=True)
+            new = [(lab, change(json.loads(r[2]))) for lab, r in rows.items()]
             texts = [(lab, payload_json(p, "payload")) for lab, p in new]
-            seq = self._store.set_payloads(texts)
+            seq = self.store.set_payloads(texts)
             self._apply_payloads(new)
         return UpdateResult(seq)
 
@@ -553,16 +548,15 @@ class Collection:
         """Remove every payload key from the points."""
         return self._rewrite_payloads(points, filter, lambda p: {})
 
-    # -- payload indexes -----------------------------------------------------------------------
     def create_payload_index(self, field_name: str, field_schema: Any) -> UpdateResult:
         """Index payload field ``field_name`` (keyword, integer, float or bool)."""
         parse_path(field_name, "field_name")
         schema = parse_schema(field_schema)
         with self._write_lock:
             idx = PayloadIndex(field_name, schema)
-            for label, raw in self._store.iter_rows("label, payload", writer=True):
+            for label, raw in self.store.iter_rows("label, payload", writer=True):
                 idx.update(label, json.loads(raw))
-            seq = self._store.set_payload_schema(field_name, schema)
+            seq = self.store.set_payload_schema(field_name, schema)
             with self._rw.write():
                 self._pindexes = {**self._pindexes, field_name: idx}
         return UpdateResult(seq)
@@ -570,7 +564,7 @@ class Collection:
     def delete_payload_index(self, field_name: str) -> UpdateResult:
         """Drop the payload index on ``field_name`` (no error if there is none)."""
         with self._write_lock:
-            seq = self._store.set_payload_schema(field_name, None)
+            seq = self.store.set_payload_schema(field_name, None)
             with self._rw.write():
                 self._pindexes = {k: v for k, v in self._pindexes.items() if k != field_name}
         return UpdateResult(seq)
@@ -583,36 +577,107 @@ class Collection:
             }
 
     # ------------------------------------------------------------------------------------------
-    # Reads
+    # Reads: records
     # ------------------------------------------------------------------------------------------
+    def _vectors_by_label(
+        self, labels: Sequence[int], sel: VectorSelector
+    ) -> dict[int, Any] | None:
+        """The selected vectors of ``labels``: the unnamed vector itself for collections
+        created with one unnamed vector, else ``{name: vector}`` of those the point has."""
+        if not sel.enabled:
+            return None
+        store = self.store
+        wanted = [s for s in self.spaces.values() if sel.wants(s.name)]
+        blobs = {s.name: store.vectors(s.config.id, labels) for s in wanted}
+        if not self.config.named:
+            only = blobs.get("", {})
+            space = self.spaces[""]
+            return {lab: space.decode(only[lab]) if lab in only else None for lab in labels}
+        return {
+            lab: {s.name: s.decode(blobs[s.name][lab]) for s in wanted if lab in blobs[s.name]}
+            for lab in labels
+        }
+
+    def hits(
+        self,
+        labels: np.ndarray,
+        scores: np.ndarray,
+        relevance: np.ndarray | None,
+        with_payload: PayloadSelector,
+        with_vector: VectorSelector,
+    ) -> list[ScoredPoint]:
+        """Result records of ranked labels (shared lock held); points deleted after the
+        search saw them are left out."""
+        lab = labels.tolist()
+        rows = self.store.rows(lab)
+        vectors = self._vectors_by_label(lab, with_vector)
+        out = []
+        for i, (label, score) in enumerate(zip(lab, scores.tolist(), strict=True)):
+            row = rows.get(label)
+            if row is None:
+                continue
+            _l, key, raw, seq = row
+            out.append(
+                ScoredPoint(
+                    id=key_to_id(key),
+                    version=int(seq),
+                    score=float(score),
+                    payload=with_payload.apply(json.loads(raw)) if with_payload.enabled else None,
+                    vector=None if vectors is None else vectors[label],
+                    relevance=None if relevance is None else float(relevance[i]),
+                )
+            )
+        return out
+
+    def _records(
+        self, labels: list[int], rows: Mapping[int, tuple], sel: PayloadSelector, wv: VectorSelector
+    ) -> list[Record]:
+        vectors = self._vectors_by_label([lab for lab in labels if lab in rows], wv)
+        out = []
+        for lab in labels:
+            row = rows.get(lab)
+            if row is None:
+                continue
+            out.append(
+                Record(
+                    id=key_to_id(row[1]),
+                    payload=sel.apply(json.loads(row[2])) if sel.enabled else None,
+                    vector=None if vectors is None else vectors[lab],
+                )
+            )
+        return out
+
     def retrieve(
         self, ids: Sequence[Any], with_payload: Any = True, with_vector: Any = False
     ) -> list[Record]:
         """Points with the given ids, in request order; missing ids are skipped."""
         pids = parse_point_ids(ids, "ids")
         sel = PayloadSelector.parse(with_payload)
-        wv = parse_with_vector(with_vector)
+        wv = VectorSelector.parse(with_vector)
         keys = list(dict.fromkeys(id_key(p) for p in pids))
-        with self._rw.read():  # also keeps close() from closing the store under us
-            found = self._store.lookup(keys)
-            rows = self._store.rows(list(found.values()))
-        return [
-            self._record(rows[found[k]], sel, wv) for k in keys if k in found and found[k] in rows
-        ]
+        with self.reading():  # also keeps close() from closing the store under us
+            found = self.store.lookup(keys)
+            labels = [found[k] for k in keys if k in found]
+            return self._records(labels, self.store.rows(labels), sel, wv)
 
-    def _record(self, row: tuple, sel: PayloadSelector, with_vector: bool) -> Record:
-        _label, key, blob, raw, _seq = row
-        return Record(
-            id=key_to_id(key),
-            payload=sel.apply(json.loads(raw)) if sel.enabled else None,
-            vector=self._decode(blob).tolist() if with_vector else None,
-        )
+    def point_vector(self, pid: PointId, using: str, field: str) -> tuple[int, np.ndarray]:
+        """``(label, vector)`` of point ``pid`` in space ``using`` (a by-id query)."""
+        space = self.space(using, field)
+        with self.reading():
+            found = self.store.lookup([id_key(pid)])
+            if not found:
+                raise PointNotFoundError(f"{field}: no point with id {pid} in {self.name!r}")
+            label = next(iter(found.values()))
+            blob = self.store.vectors(space.config.id, [label]).get(label)
+        if blob is None:
+            what = f"vector {using!r}" if using else "a vector"
+            raise ValidationError(field, f"point {pid} has no {what}")
+        return label, space.decode(blob)
 
     def count(self, filter: Any = None) -> int:
         """Number of points passing ``filter`` (all points when ``None``); always exact."""
         flt = parse_filter(filter, "filter")
-        with self._rw.read():
-            self._store  # noqa: B018  (raises if closed)
+        with self.reading():
             if flt is None:
                 return self._n_points
             return int(self._selector().mask(flt).sum())
@@ -630,24 +695,23 @@ class Collection:
         limit = check_int(limit, "limit", minimum=1)
         start = id_key(parse_point_id(offset, "offset")) if offset is not None else None
         sel = PayloadSelector.parse(with_payload)
-        wv = parse_with_vector(with_vector)
-        with self._rw.read():
-            store = self._store
+        wv = VectorSelector.parse(with_vector)
+        with self.reading():
+            store = self.store
             if flt is None:
                 pairs = store.scroll_keys(start, limit + 1)
             else:
                 mask = self._selector().mask(flt)
                 pairs = self._scroll_filtered(mask, start, limit + 1)
-            page = pairs[:limit]
-            rows = store.rows([lab for lab, _ in page])
-        records = [self._record(rows[lab], sel, wv) for lab, _ in page if lab in rows]
+            page = [lab for lab, _ in pairs[:limit]]
+            records = self._records(page, store.rows(page), sel, wv)
         nxt = key_to_id(pairs[limit][1]) if len(pairs) > limit else None
         return records, nxt
 
     def _scroll_filtered(
         self, mask: np.ndarray, start: bytes | None, want: int
     ) -> list[tuple[int, bytes]]:
-        store = self._store
+        store = self.store
         card = int(mask.sum())
         if card <= self.SCROLL_SORT_LIMIT:
             keys = store.pids(np.flatnonzero(mask).tolist())
@@ -671,7 +735,21 @@ class Collection:
             cursor = batch[-1][1]
         return out[:want]
 
-    # -- search --------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------
+    # Reads: search and query (the engine's query module)
+    # ------------------------------------------------------------------------------------------
+    def query(self, body: Mapping[str, Any] | Query) -> list[ScoredPoint]:
+        """Qdrant's Query API (``POST /points/query``; see :mod:`vecsearch.query.parse`)."""
+        q = body if isinstance(body, Query) else parse_query(self, body)
+        return run(self, [q])[0]
+
+    def query_batch(
+        self, bodies: Sequence[Mapping[str, Any] | Query], field: str = "searches"
+    ) -> list[list[ScoredPoint]]:
+        """Several queries, every one checked before any runs; one lock for the batch.
+        Errors name ``field[i]`` (``field=""``: a single request, errors name its fields)."""
+        return run(self, self._parse_batch(bodies, parse_query, field))
+
     def search(
         self,
         vector: Any,
@@ -683,270 +761,81 @@ class Collection:
         with_payload: Any = False,
         with_vector: Any = False,
         relevance_threshold: float | None = None,
+        using: str | None = None,
     ) -> list[ScoredPoint]:
-        """The ``limit`` best points for ``vector`` after skipping ``offset``, best first.
+        """The ``limit`` best points for ``vector`` in space ``using`` after skipping
+        ``offset``, best first.
 
         ``params``: ``{"exact": true}`` for exact search, and per-call index parameters
         (``hnsw_ef`` / ``ef``, ``nprobe``, ...). ``filter``: Qdrant filter JSON or a parsed
         :class:`Filter`. ``k`` results come back whenever ``k`` points pass the filter.
         ``relevance_threshold`` (needs a fitted relevance model) drops hits whose calibrated
-        relevance is below it, so fewer than ``limit`` (or no) hits may come back; the order
-        of the hits is the order of ``score`` either way.
+        relevance is below it, so fewer than ``limit`` (or no) hits may come back.
         """
-        req = SearchRequest(
-            vector=vector,
-            limit=limit,
-            offset=offset,
-            filter=parse_filter(filter, "filter"),
-            params=params,
-            score_threshold=score_threshold,
-            with_payload=PayloadSelector.parse(with_payload),
-            with_vector=parse_with_vector(with_vector),
-            relevance_threshold=relevance_threshold,
-        )
-        return self._search(req, "")
+        body = {
+            "vector": vector if using is None else {"name": using, "vector": vector},
+            "limit": limit,
+            "offset": offset,
+            "filter": filter,
+            "params": params,
+            "score_threshold": score_threshold,
+            "with_payload": with_payload,
+            "with_vector": with_vector,
+            "relevance_threshold": relevance_threshold,
+        }
+        return run(self, [parse_search(self, body)])[0]
 
     def search_batch(
-        self, requests: Sequence[SearchRequest | Mapping[str, Any]]
+        self, requests: Sequence[Mapping[str, Any] | Query], field: str = "searches"
     ) -> list[list[ScoredPoint]]:
-        """Several searches; each request is a :class:`SearchRequest` or Qdrant's search body.
+        """Several searches (Qdrant's search bodies); every request is validated before any
+        runs, so one bad request fails the batch."""
+        return run(self, self._parse_batch(requests, parse_search, field))
 
-        Every request is validated before any runs, so one bad request fails the batch."""
-        if isinstance(requests, Mapping) or not isinstance(requests, Sequence):
-            raise ValidationError("searches", "expected a list of search requests")
-        parsed = [
-            r if isinstance(r, SearchRequest) else SearchRequest.from_dict(r, f"searches[{i}]")
-            for i, r in enumerate(requests)
-        ]
-        prepared = [self._prepare(r, f"searches[{i}]") for i, r in enumerate(parsed)]
-        return [self._run_search(*p) for p in prepared]
-
-    def _prepare(self, req: SearchRequest, field: str) -> tuple:
-        pre = f"{field}." if field else ""
-        q = self.check_query_vector(req.vector, f"{pre}vector")
-        limit = check_int(req.limit, f"{pre}limit", minimum=1)
-        offset = check_int(req.offset, f"{pre}offset", minimum=0)
-        params, exact = self.itype.search_params(req.params, f"{pre}params")
-        params_cls = self.itype.classes()[1]
-        has_threads = any(f.name == "n_threads" for f in dataclasses.fields(params_cls))
-        if has_threads and getattr(params, "n_threads", None) is None:
-            params = dataclasses.replace(
-                params if params is not None else params_cls(), n_threads=self.SEARCH_THREADS
-            )
-        thr = check_threshold(req.score_threshold, f"{pre}score_threshold")
-        rthr = check_threshold(req.relevance_threshold, f"{pre}relevance_threshold")
-        if rthr is not None:
-            if not 0.0 <= rthr <= 1.0:
-                raise ValidationError(
-                    f"{pre}relevance_threshold", f"expected a number in [0, 1], got {rthr!r}"
-                )
-            if self._relevance is None:
-                raise RelevanceModelMissingError(
-                    f"{pre}relevance_threshold",
-                    f"collection {self.name!r} has no relevance model; fit one first "
-                    "(Collection.fit_relevance, `vecsearch relevance fit` or "
-                    "PUT /collections/{name}/relevance)",
-                )
-        return (
-            q,
-            limit,
-            offset,
-            req.filter,
-            params,
-            exact,
-            thr,
-            req.with_payload,
-            req.with_vector,
-            rthr,
-        )
-
-    def check_query_vector(self, value: Any, field: str = "vector") -> np.ndarray:
-        """A validated query: float32 ``(size,)``, or ``(m, size)`` for multi-vector
-        collections (normalised for Cosine); errors name ``field``."""
-        if self._multi:
-            return check_multivector(value, self.config.size, field, cosine=self._cosine)
-        return check_query(value, self.config.size, field, cosine=self._cosine)
-
-    def _decode(self, blob: bytes) -> np.ndarray:
-        """A stored vector: ``(size,)``, or ``(m, size)`` for multi-vector collections."""
-        v = _vec(blob)
-        return v.reshape(-1, self.config.size) if self._multi else v
-
-    def _search(self, req: SearchRequest, field: str) -> list[ScoredPoint]:
-        return self._run_search(*self._prepare(req, field))
-
-    def _run_search(
-        self,
-        q: np.ndarray,
-        limit: int,
-        offset: int,
-        flt: Filter | None,
-        params: Any,
-        exact: bool,
-        thr: float | None,
-        sel: PayloadSelector,
-        with_vector: bool,
-        rthr: float | None = None,
-    ) -> list[ScoredPoint]:
-        with self._rw.read():
-            store = self._store
-            model = self._relevance
-            # never more hits than points: a huge limit or offset must not size the result
-            # arrays (limit=10**12 would otherwise try to allocate terabytes)
-            k = min(limit + offset, self._n_points)
-            if model is not None and flt is None:  # the same search yields the features
-                k = max(k, min(model.depth, self._n_points))
-            mask = self._selector().mask(flt) if flt is not None else None
-            plan = choose_plan(
-                mask,
-                self._n_points,
-                dim=self.config.size,
-                full_scan_threshold_kb=self.config.full_scan_threshold_kb,
-                index_exact=self.itype.exact,
-                index_ready=self._index_ready,
-                force_exact=exact,
-            )
-            self.last_plan = plan.strategy
-            if plan.strategy == "none":
-                return []
-            if plan.strategy == "index":
-                labels, dists = self._index_search(q, k, params, plan)
-            else:
-                labels, dists = self._exact_search(q, k, plan, getattr(params, "n_threads", None))
-            scores = self._scores(dists)
-            rel = None
-            if model is not None:
-                top = scores[: model.depth] if flt is None else self._top_scores(q, model.depth)[1]
-                rel = model.relevance(q[None, :], [top], [scores])[0]
-            keep = np.ones(len(scores), dtype=bool)
-            if thr is not None:
-                keep &= scores >= thr if self.config.distance.higher_is_better else scores <= thr
-            if rthr is not None and rel is not None:
-                keep &= rel >= rthr
-            labels, scores = labels[keep], scores[keep]
-            labels, scores = labels[offset : offset + limit], scores[offset : offset + limit]
-            rels = rel[keep][offset : offset + limit].tolist() if rel is not None else None
-            rows = store.rows(labels.tolist())
-        out = []
-        for i, (lab, score) in enumerate(zip(labels.tolist(), scores.tolist(), strict=True)):
-            row = rows.get(lab)
-            if row is None:
-                continue  # deleted after the search saw it
-            rel_i = float(rels[i]) if rels is not None else None
-            out.append(self._scored_point(row, score, sel, with_vector, rel_i))
-        return out
-
-    def score_points(
-        self, vector: Any, ids: Sequence[PointId], field: str = "query"
-    ) -> list[tuple[PointId, float]]:
-        """Exact scores of the points ``ids`` for ``vector`` (in Qdrant's scale: similarity
-        for Cosine / Dot, distance for Euclid), best first; ids that do not exist are left
-        out. The re-scoring step of staged queries (a nearest query over prefetch results)."""
-        if self._multi:
-            raise ValidationError(
-                field, "re-scoring prefetched points is not supported for multi-vector collections"
-            )
-        q = check_query(vector, self.config.size, field, cosine=self._cosine)
-        keys = list(dict.fromkeys(id_key(p) for p in ids))
-        with self._rw.read():
-            found = self._store.lookup(keys)
-            if not found:
-                return []
-            id_of = {label: key for key, label in found.items()}
-            labels, vecs = self._vectors_of(np.fromiter(found.values(), dtype=np.int64))
-        if labels.size == 0:
-            return []
-        labels, d = self._ranked_exact(q, labels, vecs, len(labels))
-        scores = self._scores(d)
+    def _parse_batch(self, bodies: Any, parse: Callable[..., Query], field: str) -> list[Query]:
+        if isinstance(bodies, Mapping) or not isinstance(bodies, Sequence):
+            raise ValidationError(field, "expected a list of requests")
         return [
-            (key_to_id(id_of[lab]), float(s))
-            for lab, s in zip(labels.tolist(), scores.tolist(), strict=True)
+            b if isinstance(b, Query) else parse(self, b, f"{field}[{i}]" if field else "")
+            for i, b in enumerate(bodies)
         ]
 
-    def scored_points(
-        self,
-        hits: Sequence[tuple[PointId, float]],
-        with_payload: Any = False,
-        with_vector: Any = False,
-    ) -> list[ScoredPoint]:
-        """:class:`ScoredPoint` records for ``(id, score)`` pairs, in the given order, with
-        payload and vector as asked; points deleted meanwhile are left out."""
-        sel = PayloadSelector.parse(with_payload)
-        wv = parse_with_vector(with_vector)
-        keys = [id_key(p) for p, _ in hits]
-        with self._rw.read():
-            found = self._store.lookup(keys)
-            rows = self._store.rows(list(found.values()))
-        out = []
-        for key, (_pid, score) in zip(keys, hits, strict=True):
-            row = rows.get(found.get(key, -1))
-            if row is None:
-                continue
-            out.append(self._scored_point(row, score, sel, wv))
-        return out
-
-    def _scored_point(
-        self,
-        row: tuple,
-        score: float,
-        sel: PayloadSelector,
-        with_vector: bool,
-        relevance: float | None = None,
-    ) -> ScoredPoint:
-        """A result record from a store row ``(label, key, vector blob, payload, seq)``."""
-        _l, key, blob, raw, seq = row
-        return ScoredPoint(
-            id=key_to_id(key),
-            version=int(seq),
-            score=float(score),
-            payload=sel.apply(json.loads(raw)) if sel.enabled else None,
-            vector=self._decode(blob).tolist() if with_vector else None,
-            relevance=relevance,
-        )
-
-    def _top_scores(self, q: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and scores of the unfiltered top ``depth`` hits of ``q`` (read lock held):
-        the candidates that relevance features and training pairs are made of."""
-        k = min(depth, self._n_points)
-        plan = choose_plan(
-            None,
-            self._n_points,
-            dim=self.config.size,
-            full_scan_threshold_kb=self.config.full_scan_threshold_kb,
-            index_exact=self.itype.exact,
-            index_ready=self._index_ready,
-            force_exact=False,
-        )
-        if plan.strategy == "none" or k == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        params, _exact = self.itype.search_params(None, "params")
-        params_cls = self.itype.classes()[1]
-        if any(f.name == "n_threads" for f in dataclasses.fields(params_cls)):
-            params = dataclasses.replace(
-                params if params is not None else params_cls(), n_threads=self.SEARCH_THREADS
+    def check_relevance_threshold(self, value: Any, using: str, field: str) -> float | None:
+        """A checked ``relevance_threshold`` (it needs a model fitted on space ``using``)."""
+        rthr = check_threshold(value, field)
+        if rthr is None:
+            return None
+        if not 0.0 <= rthr <= 1.0:
+            raise ValidationError(field, f"expected a number in [0, 1], got {rthr!r}")
+        if self.relevance_for(using) is None:
+            raise RelevanceModelMissingError(
+                field,
+                f"collection {self.name!r} has no relevance model"
+                + (f" for vector {using!r}" if using else "")
+                + "; fit one first (Collection.fit_relevance, `vecsearch relevance fit` or "
+                "PUT /collections/{name}/relevance)",
             )
-        if plan.strategy == "index":
-            labels, dists = self._index_search(q, k, params, plan)
-        else:
-            labels, dists = self._exact_search(q, k, plan)
-        return labels, self._scores(dists)
+        return rthr
 
-    # -- relevance calibration -----------------------------------------------------------------
-    def _load_relevance(self) -> RelevanceModel | None:
-        raw = self._store.get_meta(RELEVANCE_KEY)
-        if raw is None:
-            return None
-        try:
-            return RelevanceModel.from_dict(json.loads(raw))
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("collection %s: stored relevance model unusable (%s)", self.name, exc)
-            return None
+    # ------------------------------------------------------------------------------------------
+    # Relevance calibration (vecsearch.relevance_fit)
+    # ------------------------------------------------------------------------------------------
+    def relevance_for(self, using: str) -> RelevanceModel | None:
+        """The relevance model of space ``using``, if one is fitted."""
+        model = self._relevance
+        return model if model is not None and model_using(model) == using else None
+
+    @property
+    def relevance_model(self) -> RelevanceModel | None:
+        """The fitted relevance model, or None."""
+        return self._relevance
 
     def fit_relevance(
         self,
         queries: Any,
         relevant: Sequence[Any],
         *,
+        using: str = "",
         min_gain: float | None = None,
         depth: int = DEFAULT_DEPTH,
         n_components: int = DEFAULT_COMPONENTS,
@@ -956,150 +845,46 @@ class Collection:
     ) -> dict[str, Any]:
         """Fit, store and start using a relevance model from labelled queries.
 
-        ``queries``: ``(n, dim)`` query vectors (list of lists or array). ``relevant[i]``: the
-        relevant point ids of query ``i`` (a list), or judgements ``{id: gain}`` where a gain
-        ``> 0`` (or ``>= min_gain`` when given) means relevant and lower gains are judged
-        non-relevant. Every id must exist and every query needs a relevant id; otherwise
-        :class:`RelevanceLabelError` names the offending entry and nothing changes.
-
-        Each query's top-``depth`` hits are the training pairs (see :mod:`vecsearch.relevance`);
-        ``folds``-fold cross-validation over queries gives the held-out report returned (and
-        stored). ``ridge=None`` chooses the ridge strength by inner cross-validation.
-        Deterministic for a given ``seed`` and collection content.
+        ``queries``: ``(n, dim)`` query vectors. ``relevant[i]``: the relevant point ids of
+        query ``i`` (a list), or judgements ``{id: gain}`` where a gain ``> 0`` (or ``>=
+        min_gain`` when given) means relevant. Every id must exist and every query needs a
+        relevant id; otherwise :class:`RelevanceLabelError` names the offending entry and
+        nothing changes. ``using`` names the (Cosine, single-vector) space. Each query's
+        top-``depth`` hits are the training pairs; ``folds``-fold cross-validation gives the
+        held-out report returned (and stored). ``ridge=None`` chooses the ridge strength by
+        inner cross-validation. Deterministic for a given ``seed`` and collection content.
         """
-        if self._multi:
-            raise RelevanceUnsupportedError(
-                "vectors.multivector_config",
-                f"relevance calibration needs single-vector Cosine scores; collection "
-                f"{self.name!r} is multi-vector (MaxSim)",
-            )
-        if not self._cosine:
-            raise RelevanceUnsupportedError(
-                "vectors.distance",
-                f"relevance calibration needs Cosine distance; collection {self.name!r} uses "
-                f"{self.config.distance.value}",
-            )
-        depth = check_int(depth, "depth", minimum=2)
-        folds = check_int(folds, "folds", minimum=2)
-        n_components = check_int(n_components, "n_components", minimum=0)
-        seed = check_int(seed, "seed", minimum=0)
-        if ridge is not None:
-            ridge = check_threshold(ridge, "ridge")
-            if ridge is None or ridge < 0:
-                raise ValidationError("ridge", f"expected a number >= 0, got {ridge!r}")
-        gain_floor = check_threshold(min_gain, "min_gain")
-        if isinstance(queries, str | bytes | Mapping) or not isinstance(
-            queries, Sequence | np.ndarray
-        ):
-            raise ValidationError("queries", "expected a list of query vectors")
-        if len(queries) == 0:
-            raise RelevanceLabelError("queries", "no labelled queries")
-        qs = check_vectors(queries, self.config.size, lambda i: f"queries[{i}]", cosine=True)
-        if isinstance(relevant, str | bytes | Mapping) or not isinstance(relevant, Sequence):
-            raise RelevanceLabelError("relevant", "expected a list with one entry per query")
-        if len(relevant) != len(qs):
-            raise RelevanceLabelError(
-                "relevant", f"expected {len(qs)} entries (one per query), got {len(relevant)}"
-            )
-        if len(qs) < folds:
-            raise RelevanceLabelError(
-                "queries", f"need at least folds={folds} labelled queries, got {len(qs)}"
-            )
-        wanted = [
-            self._relevant_keys(item, f"relevant[{i}]", gain_floor)
-            for i, item in enumerate(relevant)
-        ]
-        all_keys = list(dict.fromkeys(k for keys in wanted for k in keys))
-        found = self._store.lookup(all_keys)
-        for i, keys in enumerate(wanted):
-            for key in keys:
-                if key not in found:
-                    raise RelevanceLabelError(
-                        f"relevant[{i}]",
-                        f"unknown point id {key_to_id(key)} in collection {self.name!r}",
-                    )
-        scores: list[np.ndarray] = []
-        labels: list[np.ndarray] = []
-        with self._rw.read():
-            self._store  # noqa: B018  (raises if closed)
-            for q, keys in zip(qs, wanted, strict=True):
-                lab, sc = self._top_scores(q, depth)
-                rel = np.fromiter((found[k] for k in keys), np.int64, count=len(keys))
-                scores.append(sc.astype(np.float64))
-                labels.append(np.isin(lab, rel).astype(np.float64))
-            seq = self._store.seq
-        data = TrainingSet(
-            qs.astype(np.float64), scores, labels, np.array([len(k) for k in wanted], float)
+        model, _seq = fit_model(
+            self,
+            self.name,
+            queries,
+            relevant,
+            using=using,
+            min_gain=min_gain,
+            depth=depth,
+            n_components=n_components,
+            ridge=ridge,
+            folds=folds,
+            seed=seed,
         )
-        try:
-            with _one_blas_thread():
-                model = fit_relevance_model(
-                    data,
-                    depth=depth,
-                    n_components=n_components,
-                    ridge=ridge,
-                    folds=folds,
-                    seed=seed,
-                )
-        except RelevanceFitError as exc:
-            raise RelevanceLabelError("relevant", str(exc)) from None
         with self._write_lock:
             old = self._relevance
             model.meta.update(
                 revision=(int(old.meta.get("revision", 0)) if old is not None else 0) + 1,
                 collection_uuid=self.uuid,
-                fitted_at_seq=seq,
                 points_count=self._n_points,
-                fitted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                min_gain=gain_floor,
             )
-            self._store.set_meta({RELEVANCE_KEY: json.dumps(model.to_dict())})
+            self.store.set_meta({RELEVANCE_KEY: json.dumps(model.to_dict())})
             with self._rw.write():
                 self._relevance = model
         return self.relevance_info()
 
-    @staticmethod
-    def _relevant_keys(item: Any, field: str, gain_floor: float | None) -> list[bytes]:
-        """Id keys judged relevant in one query's labels (see :meth:`fit_relevance`)."""
-        if isinstance(item, Mapping):
-            keys = []
-            for pid, gain in item.items():
-                key = id_key(parse_point_id(pid, f"{field}.{pid}"))
-                g = check_threshold(gain, f"{field}.{pid}")
-                if g is None:
-                    raise RelevanceLabelError(f"{field}.{pid}", "gain must be a number")
-                if (g > 0) if gain_floor is None else (g >= gain_floor):
-                    keys.append(key)
-        elif isinstance(item, Sequence | np.ndarray) and not isinstance(item, str | bytes):
-            keys = [id_key(p) for p in parse_point_ids(list(item), field)]
-        else:
-            raise RelevanceLabelError(field, "expected a list of point ids or {id: gain}")
-        if not keys:
-            raise RelevanceLabelError(field, "no relevant point id (empty set)")
-        return list(dict.fromkeys(keys))
-
-    @property
-    def relevance_model(self) -> RelevanceModel | None:
-        """The fitted relevance model, or None."""
-        return self._relevance
-
     def relevance_info(self) -> dict[str, Any]:
         """The fitted model's description and held-out report (``RelevanceModelNotFoundError``
         when there is none)."""
-        model = self._relevance
-        if model is None:
+        if self._relevance is None:
             raise RelevanceModelNotFoundError(f"collection {self.name!r} has no relevance model")
-        d = model.to_dict()
-        return {
-            "format": d["format"],
-            "version": d["version"],
-            "revision": model.meta.get("revision"),
-            "depth": model.depth,
-            "feature_names": d["feature_names"],
-            "ridge": model.ridge,
-            "meta": model.meta,
-            "report": model.report,
-        }
+        return model_info(self._relevance)
 
     def delete_relevance(self) -> None:
         """Remove the relevance model (``RelevanceModelNotFoundError`` if there is none)."""
@@ -1108,349 +893,140 @@ class Collection:
                 raise RelevanceModelNotFoundError(
                     f"collection {self.name!r} has no relevance model"
                 )
-            self._store.delete_meta(RELEVANCE_KEY)
+            self.store.delete_meta(RELEVANCE_KEY)
             with self._rw.write():
                 self._relevance = None
 
-    def _index_search(
-        self, q: np.ndarray, k: int, params: Any, plan: Plan
-    ) -> tuple[np.ndarray, np.ndarray]:
-        allow = None if plan.mask is None else self._allow(plan.mask)
-        ids, dists = self._index.search([q] if self._multi else q[None, :], k, params, allow)
-        keep = ids[0] >= 0
-        return ids[0][keep], dists[0][keep].astype(np.float64)
-
-    def _allow(self, mask: np.ndarray) -> np.ndarray:
-        """The index's ``allow`` argument for a mask over labels (the index's ids).
-
-        Indexes built in label order keep point ``label`` in slot ``label`` (free slots and
-        tombstones aside). That fact is checked once per index change and cached, and while
-        it holds the slot mask is the label mask AND the cached "slot holds a point" mask:
-        10 us of CPU for 390k slots, against 278 us for translating through the slots' ids
-        (``id_mask_allow``, the fallback) and 718 us for the numpy translation it replaces."""
-        to_slots = getattr(self._index, "id_mask_allow", None)
-        if to_slots is None:
-            return np.flatnonzero(mask).astype(np.int64)
-        cache = self._slot_cache
-        if cache is None or cache[0] != self._index_epoch:
-            sid = np.asarray(self._index.slot_ids())
-            valid = sid >= 0
-            identity = bool(np.all((sid == np.arange(sid.shape[0])) | ~valid))
-            cache = self._slot_cache = (self._index_epoch, identity, valid)
-        _, identity, valid = cache
-        if not identity:
-            return to_slots(mask)[0]
-        n = valid.shape[0]
-        if mask.shape[0] >= n:
-            return mask[:n] & valid
-        out = np.zeros(n, dtype=np.bool_)
-        out[: mask.shape[0]] = mask
-        out &= valid
-        return out
-
-    def _exact_search(
-        self, q: np.ndarray, k: int, plan: Plan, n_threads: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact search over the allowed points: by the index's own scan when it keeps exact
-        vectors (``search_exact``), else over vectors gathered from the index or the store."""
-        if self._index_ready and not self._multi:
-            allow = None if plan.mask is None else self._allow(plan.mask)
-            try:
-                ids, dists = self._index.search_exact(q[None, :], k, allow, n_threads=n_threads)
-            except UnsupportedOperationError:
-                pass  # the index keeps no exact vectors: gather them below
-            else:
-                keep = ids[0] >= 0
-                return ids[0][keep], dists[0][keep].astype(np.float64)
-        labels = np.flatnonzero(plan.mask if plan.mask is not None else self._alive)
-        if self._multi:
-            return self._exact_maxsim(q, labels.astype(np.int64), k)
-        labels, vecs = self._vectors_of(labels.astype(np.int64))
-        if labels.size == 0:
-            return labels, np.zeros(0)
-        return self._ranked_exact(q, labels, vecs, k)
-
-    def _ranked_exact(
-        self, q: np.ndarray, labels: np.ndarray, vecs: np.ndarray, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best of ``labels`` (rows ``vecs``) by exact float64 distance to ``q``,
-        ties by label; distances rounded through float32 like the indexes' results."""
-        v = vecs.astype(np.float64)
-        qq = q.astype(np.float64)
-        if self.config.metric == "l2":
-            d = ((v - qq) ** 2).sum(axis=1)
-        elif self.config.metric == "ip":
-            d = -(v @ qq)
-        else:
-            d = 1.0 - v @ qq
-        order = np.lexsort((labels, d))[:k]
-        return labels[order], d[order].astype(np.float32).astype(np.float64)
-
-    def _exact_maxsim(
-        self, q: np.ndarray, labels: np.ndarray, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact MaxSim top-``k`` over ``labels`` (distances ``-MaxSim``, ties by label), from
-        the index's token vectors when it has them all, else from the store, in chunks."""
-        from indexes.muvera import maxsim_scores  # lazily: only multi-vector collections
-
-        out_l: list[np.ndarray] = []
-        out_d: list[np.ndarray] = []
-        qq = (q, np.array([0, q.shape[0]], dtype=np.int64))
-        for s in range(0, labels.size, self.REBUILD_CHUNK):
-            part = labels[s : s + self.REBUILD_CHUNK]
-            found, tokens, offsets = self._sets_of(part)
-            if found.size == 0:
-                continue
-            scores = maxsim_scores(qq, (tokens, offsets))[0]
-            out_l.append(found)
-            out_d.append(-scores)
-        if not out_l:
-            return np.zeros(0, np.int64), np.zeros(0)
-        lab, d = np.concatenate(out_l), np.concatenate(out_d)
-        order = np.lexsort((lab, d))[:k]
-        return lab[order], d[order].astype(np.float32).astype(np.float64)
-
-    def _sets_of(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(labels found, tokens, offsets)`` of multi-vector points."""
-        get = getattr(self._index, "get_sets", None)
-        if get is not None and self._index_ready and labels.size:
-            found, tokens, offsets = get(labels)
-            if found.size == labels.size:
-                return found, tokens, offsets
-        blobs = self._store.vectors(labels.tolist())
-        kept = [lab for lab in labels.tolist() if lab in blobs]
-        sets = [self._decode(blobs[lab]) for lab in kept]
-        sizes = np.array([x.shape[0] for x in sets], dtype=np.int64)
-        tokens = np.concatenate(sets) if sets else np.zeros((0, self.config.size), np.float32)
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        return np.asarray(kept, dtype=np.int64), np.ascontiguousarray(tokens), offsets
-
-    def _vectors_of(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Stored vectors of ``labels`` (from the index when it keeps exact vectors)."""
-        get = getattr(self._index, "get_vectors", None)
-        if get is not None and self._index_ready and labels.size:
-            try:
-                vecs = np.asarray(get(labels), dtype=np.float32)
-                if vecs.shape == (labels.size, self.config.size):
-                    return labels, vecs
-            except Exception:
-                pass
-        blobs = self._store.vectors(labels.tolist())
-        kept = np.asarray([lab for lab in labels.tolist() if lab in blobs], dtype=np.int64)
-        if kept.size == 0:
-            return kept, np.zeros((0, self.config.size), dtype=np.float32)
-        return kept, np.stack([_vec(blobs[lab]) for lab in kept.tolist()])
-
-    def _scores(self, dists: np.ndarray) -> np.ndarray:
-        if self._multi:
-            return -dists  # distances are -MaxSim
-        metric = self.config.metric
-        if metric == "cosine":
-            return 1.0 - dists
-        if metric == "ip":
-            return -dists
-        return np.sqrt(np.maximum(dists, 0.0))
+    # ------------------------------------------------------------------------------------------
+    # Configuration changes (PATCH)
+    # ------------------------------------------------------------------------------------------
+    def update_config(self, changes: Mapping[str, Any]) -> UpdateResult:
+        """Apply Qdrant's collection update (``PATCH /collections/{name}``; see
+        :func:`vecsearch.config_qdrant.parse_patch`). The new settings are durable when this
+        returns; spaces whose index changed are rebuilt in the background while their old
+        index keeps answering (:mod:`vecsearch.rebuild`)."""
+        with self._write_lock:
+            new, changed = parse_patch(self.config, changes)
+            seq = self.store.set_config(new.to_dict())
+            with self._rw.write():
+                self.config = new
+                for space in self.spaces.values():
+                    cfg = new.space(space.name)
+                    if space.name in changed:  # the rebuild installs the new index config
+                        cfg = dataclasses.replace(cfg, index=space.config.index)
+                    space.config = cfg
+        for name in changed:
+            self.rebuilder.start(name)
+        return UpdateResult(seq)
 
     # ------------------------------------------------------------------------------------------
     # Persistence and lifecycle
     # ------------------------------------------------------------------------------------------
     def save_index(self) -> None:
-        """Save the index with the sequence number it reflects; prune obsolete tombstones.
+        """Save every space's index with the sequence number it reflects.
 
         Blocks writers of this collection for the duration (searches continue)."""
         with self._persist_lock, self._write_lock:
-            self._save_index_locked()
-
-    def _save_index_locked(self) -> None:
-        """Save with the persist and write locks held (see :meth:`save_index`)."""
-        store = self._store
-        if not self._index_ready:
-            self._files.remove()
-            return
-        state = {
-            "uuid": self.uuid,
-            "index_type": self.config.index.type,
-            "params": self.config.index.params,
-            "applied_seq": store.seq,
-            "dim": self.config.size,
-            "metric": self.config.metric,
-        }
-        self._files.save(self._index, state)
-        store.prune_tombstones(store.seq)
+            self._save_locked()
 
     flush = save_index
 
-    def rebuild_index(self) -> None:
-        """Rebuild the index from the store and save it (e.g. after changing index code).
+    def _save_locked(self) -> None:
+        for space in self.spaces.values():
+            space.save(self.store, self.uuid)
 
-        Searches wait while the new index is built."""
+    def rebuild_index(self) -> None:
+        """Rebuild every index from the store and save it (e.g. after changing index code).
+
+        Searches wait while the new indexes are built."""
         with self._persist_lock, self._write_lock:
             with self._rw.write():
-                self._rebuild_index()
-            self._save_index_locked()
+                for space in self.spaces.values():
+                    space.install(space.build(self.store, writer=True))
+            self._save_locked()
 
     def close(self, *, save_index: bool = True) -> None:
-        """Save the index (unless ``save_index=False``) and release the collection."""
+        """Stop background rebuilds, save the indexes (unless ``save_index=False``) and
+        release the collection."""
+        self.rebuilder.stop()
         with self._persist_lock, self._write_lock:  # same order as save_index()
             if self._closed:
                 return
             try:
                 if save_index:
-                    self._save_index_locked()
+                    self._save_locked()
             finally:
                 with self._rw.write():
                     self._closed = True
-                if self.store is not None:
-                    self.store.close()
-                _unlock(self._lock_fd)
+                if self._store is not None:
+                    self._store.close()
+                unlock(self._lock_fd)
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._closed
 
-    def info(self) -> dict[str, Any]:
-        """Qdrant-shaped collection info, plus a ``vecsearch`` section."""
-        with self._rw.read():
-            store = self._store
-            n = self._n_points
-            indexed = int(getattr(self._index, "ntotal", 0)) if self._index_ready else 0
-        params = {
-            "vectors": self.config.vectors_dict(),
-            "shard_number": 1,
-            "replication_factor": 1,
-            "write_consistency_factor": 1,
-            "on_disk_payload": True,
-        }
-        hnsw = {
-            "m": 0,  # Qdrant's way of saying "no HNSW graph"
-            "ef_construct": 0,
-            "full_scan_threshold": self.config.full_scan_threshold_kb,
-            "max_indexing_threads": 0,
-            "on_disk": False,
-        }
-        if self.config.index.type == "hnsw":
-            hnsw.update(
-                m=self.config.index.params.get("M", 16),
-                ef_construct=self.config.index.params.get("ef_construction", 200),
-            )
-        return {
-            "status": "green",
-            "optimizer_status": "ok",
-            "points_count": n,
-            "indexed_vectors_count": indexed,
-            "segments_count": 1,
-            "config": {
-                "params": params,
-                "hnsw_config": hnsw,
-                # fixed values: an embedded single-segment engine has no optimizer or WAL
-                # settings, but Qdrant clients expect these objects
-                "optimizer_config": dict(_OPTIMIZER_CONFIG),
-                "wal_config": {"wal_capacity_mb": 0, "wal_segments_ahead": 0},
-                "quantization_config": None,
-            },
-            "payload_schema": self.payload_schema(),
-            "vecsearch": {
-                "index": {
-                    "type": self.config.index.type,
-                    "params": self.config.index.params,
-                    "ready": self._index_ready,
+    def describe(self) -> dict[str, Any]:
+        """What the collection holds and how its indexes stand (the engine's facts behind
+        Qdrant's collection info, which the service formats)."""
+        with self.reading():
+            spaces = {
+                name: {
+                    "vectors_count": s.count,
+                    "indexed_vectors_count": s.indexed_count(),
+                    "index": {
+                        "type": s.config.index.type,
+                        "params": dict(s.config.index.params),
+                        "ready": s.ready,
+                    },
+                    "rebuilding": self.rebuilder.running(name),
+                }
+                for name, s in self.spaces.items()
+            }
+            model = self._relevance
+            return {
+                "points_count": self._n_points,
+                "config": self.config,
+                "spaces": spaces,
+                "payload_schema": {
+                    k: {"data_type": v.schema, "points": v.points}
+                    for k, v in self._pindexes.items()
                 },
-                "seq": store.seq,
+                "seq": self.store.seq,
                 "uuid": self.uuid,
+                "optimizer_error": self.rebuilder.error(),
                 "relevance": (
-                    {"fitted": True, "revision": self._relevance.meta.get("revision")}
-                    if self._relevance is not None
+                    {
+                        "fitted": True,
+                        "revision": model.meta.get("revision"),
+                        "using": model_using(model),
+                    }
+                    if model is not None
                     else {"fitted": False}
                 ),
-            },
-        }
+            }
 
     # -- bulk loading (vecsearch build) --------------------------------------------------------
-    def bulk_index_add(self, vectors: np.ndarray, labels: np.ndarray) -> None:
-        """Add rows already written to the store (bulk build, no concurrent readers).
-
-        Types that need training buffer rows until they have enough to train on."""
-        if self._multi:
+    def bulk_index_add(self, vectors: np.ndarray, labels: np.ndarray, using: str = "") -> None:
+        """Add rows already written to the store (bulk build, no concurrent readers)."""
+        space = self.space(using, "vector")
+        if space.multi:
             raise ValidationError("vectors", "bulk build does not take multi-vector points")
         with self._rw.write():
             self._grow(int(labels.max()))
             self._n_points += int((~self._alive[labels]).sum())
             self._alive[labels] = True
-            if self._index_ready:
-                self._index_epoch += 1  # invalidates the slot cache (_allow)
-                self._index.add(vectors, labels)
-                return
-            self._train_buffer.append((vectors, labels))
-            if self._n_points >= self.itype.min_train_points(self.config.index.params):
-                x = np.concatenate([v for v, _ in self._train_buffer])
-                ids = np.concatenate([i for _, i in self._train_buffer])
-                self._train_buffer = []
-                self._index.train(x)
-                self._index_ready = True
-                self._index_epoch += 1  # invalidates the slot cache (_allow)
-                self._index.add(x, ids)
+            space.bulk_add(vectors, labels)
 
 
-def _batches(
-    rows: Iterator[tuple[int, bytes]], size: int, dim: int, multi: bool = False
-) -> Iterator[tuple[np.ndarray, Any]]:
-    """Group ``(label, vector blob)`` rows into ``(labels, float32 (n, dim))`` batches, or
-    ``(labels, list of (m_i, dim) arrays)`` for multi-vector points."""
-    labels: list[int] = []
-    blobs: list[bytes] = []
-
-    def rows_of(blobs: list[bytes]) -> Any:
-        if multi:
-            return [_vec(b).reshape(-1, dim) for b in blobs]
-        return _F32_rows(blobs, dim)
-
-    for label, blob in rows:
-        labels.append(label)
-        blobs.append(blob)
-        if len(labels) == size:
-            yield np.asarray(labels, np.int64), rows_of(blobs)
-            labels, blobs = [], []
-    if labels:
-        yield np.asarray(labels, np.int64), rows_of(blobs)
-
-
-def _F32_rows(blobs: list[bytes], dim: int) -> np.ndarray:
-    return np.frombuffer(b"".join(blobs), dtype=_F32).reshape(len(blobs), dim).copy()
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Limit BLAS to one thread while fitting (threadpoolctl, when installed): the fit's
-    small matrix products were measured 10-70x slower with OpenBLAS threads on a loaded
-    2-core machine (an 93 x 384 SVD: 0.1 s idle, 3.6 s under load)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
-
-
-def _lock_dir(path: Path, name: str) -> int:
-    """Take an exclusive advisory lock on the collection directory (one process at a time)."""
-    try:
-        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    except FileNotFoundError:
-        raise CollectionNotFoundError(f"collection {name!r} does not exist") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise CollectionLockedError(
-            f"collection {name!r} is open in another process or Database object"
-        ) from None
-    return fd
-
-
-def _unlock(fd: int) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+def _adopt_schema1_index(path: Path) -> None:
+    """A schema-1 collection kept its one index in ``index/``; it is the unnamed space's
+    (id 0) and moves to ``spaces/0/index`` by one rename (idempotent)."""
+    old, new = path / "index", path / "spaces" / "0" / "index"
+    if old.is_dir() and not new.exists():
+        new.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(old, new)
+        fsync_dir(new.parent)
+    elif old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,50 +1,39 @@
-"""Collection configuration: vector size, distance (Qdrant's names), index type and parameters.
+"""Collection configuration: the vector spaces of a collection and the settings around them.
 
-:meth:`CollectionConfig.from_dict` reads Qdrant's create-collection body::
+A collection is a set of **vector spaces** sharing one store of points and payloads
+(ARCHITECTURE.md §3). Each space is one :class:`SpaceConfig`: a name (``""`` for Qdrant's
+unnamed vector), a size, a distance, an index type with its parameters, an optional
+multi-vector (MaxSim) comparator, and Qdrant's per-vector settings. A point may lack the
+vector of any named space (Qdrant's optional vectors).
 
-    {"vectors": {"size": 384, "distance": "Cosine"},
-     "hnsw_config": {"m": 16, "ef_construct": 200},          # optional, Qdrant's
-     "index": {"type": "hnsw", "params": {"M": 32}}}         # optional, vecsearch's extension
+Qdrant's create-collection body is read by :mod:`vecsearch.config_qdrant`; this module holds
+the frozen model, its stored JSON form (:meth:`CollectionConfig.to_dict` /
+:meth:`CollectionConfig.from_stored`, which also reads the schema-1 form of one unnamed
+vector), and :meth:`CollectionConfig.create` for Python callers.
 
-Qdrant fields that do not apply to an embedded single-node engine (``shard_number``,
-``optimizers_config``, ``wal_config``...) are accepted and ignored. Only one unnamed vector
-per point is supported (no named or sparse vectors). That vector may be a multi-vector:
-``"vectors": {"size": 384, "distance": "Cosine", "multivector_config": {"comparator":
-"max_sim"}}`` makes every point (and query) a list of ``size``-dimensional vectors, scored by
-MaxSim (sum over query vectors of the best Cosine/Dot similarity among the point's vectors),
-indexed by MUVERA (index type ``muvera``, :class:`indexes.muvera.MuveraIndex`).
+Settings that Qdrant accepts but that have no effect in a single-node embedded engine
+(shards, replication, WAL, optimizer thresholds, ``on_disk``, ``quantization_config``) are
+kept as given in :attr:`CollectionConfig.qdrant` / the space's fields, and echoed back in
+collection info, so clients that read them back see what they set. They change nothing:
+vectors are kept as float32 in RAM-resident indexes (use ``index.type = "binary"`` or
+``"hnsw_binary"`` for binary codes).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vecsearch.errors import ValidationError
 from vecsearch.registry import default_index_type, get_index_type
+from vecsearch.validate import check_int
 
-#: Qdrant create-collection fields that are accepted and have no effect here.
-IGNORED_QDRANT_FIELDS = frozenset(
-    {
-        "shard_number",
-        "sharding_method",
-        "replication_factor",
-        "write_consistency_factor",
-        "on_disk_payload",
-        "optimizers_config",
-        "wal_config",
-        "quantization_config",
-        "init_from",
-        "strict_mode_config",
-        "sparse_vectors",
-        "metadata",
-        "timeout",
-    }
-)
 #: Default of Qdrant's ``full_scan_threshold`` (KB of vectors below which search is exact).
 DEFAULT_FULL_SCAN_THRESHOLD_KB = 10_000
+#: Version of the stored configuration JSON (1: one unnamed vector, no ``format`` key).
+CONFIG_FORMAT = 2
 
 
 class Distance(enum.StrEnum):
@@ -85,6 +74,27 @@ class Distance(enum.StrEnum):
         )
 
 
+def parse_multivector(cfg: Any, distance: Distance, field: str) -> str | None:
+    """The MaxSim comparator of a ``multivector_config`` (``None``: single vectors)."""
+    if cfg is None:
+        return None
+    sub = f"{field}.multivector_config"
+    if not isinstance(cfg, Mapping):
+        raise ValidationError(sub, 'expected an object {"comparator": "max_sim"}')
+    if set(cfg) - {"comparator"}:
+        raise ValidationError(f"{sub}.{sorted(set(cfg) - {'comparator'})[0]}", "unknown field")
+    comparator = cfg.get("comparator")
+    if not isinstance(comparator, str) or comparator.lower() != "max_sim":
+        raise ValidationError(
+            f"{sub}.comparator", f"unsupported comparator {comparator!r}; expected max_sim"
+        )
+    if distance is Distance.EUCLID:
+        raise ValidationError(
+            f"{field}.distance", "multi-vector (MaxSim) spaces support Cosine or Dot"
+        )
+    return "max_sim"
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Index type and its constructor parameters (defaults filled in)."""
@@ -112,29 +122,34 @@ class IndexConfig:
             raise ValidationError(
                 f"{field}.type",
                 f"index type {name!r} is for "
-                f"{'multi' if itype.multivector else 'single'}-vector points; this collection "
-                f"has {'multi' if multivector else 'single'}-vector points"
+                f"{'multi' if itype.multivector else 'single'}-vector points; this vector "
+                f"space has {'multi' if multivector else 'single'}-vector points"
                 + (" (use 'muvera')" if multivector else " (multivector_config not set)"),
             )
         return cls(name, itype.build_params(dim, params, f"{field}.params"))
 
 
 @dataclass(frozen=True)
-class CollectionConfig:
-    """Everything fixed at collection creation."""
+class SpaceConfig:
+    """One dense vector space: Qdrant's ``VectorParams`` of one vector name."""
 
+    #: Qdrant's vector name; ``""`` is the unnamed (default) vector.
+    name: str
+    #: Storage id, fixed at creation: table ``vectors_<id>``, directory ``spaces/<id>/``.
+    id: int
     size: int
     distance: Distance
     index: IndexConfig
-    #: Filtered searches allowing fewer than this many KB of vectors run exactly.
-    full_scan_threshold_kb: int = DEFAULT_FULL_SCAN_THRESHOLD_KB
     #: ``"max_sim"`` when points are lists of vectors (Qdrant's ``multivector_config``).
     multivector: str | None = None
-
-    @property
-    def is_multivector(self) -> bool:
-        """Points and queries are lists of vectors, scored by MaxSim."""
-        return self.multivector is not None
+    #: Filtered searches allowing fewer than this many KB of vectors run exactly.
+    full_scan_threshold_kb: int = DEFAULT_FULL_SCAN_THRESHOLD_KB
+    #: Qdrant's per-vector settings, as given (echoed in collection info).
+    hnsw_config: dict[str, Any] | None = None
+    quantization_config: Any = None
+    on_disk: bool | None = None
+    memory: str | None = None
+    datatype: str | None = None
 
     def __post_init__(self) -> None:
         get_index_type(self.index.type).check_metric(self.metric)
@@ -144,6 +159,139 @@ class CollectionConfig:
         """Index-layer metric name."""
         return self.distance.metric
 
+    @property
+    def is_multivector(self) -> bool:
+        """Points and queries are lists of vectors, scored by MaxSim."""
+        return self.multivector is not None
+
+    def vector_params(self) -> dict[str, Any]:
+        """Qdrant's ``VectorParams`` JSON of this space."""
+        out: dict[str, Any] = {"size": self.size, "distance": self.distance.value}
+        if self.hnsw_config is not None:
+            out["hnsw_config"] = dict(self.hnsw_config)
+        if self.quantization_config is not None:
+            out["quantization_config"] = self.quantization_config
+        if self.on_disk is not None:
+            out["on_disk"] = self.on_disk
+        if self.memory is not None:
+            out["memory"] = self.memory
+        if self.datatype is not None:
+            out["datatype"] = self.datatype
+        if self.multivector is not None:
+            out["multivector_config"] = {"comparator": self.multivector}
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Stored JSON form (see :meth:`CollectionConfig.to_dict`)."""
+        return {
+            "name": self.name,
+            "id": self.id,
+            "size": self.size,
+            "distance": self.distance.value,
+            "multivector": self.multivector,
+            "index": {"type": self.index.type, "params": dict(self.index.params)},
+            "full_scan_threshold_kb": self.full_scan_threshold_kb,
+            "hnsw_config": self.hnsw_config,
+            "quantization_config": self.quantization_config,
+            "on_disk": self.on_disk,
+            "memory": self.memory,
+            "datatype": self.datatype,
+        }
+
+    @classmethod
+    def from_stored(cls, d: Mapping[str, Any]) -> SpaceConfig:
+        """Read :meth:`to_dict` output without importing the index module (the type may be
+        unavailable in this build; opening the collection then fails with a clear error)."""
+        return cls(
+            name=str(d["name"]),
+            id=int(d["id"]),
+            size=int(d["size"]),
+            distance=Distance(d["distance"]),
+            index=IndexConfig(d["index"]["type"], dict(d["index"]["params"])),
+            multivector=d.get("multivector"),
+            full_scan_threshold_kb=int(
+                d.get("full_scan_threshold_kb", DEFAULT_FULL_SCAN_THRESHOLD_KB)
+            ),
+            hnsw_config=d.get("hnsw_config"),
+            quantization_config=d.get("quantization_config"),
+            on_disk=d.get("on_disk"),
+            memory=d.get("memory"),
+            datatype=d.get("datatype"),
+        )
+
+
+@dataclass(frozen=True)
+class CollectionConfig:
+    """Everything a collection is created with (and what PATCH may change)."""
+
+    spaces: tuple[SpaceConfig, ...]
+    #: The collection was created with Qdrant's named form ``{"vectors": {name: {...}}}``;
+    #: False: the unnamed form (one space named ``""``).
+    named: bool = False
+    #: Qdrant's collection-level ``hnsw_config``, as given.
+    hnsw_config: dict[str, Any] = field(default_factory=dict)
+    #: Qdrant settings accepted without effect here (``optimizers_config``, ``wal_config``,
+    #: ``params`` such as ``shard_number``, ``quantization_config``, ``strict_mode_config``,
+    #: ``metadata``), as given, echoed in collection info.
+    qdrant: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.spaces]
+        if len(set(names)) != len(names) or len({s.id for s in self.spaces}) != len(names):
+            raise ValueError("vector space names and ids must be unique")
+
+    # -- lookup --------------------------------------------------------------------------------
+    def space(self, name: str | None, field: str = "using") -> SpaceConfig:
+        """The space called ``name`` (``None`` and ``""`` mean the unnamed vector);
+        :class:`ValidationError` naming ``field`` when there is none."""
+        key = name or ""
+        for s in self.spaces:
+            if s.name == key:
+                return s
+        have = ", ".join(repr(s.name) for s in self.spaces)
+        if key == "":
+            raise ValidationError(
+                field, f"this collection has only named vectors ({have}); name one"
+            )
+        raise ValidationError(field, f"no vector named {key!r} in this collection; have {have}")
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the spaces, in creation order."""
+        return [s.name for s in self.spaces]
+
+    @property
+    def vector(self) -> SpaceConfig:
+        """The unnamed space (:class:`ValidationError` for a named collection)."""
+        return self.space("", "vector")
+
+    # -- single-space conveniences (the unnamed vector; what most callers have) ----------------
+    @property
+    def size(self) -> int:
+        """Dimension of the unnamed vector."""
+        return self.vector.size
+
+    @property
+    def distance(self) -> Distance:
+        """Distance of the unnamed vector."""
+        return self.vector.distance
+
+    @property
+    def metric(self) -> str:
+        """Index metric of the unnamed vector."""
+        return self.vector.metric
+
+    @property
+    def index(self) -> IndexConfig:
+        """Index of the unnamed vector."""
+        return self.vector.index
+
+    @property
+    def is_multivector(self) -> bool:
+        """The unnamed vector is a multi-vector."""
+        return self.vector.is_multivector
+
+    # -- construction --------------------------------------------------------------------------
     @classmethod
     def create(
         cls,
@@ -154,135 +302,72 @@ class CollectionConfig:
         full_scan_threshold_kb: int = DEFAULT_FULL_SCAN_THRESHOLD_KB,
         multivector: str | None = None,
     ) -> CollectionConfig:
-        """Validated configuration from Python arguments (``multivector="max_sim"`` for
-        multi-vector points)."""
-        size = _positive_int(size, "vectors.size")
+        """A collection of one unnamed vector from Python arguments
+        (``multivector="max_sim"`` for multi-vector points)."""
+        size = check_int(size, "vectors.size", minimum=1)
         dist = Distance.parse(distance, "vectors.distance")
-        comparator = _multivector({"comparator": multivector} if multivector else None, dist)
-        return cls(
+        comparator = parse_multivector(
+            {"comparator": multivector} if multivector else None, dist, "vectors"
+        )
+        space = SpaceConfig(
+            name="",
+            id=0,
             size=size,
             distance=dist,
             index=IndexConfig.resolve(
                 index, index_params, size, multivector=comparator is not None
             ),
-            full_scan_threshold_kb=_positive_int(full_scan_threshold_kb, "full_scan_threshold"),
             multivector=comparator,
+            full_scan_threshold_kb=check_int(
+                full_scan_threshold_kb, "full_scan_threshold", minimum=1
+            ),
+        )
+        return cls((space,))
+
+    def with_space(self, space: SpaceConfig) -> CollectionConfig:
+        """A copy with ``space`` replacing the space of the same name."""
+        return replace(
+            self, spaces=tuple(space if s.name == space.name else s for s in self.spaces)
         )
 
-    @classmethod
-    def from_dict(cls, body: Mapping[str, Any]) -> CollectionConfig:
-        """Validated configuration from a Qdrant-style create-collection body (see module doc)."""
-        if not isinstance(body, Mapping):
-            raise ValidationError("", "collection config must be a JSON object")
-        unknown = set(body) - {"vectors", "hnsw_config", "index"} - IGNORED_QDRANT_FIELDS
-        if unknown:
-            raise ValidationError(sorted(unknown)[0], "unknown collection config field")
-        vectors = body.get("vectors")
-        if not isinstance(vectors, Mapping):
-            raise ValidationError("vectors", "expected an object {size, distance}")
-        if "size" not in vectors and len(vectors) == 1:
-            raise ValidationError("vectors", "named vectors are not supported; use one vector")
-        extra = set(vectors) - {
-            "size",
-            "distance",
-            "on_disk",
-            "hnsw_config",
-            "quantization_config",
-            "multivector_config",
-            "datatype",
-        }
-        if extra:
-            raise ValidationError(f"vectors.{sorted(extra)[0]}", "unknown vector config field")
-        if vectors.get("datatype") not in (None, "float32"):
-            raise ValidationError("vectors.datatype", "only float32 vectors are supported")
-        size = _positive_int(vectors.get("size"), "vectors.size")
-        distance = Distance.parse(vectors.get("distance"), "vectors.distance")
-        comparator = _multivector(vectors.get("multivector_config"), distance)
-
-        index = body.get("index")
-        hnsw_cfg = body.get("hnsw_config") or vectors.get("hnsw_config")
-        if index is not None and not isinstance(index, Mapping):
-            raise ValidationError("index", "expected an object {type, params}")
-        index_type = index.get("type") if index else None
-        params: dict[str, Any] = {}
-        threshold = DEFAULT_FULL_SCAN_THRESHOLD_KB
-        if hnsw_cfg is not None:
-            if not isinstance(hnsw_cfg, Mapping):
-                raise ValidationError("hnsw_config", "expected an object")
-            if hnsw_cfg.get("full_scan_threshold") is not None:
-                threshold = hnsw_cfg["full_scan_threshold"]
-            resolved_type = index_type or default_index_type(comparator is not None)
-            if resolved_type in ("hnsw", "muvera"):  # muvera: HNSW over the encodings
-                params.update({k: v for k, v in hnsw_cfg.items() if k in ("m", "ef_construct")})
-        if index and index.get("params") is not None:
-            if not isinstance(index["params"], Mapping):
-                raise ValidationError("index.params", "expected an object")
-            params.update(index["params"])
-        if index and set(index) - {"type", "params"}:
-            raise ValidationError(
-                f"index.{sorted(set(index) - {'type', 'params'})[0]}",
-                "unknown field; expected type and params",
-            )
-        return cls(
-            size=size,
-            distance=distance,
-            index=IndexConfig.resolve(index_type, params, size, multivector=comparator is not None),
-            full_scan_threshold_kb=_positive_int(threshold, "hnsw_config.full_scan_threshold"),
-            multivector=comparator,
-        )
-
-    def vectors_dict(self) -> dict[str, Any]:
-        """Qdrant's ``vectors`` object of this collection."""
-        out: dict[str, Any] = {"size": self.size, "distance": self.distance.value}
-        if self.multivector is not None:
-            out["multivector_config"] = {"comparator": self.multivector}
-        return out
-
+    # -- stored form ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON form, stored with the collection and read back by :meth:`from_stored`."""
         return {
-            "vectors": self.vectors_dict(),
-            "index": {"type": self.index.type, "params": dict(self.index.params)},
-            "full_scan_threshold_kb": self.full_scan_threshold_kb,
+            "format": CONFIG_FORMAT,
+            "named": self.named,
+            "spaces": [s.to_dict() for s in self.spaces],
+            "hnsw_config": dict(self.hnsw_config),
+            "qdrant": dict(self.qdrant),
         }
 
     @classmethod
     def from_stored(cls, data: Mapping[str, Any]) -> CollectionConfig:
-        """Read :meth:`to_dict` output without importing the index module (the type may be
-        unavailable in this build; opening the collection then fails with a clear error)."""
+        """Read :meth:`to_dict` output, or the schema-1 form (one unnamed vector:
+        ``{"vectors": {size, distance, multivector_config}, "index", "full_scan_threshold_kb"}``),
+        which becomes the unnamed space with id 0."""
+        if "format" not in data:
+            vectors = data["vectors"]
+            space = SpaceConfig(
+                name="",
+                id=0,
+                size=int(vectors["size"]),
+                distance=Distance(vectors["distance"]),
+                index=IndexConfig(data["index"]["type"], dict(data["index"]["params"])),
+                multivector=(vectors.get("multivector_config") or {}).get("comparator"),
+                full_scan_threshold_kb=int(
+                    data.get("full_scan_threshold_kb", DEFAULT_FULL_SCAN_THRESHOLD_KB)
+                ),
+            )
+            return cls((space,))
+        if int(data["format"]) > CONFIG_FORMAT:
+            raise ValueError(
+                f"collection config format {data['format']} is newer than this build reads "
+                f"({CONFIG_FORMAT})"
+            )
         return cls(
-            size=int(data["vectors"]["size"]),
-            distance=Distance(data["vectors"]["distance"]),
-            index=IndexConfig(data["index"]["type"], dict(data["index"]["params"])),
-            full_scan_threshold_kb=int(
-                data.get("full_scan_threshold_kb", DEFAULT_FULL_SCAN_THRESHOLD_KB)
-            ),
-            multivector=(data["vectors"].get("multivector_config") or {}).get("comparator"),
+            spaces=tuple(SpaceConfig.from_stored(s) for s in data["spaces"]),
+            named=bool(data.get("named", False)),
+            hnsw_config=dict(data.get("hnsw_config") or {}),
+            qdrant=dict(data.get("qdrant") or {}),
         )
-
-
-def _positive_int(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValidationError(field, f"expected a positive integer, got {value!r}")
-    return int(value)
-
-
-def _multivector(cfg: Any, distance: Distance) -> str | None:
-    """The MaxSim comparator of a ``multivector_config`` (``None``: single vectors)."""
-    if cfg is None:
-        return None
-    field = "vectors.multivector_config"
-    if not isinstance(cfg, Mapping):
-        raise ValidationError(field, 'expected an object {"comparator": "max_sim"}')
-    if set(cfg) - {"comparator"}:
-        raise ValidationError(f"{field}.{sorted(set(cfg) - {'comparator'})[0]}", "unknown field")
-    comparator = cfg.get("comparator")
-    if not isinstance(comparator, str) or comparator.lower() != "max_sim":
-        raise ValidationError(
-            f"{field}.comparator", f"unsupported comparator {comparator!r}; expected max_sim"
-        )
-    if distance is Distance.EUCLID:
-        raise ValidationError(
-            "vectors.distance", "multi-vector (MaxSim) collections support Cosine or Dot"
-        )
-    return "max_sim"

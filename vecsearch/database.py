@@ -28,6 +28,7 @@ from typing import Any
 
 from vecsearch.collection import Collection
 from vecsearch.config import CollectionConfig
+from vecsearch.config_qdrant import parse_create
 from vecsearch.errors import (
     CollectionExistsError,
     CollectionNotFoundError,
@@ -131,7 +132,7 @@ class Database:
     ) -> Collection:
         """Create an empty collection; ``config`` may be Qdrant's create-collection body."""
         check_collection_name(name)
-        cfg = config if isinstance(config, CollectionConfig) else CollectionConfig.from_dict(config)
+        cfg = config if isinstance(config, CollectionConfig) else parse_create(config)
         with self._lock:
             if self.collection_exists(name):
                 raise CollectionExistsError(f"collection {name!r} already exists")

@@ -11,6 +11,7 @@ Supported (semantics follow Qdrant's condition checker):
   and the shorthand ``"is_empty": true`` / ``"is_null": true``;
 * ``{"is_empty": {"key": ...}}`` (missing, null or ``[]`` everywhere the path leads),
   ``{"is_null": {"key": ...}}`` (some value is null), ``{"has_id": [ids]}``,
+  ``{"has_vector": "name"}`` (the point has a vector of that name; ``""`` is the unnamed one),
   ``{"nested": {"key": path, "filter": {...}}}`` (the filter must hold for one object of the
   array at ``path``);
 * paths with dots and ``[]`` / ``[n]`` (see :mod:`vecsearch.payload_path`).
@@ -20,8 +21,8 @@ holds if *any* value matches. Types are strict: integer ``1`` matches neither ``
 ``true``. ``except`` holds for a value not in the list (null never; values of another type
 always), so it does not match points that lack the field.
 
-Not supported (rejected with :class:`FilterError`): geo conditions, ``has_vector``, the
-full-text ``phrase`` / ``text_any`` matches.
+Not supported (rejected with :class:`FilterError`): geo conditions, the full-text
+``phrase`` / ``text_any`` matches.
 """
 
 from __future__ import annotations
@@ -145,6 +146,13 @@ class HasId:
 
 
 @dataclass(frozen=True)
+class HasVector:
+    """The point has a vector named ``name`` (Qdrant's optional named vectors)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Nested:
     """``filter`` holds for at least one object of the array at ``key``."""
 
@@ -188,7 +196,7 @@ class Filter:
         )
 
 
-Condition = Union[FieldCondition, IsEmpty, IsNull, HasId, Nested, Not, Filter]  # noqa: UP007
+Condition = Union[FieldCondition, IsEmpty, IsNull, HasId, HasVector, Nested, Not, Filter]  # noqa: UP007
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,11 +299,15 @@ def parse_condition(data: Any, field: str) -> Condition:
         return Nested(key, path, sub or Filter())
     if keys <= _FILTER_KEYS:
         return parse_filter(data, field) or Filter()
-    if "has_vector" in keys:
-        raise FilterError(f"{field}.has_vector", "has_vector conditions are not supported")
+    if keys == {"has_vector"}:
+        name = data["has_vector"]
+        if not isinstance(name, str):
+            raise FilterError(f"{field}.has_vector", "expected a vector name (a string)")
+        return HasVector(name)
     raise FilterError(
         f"{field}.{sorted(keys)[0]}",
-        "unknown condition; expected key, is_empty, is_null, has_id, nested or a filter",
+        "unknown condition; expected key, is_empty, is_null, has_id, has_vector, nested or a "
+        "filter",
     )
 
 
@@ -415,50 +427,67 @@ def parse_datetime(value: str) -> float | None:
 # --------------------------------------------------------------------------------------------
 
 
-def matches(flt: Filter | None, payload: dict[str, Any], pid: PointId | None) -> bool:
-    """Whether a point with ``payload`` and id ``pid`` passes ``flt`` (None passes all)."""
+def matches(
+    flt: Filter | None,
+    payload: dict[str, Any],
+    pid: PointId | None,
+    vectors: frozenset[str] | None = None,
+) -> bool:
+    """Whether a point with ``payload``, id ``pid`` and vectors named ``vectors`` passes
+    ``flt`` (None passes all). ``vectors=None``: the point's vectors are unknown, and a
+    ``has_vector`` condition does not hold."""
     if flt is None:
         return True
-    return _check_filter(flt, payload, pid)
+    return _check_filter(flt, payload, pid, vectors)
 
 
-def _check_filter(f: Filter, payload: dict[str, Any], pid: PointId | None) -> bool:
-    if f.should is not None and not any(check_condition(c, payload, pid) for c in f.should):
+def _check_filter(
+    f: Filter, payload: dict[str, Any], pid: PointId | None, vectors: frozenset[str] | None
+) -> bool:
+    def check(c: Condition) -> bool:
+        return check_condition(c, payload, pid, vectors)
+
+    if f.should is not None and not any(check(c) for c in f.should):
         return False
     if f.min_should is not None:
         hits = 0
         for c in f.min_should.conditions:
             if hits >= f.min_should.min_count:
                 break
-            hits += check_condition(c, payload, pid)
+            hits += check(c)
         if hits < f.min_should.min_count:
             return False
-    if f.must is not None and not all(check_condition(c, payload, pid) for c in f.must):
+    if f.must is not None and not all(check(c) for c in f.must):
         return False
-    return not (
-        f.must_not is not None and any(check_condition(c, payload, pid) for c in f.must_not)
-    )
+    return not (f.must_not is not None and any(check(c) for c in f.must_not))
 
 
-def check_condition(c: Condition, payload: dict[str, Any], pid: PointId | None) -> bool:
+def check_condition(
+    c: Condition,
+    payload: dict[str, Any],
+    pid: PointId | None,
+    vectors: frozenset[str] | None = None,
+) -> bool:
     """Evaluate one condition on one point."""
     if isinstance(c, FieldCondition):
         return _check_field(c, payload)
     if isinstance(c, Filter):
-        return _check_filter(c, payload, pid)
+        return _check_filter(c, payload, pid, vectors)
     if isinstance(c, HasId):
         return pid is not None and pid in c.ids
+    if isinstance(c, HasVector):
+        return vectors is not None and c.name in vectors
     if isinstance(c, IsEmpty):
         return all(v is None or v == [] for v in get_values(payload, c.path))
     if isinstance(c, IsNull):
         return any(v is None for v in get_values(payload, c.path))
     if isinstance(c, Nested):
         return any(
-            isinstance(obj, dict) and _check_filter(c.filter, obj, None)
+            isinstance(obj, dict) and _check_filter(c.filter, obj, None, None)
             for obj in get_values(payload, c.path)
         )
     if isinstance(c, Not):
-        return not check_condition(c.condition, payload, pid)
+        return not check_condition(c.condition, payload, pid, vectors)
     raise TypeError(f"not a condition: {c!r}")
 
 

@@ -1,15 +1,21 @@
-"""A readers-writer lock for a collection's in-memory state (index, payload indexes, masks).
+"""Locks of a collection: a readers-writer lock for its in-memory state (indexes, payload
+indexes, masks), and the advisory file lock that keeps other processes out of its directory.
 
-Many readers hold it at once; a writer holds it alone. A waiting writer blocks new readers,
-so writers are not starved; writers keep their exclusive sections short (index updates are
-applied in chunks), so readers are not stalled for long either.
+The readers-writer lock: many readers hold it at once; a writer holds it alone. A waiting
+writer blocks new readers, so writers are not starved; writers keep their exclusive sections
+short (index updates are applied in chunks), so readers are not stalled for long either.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+from vecsearch.errors import CollectionLockedError, CollectionNotFoundError
 
 
 class RWLock:
@@ -53,3 +59,32 @@ class RWLock:
             with self._cond:
                 self._writer = False
                 self._cond.notify_all()
+
+
+#: File that holds a collection directory's advisory lock.
+LOCK_FILE = "LOCK"
+
+
+def lock_dir(path: Path, name: str) -> int:
+    """Take an exclusive advisory lock on a collection directory (one process at a time);
+    returns the file descriptor to pass to :func:`unlock`."""
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        raise CollectionNotFoundError(f"collection {name!r} does not exist") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise CollectionLockedError(
+            f"collection {name!r} is open in another process or Database object"
+        ) from None
+    return fd
+
+
+def unlock(fd: int) -> None:
+    """Release a lock taken by :func:`lock_dir`."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

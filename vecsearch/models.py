@@ -1,20 +1,25 @@
-"""Result and request shapes, mirroring Qdrant's REST objects one to one.
+"""Result shapes and selectors, mirroring Qdrant's REST objects one to one.
 
-``Record`` (retrieve / scroll), ``ScoredPoint`` (search), ``UpdateResult`` (writes),
-``PayloadSelector`` (``with_payload``: bool, list of keys, ``{"include": [...]}`` or
-``{"exclude": [...]}``), ``SearchRequest`` (Qdrant's search body). ``to_dict`` gives the JSON
-objects Qdrant returns, so the service can pass them through.
+``Record`` (retrieve / scroll), ``ScoredPoint`` (search and query), ``UpdateResult``
+(writes), ``PayloadSelector`` (``with_payload``: bool, list of keys, ``{"include": [...]}``
+or ``{"exclude": [...]}``) and ``VectorSelector`` (``with_vector``: bool or list of vector
+names). ``to_dict`` gives the objects Qdrant returns, so the service can pass them through.
+
+Vectors are float32 numpy arrays, exactly as stored: ``(size,)``, ``(m, size)`` for a
+multi-vector, or for collections with named vectors a dict ``{name: array}`` of the vectors
+the point has. Serialise with :func:`vecsearch.jsonout.dumps`, which writes each float32 by
+its shortest representation (a stored ``0.15`` reads back as ``0.15``, not
+``0.15000000596046448``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vecsearch.errors import ValidationError
-from vecsearch.filters import Filter, parse_filter
 from vecsearch.ids import PointId
 from vecsearch.payload_path import delete_at, get_values, parse_path
 
@@ -25,7 +30,7 @@ class Record:
 
     id: PointId
     payload: dict[str, Any] | None = None
-    vector: list[float] | None = None
+    vector: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """Qdrant's ``Record`` JSON."""
@@ -44,7 +49,7 @@ class ScoredPoint:
     version: int
     score: float
     payload: dict[str, Any] | None = None
-    vector: list[float] | None = None
+    vector: Any = None
     relevance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,66 +136,31 @@ class PayloadSelector:
         return payload
 
 
-def parse_with_vector(value: Any, field: str = "with_vector") -> bool:
-    """``with_vector``: a bool, or a list of vector names (only the unnamed vector exists)."""
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return bool(value)
-    raise ValidationError(field, "expected a bool or a list of vector names")
-
-
 @dataclass(frozen=True)
-class SearchRequest:
-    """One search, Qdrant's shape (``vector``, ``limit``, ``offset``, ``filter``...)."""
+class VectorSelector:
+    """Which vectors to return: none, all (``names is None``) or the named ones."""
 
-    vector: Sequence[float] | Any
-    limit: int = 10
-    offset: int = 0
-    filter: Filter | None = None
-    params: Mapping[str, Any] | None = None
-    score_threshold: float | None = None
-    with_payload: PayloadSelector = field(default_factory=lambda: PayloadSelector(False))
-    with_vector: bool = False
-    #: vecsearch extension: keep hits whose calibrated relevance is at least this.
-    relevance_threshold: float | None = None
+    enabled: bool = False
+    names: tuple[str, ...] | None = None
 
     @classmethod
-    def from_dict(cls, body: Mapping[str, Any], field: str = "") -> SearchRequest:
-        """Parse Qdrant's search body; every error names its field."""
-        pre = f"{field}." if field else ""
-        if not isinstance(body, Mapping):
-            raise ValidationError(field, "expected a search request object")
-        known = {
-            "vector",
-            "limit",
-            "offset",
-            "filter",
-            "params",
-            "score_threshold",
-            "relevance_threshold",
-            "with_payload",
-            "with_vector",
-            "shard_key",
-            "lookup_from",
-        }
-        unknown = set(body) - known
-        if unknown:
-            raise ValidationError(f"{pre}{sorted(unknown)[0]}", "unknown search request field")
-        if "vector" not in body:
-            raise ValidationError(f"{pre}vector", "missing")
-        limit = body.get("limit", 10)
-        offset = body.get("offset", 0) or 0
-        return cls(
-            vector=body["vector"],
-            limit=limit,
-            offset=offset,
-            filter=parse_filter(body.get("filter"), f"{pre}filter"),
-            params=body.get("params"),
-            score_threshold=body.get("score_threshold"),
-            with_payload=PayloadSelector.parse(body.get("with_payload"), f"{pre}with_payload"),
-            with_vector=parse_with_vector(body.get("with_vector"), f"{pre}with_vector"),
-            relevance_threshold=body.get("relevance_threshold"),
-        )
+    def parse(cls, value: Any, field: str = "with_vector") -> VectorSelector:
+        """Accept ``bool`` or a list of vector names (Qdrant's ``with_vector``)."""
+        if isinstance(value, VectorSelector):
+            return value
+        if value is None or value is False:
+            return cls()
+        if value is True:
+            return cls(True)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return cls(bool(value), tuple(value))
+        raise ValidationError(field, "expected a bool or a list of vector names")
+
+    def wants(self, name: str) -> bool:
+        """Whether vector ``name`` is to be returned."""
+        return self.enabled and (self.names is None or name in self.names)
+
+
+def parse_with_vector(value: Any, field: str = "with_vector") -> VectorSelector:
+    """``with_vector``: a bool, or a list of vector names."""
+    return VectorSelector.parse(value, field)

@@ -3,9 +3,10 @@
 :class:`Selector` turns a parsed filter into the exact set of points that pass it, as a
 boolean mask over the collection's label space:
 
-1. every sub-condition a payload index (or the id map, for ``has_id``) can answer exactly is
-   answered as a set, and sets combine by mask algebra (``must`` = AND, ``should`` = OR,
-   ``must_not`` = AND NOT, ``min_should`` = counting);
+1. every sub-condition a payload index (or the id map, for ``has_id``; the vector spaces'
+   presence masks, for ``has_vector``) can answer exactly is answered as a set, and sets
+   combine by mask algebra (``must`` = AND, ``should`` = OR, ``must_not`` = AND NOT,
+   ``min_should`` = counting);
 2. if some condition needs the payload itself (unindexed field, ``is_empty``, ``nested``...),
    the answerable top-level ``must`` conditions narrow the candidates and the whole filter is
    evaluated on the candidates' payloads (:func:`vecsearch.filters.matches`).
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from vecsearch.filters import Condition, FieldCondition, Filter, HasId, Not, matches
+from vecsearch.filters import Condition, FieldCondition, Filter, HasId, HasVector, Not, matches
 from vecsearch.ids import PointId
 from vecsearch.payload_index import PayloadIndex
 
@@ -41,11 +42,14 @@ class Selector:
         payload_indexes: Mapping[str, PayloadIndex],
         id_labels: Callable[[Iterable[PointId]], np.ndarray],
         payload_source: PayloadSource,
+        vector_masks: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.alive = alive
         self.indexes = payload_indexes
         self.id_labels = id_labels
         self.payload_source = payload_source
+        #: Vector name -> which labels have that vector (``has_vector``).
+        self.vector_masks = vector_masks or {}
         #: How the last mask was computed ("index" or "scan"), for tests and metrics.
         self.last_method = "index"
 
@@ -67,6 +71,14 @@ class Selector:
             return m
         if isinstance(c, HasId):
             return self._labels_mask(self.id_labels(c.ids))
+        if isinstance(c, HasVector):
+            m = np.zeros(len(self.alive), dtype=np.bool_)
+            have = self.vector_masks.get(c.name)
+            if have is not None:
+                n = min(len(m), len(have))
+                m[:n] = have[:n]
+            m &= self.alive
+            return m
         if isinstance(c, Filter):
             return self._filter_mask(c)
         if isinstance(c, Not):
@@ -124,9 +136,12 @@ class Selector:
         if n_cand == 0:
             return out
         labels = None if n_cand == int(np.count_nonzero(self.alive)) else np.flatnonzero(cand)
+        masks = self.vector_masks
         for label, pid, payload in self.payload_source(labels):
-            if label < len(out) and cand[label] and matches(flt, payload, pid):
-                out[label] = True
+            if label < len(out) and cand[label]:
+                names = frozenset(n for n, m in masks.items() if label < len(m) and m[label])
+                if matches(flt, payload, pid, names):
+                    out[label] = True
         return out
 
 

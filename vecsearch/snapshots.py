@@ -4,12 +4,13 @@ A snapshot holds::
 
     manifest.json     {"format": "vecsearch-snapshot", "version", "collection", "created", ...}
     store.sqlite      a VACUUM INTO copy of the store: one consistent point in time
-    index/...         the saved index at some earlier sequence number (optional)
+    spaces/<id>/index/...  each vector space's saved index, at some earlier sequence number
+                      (optional; snapshots of schema 1 have one ``index/`` instead)
 
-Consistency: the index copy and the store copy are taken under the collection's persist lock
-(no index save or tombstone pruning in between), the index copy first. The store copy is
-therefore at a sequence number at or after the index's ``applied_seq``, with every tombstone
-needed to bring the index up to date, exactly the situation of a normal restart. Writers are
+Consistency: the index copies and the store copy are taken under the collection's persist
+lock (no index save in between), the index copies first. The store copy is therefore at a
+sequence number at or after each index's ``applied_seq``, exactly the situation of a normal
+restart (the indexes are brought up to date when the restored collection opens). Writers are
 not blocked (``VACUUM INTO`` reads a WAL snapshot).
 
 The checksum is written beside the snapshot as ``<name>.sha256`` and verified on restore.
@@ -34,7 +35,9 @@ from vecsearch.errors import SnapshotIntegrityError, SnapshotNotFoundError, Stor
 from vecsearch.index_files import fsync_dir
 
 FORMAT = "vecsearch-snapshot"
-VERSION = 1
+VERSION = 2
+#: Snapshot versions this build restores (1: one ``index/``, schema-1 store).
+READABLE = (1, 2)
 SUFFIX = ".snapshot"
 
 
@@ -74,8 +77,12 @@ def create_snapshot(collection: Any, dest_dir: Path) -> SnapshotDescription:
     with tempfile.TemporaryDirectory(prefix=".snap-", dir=dest_dir) as tmp_s:
         tmp = Path(tmp_s)
         with collection._persist_lock:
-            has_index = collection._files.copy_to(tmp / "index")
-            collection._store.vacuum_into(tmp / "store.sqlite")
+            has_index = False
+            for space in collection.spaces.values():
+                target = tmp / "spaces" / str(space.config.id) / "index"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                has_index |= space.files.copy_to(target)
+            collection.store.vacuum_into(tmp / "store.sqlite")
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -87,7 +94,7 @@ def create_snapshot(collection: Any, dest_dir: Path) -> SnapshotDescription:
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         part = dest_dir / f".{name}.part"
         with tarfile.open(part, "w") as tar:
-            for entry in ("manifest.json", "store.sqlite", "index"):
+            for entry in ("manifest.json", "store.sqlite", "spaces"):
                 if (tmp / entry).exists():
                     tar.add(tmp / entry, arcname=entry)
         with open(part, "rb") as fh:
@@ -141,7 +148,7 @@ def unpack_snapshot(path: Path, target: Path, checksum: str | None = None) -> di
             for m in members:
                 top = m.name.split("/")[0]
                 if (
-                    top not in ("manifest.json", "store.sqlite", "index")
+                    top not in ("manifest.json", "store.sqlite", "spaces", "index")
                     or not (m.isfile() or m.isdir())
                     or ".." in m.name.split("/")
                     or m.name.startswith("/")
@@ -156,8 +163,9 @@ def unpack_snapshot(path: Path, target: Path, checksum: str | None = None) -> di
         manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SnapshotIntegrityError(f"snapshot {path.name!r} has no valid manifest") from exc
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-        raise SnapshotIntegrityError(f"{path.name!r} is not a vecsearch snapshot v{VERSION}")
+    if manifest.get("format") != FORMAT or manifest.get("version") not in READABLE:
+        versions = " or ".join(map(str, READABLE))
+        raise SnapshotIntegrityError(f"{path.name!r} is not a vecsearch snapshot (v{versions})")
     db = target / "store.sqlite"
     if not db.is_file():
         raise SnapshotIntegrityError(f"snapshot {path.name!r} has no store")

@@ -1,22 +1,17 @@
 """The durable store of one collection: SQLite in WAL mode, the source of truth.
 
-Tables::
-
-    meta(key TEXT PRIMARY KEY, value)            config JSON, seq, next_label, uuid, ...
-    points(label INTEGER PRIMARY KEY,            internal label (what the index knows)
-           pid BLOB NOT NULL UNIQUE,             external id key (vecsearch.ids.id_key)
-           vector BLOB NOT NULL,                 float32 little-endian, as searched
-           payload TEXT NOT NULL,                JSON object
-           seq INTEGER NOT NULL,                 write that last changed the point
-           vseq INTEGER NOT NULL)                write that last changed its vector
-    tombstones(label INTEGER PRIMARY KEY, seq)   deleted labels, kept until the index
-                                                 saved on disk no longer holds them
-    payload_schema(key TEXT PRIMARY KEY, type)   payload index definitions
+Tables (see :mod:`vecsearch.store_schema`): ``points`` (label, id key, payload, seq), one
+``vectors_<space id>`` table per vector space (label, vector blob, vseq; a point without that
+space's vector has no row), ``meta`` and ``payload_schema``. Older schemas are migrated when
+the store is opened.
 
 Every write is one transaction that bumps ``seq`` (the per-write sequence number). Labels
 are allocated from ``next_label`` and never reused. ``synchronous=FULL`` makes a commit
 durable before it returns, so an acknowledged write survives ``kill -9`` (and power loss,
 as far as the disk honours fsync); an interrupted transaction is rolled back by SQLite.
+
+Vectors are float32 little-endian blobs as searched: ``size`` floats, or ``m x size`` for a
+multi-vector point.
 
 Concurrency: one write connection, used by one writer at a time (the collection serialises
 writers); readers use per-thread read-only connections and, thanks to WAL, never wait for
@@ -31,31 +26,28 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vecsearch.errors import StorageError
+import numpy as np
 
-SCHEMA_VERSION = 1
+from vecsearch.errors import StorageError
+from vecsearch.store_schema import (
+    BASE,
+    SCHEMA_VERSION,
+    create_vector_table,
+    migrate,
+    schema_version,
+    vector_table,
+)
+
 #: Bound on SQL variables per statement (SQLite's default limit is 32766 since 3.32).
 CHUNK = 900
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS points(
-    label INTEGER PRIMARY KEY,
-    pid BLOB NOT NULL UNIQUE,
-    vector BLOB NOT NULL,
-    payload TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    vseq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tombstones(label INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS payload_schema(key TEXT PRIMARY KEY, type TEXT NOT NULL);
-"""
-
-Row = tuple[int, bytes, bytes, str, int]  # label, pid key, vector blob, payload json, seq
+Row = tuple[int, bytes, str, int]  # label, pid key, payload json, seq
+#: Vectors of one space in a write: ``(positions in the batch, blobs)``.
+Column = tuple[Sequence[int], Sequence[bytes]]
 
 
 class Store:
@@ -72,18 +64,37 @@ class Store:
             self._w.execute("PRAGMA journal_mode=WAL")
             self._w.execute(f"PRAGMA synchronous={'OFF' if bulk else 'FULL'}")
             self._w.execute("PRAGMA busy_timeout=10000")
-            self._w.executescript(_SCHEMA)
+            version = schema_version(self._w)
+            if version is not None and version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"store {self.path} has schema {version}, newer than this build reads "
+                    f"({SCHEMA_VERSION})"
+                )
+            if version is not None and version < SCHEMA_VERSION:
+                self._tx(lambda c: migrate(c, version))
+            self._w.executescript(BASE)
         except sqlite3.Error as exc:
+            raise StorageError(f"cannot open store {self.path}: {exc}") from exc
+        except ValueError as exc:
             raise StorageError(f"cannot open store {self.path}: {exc}") from exc
         self.seq = int(self.get_meta("seq", 0))
         self.next_label = int(self.get_meta("next_label", 0))
+        self.space_ids = self._space_ids()
+
+    def _space_ids(self) -> list[int]:
+        rows = self._w.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'vectors\\_%' "
+            "ESCAPE '\\'"
+        ).fetchall()
+        return sorted(int(r[0].split("_", 1)[1]) for r in rows)
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def initialise(self, config: dict[str, Any]) -> str:
-        """Write the metadata of a new collection; returns its uuid."""
+    def initialise(self, config: dict[str, Any], space_ids: Sequence[int]) -> str:
+        """Write the metadata of a new collection and its spaces' tables; returns its uuid."""
         cid = str(uuid.uuid4())
-        self._tx(
-            lambda c: c.executemany(
+
+        def run(c: sqlite3.Connection) -> None:
+            c.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                 [
                     ("schema_version", SCHEMA_VERSION),
@@ -91,10 +102,13 @@ class Store:
                     ("uuid", cid),
                     ("seq", 0),
                     ("next_label", 0),
-                    ("tombstones_pruned_upto", 0),
                 ],
             )
-        )
+            for sid in space_ids:
+                create_vector_table(c, sid)
+
+        self._tx(run)
+        self.space_ids = self._space_ids()
         return cid
 
     def make_durable(self) -> None:
@@ -151,6 +165,18 @@ class Store:
             raise StorageError(f"write to {self.path} failed: {exc}") from exc
         return out
 
+    def _write(self, fn) -> int:
+        """One write transaction ``fn(conn, seq)`` that takes the next ``seq``."""
+
+        def run(c: sqlite3.Connection) -> int:
+            seq = self.seq + 1
+            fn(c, seq)
+            c.execute("UPDATE meta SET value=? WHERE key='seq'", (seq,))
+            return seq
+
+        self.seq = self._tx(run)
+        return self.seq
+
     def get_meta(self, key: str, default: Any = None) -> Any:
         """A metadata value (read on the write connection: always current)."""
         row = self._w.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -170,9 +196,14 @@ class Store:
 
     # -- writes (each one transaction, one new seq) ---------------------------------------------
     def upsert(
-        self, keys: Sequence[bytes], vectors: Sequence[bytes], payloads: Sequence[str]
+        self, keys: Sequence[bytes], payloads: Sequence[str], vectors: Mapping[int, Column]
     ) -> tuple[int, list[int], list[bool]]:
-        """Insert or replace points; returns ``(seq, labels, existed)``; ``keys`` are unique."""
+        """Insert or replace whole points; returns ``(seq, labels, existed)``.
+
+        ``keys`` are unique; ``vectors[space id] = (positions, blobs)`` gives the vectors of
+        that space for the points at those positions of ``keys``. A point that existed loses
+        the vectors of every space it is not given one for (Qdrant's upsert replaces the
+        point)."""
 
         def run(c: sqlite3.Connection) -> tuple[int, list[int], list[bool], int]:
             seq = self.seq + 1
@@ -180,22 +211,32 @@ class Store:
             labels, existed = [], []
             nxt = self.next_label
             inserts, updates = [], []
-            for k, v, p in zip(keys, vectors, payloads, strict=True):
+            for k, p in zip(keys, payloads, strict=True):
                 lab = existing.get(k)
                 if lab is None:
                     lab = nxt
                     nxt += 1
-                    inserts.append((lab, k, v, p, seq, seq))
+                    inserts.append((lab, k, p, seq))
                 else:
-                    updates.append((v, p, seq, seq, lab))
+                    updates.append((p, seq, lab))
                 labels.append(lab)
                 existed.append(k in existing)
             if updates:
-                c.executemany(
-                    "UPDATE points SET vector=?, payload=?, seq=?, vseq=? WHERE label=?", updates
-                )
+                c.executemany("UPDATE points SET payload=?, seq=? WHERE label=?", updates)
             if inserts:
-                c.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?)", inserts)
+                c.executemany("INSERT INTO points VALUES (?, ?, ?, ?)", inserts)
+            old = [lab for lab, e in zip(labels, existed, strict=True) if e]
+            for sid in self.space_ids:
+                table = vector_table(sid)
+                positions, blobs = vectors.get(sid, ((), ()))
+                given = {labels[i] for i in positions}
+                gone = [lab for lab in old if lab not in given]
+                _delete_labels(c, table, gone)
+                if positions:
+                    c.executemany(
+                        f"INSERT OR REPLACE INTO {table}(label, vector, vseq) VALUES (?, ?, ?)",
+                        [(labels[i], b, seq) for i, b in zip(positions, blobs, strict=True)],
+                    )
             c.executemany(
                 "UPDATE meta SET value=? WHERE key=?", [(seq, "seq"), (nxt, "next_label")]
             )
@@ -205,72 +246,91 @@ class Store:
         self.seq, self.next_label = seq, nxt
         return seq, labels, existed
 
+    def set_vectors(self, labels: Sequence[int], vectors: Mapping[int, Column]) -> int:
+        """Set (insert or replace) some vectors of existing points, leaving their other
+        vectors and payloads alone; positions index ``labels``. Returns the seq."""
+
+        def run(c: sqlite3.Connection, seq: int) -> None:
+            touched: set[int] = set()
+            for sid, (positions, blobs) in vectors.items():
+                rows = [(int(labels[i]), b, seq) for i, b in zip(positions, blobs, strict=True)]
+                c.executemany(
+                    f"INSERT OR REPLACE INTO {vector_table(sid)}(label, vector, vseq) "
+                    "VALUES (?, ?, ?)",
+                    rows,
+                )
+                touched.update(r[0] for r in rows)
+            c.executemany("UPDATE points SET seq=? WHERE label=?", [(seq, t) for t in touched])
+
+        return self._write(run)
+
+    def delete_vectors(self, labels: Sequence[int], space_ids: Sequence[int]) -> int:
+        """Remove the vectors of ``space_ids`` from the points ``labels``; returns the seq."""
+
+        def run(c: sqlite3.Connection, seq: int) -> None:
+            for sid in space_ids:
+                _delete_labels(c, vector_table(sid), labels)
+            c.executemany("UPDATE points SET seq=? WHERE label=?", [(seq, int(x)) for x in labels])
+
+        return self._write(run)
+
     def delete(self, labels: Sequence[int]) -> int:
-        """Delete points by label (leaving tombstones); returns the write's seq."""
+        """Delete points (and all their vectors) by label; returns the write's seq."""
 
-        def run(c: sqlite3.Connection) -> int:
-            seq = self.seq + 1
-            for i in range(0, len(labels), CHUNK):
-                part = [int(x) for x in labels[i : i + CHUNK]]
-                c.execute(f"DELETE FROM points WHERE label IN ({_qs(len(part))})", part)
-            c.executemany(
-                "INSERT OR REPLACE INTO tombstones(label, seq) VALUES (?, ?)",
-                [(int(lab), seq) for lab in labels],
-            )
-            c.execute("UPDATE meta SET value=? WHERE key='seq'", (seq,))
-            return seq
+        def run(c: sqlite3.Connection, seq: int) -> None:
+            _delete_labels(c, "points", labels)
+            for sid in self.space_ids:
+                _delete_labels(c, vector_table(sid), labels)
 
-        self.seq = self._tx(run)
-        return self.seq
+        return self._write(run)
 
     def set_payloads(self, items: Sequence[tuple[int, str]]) -> int:
         """Replace the payload JSON of existing labels; returns the write's seq."""
-
-        def run(c: sqlite3.Connection) -> int:
-            seq = self.seq + 1
-            c.executemany(
+        return self._write(
+            lambda c, seq: c.executemany(
                 "UPDATE points SET payload=?, seq=? WHERE label=?",
                 [(p, seq, int(lab)) for lab, p in items],
             )
-            c.execute("UPDATE meta SET value=? WHERE key='seq'", (seq,))
-            return seq
-
-        self.seq = self._tx(run)
-        return self.seq
-
-    def bulk_insert(self, rows: Iterable[tuple[int, bytes, bytes, str]]) -> None:
-        """Append rows ``(label, key, vector, payload)`` at the current seq (bulk build)."""
-        seq = self.seq
-        self._tx(
-            lambda c: c.executemany(
-                "INSERT INTO points VALUES (?, ?, ?, ?, ?, ?)",
-                ((lab, k, v, p, seq, seq) for lab, k, v, p in rows),
-            )
         )
+
+    def bulk_insert(
+        self,
+        rows: Iterable[tuple[int, bytes, str]],
+        vectors: Mapping[int, Iterable[tuple[int, bytes]]],
+    ) -> None:
+        """Append points ``(label, key, payload)`` and their vectors ``{space id: (label,
+        blob)}`` at the current seq (bulk build)."""
+        seq = self.seq
+
+        def run(c: sqlite3.Connection) -> None:
+            c.executemany(
+                "INSERT INTO points VALUES (?, ?, ?, ?)", ((lab, k, p, seq) for lab, k, p in rows)
+            )
+            for sid, items in vectors.items():
+                c.executemany(
+                    f"INSERT INTO {vector_table(sid)}(label, vector, vseq) VALUES (?, ?, ?)",
+                    ((lab, b, seq) for lab, b in items),
+                )
+
+        self._tx(run)
 
     def set_payload_schema(self, key: str, schema: str | None) -> int:
         """Create (or with ``None`` drop) a payload index definition; returns the seq."""
 
-        def run(c: sqlite3.Connection) -> int:
-            seq = self.seq + 1
+        def run(c: sqlite3.Connection, seq: int) -> None:
             if schema is None:
                 c.execute("DELETE FROM payload_schema WHERE key=?", (key,))
             else:
                 c.execute("INSERT OR REPLACE INTO payload_schema VALUES (?, ?)", (key, schema))
-            c.execute("UPDATE meta SET value=? WHERE key='seq'", (seq,))
-            return seq
 
-        self.seq = self._tx(run)
-        return self.seq
+        return self._write(run)
 
-    def prune_tombstones(self, upto: int) -> None:
-        """Forget tombstones at or below ``upto`` (the seq the saved index reflects)."""
-        self._tx(
-            lambda c: (
-                c.execute("DELETE FROM tombstones WHERE seq <= ?", (upto,)),
-                c.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('tombstones_pruned_upto', ?)", (upto,)
-                ),
+    def set_config(self, config: dict[str, Any]) -> int:
+        """Replace the stored collection config (PATCH); returns the seq."""
+        return self._write(
+            lambda c, seq: c.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('config', ?)",
+                (json.dumps(config),),
             )
         )
 
@@ -291,17 +351,16 @@ class Store:
         return self._lookup(self._w if writer else self._reader(), keys)
 
     def rows(self, labels: Sequence[int], *, writer: bool = False) -> dict[int, Row]:
-        """Rows of existing labels, by label."""
+        """Rows ``(label, key, payload, seq)`` of existing labels, by label."""
         c = self._w if writer else self._reader()
         out: dict[int, Row] = {}
         for i in range(0, len(labels), CHUNK):
             part = [int(x) for x in labels[i : i + CHUNK]]
             for r in c.execute(
-                "SELECT label, pid, vector, payload, seq FROM points "
-                f"WHERE label IN ({_qs(len(part))})",
+                f"SELECT label, pid, payload, seq FROM points WHERE label IN ({_qs(len(part))})",
                 part,
             ):
-                out[r[0]] = (r[0], bytes(r[1]), r[2], r[3], r[4])
+                out[r[0]] = (r[0], bytes(r[1]), r[2], r[3])
         return out
 
     def pids(self, labels: Sequence[int]) -> dict[int, bytes]:
@@ -316,18 +375,46 @@ class Store:
                 out[lab] = bytes(k)
         return out
 
-    def vectors(self, labels: Sequence[int]) -> dict[int, bytes]:
-        """Vector blobs of existing labels."""
-        c = self._reader()
+    def vectors(
+        self, space_id: int, labels: Sequence[int], *, writer: bool = False
+    ) -> dict[int, bytes]:
+        """Vector blobs of space ``space_id`` of the labels that have one."""
+        c = self._w if writer else self._reader()
+        table = vector_table(space_id)
         out: dict[int, bytes] = {}
         for i in range(0, len(labels), CHUNK):
             part = [int(x) for x in labels[i : i + CHUNK]]
             out.update(
                 c.execute(
-                    f"SELECT label, vector FROM points WHERE label IN ({_qs(len(part))})", part
+                    f"SELECT label, vector FROM {table} WHERE label IN ({_qs(len(part))})", part
                 ).fetchall()
             )
         return out
+
+    def iter_vectors(
+        self, space_id: int, after_seq: int | None = None, *, writer: bool = False
+    ) -> Iterator[tuple[int, bytes]]:
+        """Stream ``(label, blob)`` of a space in label order (only vectors written after
+        ``after_seq`` when given)."""
+        c = self._w if writer else self._reader()
+        table = vector_table(space_id)
+        if after_seq is None:
+            cur = c.execute(f"SELECT label, vector FROM {table} ORDER BY label")
+        else:
+            cur = c.execute(
+                f"SELECT label, vector FROM {table} WHERE vseq > ? ORDER BY label", (after_seq,)
+            )
+        while True:
+            chunk = cur.fetchmany(10_000)
+            if not chunk:
+                return
+            yield from chunk
+
+    def space_labels(self, space_id: int, *, writer: bool = False) -> np.ndarray:
+        """Labels that have a vector in space ``space_id``, ascending (int64)."""
+        c = self._w if writer else self._reader()
+        cur = c.execute(f"SELECT label FROM {vector_table(space_id)} ORDER BY label")
+        return np.fromiter((r[0] for r in cur), dtype=np.int64)
 
     def iter_rows(
         self,
@@ -338,7 +425,7 @@ class Store:
         writer: bool = False,
         batch: int = 10_000,
     ) -> Iterator[tuple]:
-        """Stream rows in label order (``columns`` and ``where`` are trusted SQL fragments)."""
+        """Stream points rows in label order (``columns``/``where`` are trusted SQL)."""
         c = self._w if writer else self._reader()
         cur = c.execute(f"SELECT {columns} FROM points {where} ORDER BY label", tuple(args))
         while True:
@@ -363,10 +450,6 @@ class Store:
         """Number of stored points."""
         return int(self._reader().execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
-    def tombstones_after(self, seq: int) -> list[int]:
-        """Labels deleted by writes after ``seq``."""
-        return [r[0] for r in self._w.execute("SELECT label FROM tombstones WHERE seq > ?", (seq,))]
-
     def payload_schema(self) -> dict[str, str]:
         """Payload index definitions."""
         return dict(self._w.execute("SELECT key, type FROM payload_schema").fetchall())
@@ -384,6 +467,12 @@ class Store:
             raise StorageError(f"cannot copy {self.path}: {exc}") from exc
         finally:
             conn.close()
+
+
+def _delete_labels(c: sqlite3.Connection, table: str, labels: Sequence[int]) -> None:
+    for i in range(0, len(labels), CHUNK):
+        part = [int(x) for x in labels[i : i + CHUNK]]
+        c.execute(f"DELETE FROM {table} WHERE label IN ({_qs(len(part))})", part)
 
 
 def _qs(n: int) -> str:

@@ -1,10 +1,12 @@
-"""Collections: list, create, info, exists, delete (Qdrant's ``/collections`` paths)."""
+"""Collections: list, create, info, update (PATCH), exists, delete (Qdrant's
+``/collections`` paths)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from service.collection_info import collection_info
 from service.deps import DB, CollectionDep, CollectionName, Started, Timeout
 from service.responses import ok
 from service.schemas import (
@@ -13,6 +15,7 @@ from service.schemas import (
     CollectionsResponse,
     CreateCollection,
     Envelope,
+    UpdateCollection,
 )
 from service.security import ReadAccess, WriteAccess
 from vecsearch.errors import IndexTypeUnavailableError, ValidationError
@@ -44,10 +47,12 @@ def create_collection(
     t0: Started,
     timeout: Timeout = None,
 ) -> JSONResponse:
-    """Create an empty collection (409 if it exists).
+    """Create an empty collection (409 if it exists) with the unnamed vector or named
+    vectors, each its own vector space.
 
-    vecsearch extension: ``index: {type, params}`` chooses the vector index (``flat``,
-    ``binary``, and ``hnsw`` / ``ivf_pq`` when this build has them) and its parameters.
+    vecsearch extension: ``index: {type, params}`` (top level, or per vector) chooses the
+    vector index (``flat``, ``hnsw``, ``ivf_pq``, ``binary``, ``hnsw_binary``, ``spann``,
+    ``muvera``) and its parameters.
     """
     try:
         db.create_collection(collection_name, body.model_dump(exclude_unset=True))
@@ -64,7 +69,28 @@ def create_collection(
 )
 def get_collection(coll: CollectionDep, t0: Started) -> JSONResponse:
     """Qdrant's ``CollectionInfo`` plus a ``vecsearch`` section (index type, parameters)."""
-    return ok(coll.info(), t0)
+    return ok(collection_info(coll.describe()), t0)
+
+
+@router.patch(
+    "/collections/{collection_name}",
+    response_model=Envelope[bool],
+    dependencies=[WriteAccess],
+    summary="Update collection parameters",
+)
+def update_collection(
+    coll: CollectionDep, body: UpdateCollection, t0: Started, timeout: Timeout = None
+) -> JSONResponse:
+    """Change what Qdrant lets you change: vectors' ``hnsw_config`` / ``on_disk`` /
+    ``quantization_config`` (and vecsearch's ``index``), the collection's ``hnsw_config``,
+    ``optimizers_config``, ``params``, ``strict_mode_config``, ``metadata``. The new settings
+    are durable when this returns; an index whose build parameters changed is rebuilt in the
+    background while the old one keeps answering (collection status ``yellow`` meanwhile)."""
+    try:
+        coll.update_config(body.model_dump(exclude_unset=True))
+    except IndexTypeUnavailableError as exc:  # the request asked for it: the caller's error
+        raise ValidationError("vectors.index.type", str(exc)) from exc
+    return ok(True, t0)
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""Points: upsert, retrieve, delete, payload updates, count, scroll.
+"""Points: upsert, retrieve, delete, vector and payload updates, count, scroll.
 
 Every write is validated completely before anything is stored (a bad point in a batch
 changes nothing), is durable when acknowledged, and is visible to every search that starts
@@ -19,6 +19,7 @@ from service.schemas import (
     CountRequest,
     CountResult,
     DeletePayload,
+    DeleteVectors,
     Envelope,
     PointRequest,
     PointsSelector,
@@ -27,6 +28,7 @@ from service.schemas import (
     ScrollResult,
     SetPayload,
     UpdateResult,
+    UpdateVectors,
     UpsertPoints,
 )
 from service.security import ReadAccess, WriteAccess
@@ -125,6 +127,43 @@ def delete_points(
     """Delete points by ids (``points``; missing ids are ignored) or by ``filter``."""
     reject_set("shard_key", body.shard_key)
     return ok(coll.delete(points=body.points, filter=body.filter).to_dict(), t0)
+
+
+@router.put(
+    "/points/vectors",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess, WriteOptions],
+    summary="Update vectors",
+)
+def update_vectors(
+    coll: CollectionDep,
+    body: UpdateVectors,
+    t0: Started,
+) -> JSONResponse:
+    """Set the given (named) vectors of existing points; their other vectors and payloads
+    are untouched. 404 if a point does not exist."""
+    reject_set("shard_key", body.shard_key)
+    reject_set("update_filter", body.update_filter)
+    points = [{"id": p.id, "vector": p.vector} for p in body.points]
+    return ok(coll.update_vectors(points).to_dict(), t0)
+
+
+@router.post(
+    "/points/vectors/delete",
+    response_model=Envelope[UpdateResult],
+    dependencies=[WriteAccess, WriteOptions],
+    summary="Delete vectors",
+)
+def delete_vectors(
+    coll: CollectionDep,
+    body: DeleteVectors,
+    t0: Started,
+) -> JSONResponse:
+    """Remove the named vectors (``vector``) from the points chosen by ids or filter; the
+    points and their other vectors stay."""
+    reject_set("shard_key", body.shard_key)
+    result = coll.delete_vectors(body.vector, points=body.points, filter=body.filter)
+    return ok(result.to_dict(), t0)
 
 
 @router.post(

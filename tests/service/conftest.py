@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from qdrant_client import QdrantClient
 
 from service import Settings, create_app
 
@@ -126,3 +128,21 @@ def server(tmp_path: Path) -> Iterator[ServerThread]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def qclient(server):
+    """A QdrantClient built with its default arguments; its compatibility check (run in a
+    thread of its own) must finish without a warning."""
+    before = set(threading.enumerate())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = QdrantClient(url=server.url)
+        for t in set(threading.enumerate()) - before:
+            if t.daemon and t is not server.thread:
+                t.join(20)
+    assert not [w for w in caught if "qdrant" in str(w.message).lower()], [
+        str(w.message) for w in caught
+    ]
+    yield client
+    client.close()

@@ -49,7 +49,7 @@ def test_collections_are_opened_at_start_up(tmp_path, rng):
         create(client, "a", 4)
         upsert(client, "a", x)
     # the lifespan saved the index on shutdown; a new app opens the collection while loading
-    assert (tmp_path / "data" / "collections" / "a" / "index").is_dir()
+    assert (tmp_path / "data" / "collections" / "a" / "spaces" / "0" / "index").is_dir()
     app = create_app(make_settings(tmp_path))
     with TestClient(app) as client:
         assert app.state.service.wait_ready(30)

@@ -3,12 +3,9 @@ free localhost port: every call parses our responses, results match exact search
 
 from __future__ import annotations
 
-import threading
-import warnings
-
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from tests.service.test_routes import check_fused, exact_top, rrf_scores
@@ -16,24 +13,6 @@ from tests.service.test_routes import check_fused, exact_top, rrf_scores
 DIM = 16
 N = 400
 EXACT = models.SearchParams(exact=True)
-
-
-@pytest.fixture
-def qclient(server):
-    """A QdrantClient built with its default arguments; its compatibility check (run in a
-    thread of its own) must finish without a warning."""
-    before = set(threading.enumerate())
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        client = QdrantClient(url=server.url)
-        for t in set(threading.enumerate()) - before:
-            if t.daemon and t is not server.thread:
-                t.join(20)
-    assert not [w for w in caught if "qdrant" in str(w.message).lower()], [
-        str(w.message) for w in caught
-    ]
-    yield client
-    client.close()
 
 
 def test_version_check_reached_the_server(qclient, server):

@@ -15,6 +15,7 @@ from tests.service.conftest import READ_KEY, WRITE_KEY, create
 #: Routes that change state; every other data route only reads.
 WRITE_ROUTES = {
     ("PUT", "/collections/{collection_name}"),
+    ("PATCH", "/collections/{collection_name}"),
     ("DELETE", "/collections/{collection_name}"),
     ("PUT", "/collections/{collection_name}/points"),
     ("POST", "/collections/{collection_name}/points/delete"),
@@ -22,6 +23,8 @@ WRITE_ROUTES = {
     ("PUT", "/collections/{collection_name}/points/payload"),
     ("POST", "/collections/{collection_name}/points/payload/delete"),
     ("POST", "/collections/{collection_name}/points/payload/clear"),
+    ("PUT", "/collections/{collection_name}/points/vectors"),
+    ("POST", "/collections/{collection_name}/points/vectors/delete"),
     ("PUT", "/collections/{collection_name}/index"),
     ("DELETE", "/collections/{collection_name}/index/{field_name}"),
     ("POST", "/collections/{collection_name}/snapshots"),

@@ -105,7 +105,7 @@ def test_vecsearch_serve_runs_and_stops_cleanly(tmp_path):
     # uvicorn shuts down gracefully, then re-raises the signal it caught (exit by SIGTERM)
     assert rc in (0, -signal.SIGTERM), proc.stdout.read().decode() if proc.stdout else rc
     # the shutdown saved the index, so the next start loads it instead of rebuilding
-    assert (tmp_path / "data" / "collections" / "c" / "index").is_dir()
+    assert (tmp_path / "data" / "collections" / "c" / "spaces" / "0" / "index").is_dir()
 
 
 def test_demo_collection_is_built_on_first_start_and_searchable(tmp_path, shared_data):

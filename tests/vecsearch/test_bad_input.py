@@ -10,6 +10,7 @@ import pytest
 
 from indexes.errors import DimensionMismatchError, InvalidVectorError
 from vecsearch.config import CollectionConfig
+from vecsearch.config_qdrant import parse_create
 from vecsearch.database import Database
 from vecsearch.errors import (
     CollectionExistsError,
@@ -43,7 +44,7 @@ def shared(tmp_path_factory):
 
 def state(c):
     recs, _ = c.scroll(limit=100, with_vector=True)
-    return c.store.seq, [(r.id, r.payload, r.vector) for r in recs], c.payload_schema()
+    return c.store.seq, [(r.id, r.payload, r.vector.tolist()) for r in recs], c.payload_schema()
 
 
 GOOD = {"id": 9, "vector": [1.0, 2.0, 3.0]}
@@ -83,7 +84,7 @@ WRITE_CASES = [
     (
         lambda c: c.upsert([{"id": 10, "vector": {"named": [1, 2, 3]}}]),
         "validation_error",
-        "points[0].vector",
+        "points[0].vector.named",
     ),
     (
         lambda c: c.upsert([GOOD, {"id": -1, "vector": [1, 2, 3]}]),
@@ -250,7 +251,13 @@ def test_database_level_errors(db, coll):
             "index.params.M",
         ),
         ({"vectors": {"size": 3, "distance": "Dot"}, "colour": 1}, "colour"),
-        ({"vectors": {"a": {"size": 3, "distance": "Dot"}}}, "vectors"),
+        ({"vectors": {"a": {"size": 3, "distance": "Dot", "sise": 1}}}, "vectors.a.sise"),
+        ({"vectors": {"a": {"size": 3, "distance": "Dot"}, "b": {"size": -1}}}, "vectors.b.size"),
+        ({"vectors": {}}, "vectors"),
+        (
+            {"vectors": {"size": 3, "distance": "Dot"}, "sparse_vectors": {"s": {}}},
+            "sparse_vectors",
+        ),
     ]
     for body, field in bad_configs:
         with pytest.raises(ValidationError) as info:
@@ -277,7 +284,7 @@ def test_closed_collection_reports_not_found(db, coll):
 
 
 def test_config_accepts_qdrant_bodies():
-    cfg = CollectionConfig.from_dict(
+    cfg = parse_create(
         {
             "vectors": {"size": 4, "distance": "Euclid", "on_disk": None},
             "shard_number": 1,
@@ -285,7 +292,7 @@ def test_config_accepts_qdrant_bodies():
             "hnsw_config": {"full_scan_threshold": 500},
         }
     )
-    assert (cfg.size, cfg.metric, cfg.full_scan_threshold_kb) == (4, "l2", 500)
+    assert (cfg.size, cfg.metric, cfg.vector.full_scan_threshold_kb) == (4, "l2", 500)
     again = CollectionConfig.from_stored(cfg.to_dict())
     assert again == cfg
 

@@ -83,7 +83,7 @@ def test_every_format_builds_the_same_points(tmp_path, data, fmt):
     assert (report.points, report.dim, report.index_type) == (N, DIM, default_index_type())
     with Database(tmp_path / "db") as db:
         coll = db.get_collection("c")
-        assert coll.count() == N and coll._index.ntotal == N
+        assert coll.count() == N and coll.space("").index.ntotal == N
         own_ids = fmt in ("parquet", "jsonl")
         want_ids = ids if own_ids else list(range(N))
         recs = coll.retrieve(want_ids, with_vector=True)
@@ -265,7 +265,10 @@ def test_cli_build_info_search(tmp_path, data, capsys):
     assert main(["info", "--data-dir", db]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info == {
-        "c": {"points_count": 500, "vectors": {"size": 6, "distance": "Dot"}, "index": "flat"}
+        "c": {
+            "points_count": 500,
+            "vectors": {"": {"size": 6, "distance": "Dot", "index": "flat"}},
+        }
     }
     assert main(["info", "--data-dir", db, "--collection", "c"]) == 0
     assert json.loads(capsys.readouterr().out)["points_count"] == 500

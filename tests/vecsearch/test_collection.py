@@ -75,11 +75,11 @@ def test_upsert_replaces_and_ids_of_both_kinds(db):
     assert coll.count() == 2
     recs = coll.retrieve([u.upper(), 5, 999], with_vector=True)
     assert [r.id for r in recs] == [u, 5]
-    assert recs[1].payload == {"b": 2} and recs[1].vector == [2.0, 2.0]
+    assert recs[1].payload == {"b": 2} and recs[1].vector.tolist() == [2.0, 2.0]
     assert recs[0].payload == {}
     # the same id twice in one batch: the last one wins
     coll.upsert([{"id": 7, "vector": [0, 1]}, {"id": 7, "vector": [0, 2], "payload": {"v": 2}}])
-    assert coll.retrieve([7], with_vector=True)[0].vector == [0.0, 2.0]
+    assert coll.retrieve([7], with_vector=True)[0].vector.tolist() == [0.0, 2.0]
     hit = coll.search([2, 2], limit=1, with_payload=True)[0]
     assert (hit.id, hit.score, hit.payload, hit.version) == (5, 0.0, {"b": 2}, r2.operation_id)
 
@@ -234,10 +234,10 @@ def test_exact_search_path_matches_index_path(db, rng):
     flt = {"must": [{"key": "tag", "match": {"any": ["t1", "t2"]}}]}
     want = coll.search(q, limit=10, filter=flt, with_payload=True)
     assert coll.last_plan == "index"
-    coll.itype = dataclasses.replace(coll.itype, exact=False)
+    coll.space("").itype = dataclasses.replace(coll.space("").itype, exact=False)
     for source in ("index", "store"):
         if source == "store":
-            coll._index.get_vectors = lambda ids: (_ for _ in ()).throw(RuntimeError("no"))
+            coll.space("").index.get_vectors = lambda ids: (_ for _ in ()).throw(RuntimeError("no"))
         got = coll.search(q, limit=10, filter=flt, with_payload=True)
         assert coll.last_plan == "exact"
         assert [(h.id, h.payload) for h in got] == [(h.id, h.payload) for h in want]
@@ -268,14 +268,14 @@ def test_payload_index_info_and_drop(db, rng):
     coll, _ = filled(db, "Dot", rng)
     coll.create_payload_index("tag", "keyword")
     coll.create_payload_index("obj.k", {"type": "integer"})
-    assert coll.info()["payload_schema"] == {
+    assert coll.describe()["payload_schema"] == {
         "tag": {"data_type": "keyword", "points": N},
         "obj.k": {"data_type": "integer", "points": N},
     }
     coll.delete_payload_index("tag")
     assert set(coll.payload_schema()) == {"obj.k"}
-    info = coll.info()
-    assert info["points_count"] == N and info["config"]["params"]["vectors"] == {
+    info = coll.describe()
+    assert info["points_count"] == N and info["config"].vector.vector_params() == {
         "size": DIM,
         "distance": "Dot",
     }

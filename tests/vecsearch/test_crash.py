@@ -137,7 +137,7 @@ def check(data_dir: Path, model: Model, pending: str | None) -> None:
             assert rec.payload == want, i
             assert np.array_equal(np.asarray(rec.vector, dtype=np.float32), vector(i)), i
         # the index agrees with the store
-        assert coll.count() == len(model.points) == coll._index.ntotal
+        assert coll.count() == len(model.points) == coll.space("").index.ntotal
         for i in sorted(model.points)[:: max(1, len(model.points) // 20)]:
             hit = coll.search(vector(i), limit=1)[0]
             assert hit.id == i and hit.score == 0.0

@@ -122,9 +122,7 @@ def test_filters_threshold_offset_and_vectors(dot_coll, token_sets):
     np.testing.assert_allclose(np.array(hit.vector), docs[hit.id])
     rec = dot_coll.retrieve([4], with_vector=True)[0]
     assert np.array(rec.vector).shape == docs[4].shape
-    assert dot_coll.info()["config"]["params"]["vectors"]["multivector_config"] == {
-        "comparator": "max_sim"
-    }
+    assert dot_coll.config.vector.vector_params()["multivector_config"] == {"comparator": "max_sim"}
 
 
 def test_live_updates_reopen_and_snapshot(tmp_path, token_sets):
@@ -179,7 +177,7 @@ def test_bad_input_is_rejected_and_changes_nothing(db, token_sets):
     docs, queries = token_sets
     coll = db.create_collection("bad", body())
     fill(coll, docs[:20])
-    seq = coll.info()["vecsearch"]["seq"]
+    seq = coll.store.seq
     good = docs[0].tolist()
     ragged = [good[0], good[1][:100]]
     nan = [list(good[0]), list(good[1])]
@@ -197,7 +195,7 @@ def test_bad_input_is_rejected_and_changes_nothing(db, token_sets):
             coll.upsert([{"id": 100, "vector": good}, {"id": 101, "vector": vec}])
         with pytest.raises(err):
             coll.search(vec, limit=3)
-    assert coll.count() == 20 and coll.info()["vecsearch"]["seq"] == seq
+    assert coll.count() == 20 and coll.store.seq == seq
     assert coll.retrieve([100]) == []
 
     with pytest.raises(ValidationError, match="Cosine or Dot"):
@@ -216,16 +214,30 @@ def test_bad_input_is_rejected_and_changes_nothing(db, token_sets):
     assert not db.collection_exists("e")
 
 
-def test_single_vector_only_features_refuse_multi_vector_collections(db, token_sets):
-    """Relevance calibration and prefetch re-scoring are defined on single-vector scores."""
+def test_relevance_refuses_multi_vector_collections(db, token_sets):
+    """Relevance calibration is defined on single-vector cosine scores."""
     docs, queries = token_sets
     coll = db.create_collection("cosm", body("Cosine"))
     fill(coll, docs[:10])
     with pytest.raises(RelevanceUnsupportedError, match="multi-vector"):
         coll.fit_relevance([queries[0]], [[0]])
-    with pytest.raises(ValidationError, match="multi-vector"):
-        coll.score_points(queries[0], [0, 1])
     assert coll.relevance_model is None
+
+
+def test_prefetch_rescored_by_exact_maxsim(db, token_sets):
+    """A nearest query over prefetched points re-scores them by exact MaxSim."""
+    docs, queries = token_sets
+    coll = db.create_collection("cosm", body("Cosine"))
+    fill(coll, docs[:30])
+    q = queries[0]
+    exact = coll.search(q, limit=30, params={"exact": True})
+    pre = [h.id for h in exact[10:20]]  # the prefetch returns these ten, in its own order
+    hits = coll.query(
+        {"prefetch": {"query": q.tolist(), "filter": {"must": [{"has_id": pre}]}}, "query": q}
+    )
+    assert [(h.id, round(h.score, 4)) for h in hits] == [
+        (h.id, round(h.score, 4)) for h in exact[10:20]
+    ]
 
 
 def test_float16_token_store_through_index_params(db, token_sets):

@@ -30,7 +30,6 @@ def test_saved_index_is_caught_up_after_unsaved_writes(tmp_path, rng):
     db = Database(tmp_path)
     coll, _ = make(db, rng)
     coll.save_index()
-    assert coll.store.tombstones_after(-1) == []
     # after the save: new points, deletions, vector replacements, payload-only changes
     y = rng.normal(size=(20, 5)).astype(np.float32)
     coll.upsert_batch(list(range(100, 120)), y)
@@ -43,12 +42,12 @@ def test_saved_index_is_caught_up_after_unsaved_writes(tmp_path, rng):
     db = Database(tmp_path)
     again = db.get_collection("p")
     assert again.index_source == "loaded"
-    assert again._index.ntotal == again.count() == 110
+    assert again.space("").index.ntotal == again.count() == 110
     assert [nearest(again, v) for v in q] == want
-    db.close()  # saves; tombstones up to the save are pruned
+    db.close()  # saves the caught-up index
     db = Database(tmp_path)
     again = db.get_collection("p")
-    assert again.index_source == "loaded" and again.store.tombstones_after(-1) == []
+    assert again.index_source == "loaded" and again.space("").index.ntotal == 110
     assert [nearest(again, v) for v in q] == want
     db.close()
 
@@ -60,7 +59,7 @@ def test_unusable_index_files_are_rebuilt(tmp_path, rng, damage):
     q = rng.normal(size=5)
     want = nearest(coll, q)
     db.close()
-    idx = tmp_path / "collections" / "p" / "index"
+    idx = tmp_path / "collections" / "p" / "spaces" / "0" / "index"
     if damage == "garbage":
         for f in (idx / "data").glob("*.npy"):
             f.write_bytes(b"not numpy")
@@ -144,7 +143,7 @@ def test_concurrent_searches_with_a_writer(db, rng):
     for t in threads:
         t.join()
     assert not errors, errors
-    assert coll.count() == 200 and coll._index.ntotal == 200
+    assert coll.count() == 200 and coll.space("").index.ntotal == 200
     for i in range(60):
         assert coll.search(x[i], limit=1)[0].id == 1000 + i
     assert coll.count({"must": [{"key": "i", "range": {"lt": 100}}]}) == 40
@@ -155,7 +154,7 @@ def test_flush_leaves_nothing_behind(tmp_path, rng):
     coll, _ = make(db, rng, n=10)
     for _ in range(3):
         coll.flush()
-    names = sorted(os.listdir(tmp_path / "collections" / "p"))
+    names = sorted(os.listdir(tmp_path / "collections" / "p" / "spaces" / "0"))
     assert "index" in names and not [n for n in names if n.startswith(".index")]
     db.close()
 

@@ -71,16 +71,20 @@ def test_trainable_type_trains_once_it_has_enough_points(db, rng, trained_type):
     assert coll.config.index.params == {"nlist": 4}
     x = rng.normal(size=(30, 4)).astype(np.float32)
     coll.upsert_batch(list(range(10)), x[:10])
-    assert not coll._index_ready
+    assert not coll.space("").ready
     assert coll.search(x[3], limit=2)[0].id == 3
     assert coll.last_plan == "exact"  # nothing to search in yet: exact over the store
     coll.upsert_batch(list(range(10, 30)), x[10:])
-    assert coll._index_ready and coll._index.trained_on == 30 and coll._index.ntotal == 30
+    assert (
+        coll.space("").ready
+        and coll.space("").index.trained_on == 30
+        and coll.space("").index.ntotal == 30
+    )
     assert coll.search(x[17], limit=1)[0].id == 17
     assert coll.last_plan == "index"
     db.close()
     reopened = db.get_collection("t")
-    assert reopened.index_source == "loaded" and reopened._index.ntotal == 30
+    assert reopened.index_source == "loaded" and reopened.space("").index.ntotal == 30
     with pytest.raises(ValidationError, match=r"params\.bogus"):
         db.create_collection(
             "u",
@@ -129,7 +133,7 @@ def test_hnsw_collection(db, rng):
             assert all(exact.retrieve([h.id])[0].payload["g"] in range(60) for h in got)
     db.close()
     again = db.get_collection("h")
-    assert again.index_source == "loaded" and again._index.ntotal == 3000
+    assert again.index_source == "loaded" and again.space("").index.ntotal == 3000
 
 
 def test_build_params_accept_flags_and_reject_containers():
@@ -177,14 +181,17 @@ def test_hnsw_filtered_search_after_slot_reuse(db, rng):
                 if plan == "exact":
                     d = ((x[np.isin(ids, allowed)] - q) ** 2).sum(axis=1)
                     assert got == allowed[np.argsort(d, kind="stable")[:10]].tolist()
-        assert coll._slot_cache is not None and coll._slot_cache[1] is expect_identity
+        assert (
+            coll.space("")._slot_cache is not None
+            and coll.space("")._slot_cache[1] is expect_identity
+        )
 
     check(expect_identity=True)  # built in label order: slot == label
     gone = rng.choice(1500, size=500, replace=False).tolist()
     coll.delete(gone)
     for i in gone:
         del points[i]
-    coll._index.consolidate()  # frees the deleted slots for reuse
+    coll.space("").index.consolidate()  # frees the deleted slots for reuse
     new = {2000 + j: rng.normal(size=8).astype(np.float32) for j in range(400)}
     coll.upsert_batch(list(new), np.stack(list(new.values())), [{"g": i % 50} for i in new])
     points.update(new)

@@ -161,7 +161,7 @@ def test_fit_reports_held_out_quality_and_hits_carry_relevance(fitted):
     assert report["revision"] == 1 and report["report"]["held_out"]
     assert report["report"]["n_queries"] == CLUSTERS
     assert 0 < report["report"]["suggested_threshold"] < 1
-    assert coll.info()["vecsearch"]["relevance"] == {"fitted": True, "revision": 1}
+    assert coll.describe()["relevance"] == {"fitted": True, "revision": 1, "using": ""}
     hits = coll.search(queries[0], limit=DEPTH)
     assert len(hits) == DEPTH
     scores = [h.score for h in hits]

@@ -19,7 +19,7 @@ from vecsearch.errors import (
 def contents(coll):
     recs, nxt = coll.scroll(limit=10_000, with_vector=True)
     assert nxt is None
-    return [(r.id, r.payload, r.vector) for r in recs]
+    return [(r.id, r.payload, r.vector.tolist()) for r in recs]
 
 
 def test_round_trip_new_and_same_collection(db, rng):
@@ -43,7 +43,7 @@ def test_round_trip_new_and_same_collection(db, rng):
     assert contents(copy) == before
     assert copy.payload_schema() == {"k": {"data_type": "integer", "points": 197}}
     assert copy.search(q, limit=5, filter=flt) == hits
-    assert copy._index.ntotal == 197
+    assert copy.space("").index.ntotal == 197
 
     coll.upsert([{"id": 999, "vector": [1, 0, 0, 0, 0, 0]}])
     coll.overwrite_payload({}, points=[5])
@@ -87,7 +87,7 @@ def test_snapshot_is_consistent_while_writes_continue(db, rng):
         restored = db.restore_snapshot(db.snapshot_path("w", snap.name), f"r{k}")
         ids = [r.id for r in restored.scroll(limit=10_000, with_payload=False)[0]]
         assert ids == list(range(len(ids))), "snapshot is not a prefix of the writes"
-        assert restored.count() == restored._index.ntotal == len(ids)
+        assert restored.count() == restored.space("").index.ntotal == len(ids)
         hit = restored.search([len(ids) - 1, 0, 0, 0], limit=1)[0]
         assert hit.id == len(ids) - 1 and hit.score == 0.0
         sizes.append(len(ids))

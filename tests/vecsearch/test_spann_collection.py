@@ -26,9 +26,9 @@ def test_spann_collection(db):
     coll = db.create_collection("s", BODY)
     payloads = [{"g": i % 10} for i in range(4000)]
     coll.upsert_batch(list(range(500)), x[:500], payloads[:500])
-    assert not coll._index_ready  # below the training threshold: exact search
+    assert not coll.space("").ready  # below the training threshold: exact search
     coll.upsert_batch(list(range(500, 4000)), x[500:], payloads[500:])
-    assert coll._index_ready and coll._index.ntotal == 4000
+    assert coll.space("").ready and coll.space("").index.ntotal == 4000
     exact = db.create_collection(
         "e", {"vectors": {"size": 50, "distance": "Cosine"}, "index": {"type": "flat"}}
     )
@@ -57,7 +57,7 @@ def test_spann_collection(db):
     db.close()
     again = db.get_collection("s")
     assert again.index_source == "loaded"
-    assert (again.path / "index" / "data" / "postings" / "postings.bin").exists()
+    assert (again.space("").files.dir / "data" / "postings" / "postings.bin").exists()
     assert [ids_of(again.search(q, limit=10)) for q in qs] == before
     again.upsert_batch([100], x[100][None, :], [{"g": 0}])  # writes after reopen
     assert ids_of(again.search(x[100], limit=1)) == [100]
@@ -93,7 +93,7 @@ def test_spann_binary_codec_collection(db):
     }
     coll = db.create_collection("b", body)
     coll.upsert_batch(list(range(2000)), x, [{} for _ in range(2000)])
-    assert coll._index_ready and coll._index.codec == "binary"
+    assert coll.space("").ready and coll.space("").index.codec == "binary"
     exact = db.create_collection(
         "e", {"vectors": {"size": 50, "distance": "Cosine"}, "index": {"type": "flat"}}
     )
@@ -113,7 +113,7 @@ def test_spann_binary_codec_collection(db):
     db.close()
     again = db.get_collection("b")
     assert again.index_source == "loaded"
-    assert (again.path / "index" / "data" / "postings" / "vectors.bin").exists()
+    assert (again.space("").files.dir / "data" / "postings" / "vectors.bin").exists()
     assert [ids_of(again.search(q, limit=10)) for q in qs] == before
     with pytest.raises(InvalidParameterError, match="codec"):  # the index's own check
         db.create_collection(

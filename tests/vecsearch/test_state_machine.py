@@ -192,7 +192,7 @@ class EngineMachine(RuleBasedStateMachine):
     def sizes_agree(self):
         if hasattr(self, "coll"):
             assert self.coll.count() == len(self.model)
-            assert self.coll._index.ntotal == len(self.model)
+            assert self.coll.space("").index.ntotal == len(self.model)
 
     def teardown(self):
         self.db.close()

@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from typing import Any
 
 from vecsearch.database import Database
+from vecsearch.jsonout import dumps
+
+
+def _facts(desc: dict[str, Any]) -> dict[str, Any]:
+    return {**desc, "config": desc["config"].to_dict()}
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the info of one collection, or a summary of all."""
+    """Print the state of one collection, or a summary of all."""
     with Database(args.data_dir) as db:
         if args.collection:
-            out: Any = db.get_collection(args.collection).info()
+            out: Any = _facts(db.get_collection(args.collection).describe())
         else:
-            out = {
-                name: {
-                    "points_count": (c := db.get_collection(name)).count(),
-                    "vectors": c.info()["config"]["params"]["vectors"],
-                    "index": c.config.index.type,
+            out = {}
+            for name in db.list_collections():
+                desc = db.get_collection(name).describe()
+                out[name] = {
+                    "points_count": desc["points_count"],
+                    "vectors": {
+                        s.name: {**s.vector_params(), "index": s.index.type}
+                        for s in desc["config"].spaces
+                    },
                 }
-                for name in db.list_collections()
-            }
-    print(json.dumps(out, indent=2))
+    sys.stdout.write(dumps(out, indent=True).decode() + "\n")
     return 0
 
 

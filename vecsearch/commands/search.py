@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from vecsearch.commands.build import parse_params
 from vecsearch.database import Database
 from vecsearch.errors import ValidationError
+from vecsearch.jsonout import dumps
 
 
 def query_vector(args: argparse.Namespace) -> Any:
@@ -54,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
             score_threshold=args.score_threshold,
             with_payload=args.with_payload,
             relevance_threshold=args.relevance_threshold,
+            using=args.using,
         )
-    print(json.dumps([h.to_dict() for h in hits], indent=2))
+    sys.stdout.write(dumps([h.to_dict() for h in hits], indent=True).decode() + "\n")
     return 0
 
 
@@ -64,6 +67,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("search", help="search a collection")
     p.add_argument("--data-dir", required=True, help="database directory")
     p.add_argument("--collection", required=True)
+    p.add_argument("--using", help="vector name (default: the unnamed vector)")
     p.add_argument(
         "--vector",
         help='query: JSON "[0.1, -0.2]" or "0.1,-0.2" (use --vector=-0.1,... for a leading -)',

@@ -1,0 +1,233 @@
+"""Bodies of the search and Query API routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    WithJsonSchema,
+)
+
+from service.schemas.types import (
+    MULTI,
+    NUMBERS,
+    POINT_ID_SCHEMA,
+    Body,
+    FilterJson,
+    ShardKey,
+    WithPayload,
+    WithVector,
+)
+
+SearchVector = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                NUMBERS,
+                MULTI,
+                {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "vector": {}},
+                    "required": ["name", "vector"],
+                    "additionalProperties": False,
+                },
+            ],
+            "description": "A vector of the unnamed vector space, or {name, vector}.",
+        }
+    ),
+]
+
+
+class QuantizationSearchParams(Body):
+    """Qdrant's quantization knobs (used by the binary and ivf_pq index types)."""
+
+    ignore: StrictBool | None = Field(None, description="Accepted and ignored.")
+    rescore: StrictBool | None = Field(
+        None, description="binary: re-rank candidates with the float vectors (default true)."
+    )
+    oversampling: StrictFloat | None = Field(
+        None,
+        description="binary: candidates = oversampling x limit; ivf_pq: re-ranking factor.",
+    )
+
+
+class SearchParams(BaseModel):
+    """Qdrant's search parameters, plus the parameters of the collection's index type.
+
+    Index-specific fields (vecsearch extension) are accepted when the collection's index type
+    has them and rejected (400, naming the field) otherwise.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    hnsw_ef: StrictInt | None = Field(
+        None, description="hnsw: size of the candidate list (alias of ef)."
+    )
+    exact: StrictBool | None = Field(None, description="Exact search, bypassing the index.")
+    quantization: QuantizationSearchParams | None = None
+    indexed_only: StrictBool | None = Field(None, description="Accepted and ignored.")
+    acorn: Any = Field(None, description="Accepted and ignored.")
+    ef: StrictInt | None = Field(None, description="vecsearch, hnsw: candidate list size.")
+    nprobe: StrictInt | None = Field(None, description="vecsearch, ivf_pq: lists to probe.")
+    k_factor: StrictInt | None = Field(
+        None, description="vecsearch, ivf_pq: candidates re-ranked per result."
+    )
+    oversampling: StrictFloat | None = Field(
+        None, description="vecsearch, binary: candidates per result before rescoring."
+    )
+    n_threads: StrictInt | None = Field(
+        None, description="vecsearch: Numba threads for this search (default 1)."
+    )
+    candidates: StrictInt | None = Field(
+        None, description="vecsearch, muvera: FDE candidates re-ranked by exact MaxSim."
+    )
+
+    def to_engine(self) -> dict[str, Any]:
+        """The mapping the engine's index registry reads (nulls dropped)."""
+        return self.model_dump(exclude_none=True)
+
+
+class SearchRequest(Body):
+    """Qdrant's (deprecated but still served) search body."""
+
+    vector: SearchVector
+    filter: FilterJson | None = None
+    params: SearchParams | None = None
+    limit: StrictInt = Field(10, description="Number of hits.")
+    offset: StrictInt | None = Field(None, description="Skip this many hits first.")
+    with_payload: WithPayload = Field(None, description="Default false.")
+    with_vector: WithVector = Field(None, description="Default false.")
+    score_threshold: StrictFloat | None = Field(
+        None,
+        description="Keep scores >= threshold (Cosine, Dot) or <= threshold (Euclid).",
+    )
+    relevance_threshold: StrictFloat | StrictInt | None = Field(
+        None,
+        description=(
+            "vecsearch: keep hits whose calibrated relevance (0..1) is at least this; needs "
+            "a fitted relevance model (PUT /collections/{name}/relevance). May return fewer "
+            "than limit hits, or none."
+        ),
+    )
+    shard_key: ShardKey = None
+
+
+class SearchRequestBatch(Body):
+    """Several searches in one request."""
+
+    searches: list[SearchRequest]
+
+
+_NEAREST_SCHEMA = {
+    "type": "object",
+    "properties": {"nearest": {"anyOf": [NUMBERS, MULTI, POINT_ID_SCHEMA]}},
+    "required": ["nearest"],
+    "additionalProperties": False,
+}
+QueryInput = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                NUMBERS,
+                MULTI,
+                POINT_ID_SCHEMA,
+                _NEAREST_SCHEMA,
+                {
+                    "type": "object",
+                    "properties": {"fusion": {"type": "string", "enum": ["rrf"]}},
+                    "required": ["fusion"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {
+                        "rrf": {
+                            "type": "object",
+                            "properties": {
+                                "k": {"type": "integer", "minimum": 1},
+                                "weights": {"type": "array", "items": {"type": "number"}},
+                            },
+                            "additionalProperties": False,
+                        }
+                    },
+                    "required": ["rrf"],
+                    "additionalProperties": False,
+                },
+            ],
+            "description": (
+                "A vector, the id of a stored point (its vector is the query and the point "
+                "itself is left out), {nearest: vector or id}; with prefetch also "
+                "{fusion: 'rrf'} or {rrf: {k, weights}} (reciprocal rank fusion of the "
+                "prefetches), or a nearest query that re-scores the prefetched points exactly. "
+                "Other Qdrant query kinds (recommend, discover, context, order_by, formula, "
+                "sample, fusion 'dbsf', mmr) are rejected with 400 naming the field."
+            ),
+        }
+    ),
+]
+
+
+class Prefetch(Body):
+    """A sub-request of a staged query: its results are the candidates of the query above."""
+
+    prefetch: list[Prefetch] | Prefetch | None = Field(
+        None, description="Nested sub-requests (their results feed this one's query)."
+    )
+    query: QueryInput = None
+    using: str | None = Field(None, description="Vector name (default: the unnamed vector).")
+    filter: FilterJson | None = Field(
+        None, description="Combined (AND) with the filters of the requests above."
+    )
+    params: SearchParams | None = None
+    score_threshold: StrictFloat | None = None
+    limit: StrictInt | None = Field(None, description="Candidates to return, default 10.")
+    lookup_from: Any = Field(None, description="Not supported: must be null.")
+
+
+class QueryRequest(Body):
+    """Qdrant's universal query body: nearest (vector or point id), prefetch stages, and
+    reciprocal rank fusion."""
+
+    query: QueryInput = None
+    prefetch: list[Prefetch] | Prefetch | None = Field(
+        None,
+        description=(
+            "Sub-requests run first; the query then fuses (rrf) or re-scores their results. "
+            "The request's filter applies to every prefetch too."
+        ),
+    )
+    using: str | None = Field(None, description="Vector name (default: the unnamed vector).")
+    filter: FilterJson | None = None
+    params: SearchParams | None = None
+    score_threshold: StrictFloat | None = Field(
+        None,
+        description="Keep scores >= threshold (Cosine, Dot) or <= threshold (Euclid).",
+    )
+    relevance_threshold: StrictFloat | StrictInt | None = Field(
+        None,
+        description=(
+            "vecsearch: keep hits whose calibrated relevance (0..1) is at least this; needs "
+            "a fitted relevance model (PUT /collections/{name}/relevance). May return fewer "
+            "than limit hits, or none."
+        ),
+    )
+    limit: StrictInt | None = Field(None, description="Number of hits, default 10.")
+    offset: StrictInt | None = Field(None, description="Skip this many hits first.")
+    with_vector: WithVector = Field(None, description="Default false.")
+    with_payload: WithPayload = Field(None, description="Default false.")
+    lookup_from: Any = Field(None, description="Not supported: must be null.")
+    shard_key: ShardKey = None
+
+
+class QueryRequestBatch(Body):
+    """Several queries in one request."""
+
+    searches: list[QueryRequest]

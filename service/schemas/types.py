@@ -1,0 +1,119 @@
+"""Loosely typed values of request bodies, validated by the engine (documented with explicit
+JSON schemas), and the base class of request bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    WithJsonSchema,
+)
+
+NUMBERS = {"type": "array", "items": {"type": "number"}}
+MULTI = {
+    "type": "array",
+    "items": NUMBERS,
+    "minItems": 1,
+    "description": "Multi-vector collections: a non-empty list of vectors.",
+}
+POINT_ID_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
+        {"type": "string", "format": "uuid"},
+    ],
+    "description": "Point id: an unsigned 64-bit integer or a UUID.",
+}
+
+PointId = Annotated[Any, WithJsonSchema(POINT_ID_SCHEMA)]
+Vector = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                NUMBERS,
+                MULTI,
+                {
+                    "type": "object",
+                    "additionalProperties": {"anyOf": [NUMBERS, MULTI]},
+                    "description": (
+                        'Named vectors {name: vector}; "" is the unnamed vector. A point may '
+                        "leave out any named vector."
+                    ),
+                },
+            ],
+            "description": (
+                "A dense vector of its space's dimension (finite numbers), a non-empty list "
+                "of such vectors for a multi-vector space, or named vectors {name: vector}."
+            ),
+        }
+    ),
+]
+Payload = dict[str, Any]
+FilterJson = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": (
+                "Qdrant filter: {must, should, must_not: condition or list of conditions, "
+                "min_should: {conditions, min_count}}. Conditions: {key, match: {value | any | "
+                "except | text}}, {key, range: {gt, gte, lt, lte}}, {key, values_count}, "
+                "{is_empty: {key}}, {is_null: {key}}, {has_id: [ids]}, {has_vector: name}, "
+                "{nested: {key, filter}}, or a nested filter."
+            ),
+            "properties": {
+                "must": {},
+                "should": {},
+                "must_not": {},
+                "min_should": {"type": "object"},
+            },
+            "additionalProperties": False,
+            "example": {"must": [{"key": "genre", "match": {"value": "news"}}]},
+        }
+    ),
+]
+WithPayload = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "array", "items": {"type": "string"}},
+                {
+                    "type": "object",
+                    "properties": {"include": {"type": "array", "items": {"type": "string"}}},
+                    "required": ["include"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"exclude": {"type": "array", "items": {"type": "string"}}},
+                    "required": ["exclude"],
+                    "additionalProperties": False,
+                },
+            ],
+            "description": "Which payload to return: all, none, these keys, or all but these.",
+        }
+    ),
+]
+WithVector = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "boolean"}, {"type": "array", "items": {"type": "string"}}],
+            "description": "Return the vectors (true), none (false), or the named ones.",
+        }
+    ),
+]
+ShardKey = Annotated[
+    Any,
+    WithJsonSchema({"description": "Not supported (one shard): must be absent or null."}),
+]
+
+
+class Body(BaseModel):
+    """Request bodies reject unknown fields, as Qdrant does."""
+
+    model_config = ConfigDict(extra="forbid")

@@ -1,0 +1,396 @@
+"""Qdrant's collection bodies -> :class:`~vecsearch.config.CollectionConfig`.
+
+Create (``PUT /collections/{name}``)::
+
+    {"vectors": {"size": 384, "distance": "Cosine"},                 # the unnamed vector, or
+     "vectors": {"text": {"size": 384, "distance": "Cosine"},        # named vectors, each with
+                 "image": {"size": 512, "distance": "Dot",           # its own size, distance,
+                           "hnsw_config": {"m": 32}}},               # hnsw_config, ...
+     "hnsw_config": {"m": 16, "ef_construct": 200, "full_scan_threshold": 10000},
+     "index": {"type": "hnsw", "params": {"M": 32}}}                 # vecsearch's extension
+
+Index parameters of a space come from, highest precedence first: its own ``index.params``
+(vecsearch's extension, also accepted inside a vector's params), the vector's
+``hnsw_config``, the collection's ``hnsw_config`` (Qdrant's ``m`` / ``ef_construct``, for the
+index types that build an HNSW graph). ``m: 0`` means "no graph" in Qdrant: such a space
+gets the exact ``flat`` index, unless an index type was chosen explicitly. A top-level
+``index`` applies to every space whose kind (single- or multi-vector) it fits.
+
+Update (``PATCH /collections/{name}``, :func:`parse_patch`): a vector's ``hnsw_config``,
+``on_disk``, ``quantization_config`` (and vecsearch's ``index``), the collection's
+``hnsw_config``, ``optimizers_config``, ``params``, ``quantization_config``,
+``strict_mode_config`` and ``metadata``. Sizes, distances and multi-vector settings cannot
+change (as in Qdrant). The caller rebuilds the index of every space whose index changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from vecsearch.config import (
+    DEFAULT_FULL_SCAN_THRESHOLD_KB,
+    CollectionConfig,
+    Distance,
+    IndexConfig,
+    SpaceConfig,
+    parse_multivector,
+)
+from vecsearch.errors import ValidationError
+from vecsearch.registry import default_index_type, get_index_type
+from vecsearch.validate import check_int
+
+#: Qdrant create-collection fields kept as given, without effect (echoed in info).
+QDRANT_ONLY_FIELDS = frozenset(
+    {
+        "shard_number",
+        "sharding_method",
+        "replication_factor",
+        "write_consistency_factor",
+        "on_disk_payload",
+        "optimizers_config",
+        "wal_config",
+        "quantization_config",
+        "strict_mode_config",
+        "metadata",
+    }
+)
+#: Accepted and dropped (they describe how to create, not what is created).
+_CREATE_ONLY = frozenset({"init_from", "timeout"})
+_VECTOR_FIELDS = frozenset(
+    {
+        "size",
+        "distance",
+        "on_disk",
+        "memory",
+        "hnsw_config",
+        "quantization_config",
+        "multivector_config",
+        "datatype",
+        "index",
+    }
+)
+_HNSW_FIELDS = {
+    "m": 0,
+    "ef_construct": 4,
+    "full_scan_threshold": 1,
+    "max_indexing_threads": 0,
+    "payload_m": 0,
+}
+_HNSW_FLAGS = frozenset({"on_disk", "inline_storage", "copy_vectors"})
+#: Qdrant's hnsw_config keys that become index build parameters (through the type's aliases).
+_HNSW_BUILD_KEYS = ("m", "ef_construct")
+#: Longest vector name accepted.
+MAX_NAME = 255
+
+
+def _hnsw(cfg: Any, field: str) -> dict[str, Any] | None:
+    """A checked Qdrant ``hnsw_config`` (nulls dropped), or None."""
+    if cfg is None:
+        return None
+    if not isinstance(cfg, Mapping):
+        raise ValidationError(field, "expected an object")
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if value is None:
+            continue
+        if key in _HNSW_FIELDS:
+            out[key] = check_int(value, f"{field}.{key}", minimum=_HNSW_FIELDS[key])
+        elif key in _HNSW_FLAGS:
+            if not isinstance(value, bool):
+                raise ValidationError(f"{field}.{key}", f"expected true or false, got {value!r}")
+            out[key] = value
+        else:
+            raise ValidationError(f"{field}.{key}", "unknown hnsw_config field")
+    return out
+
+
+def _index_spec(spec: Any, field: str) -> tuple[str | None, dict[str, Any]]:
+    """``(type or None, params)`` of vecsearch's ``index: {type, params}``."""
+    if spec is None:
+        return None, {}
+    if not isinstance(spec, Mapping):
+        raise ValidationError(field, "expected an object {type, params}")
+    extra = set(spec) - {"type", "params"}
+    if extra:
+        raise ValidationError(f"{field}.{sorted(extra)[0]}", "unknown field; expected type, params")
+    params = spec.get("params")
+    if params is not None and not isinstance(params, Mapping):
+        raise ValidationError(f"{field}.params", "expected an object")
+    type_ = spec.get("type")
+    if type_ is not None and not isinstance(type_, str):
+        raise ValidationError(f"{field}.type", f"expected a string, got {type_!r}")
+    return type_, dict(params or {})
+
+
+def _resolve_index(
+    type_: str | None,
+    explicit: Mapping[str, Any],
+    hnsw_layers: list[dict[str, Any] | None],
+    size: int,
+    multivector: bool,
+    field: str,
+) -> IndexConfig:
+    """The space's index: its type (default by kind; ``m: 0`` -> flat), its parameters."""
+    merged: dict[str, Any] = {}
+    for layer in hnsw_layers:  # collection first, then the vector's: later wins
+        for key in _HNSW_BUILD_KEYS:
+            if layer and key in layer:
+                merged[key] = layer[key]
+    name = type_
+    if name is None:
+        name = default_index_type(multivector)
+        if merged.get("m") == 0 and not multivector:
+            name = "flat"  # Qdrant's m=0: no graph
+    itype = get_index_type(name)
+    params = {k: v for k, v in merged.items() if k in itype.build_aliases and v != 0}
+    params.update(explicit)
+    return IndexConfig.resolve(name, params, size, field, multivector=multivector)
+
+
+def _space(
+    name: str,
+    sid: int,
+    body: Any,
+    field: str,
+    top_index: tuple[str | None, dict[str, Any]],
+    top_hnsw: dict[str, Any] | None,
+    *,
+    only: bool = False,
+) -> SpaceConfig:
+    """One space from its vector params; ``only``: the collection's one unnamed vector, to
+    which the top-level ``index`` applies whatever its kind (a mismatch is an error)."""
+    if not isinstance(body, Mapping):
+        raise ValidationError(field, "expected an object {size, distance}")
+    extra = set(body) - _VECTOR_FIELDS
+    if extra:
+        raise ValidationError(f"{field}.{sorted(extra)[0]}", "unknown vector config field")
+    if body.get("datatype") not in (None, "float32", "Float32"):
+        raise ValidationError(f"{field}.datatype", "only float32 vectors are supported")
+    size = check_int(body.get("size"), f"{field}.size", minimum=1)
+    distance = Distance.parse(body.get("distance"), f"{field}.distance")
+    comparator = parse_multivector(body.get("multivector_config"), distance, field)
+    multi = comparator is not None
+    hnsw = _hnsw(body.get("hnsw_config"), f"{field}.hnsw_config")
+    own_type, own_params = _index_spec(body.get("index"), f"{field}.index")
+    index_field = f"{field}.index"
+    if own_type is None and not own_params:
+        own_type, own_params = top_index
+        index_field = "index"
+        if not only and own_type is not None and get_index_type(own_type).multivector != multi:
+            own_type, own_params = None, {}  # the top-level index fits the other kind
+    threshold = DEFAULT_FULL_SCAN_THRESHOLD_KB
+    for layer in (top_hnsw, hnsw):
+        if layer and "full_scan_threshold" in layer:
+            threshold = layer["full_scan_threshold"]
+    on_disk = body.get("on_disk")
+    if on_disk is not None and not isinstance(on_disk, bool):
+        raise ValidationError(f"{field}.on_disk", f"expected true or false, got {on_disk!r}")
+    memory = _memory(body.get("memory"), f"{field}.memory")
+    quant = body.get("quantization_config")
+    if quant is not None and not isinstance(quant, Mapping | str):
+        raise ValidationError(f"{field}.quantization_config", "expected an object")
+    return SpaceConfig(
+        name=name,
+        id=sid,
+        size=size,
+        distance=distance,
+        index=_resolve_index(own_type, own_params, [top_hnsw, hnsw], size, multi, index_field),
+        multivector=comparator,
+        full_scan_threshold_kb=threshold,
+        hnsw_config=hnsw,
+        quantization_config=quant,
+        on_disk=on_disk,
+        memory=memory,
+        datatype=body.get("datatype"),
+    )
+
+
+def _memory(value: Any, field: str) -> str | None:
+    """Qdrant's ``memory`` placement (stored and echoed; vectors stay in RAM here)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in ("cold", "cached", "pinned"):
+        raise ValidationError(field, f"expected cold, cached or pinned, got {value!r}")
+    return value.lower()
+
+
+def check_vector_name(name: Any, field: str) -> str:
+    """A vector name: a string of at most :data:`MAX_NAME` characters."""
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise ValidationError(field, f"vector names are strings of at most {MAX_NAME} characters")
+    return name
+
+
+def parse_create(body: Mapping[str, Any]) -> CollectionConfig:
+    """Validated configuration from a create-collection body (see module docstring)."""
+    if not isinstance(body, Mapping):
+        raise ValidationError("", "collection config must be a JSON object")
+    unknown = set(body) - {"vectors", "hnsw_config", "index", "sparse_vectors"}
+    unknown -= QDRANT_ONLY_FIELDS | _CREATE_ONLY
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], "unknown collection config field")
+    if body.get("sparse_vectors"):
+        raise ValidationError("sparse_vectors", "sparse vectors are not supported yet")
+    vectors = body.get("vectors")
+    if not isinstance(vectors, Mapping) or not vectors:
+        raise ValidationError(
+            "vectors", "expected an object {size, distance} or {name: {size, distance}, ...}"
+        )
+    top_hnsw = _hnsw(body.get("hnsw_config"), "hnsw_config")
+    top_index = _index_spec(body.get("index"), "index")
+    named = "size" not in vectors and "distance" not in vectors
+    if named:
+        spaces = tuple(
+            _space(check_vector_name(n, "vectors"), i, v, f"vectors.{n}", top_index, top_hnsw)
+            for i, (n, v) in enumerate(vectors.items())
+        )
+    else:
+        spaces = (_space("", 0, vectors, "vectors", top_index, top_hnsw, only=True),)
+    if top_index[0] is not None and not any(
+        get_index_type(top_index[0]).multivector == s.is_multivector for s in spaces
+    ):
+        kind = "multi" if get_index_type(top_index[0]).multivector else "single"
+        raise ValidationError(
+            "index.type", f"index type {top_index[0]!r} is for {kind}-vector spaces; none here"
+        )
+    qdrant = {k: body[k] for k in QDRANT_ONLY_FIELDS if body.get(k) is not None}
+    return CollectionConfig(spaces, named=named, hnsw_config=top_hnsw or {}, qdrant=qdrant)
+
+
+_PATCH_FIELDS = frozenset(
+    {
+        "vectors",
+        "hnsw_config",
+        "optimizers_config",
+        "params",
+        "quantization_config",
+        "sparse_vectors",
+        "strict_mode_config",
+        "metadata",
+    }
+)
+_VECTOR_DIFF_FIELDS = frozenset(
+    {"hnsw_config", "on_disk", "memory", "quantization_config", "index"}
+)
+
+
+def _merged(old: Mapping[str, Any] | None, diff: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(old or {})
+    out.update(diff)
+    return out
+
+
+def _patch_space(
+    space: SpaceConfig,
+    diff: Mapping[str, Any],
+    top_hnsw_diff: dict[str, Any] | None,
+    collection_hnsw: dict[str, Any],
+    field: str,
+) -> SpaceConfig:
+    """``space`` with a vector diff (and the collection's hnsw_config diff) applied."""
+    if not isinstance(diff, Mapping):
+        raise ValidationError(field, "expected an object {hnsw_config, on_disk, ...}")
+    extra = set(diff) - _VECTOR_DIFF_FIELDS
+    if extra:
+        raise ValidationError(
+            f"{field}.{sorted(extra)[0]}",
+            "cannot be changed; PATCH takes hnsw_config, on_disk, quantization_config, index",
+        )
+    hnsw_diff = _hnsw(diff.get("hnsw_config"), f"{field}.hnsw_config")
+    # the collection's hnsw_config changes what the vector's own hnsw_config does not set
+    own = space.hnsw_config or {}
+    inherited = {k: v for k, v in (top_hnsw_diff or {}).items() if k not in own}
+    own_type, own_params = _index_spec(diff.get("index"), f"{field}.index")
+    index = space.index
+    if own_type is not None and own_type != index.type:
+        # a new index type starts from its defaults, the hnsw settings and the given params
+        index = _resolve_index(
+            own_type,
+            own_params,
+            [collection_hnsw, space.hnsw_config, hnsw_diff],
+            space.size,
+            space.is_multivector,
+            f"{field}.index",
+        )
+    else:
+        itype = get_index_type(index.type)
+        params = dict(index.params)
+        for layer in (inherited, hnsw_diff):
+            for key in _HNSW_BUILD_KEYS:
+                if layer and key in layer and key in itype.build_aliases and layer[key] != 0:
+                    params[itype.build_aliases[key]] = layer[key]
+        params.update(own_params)
+        if params != index.params:
+            index = IndexConfig.resolve(
+                index.type, params, space.size, f"{field}.index", multivector=space.is_multivector
+            )
+    new_hnsw = space.hnsw_config if hnsw_diff is None else _merged(space.hnsw_config, hnsw_diff)
+    threshold = space.full_scan_threshold_kb
+    for layer in (inherited, hnsw_diff):
+        if layer and "full_scan_threshold" in layer:
+            threshold = layer["full_scan_threshold"]
+    on_disk = diff.get("on_disk", space.on_disk)
+    if on_disk is not None and not isinstance(on_disk, bool):
+        raise ValidationError(f"{field}.on_disk", f"expected true or false, got {on_disk!r}")
+    quant = diff.get("quantization_config", space.quantization_config)
+    if quant == "Disabled":
+        quant = None
+    memory = _memory(diff.get("memory"), f"{field}.memory") or space.memory
+    return replace(
+        space,
+        index=index,
+        hnsw_config=new_hnsw,
+        full_scan_threshold_kb=threshold,
+        on_disk=on_disk,
+        memory=memory,
+        quantization_config=quant,
+    )
+
+
+def parse_patch(
+    config: CollectionConfig, body: Mapping[str, Any]
+) -> tuple[CollectionConfig, list[str]]:
+    """``(new config, names of the spaces whose index must be rebuilt)`` for a PATCH body."""
+    if not isinstance(body, Mapping):
+        raise ValidationError("", "expected a JSON object")
+    unknown = set(body) - _PATCH_FIELDS
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], "unknown or unchangeable collection field")
+    if body.get("sparse_vectors"):
+        raise ValidationError("sparse_vectors", "sparse vectors are not supported yet")
+    top_diff = _hnsw(body.get("hnsw_config"), "hnsw_config")
+    hnsw = _merged(config.hnsw_config, top_diff) if top_diff else dict(config.hnsw_config)
+    vectors = body.get("vectors") or {}
+    if not isinstance(vectors, Mapping):
+        raise ValidationError("vectors", "expected an object {vector name: changes}")
+    for name in vectors:
+        config.space(check_vector_name(name, "vectors"), f"vectors.{name}")  # must exist
+    spaces = []
+    for space in config.spaces:
+        diff = vectors.get(space.name) or {}
+        spaces.append(_patch_space(space, diff, top_diff, hnsw, f"vectors.{space.name}"))
+    qdrant = dict(config.qdrant)
+    for key in ("optimizers_config", "params", "strict_mode_config"):
+        value = body.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ValidationError(key, "expected an object")
+        qdrant[key] = _merged(qdrant.get(key), value)
+    if body.get("metadata") is not None:
+        if not isinstance(body["metadata"], Mapping):
+            raise ValidationError("metadata", "expected an object")
+        qdrant["metadata"] = _merged(qdrant.get("metadata"), body["metadata"])
+    if "quantization_config" in body:
+        q = body["quantization_config"]
+        if q is None or q == "Disabled":
+            qdrant.pop("quantization_config", None)
+        elif isinstance(q, Mapping):
+            qdrant["quantization_config"] = q
+        else:
+            raise ValidationError("quantization_config", "expected an object or 'Disabled'")
+    new = replace(config, spaces=tuple(spaces), hnsw_config=hnsw, qdrant=qdrant)
+    changed = [s.name for s, o in zip(new.spaces, config.spaces, strict=True) if s.index != o.index]
+    return new, changed

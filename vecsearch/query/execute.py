@@ -1,0 +1,234 @@
+"""Running parsed queries over a collection's vector spaces.
+
+:func:`run` executes a batch of :class:`~vecsearch.query.model.Query` objects under one
+shared lock of the collection, so every query of a batch sees the same state. Within a
+batch each distinct filter is evaluated once (filters are frozen values; the mask is
+cached by the filter), whichever query or prefetch uses it.
+
+A nearest stage is one planned search in its space (:func:`vecsearch.planner.choose_plan`:
+filtered index search, or exact search when the filter admits few points); a point-id query
+fetches one extra hit and drops the point itself (cheaper than a ``must_not`` filter, which
+would force a masked search). A fusion stage combines the ranked lists of its prefetches by
+reciprocal rank; a re-scoring stage scores the union of its prefetches' points exactly with
+its own vector, in its own space. Thresholds apply to each stage's own scores; ``offset``
+and the relevance filter to the top stage only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import numpy as np
+
+from vecsearch.config import CollectionConfig
+from vecsearch.filters import Filter
+from vecsearch.models import PayloadSelector, ScoredPoint, VectorSelector
+from vecsearch.planner import choose_plan
+from vecsearch.query.model import Fusion, Nearest, Query, Stage
+from vecsearch.space import VectorSpace
+from vecsearch.store import Store
+
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+class Reader(Protocol):
+    """What running a query needs from a collection (its read side)."""
+
+    config: CollectionConfig
+    last_plan: str
+
+    def reading(self) -> AbstractContextManager[Any]: ...
+
+    def space(self, name: str | None, field: str = "using") -> VectorSpace: ...
+
+    @property
+    def point_count(self) -> int: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    def filter_mask(self, flt: Filter) -> np.ndarray: ...
+
+    def relevance_for(self, using: str) -> Any: ...
+
+    def hits(
+        self,
+        labels: np.ndarray,
+        scores: np.ndarray,
+        relevance: np.ndarray | None,
+        with_payload: PayloadSelector,
+        with_vector: VectorSelector,
+    ) -> list[ScoredPoint]: ...
+
+
+def run(src: Reader, queries: Sequence[Query]) -> list[list[ScoredPoint]]:
+    """The hits of every query, in order."""
+    with src.reading():
+        batch = _Batch(src)
+        return [batch.answer(q) for q in queries]
+
+
+class _Batch:
+    """One batch under one lock: the filter-mask cache and the stage runners."""
+
+    def __init__(self, src: Reader) -> None:
+        self.src = src
+        self.store = src.store
+        self.n_points = src.point_count
+        self._masks: dict[Filter, np.ndarray] = {}
+
+    def mask(self, flt: Filter | None) -> np.ndarray | None:
+        if flt is None or flt.is_empty:
+            return None
+        try:
+            m = self._masks.get(flt)
+        except TypeError:  # an unhashable filter value: evaluate without caching
+            return self.src.filter_mask(flt)
+        if m is None:
+            m = self._masks[flt] = self.src.filter_mask(flt)
+        return m
+
+    # -- the top stage -------------------------------------------------------------------------
+    def answer(self, q: Query) -> list[ScoredPoint]:
+        st = q.stage
+        want = q.offset + st.limit
+        rel = None
+        if st.prefetch:
+            labels, scores = self.stage(st, want)
+        else:
+            labels, scores, rel = self.nearest_top(st, want, q.relevance_threshold)
+        end = q.offset + st.limit
+        labels, scores = labels[q.offset : end], scores[q.offset : end]
+        if rel is not None:
+            rel = rel[q.offset : end]
+        return self.src.hits(labels, scores, rel, q.with_payload, q.with_vector)
+
+    def nearest_top(
+        self, st: Stage, want: int, rthr: float | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A top-level nearest search, with the relevance model of its space if there is
+        one (its features need the unfiltered top ``depth`` scores)."""
+        model = self.src.relevance_for(st.using)
+        if model is None:
+            labels, scores = self.nearest(st, want)
+            return labels, scores, None
+        space = self.src.space(st.using)
+        flt = st.filter if st.filter is not None and not st.filter.is_empty else None
+        depth = min(model.depth, space.count)
+        assert isinstance(st.target, Nearest)
+        q = st.target.vector
+        top = None
+        if flt is not None:  # first, so that last_plan tells the filtered search's plan
+            unfiltered = Stage(st.field, st.using, st.target, None, st.params, False, None, 1)
+            top = self.nearest(unfiltered, depth, threshold=False)[1]
+        labels, scores = self.nearest(
+            st, max(want, depth) if flt is None else want, threshold=False
+        )
+        if top is None:
+            top = scores[:depth]
+        rel = model.relevance(q[None, :], [top], [scores])[0]
+        keep = self._kept(space, st.threshold, scores)
+        if rthr is not None:
+            keep &= rel >= rthr
+        return labels[keep], scores[keep], rel[keep]
+
+    # -- stages --------------------------------------------------------------------------------
+    def stage(self, st: Stage, want: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``want`` ``(labels, scores)`` of a stage, best first."""
+        if not st.prefetch:
+            return self.nearest(st, want)
+        lists = [self.stage(p, p.limit) for p in st.prefetch]
+        if isinstance(st.target, Fusion):
+            labels, scores = _rrf(lists, st.target)
+            if st.threshold is not None:
+                keep = scores >= st.threshold
+                labels, scores = labels[keep], scores[keep]
+            return labels[:want], scores[:want]
+        target = st.target
+        union = [lab for labels, _ in lists for lab in labels.tolist()]
+        ids = np.fromiter(dict.fromkeys(union), dtype=np.int64)
+        if target.exclude is not None:
+            ids = ids[ids != target.exclude]
+        space = self.src.space(st.using)
+        labels, scores = space.exact_scores(target.vector, ids, self.store)
+        labels, scores = self._threshold(space, st.threshold, labels, scores)
+        return labels[:want], scores[:want]
+
+    def nearest(
+        self, st: Stage, want: int, *, threshold: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One planned search in the stage's space: up to ``want`` hits, best first."""
+        target = st.target
+        assert isinstance(target, Nearest)
+        space = self.src.space(st.using)
+        mask = self.mask(st.filter)
+        if mask is not None and space.count != self.n_points:
+            mask = mask & space.present[: len(mask)]
+        n = space.count
+        extra = 1 if target.exclude is not None else 0
+        # never more hits than vectors: a huge limit or offset must not size the result
+        # arrays (limit=10**12 would otherwise try to allocate terabytes)
+        k = min(want + extra, n)
+        plan = choose_plan(
+            mask,
+            n,
+            dim=space.config.size,
+            full_scan_threshold_kb=space.config.full_scan_threshold_kb,
+            index_exact=space.itype.exact,
+            index_ready=space.ready,
+            force_exact=st.exact,
+        )
+        self.src.last_plan = plan.strategy
+        if plan.strategy == "none" or k == 0:
+            return _EMPTY
+        labels, dists = space.search(target.vector, k, st.params, plan, self.store)
+        scores = space.scores(dists)
+        if extra:
+            keep = labels != target.exclude
+            labels, scores = labels[keep][:want], scores[keep][:want]
+        if threshold:
+            labels, scores = self._threshold(space, st.threshold, labels, scores)
+        return labels, scores
+
+    @staticmethod
+    def _kept(space: VectorSpace, thr: float | None, scores: np.ndarray) -> np.ndarray:
+        """Which scores are at least (similarities) or at most (distances) ``thr``."""
+        if thr is None:
+            return np.ones(len(scores), dtype=bool)
+        better = space.config.distance.higher_is_better or space.multi
+        return scores >= thr if better else scores <= thr
+
+    def _threshold(
+        self, space: VectorSpace, thr: float | None, labels: np.ndarray, scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if thr is None:
+            return labels, scores
+        keep = self._kept(space, thr, scores)
+        return labels[keep], scores[keep]
+
+
+def _rrf(lists: list[tuple[np.ndarray, np.ndarray]], f: Fusion) -> tuple[np.ndarray, np.ndarray]:
+    """Reciprocal rank fusion (see :class:`~vecsearch.query.model.Fusion`); ties keep the
+    order in which points were first seen."""
+    fused: dict[int, float] = {}
+    for i, (labels, _scores) in enumerate(lists):
+        w = 1.0 if f.weights is None else f.weights[i]
+        for pos, lab in enumerate(labels.tolist()):
+            fused[lab] = fused.get(lab, 0.0) + 1.0 / ((pos + 1) / w + f.k - 1)
+    ranked = sorted(fused.items(), key=lambda kv: -kv[1])  # stable sort
+    if not ranked:
+        return _EMPTY
+    labels, scores = zip(*ranked, strict=True)
+    return np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+
+
+def top_hits(src: Reader, using: str, q: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of the unfiltered top ``depth`` hits of ``q`` in space ``using``
+    (default search parameters; the caller holds the collection's shared lock): the
+    candidates that relevance training pairs are made of."""
+    space = src.space(using)
+    params, _ = space.search_params(None, "params")
+    stage = Stage("", using, Nearest(q), None, params, False, None, max(1, depth))
+    return _Batch(src).nearest(stage, depth)

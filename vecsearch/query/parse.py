@@ -1,0 +1,303 @@
+"""Qdrant's search and query bodies -> :class:`~vecsearch.query.model.Query`.
+
+Everything is checked here, before anything runs, against the collection: vector names
+(``using``, the search body's ``{"name", "vector"}``), query vectors (dimension, NaN,
+zero vectors under Cosine), point-id queries (the point must exist and have the vector),
+filters, index parameters, limits and thresholds. Errors name the field
+(``searches[2].prefetch[0].query: expected dimension 384, got 383``).
+
+Query API subset (Qdrant's shapes):
+
+* ``query``: a vector (or a list of vectors for a multi-vector space), a point id (its
+  vector is the query; the point itself is left out of the results), or
+  ``{"nearest": vector | id}``;
+* ``using``: the vector space (default: the unnamed vector), per query and per prefetch;
+* ``prefetch`` (one or a list, nested up to :data:`MAX_PREFETCH_DEPTH` levels): sub-queries
+  with their own ``query``, ``using``, ``filter``, ``params``, ``score_threshold`` and
+  ``limit`` (default 10); the request's ``filter`` is combined (AND) with every
+  prefetch's. Over the prefetches' results the query is a fusion (``{"fusion": "rrf"}`` or
+  ``{"rrf": {"k", "weights"}}``) or a nearest query that re-scores their union exactly;
+* ``filter``, ``score_threshold`` (on raw, fused or re-scored scores),
+  ``relevance_threshold`` (plain nearest queries only), ``limit`` / ``offset`` (top level),
+  ``with_payload`` / ``with_vector``, ``params``.
+
+Rejected with 400 naming the field: the other query kinds (``recommend``, ``discover``,
+``context``, ``order_by``, ``formula``, ``sample``, ``fusion: "dbsf"``, ``mmr``), sparse
+query vectors, ``lookup_from`` and ``shard_key``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from vecsearch.config import CollectionConfig
+from vecsearch.errors import ValidationError
+from vecsearch.filters import Filter, parse_filter
+from vecsearch.ids import PointId, parse_point_id
+from vecsearch.models import PayloadSelector, VectorSelector
+from vecsearch.query.model import DEFAULT_RRF_K, Fusion, Nearest, Query, Stage
+from vecsearch.space import VectorSpace
+from vecsearch.validate import check_int, check_threshold
+
+#: Deepest nesting of prefetches accepted (Qdrant documents none; this keeps a hostile body
+#: from exhausting the stack).
+MAX_PREFETCH_DEPTH = 16
+_KINDS = "vecsearch answers nearest (vector or point id) and rrf fusion queries"
+_QUERY_KEYS = frozenset(
+    {
+        "query",
+        "prefetch",
+        "using",
+        "filter",
+        "params",
+        "score_threshold",
+        "relevance_threshold",
+        "limit",
+        "offset",
+        "with_vector",
+        "with_payload",
+        "lookup_from",
+        "shard_key",
+    }
+)
+_PREFETCH_KEYS = frozenset(
+    {"query", "prefetch", "using", "filter", "params", "score_threshold", "limit", "lookup_from"}
+)
+_SEARCH_KEYS = frozenset(
+    {
+        "vector",
+        "limit",
+        "offset",
+        "filter",
+        "params",
+        "score_threshold",
+        "relevance_threshold",
+        "with_payload",
+        "with_vector",
+        "shard_key",
+        "lookup_from",
+    }
+)
+
+
+class Source(Protocol):
+    """What parsing needs from a collection."""
+
+    name: str
+    config: CollectionConfig
+
+    def space(self, name: str | None, field: str = "using") -> VectorSpace: ...
+
+    def point_vector(self, pid: PointId, using: str, field: str) -> tuple[int, np.ndarray]: ...
+
+    def check_relevance_threshold(self, value: Any, using: str, field: str) -> float | None: ...
+
+
+def _pre(field: str) -> str:
+    return f"{field}." if field else ""
+
+
+def _reject(body: Mapping[str, Any], key: str, field: str, what: str) -> None:
+    if body.get(key) is not None:
+        raise ValidationError(f"{_pre(field)}{key}", what)
+
+
+def _unknown(body: Any, known: frozenset[str], field: str, what: str) -> None:
+    if not isinstance(body, Mapping):
+        raise ValidationError(field, f"expected a {what} object")
+    extra = set(body) - known
+    if extra:
+        raise ValidationError(f"{_pre(field)}{sorted(extra)[0]}", f"unknown {what} field")
+
+
+def _using(src: Source, value: Any, field: str) -> VectorSpace:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(field, f"expected a vector name, got {value!r}")
+    return src.space(value, field)
+
+
+def _nearest(src: Source, space: VectorSpace | None, value: Any, field: str) -> Nearest:
+    assert space is not None  # fusion stages have no space, nearest ones always do
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        pid = parse_point_id(value, field)
+        label, vector = src.point_vector(pid, space.name, field)
+        return Nearest(space.check_query(vector, field), label)
+    if isinstance(value, Mapping):
+        if "indices" in value or "values" in value:
+            raise ValidationError(field, "sparse query vectors are not supported yet")
+        raise ValidationError(field, "expected a vector or a point id")
+    if value is None or isinstance(value, bool | float):
+        raise ValidationError(field, "expected a vector or a point id")
+    return Nearest(space.check_query(value, field))
+
+
+def _rrf(value: Any, field: str) -> Fusion:
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, "expected an object {k, weights}")
+    unknown = sorted(set(value) - {"k", "weights"})
+    if unknown:
+        raise ValidationError(f"{field}.{unknown[0]}", "unknown field")
+    k = value.get("k")
+    k = DEFAULT_RRF_K if k is None else check_int(k, f"{field}.k", minimum=1)
+    weights = value.get("weights")
+    if weights is None:
+        return Fusion(k)
+    if isinstance(weights, str | bytes) or not isinstance(weights, Sequence):
+        raise ValidationError(f"{field}.weights", "expected a list of positive numbers")
+    for i, w in enumerate(weights):
+        number = isinstance(w, int | float) and not isinstance(w, bool)
+        if not number or not np.isfinite(w) or w <= 0:
+            raise ValidationError(f"{field}.weights[{i}]", f"expected a positive number, got {w!r}")
+    return Fusion(k, tuple(float(w) for w in weights))
+
+
+def _target(
+    src: Source, space: VectorSpace | None, target: Any, field: str
+) -> Nearest | Fusion | None:
+    """The parsed ``query`` (None when absent); unsupported kinds are a 400 naming them."""
+    if target is None:
+        return None
+    if not isinstance(target, Mapping) or "indices" in target:
+        return _nearest(src, space, target, field)
+    if not target:
+        raise ValidationError(field, "empty query object")
+    if "nearest" in target:
+        for key, value in target.items():
+            if key != "nearest" and value is not None:
+                raise ValidationError(f"{field}.{key}", f"is not supported: {_KINDS}")
+        return _nearest(src, space, target["nearest"], f"{field}.nearest")
+    if len(target) > 1:
+        raise ValidationError(field, f"expected one query kind, got {sorted(target)}")
+    ((kind, value),) = target.items()
+    if kind == "fusion":
+        if value == "rrf":
+            return Fusion()
+        raise ValidationError(f"{field}.fusion", f"fusion {value!r} is not supported (only 'rrf')")
+    if kind == "rrf":
+        return _rrf(value, f"{field}.rrf")
+    raise ValidationError(f"{field}.{kind}", f"query kind is not supported: {_KINDS}")
+
+
+def _and(a: Filter | None, b: Filter | None) -> Filter | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return Filter(must=(a, b))
+
+
+def _stage(
+    src: Source, node: Mapping[str, Any], field: str, outer: Filter | None, depth: int
+) -> Stage:
+    pre = _pre(field)
+    if depth > MAX_PREFETCH_DEPTH:
+        raise ValidationError(field, f"prefetch nested deeper than {MAX_PREFETCH_DEPTH} levels")
+    if depth:
+        _unknown(node, _PREFETCH_KEYS, field, "prefetch")
+    _reject(node, "lookup_from", field, "is not supported yet")
+    query = node.get("query")
+    fusion = isinstance(query, Mapping) and ("fusion" in query or "rrf" in query)
+    # a fusion stage ranks its prefetches' lists: it searches no space and takes no params
+    space = None if fusion else _using(src, node.get("using"), f"{pre}using")
+    flt = _and(outer, parse_filter(node.get("filter"), f"{pre}filter"))
+    params, exact = (
+        (None, False) if space is None else space.search_params(node.get("params"), f"{pre}params")
+    )
+    raw = node.get("prefetch")
+    nodes = [] if raw is None else (raw if isinstance(raw, list) else [raw])
+    stages = tuple(
+        _stage(src, p, f"{pre}prefetch[{i}]", flt, depth + 1) for i, p in enumerate(nodes)
+    )
+    target = _target(src, space, query, f"{pre}query")
+    if target is None:
+        what = (
+            "a fusion ({fusion: 'rrf'}) or a nearest query"
+            if stages
+            else "a vector, a point id or {nearest: ...}"
+        )
+        raise ValidationError(f"{pre}query", f"missing: give {what}")
+    if isinstance(target, Fusion):
+        if not stages:
+            raise ValidationError(f"{pre}query", "fusion needs prefetch (the lists to fuse)")
+        if target.weights is not None and len(target.weights) != len(stages):
+            raise ValidationError(
+                f"{pre}query.rrf.weights",
+                f"expected {len(stages)} weights (one per prefetch), got {len(target.weights)}",
+            )
+    limit = node.get("limit")
+    limit = 10 if limit is None else check_int(limit, f"{pre}limit", minimum=1)
+    threshold = check_threshold(node.get("score_threshold"), f"{pre}score_threshold")
+    using = "" if space is None else space.name
+    return Stage(field, using, target, flt, params, exact, threshold, limit, stages)
+
+
+def _output(body: Mapping[str, Any], field: str) -> tuple[int, PayloadSelector, VectorSelector]:
+    pre = _pre(field)
+    offset = body.get("offset")
+    offset = 0 if offset is None else check_int(offset, f"{pre}offset", minimum=0)
+    return (
+        offset,
+        PayloadSelector.parse(body.get("with_payload"), f"{pre}with_payload"),
+        VectorSelector.parse(body.get("with_vector"), f"{pre}with_vector"),
+    )
+
+
+def parse_query(src: Source, body: Mapping[str, Any], field: str = "") -> Query:
+    """A Query API body (``POST /points/query``) as a checked :class:`Query`."""
+    _unknown(body, _QUERY_KEYS, field, "query request")
+    _reject(body, "shard_key", field, "is not supported (one shard)")
+    stage = _stage(src, body, field, None, 0)
+    rthr = body.get("relevance_threshold")
+    if rthr is not None and stage.prefetch:
+        raise ValidationError(
+            f"{_pre(field)}relevance_threshold",
+            "applies to plain nearest queries, not to prefetch / fusion queries",
+        )
+    rel = src.check_relevance_threshold(rthr, stage.using, f"{_pre(field)}relevance_threshold")
+    return Query(stage, *_output(body, field), relevance_threshold=rel)
+
+
+def parse_search(src: Source, body: Mapping[str, Any], field: str = "") -> Query:
+    """A search body (``POST /points/search``: ``vector`` is a vector, ``{"name", "vector"}``
+    or ``{"": vector}``) as a checked :class:`Query`."""
+    _unknown(body, _SEARCH_KEYS, field, "search request")
+    pre = _pre(field)
+    _reject(body, "shard_key", field, "is not supported (one shard)")
+    _reject(body, "lookup_from", field, "is not supported yet")
+    if "vector" not in body:
+        raise ValidationError(f"{pre}vector", "missing")
+    vector, using, vfield = body["vector"], None, f"{pre}vector"
+    if isinstance(vector, Mapping):
+        if set(vector) == {"name", "vector"}:
+            using, vector = vector["name"], vector["vector"]
+            vfield = f"{pre}vector.vector"
+        elif len(vector) == 1 and "" in vector:
+            vector = vector[""]
+        else:
+            raise ValidationError(
+                f"{pre}vector", 'expected a list of numbers or {"name": ..., "vector": [...]}'
+            )
+    space = _using(src, using, f"{pre}vector.name" if using is not None else f"{pre}vector")
+    if isinstance(vector, Mapping) and ("indices" in vector or "values" in vector):
+        raise ValidationError(vfield, "sparse vectors are not supported yet")
+    q = space.check_query(vector, vfield)
+    limit = body.get("limit")
+    limit = 10 if limit is None else check_int(limit, f"{pre}limit", minimum=1)
+    params, exact = space.search_params(body.get("params"), f"{pre}params")
+    stage = Stage(
+        field,
+        space.name,
+        Nearest(q),
+        parse_filter(body.get("filter"), f"{pre}filter"),
+        params,
+        exact,
+        check_threshold(body.get("score_threshold"), f"{pre}score_threshold"),
+        limit,
+    )
+    rel = src.check_relevance_threshold(
+        body.get("relevance_threshold"), space.name, f"{pre}relevance_threshold"
+    )
+    return Query(stage, *_output(body, field), relevance_threshold=rel)
