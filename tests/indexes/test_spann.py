@@ -134,16 +134,16 @@ def test_distance_ratio_prunes(index, data):
 def test_every_vector_in_a_posting_and_replicas_counted(index):
     counts = live_slot_counts(index)
     assert (counts >= 1).all()
-    assert (counts <= index.replica_count).all()
+    assert (counts <= index.config.replica_count).all()
     np.testing.assert_array_equal(counts, index._nrep[: index.n_slots])
     assert counts.mean() > 1.0  # replication happens at all
 
 
 def test_posting_caps_and_page_alignment(index):
-    assert index.posting_lengths().max() <= index.posting_vector_limit
+    assert index.posting_lengths().max() <= index.config.posting_vector_limit
     h = index.n_heads
-    assert (index._poff[:h] % PAGE == 0).all()
-    assert (index._plen[:h] <= index._pcap[:h]).all()
+    assert (index._lists.offsets[:h] % PAGE == 0).all()
+    assert (index._lists.lengths[:h] <= index._lists.capacity[:h]).all()
 
 
 def test_cap_drops_replicas_first(data):
@@ -245,7 +245,7 @@ def test_inserts_split_postings(data):
     for s in range(1000, N, 1000):
         idx.add(x[s : s + 1000], np.arange(s, s + 1000))
     assert idx.n_heads > h0  # postings split
-    assert idx.posting_lengths().max() <= idx.posting_vector_limit
+    assert idx.posting_lengths().max() <= idx.config.posting_vector_limit
     counts = live_slot_counts(idx)
     assert (counts >= 1).all()
     flat = FlatIndex(50, "cosine")
@@ -458,7 +458,7 @@ def test_binary_updates_visible(data):
     h0 = idx.n_heads
     idx.add(x[1000:3000], np.arange(1000, 3000))
     assert idx.n_heads > h0  # postings split, their vectors read back from the vectors file
-    assert idx.posting_lengths().max() <= idx.posting_vector_limit
+    assert idx.posting_lengths().max() <= idx.config.posting_vector_limit
     # 1-bit codes alone miss some self-matches at small oversampling (0.95 at 4 measured);
     # with 32 the exact rescoring of float rows read back after the splits finds them
     ids, d = idx.search(x[1000:1300], 1, SPANNParams(oversampling=32))
