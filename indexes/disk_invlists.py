@@ -5,7 +5,7 @@ lists), holding SPANN's posting lists (:mod:`indexes.spann`). List ``h`` is a co
 of ``lengths[h]`` records from byte ``offsets[h]``, which is a page boundary, with room for
 ``capacity[h]``; RAM holds only these three tables (24 bytes a list). The records are the
 codec's business (:mod:`indexes.spann_codecs`) but for one rule: each begins with its slot
-as a little-endian int64, which compaction reads.
+as a little-endian int64, which compaction and the locator read.
 
 * **Allocation.** A list of ``n`` records gets ``ceil(n * (1 + slack) * record_bytes / 4096)``
   pages. A list that outgrows its room moves to the end of the file with twice the room it
@@ -17,6 +17,11 @@ as a little-endian int64, which compaction reads.
   records or garbage) and fsyncs it; :meth:`open_saved` reads a saved file in place, and the
   first write copies it to a private temporary file (:meth:`make_writable`), so a saved file
   never changes.
+* **Locator.** ``slot -> file offset of one of its records``, for reading stored vectors by
+  slot (``get_vectors``, ``search_exact``). Built by one pass over the file on first use
+  (8 bytes a slot, :meth:`locator_bytes`); kept up to date by every later record
+  write, dropped by compaction. Searches never use it. Records of a list that moved stay
+  readable in its old region, which is only ever reclaimed by compaction.
 
 :class:`DiskRows` is the flat companion: one float32 row per slot at ``row_bytes * slot``
 (the float vectors that ``codec="binary"`` rescores with).
@@ -103,6 +108,7 @@ class DiskInvertedLists:
         self._file: Any = None  # keeps an anonymous temporary file open
         self._writable = True
         self._tls = threading.local()  # per-thread scratch buffer for list reads
+        self._locator: np.ndarray | None = None  # slot -> offset of one record (on demand)
 
     # -- files ---------------------------------------------------------------------------------
     def reset(self, n_lists: int) -> None:
@@ -117,6 +123,7 @@ class DiskInvertedLists:
         self._writable = True
         self.end = 0
         self.garbage = 0
+        self._locator = None
 
     def _close_file(self) -> None:
         if self._file is not None:
@@ -211,6 +218,10 @@ class DiskInvertedLists:
         """Bytes of the list tables: offset, length and capacity, 24 a list."""
         return 3 * 8 * self.n_lists
 
+    def locator_bytes(self) -> int:
+        """Bytes of the locator (0 until first used)."""
+        return 0 if self._locator is None else int(self._locator.nbytes)
+
     # -- allocation ----------------------------------------------------------------------------
     def pages_for(self, count: int) -> int:
         """Pages given to a list of ``count`` records (with the slack)."""
@@ -277,6 +288,50 @@ class DiskInvertedLists:
         words = buf.view(np.uint32).reshape(-1, self.record_words)
         return words, buf.view(np.float32).reshape(-1, self.record_words), pages, total
 
+    def read_slots(self, slots: np.ndarray) -> np.ndarray:
+        """One record of each of ``slots`` (``(n, record_words)`` uint32), by the locator:
+        one positioned read per record, in file order."""
+        loc = self._locate()
+        slots = np.asarray(slots, dtype=np.int64)
+        inside = slots < loc.shape[0]
+        off = np.full(slots.shape[0], -1, dtype=np.int64)
+        off[inside] = loc[slots[inside]]
+        if (off < 0).any():
+            raise IndexFormatError("a live slot has no record in the postings file")
+        rb = self.record_bytes
+        out = np.empty((slots.shape[0], self.record_words), dtype=np.uint32)
+        mv = memoryview(out.reshape(-1).view(np.uint8))
+        order = np.argsort(off, kind="stable")
+        fd = self._fd
+        for i, o in zip(order.tolist(), off[order].tolist(), strict=True):
+            if os.preadv(fd, [mv[i * rb : (i + 1) * rb]], o) != rb:
+                raise IndexFormatError(f"short read from the postings file at byte {o}")
+        return out
+
+    def _locate(self) -> np.ndarray:
+        """The locator, built by one pass over the lists if needed."""
+        if self._locator is None:
+            loc = np.full(0, -1, dtype=np.int64)
+            for h in range(self.n_lists):
+                words = self.read([h])[0]
+                if words.shape[0] == 0:
+                    continue
+                loc = self._note(loc, slots_of(words), int(self.offsets[h]))
+            top = int(np.flatnonzero(loc >= 0)[-1]) + 1 if (loc >= 0).any() else 0
+            self._locator = loc[:top].copy()  # growth's spare room dropped
+        return self._locator
+
+    def _note(self, loc: np.ndarray, slots: np.ndarray, start: int) -> np.ndarray:
+        """Record in ``loc`` that ``slots[i]`` has a record at ``start + i * record_bytes``
+        (grown as needed); returns ``loc``."""
+        top = int(slots.max()) + 1
+        if top > loc.shape[0]:
+            grown = np.full(max(top, 2 * loc.shape[0]), -1, dtype=np.int64)
+            grown[: loc.shape[0]] = loc
+            loc = grown
+        loc[slots] = start + self.record_bytes * np.arange(slots.shape[0], dtype=np.int64)
+        return loc
+
     # -- writes --------------------------------------------------------------------------------
     def write(self, h: int, rec: np.ndarray, *, append: bool) -> None:
         """Write records ``rec`` (``(n, record_words)`` uint32) to list ``h``, appended or
@@ -289,6 +344,8 @@ class DiskInvertedLists:
             data = np.ascontiguousarray(rec)
             pos = int(self.offsets[h]) + start * self.record_bytes
             os.pwrite(self._fd, data, pos)
+            if self._locator is not None:
+                self._locator = self._note(self._locator, slots_of(data), pos)
         self.lengths[h] = start + n
 
     def clear(self, h: int) -> None:
@@ -327,6 +384,7 @@ class DiskInvertedLists:
         h = self.n_lists
         self.offsets[:h], self.capacity[:h], self.lengths[:h] = off, cap, lens
         self.end, self.garbage = end, 0
+        self._locator = None
 
     def _write_compacted(
         self, fd: int, dead: np.ndarray | None
@@ -439,3 +497,17 @@ class DiskRows:
         inner = int(np.maximum(last - first - 1, 0).sum())
         pages = np.unique(np.concatenate((first, last))).shape[0] + inner
         return out, int(pages), int(slots.shape[0] * row)
+
+    def read_runs(self, slots: np.ndarray) -> np.ndarray:
+        """Rows of ``slots`` in the given order, one positioned read per run of consecutive
+        slots (for scans over many rows; searches use :meth:`read`)."""
+        slots = np.asarray(slots, dtype=np.int64)
+        row = self.row_bytes
+        out = np.empty((slots.shape[0], self.dim), dtype=np.float32)
+        mv = memoryview(out.reshape(-1).view(np.uint8))
+        cut = np.flatnonzero(np.r_[True, np.diff(slots) != 1, True])
+        for a, b in zip(cut[:-1].tolist(), cut[1:].tolist(), strict=True):
+            want = (b - a) * row
+            if os.preadv(self._fd, [mv[a * row : b * row]], int(slots[a]) * row) != want:
+                raise IndexFormatError(f"short read from the vectors file (slot {slots[a]})")
+        return out

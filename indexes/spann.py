@@ -105,12 +105,20 @@ a compaction.
 arrays. The build parameters are one frozen :class:`indexes.spann_config.SPANNConfig`,
 saved as the manifest's ``meta``.
 
+**Exact vectors.** :meth:`SPANNIndex.get_vectors` and :meth:`SPANNIndex.search_exact` read
+the stored float vectors back by slot: float32 records through the postings file's locator
+(slot -> offset of one record, built by one pass over the file on first use, 8 bytes a slot
+from then on, kept current by later writes), ``codec="binary"`` rows from its vectors file.
+``search_exact`` scores every allowed live point with the distances of the search scan.
+Searches never touch the locator.
+
 **Memory** (:meth:`SPANNIndex.memory_report`): the head index (head vectors, stored once,
 and its graph), the offsets table, and per slot:
 dead flag (1 byte, read by every search), replica count (1 byte) and slot -> id table
 (8 bytes). After ``load(mmap=True)`` the last two stay memory-mapped on disk: searches never
 read them (ids are in the records); updates, filters and id lookups do. ``codec="binary"``
-adds its centre (``4 * dim`` bytes); its float vectors are on disk only.
+adds its centre (``4 * dim`` bytes); its float vectors are on disk only. The locator, once
+built, adds 8 bytes a slot (``memory_report()["locator"]``).
 
 Metrics: ``l2`` (squared) and ``cosine`` (normalised vectors, heads clustered by L2,
 distance ``1 - cos``). ``ip`` raises :class:`UnsupportedOperationError`: the closure and
@@ -126,14 +134,16 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from indexes._kernels.spann import live_records, select_replicas
+from indexes._kernels.spann import live_records, scan_rows, select_replicas
+from indexes._kernels.topk import heap_sort
 from indexes._threads import numba_threads
 from indexes.base import (
     METRIC_CODES,
+    PAD_ID,
     BaseIndex,
     as_ids,
     check_k,
@@ -158,6 +168,12 @@ __all__ = ["PAGE", "POSTINGS_FILE", "SPANNConfig", "SPANNIndex", "SPANNParams", 
 POSTINGS_FILE = "postings.bin"
 _EMPTY_MASK = np.zeros(0, dtype=np.bool_)
 _D = SPANNConfig()  # the defaults, shown in the constructor's signature
+#: Slots whose vectors an exact scan gathers at a time.
+_EXACT_CHUNK = 16_384
+#: An exact scan reads everything rather than gather by slot above 1 / this of the slots.
+_DENSE_ABOVE = 5
+#: Bytes of postings an exact scan reads at a time.
+_EXACT_BATCH_BYTES = 8 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +208,7 @@ class SPANNIndex(BaseIndex):
 
     kind = "spann"
     format_version = 1
+    keeps_vectors: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -304,7 +321,8 @@ class SPANNIndex(BaseIndex):
     def memory_report(self) -> dict[str, int]:
         """Bytes by part. ``dead_flags`` is read by every search, so it counts as resident
         even when memory-mapped; the slot -> id table and replica counts are read only by
-        updates, filters and id lookups, and count under ``mapped`` when memory-mapped."""
+        updates, filters and id lookups, and count under ``mapped`` when memory-mapped.
+        ``locator`` is 0 until ``get_vectors`` or ``search_exact`` first needs it."""
 
         def ram(a: np.ndarray) -> int:
             return 0 if _is_mapped(a) else int(a.nbytes)
@@ -319,6 +337,7 @@ class SPANNIndex(BaseIndex):
             "slot_ids": ram(self._slot_ids),
             "replicas": ram(self._nrep),
             "center": self._codec.memory_bytes(),
+            "locator": self._lists.locator_bytes(),
             "mapped": mapped(self._slot_ids) + mapped(self._nrep),
         }
 
@@ -371,6 +390,86 @@ class SPANNIndex(BaseIndex):
         slot = np.full(max(self.n_heads, 1), -1, dtype=np.int64)
         slot[sid[live]] = live
         self._head_slot = slot
+
+    # -- exact vectors -------------------------------------------------------------------------
+    def get_vectors(self, ids: Any) -> np.ndarray:
+        """Stored vectors of ``ids`` (normalised under cosine), in the given order, read from
+        disk (see "Exact vectors" in the module docstring)."""
+        ids_arr = as_ids(ids)
+        slots, found = self._lookup(ids_arr)
+        if not found.all():
+            raise UnknownIdError(f"id {int(ids_arr[~found][0])} is not in the index")
+        if ids_arr.size == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._codec.read_slots(self._lists, slots)
+
+    def search_exact(
+        self,
+        queries: Any,
+        k: int,
+        allow: np.ndarray | None = None,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``k`` nearest among the allowed live points, scored against their stored
+        vectors with the distances of :meth:`search` (ties by slot), padded like it.
+
+        Few allowed points: their vectors are gathered by slot. Many (over a fifth of the
+        slots): one pass over the postings when the records hold the float vectors, else
+        over the codec's vectors file in slot order. Measured on 100k GloVe vectors
+        (float32): 2.1 us a point gathered by slot, 0.44 us a point in a pass over the
+        postings. Runs on the calling thread, so ``n_threads`` has nothing to cap."""
+        q = self.prepare(queries, what="queries")
+        k = check_k(k)
+        nq = q.shape[0]
+        out_ids = np.full((nq, k), PAD_ID, dtype=np.int64)
+        out_d = np.full((nq, k), np.inf, dtype=np.float32)
+        n = self._n_slots
+        live = self._slot_ids[:n] >= 0
+        admit = live if allow is None else self.allow_mask(allow) & live
+        slots = np.flatnonzero(admit)
+        if nq == 0 or slots.size == 0:
+            return out_ids, out_d
+        metric = METRIC_CODES[self.metric]
+        hd = np.full((nq, k), np.inf, dtype=np.float32)
+        hs = np.full((nq, k), EMPTY_SLOT, dtype=np.int64)
+        dense = slots.size * _DENSE_ABOVE > n
+        if dense and self._codec.records_exact:
+            self._exact_by_postings(q, admit, metric, hd, hs)
+        else:  # by slot: the admitted slots, or (dense) every slot's row, admitted ones scored
+            step = _EXACT_CHUNK
+            for start in range(0, n if dense else slots.size, step):
+                if dense:
+                    chunk = np.arange(start, min(start + step, n), dtype=np.int64)
+                    keep = admit[start : start + step]
+                    rows = self._codec.read_slots(self._lists, chunk)[keep]
+                    chunk = chunk[keep]
+                else:
+                    chunk = slots[start : start + step]
+                    rows = self._codec.read_slots(self._lists, chunk)
+                for i in range(nq):
+                    scan_rows(q[i], rows, chunk, metric, hd[i], hs[i])
+        for i in range(nq):
+            heap_sort(hd[i], hs[i])
+        good = hs != EMPTY_SLOT
+        out_ids[good] = self._slot_ids[hs[good]]
+        out_d[good] = hd[good]
+        return out_ids, out_d
+
+    def _exact_by_postings(
+        self, q: np.ndarray, admit: np.ndarray, metric: int, hd: np.ndarray, hs: np.ndarray
+    ) -> None:
+        """Fold every admitted record into the heaps ``(hd[i], hs[i])``: all postings read
+        once, in batches of at most ``_EXACT_BATCH_BYTES`` (replicas skipped by the scan)."""
+        hi = np.full(hd.shape, -1, dtype=np.int64)  # ids: looked up from slots afterwards
+        states = [self._codec.query_state(q[i]) for i in range(q.shape[0])]
+        sizes = self._lists.lengths[: self.n_heads] * self.record_bytes
+        batch = np.cumsum(sizes) // _EXACT_BATCH_BYTES
+        cut = np.flatnonzero(np.r_[True, batch[1:] != batch[:-1], True])
+        for a, b in zip(cut[:-1].tolist(), cut[1:].tolist(), strict=True):
+            words, floats, _, _ = self._lists.read(np.arange(a, b))
+            for i, state in enumerate(states):
+                heap = (hd[i], hs[i], hi[i])
+                self._codec.scan(state, words, floats, metric, self._dead, admit, heap)
 
     # -- training: head selection --------------------------------------------------------------
     def train(self, x: Any, *, n_total: int | None = None) -> None:

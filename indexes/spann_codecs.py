@@ -31,7 +31,7 @@ import numpy as np
 
 from indexes._kernels.bits import byte_luts, decode_recurrent, encode_recurrent
 from indexes._kernels.spann import row_distances, scan_code_records, scan_records
-from indexes.disk_invlists import DiskRows, slots_of
+from indexes.disk_invlists import DiskInvertedLists, DiskRows, slots_of
 from indexes.errors import IndexFormatError
 
 VECTORS_FILE = "vectors.bin"
@@ -47,6 +47,8 @@ class RecordCodec:
     codec that keeps no state and no files besides the postings."""
 
     name: ClassVar[str] = ""
+    #: Whether :meth:`scan` computes exact distances (the records hold the float vectors).
+    records_exact: ClassVar[bool] = False
 
     def __init__(self, dim: int, metric: str, work_dir: str | None) -> None:
         self.dim = dim
@@ -111,6 +113,11 @@ class RecordCodec:
         """Float vectors ``(n, dim)`` of records ``rec`` (``uint32`` words)."""
         raise NotImplementedError
 
+    def read_slots(self, lists: DiskInvertedLists, slots: np.ndarray) -> np.ndarray:
+        """Float vectors ``(n, dim)`` of live ``slots``, in the given order (``get_vectors``,
+        exact scans)."""
+        raise NotImplementedError
+
     # -- state and files -----------------------------------------------------------------------
     def open_work(self) -> None:
         """Start the codec's files afresh (a new index's heads were just chosen)."""
@@ -151,6 +158,7 @@ class Float32Records(RecordCodec):
     """Records ``(slot, id, vector float32[dim])``; scans compute exact distances."""
 
     name = "float32"
+    records_exact = True
 
     def __init__(self, dim: int, metric: str, work_dir: str | None) -> None:
         super().__init__(dim, metric, work_dir)
@@ -175,6 +183,9 @@ class Float32Records(RecordCodec):
 
     def vectors_of(self, rec: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(rec[:, 4:]).view(np.float32)
+
+    def read_slots(self, lists: DiskInvertedLists, slots: np.ndarray) -> np.ndarray:
+        return self.vectors_of(lists.read_slots(slots))
 
 
 class BinaryRecords(RecordCodec):
@@ -252,6 +263,10 @@ class BinaryRecords(RecordCodec):
     def vectors_of(self, rec: np.ndarray) -> np.ndarray:
         assert self.rows is not None
         return self.rows.read(slots_of(rec))[0]
+
+    def read_slots(self, lists: DiskInvertedLists, slots: np.ndarray) -> np.ndarray:
+        assert self.rows is not None
+        return self.rows.read_runs(slots)
 
     def open_work(self) -> None:
         self.close()
