@@ -90,6 +90,12 @@ def _open_saved_fd(path: Path, min_size: int, what: str, where: Path) -> int:
     return fd
 
 
+class _Scratch(threading.local):
+    """A thread's reusable read buffer (``None`` until its first scratch read)."""
+
+    buf: np.ndarray | None = None
+
+
 class DiskInvertedLists:
     """Growable lists of ``4 * record_words``-byte records in one page-aligned file."""
 
@@ -107,7 +113,7 @@ class DiskInvertedLists:
         self._fd = -1
         self._file: Any = None  # keeps an anonymous temporary file open
         self._writable = True
-        self._tls = threading.local()  # per-thread scratch buffer for list reads
+        self._tls = _Scratch()  # per-thread scratch buffer for list reads
         self._locator: np.ndarray | None = None  # slot -> offset of one record (on demand)
 
     # -- files ---------------------------------------------------------------------------------
@@ -246,10 +252,10 @@ class DiskInvertedLists:
         h = self.n_lists
         if h >= self.offsets.shape[0]:
             cap = max(2 * h, 16)
-            for name in ("offsets", "lengths", "capacity"):
-                arr = np.zeros(cap, dtype=np.int64)
-                arr[:h] = getattr(self, name)[:h]
-                setattr(self, name, arr)
+            self.offsets, self.lengths, self.capacity = (
+                np.concatenate((a[:h], np.zeros(cap - h, dtype=np.int64)))
+                for a in (self.offsets, self.lengths, self.capacity)
+            )
         self.offsets[h] = self.lengths[h] = self.capacity[h] = 0
         self.n_lists = h + 1
         return h
@@ -266,7 +272,7 @@ class DiskInvertedLists:
         nbytes = self.lengths[lists] * rb
         total = int(nbytes.sum())
         if scratch:
-            buf = getattr(self._tls, "buf", None)
+            buf = self._tls.buf
             if buf is None or buf.shape[0] < total:
                 buf = np.empty(max(total, 2 * (0 if buf is None else buf.shape[0])), np.uint8)
                 self._tls.buf = buf

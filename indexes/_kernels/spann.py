@@ -1,4 +1,4 @@
-"""SPANN kernels: replica selection (closure + RNG rules) and the posting scans.
+"""SPANN kernels: replica selection (closure + RNG rules), the posting scans, the row scan.
 
 Float32 posting records are ``dim + 4`` 32-bit words: the record's slot and its external id, each an
 int64 split in two little-endian words (low, high), then the float32 vector. Keeping the id in
