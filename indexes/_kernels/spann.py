@@ -1,4 +1,4 @@
-"""SPANN kernels: replica selection (closure + RNG rules) and the posting scans.
+"""SPANN kernels: replica selection (closure + RNG rules), the posting scans, the row scan.
 
 Float32 posting records are ``dim + 4`` 32-bit words: the record's slot and its external id, each an
 int64 split in two little-endian words (low, high), then the float32 vector. Keeping the id in
@@ -18,7 +18,7 @@ import numpy as np
 
 from indexes._kernels.bits import _lut_dot
 from indexes._kernels.distances import distance, l2sq
-from indexes._kernels.topk import _sift_down
+from indexes._kernels.topk import _sift_down, heap_replace_top
 
 
 @nb.njit(nogil=True, cache=True)
@@ -189,3 +189,14 @@ def live_records(words, dead):
             keep[m] = r
             m += 1
     return keep[:m]
+
+
+@nb.njit(nogil=True, cache=True)
+def scan_rows(q, rows, slots, metric, hd, hs):
+    """Fold float rows (the vectors of ``slots``) into the max-heap ``(hd, hs)`` keyed by
+    ``(distance, slot)``, distances as :func:`scan_records` computes them (exact scans)."""
+    for r in range(rows.shape[0]):
+        d = distance(q, rows[r], metric)
+        s = slots[r]
+        if d < hd[0] or (d == hd[0] and s < hs[0]):
+            heap_replace_top(hd, hs, d, s)

@@ -134,16 +134,16 @@ def test_distance_ratio_prunes(index, data):
 def test_every_vector_in_a_posting_and_replicas_counted(index):
     counts = live_slot_counts(index)
     assert (counts >= 1).all()
-    assert (counts <= index.replica_count).all()
+    assert (counts <= index.config.replica_count).all()
     np.testing.assert_array_equal(counts, index._nrep[: index.n_slots])
     assert counts.mean() > 1.0  # replication happens at all
 
 
 def test_posting_caps_and_page_alignment(index):
-    assert index.posting_lengths().max() <= index.posting_vector_limit
+    assert index.posting_lengths().max() <= index.config.posting_vector_limit
     h = index.n_heads
-    assert (index._poff[:h] % PAGE == 0).all()
-    assert (index._plen[:h] <= index._pcap[:h]).all()
+    assert (index._lists.offsets[:h] % PAGE == 0).all()
+    assert (index._lists.lengths[:h] <= index._lists.capacity[:h]).all()
 
 
 def test_cap_drops_replicas_first(data):
@@ -245,7 +245,7 @@ def test_inserts_split_postings(data):
     for s in range(1000, N, 1000):
         idx.add(x[s : s + 1000], np.arange(s, s + 1000))
     assert idx.n_heads > h0  # postings split
-    assert idx.posting_lengths().max() <= idx.posting_vector_limit
+    assert idx.posting_lengths().max() <= idx.config.posting_vector_limit
     counts = live_slot_counts(idx)
     assert (counts >= 1).all()
     flat = FlatIndex(50, "cosine")
@@ -458,7 +458,7 @@ def test_binary_updates_visible(data):
     h0 = idx.n_heads
     idx.add(x[1000:3000], np.arange(1000, 3000))
     assert idx.n_heads > h0  # postings split, their vectors read back from the vectors file
-    assert idx.posting_lengths().max() <= idx.posting_vector_limit
+    assert idx.posting_lengths().max() <= idx.config.posting_vector_limit
     # 1-bit codes alone miss some self-matches at small oversampling (0.95 at 4 measured);
     # with 32 the exact rescoring of float rows read back after the splits finds them
     ids, d = idx.search(x[1000:1300], 1, SPANNParams(oversampling=32))
@@ -535,3 +535,105 @@ def test_binary_bad_input(bindex, tmp_path):
         fh.truncate(100)
     with pytest.raises(IndexFormatError):
         SPANNIndex.load(tmp_path / "t")
+
+
+# -- exact vectors: get_vectors and search_exact ---------------------------------------------------
+def live_ids(idx: SPANNIndex) -> np.ndarray:
+    sid = idx.slot_ids()
+    return sid[sid >= 0]
+
+
+@pytest.mark.parametrize("codec", ["float32", "binary"])
+def test_get_vectors_follow_updates_compaction_and_reload(data, tmp_path, codec):
+    """The stored (normalised) vectors come back for every live id through appends,
+    postings moved and split, tombstones, upserts, compaction, save and load."""
+    x, _ = data
+    assert SPANNIndex.keeps_vectors
+    idx = make(codec=codec, max_train_points=1000, compact_fraction=1.0)
+    oracle = FlatIndex(50, "cosine")  # keeps exactly what was added, normalised the same way
+    idx.build(x[:1000])
+    oracle.add(x[:1000], np.arange(1000))
+    idx.search(x[:5], K)
+    assert idx.memory_report()["locator"] == 0  # searches never build it
+    some = np.array([999, 0, 500, 17])
+    np.testing.assert_array_equal(idx.get_vectors(some), oracle.get_vectors(some))
+    locator = idx.memory_report()["locator"]
+    assert locator == (8 * 1000 if codec == "float32" else 0)  # float32 locates records
+    h0 = idx.n_heads
+    for s in range(1000, 3000, 500):  # the locator is kept current by these writes
+        idx.add(x[s : s + 500], np.arange(s, s + 500))
+        oracle.add(x[s : s + 500], np.arange(s, s + 500))
+    assert idx.n_heads > h0  # postings were split
+    gone = np.arange(0, 3000, 3)
+    idx.remove(gone)
+    oracle.remove(gone)
+    idx.add(x[3000:3010], np.arange(1, 30, 3))  # upserts: new vectors for ten ids
+    oracle.add(x[3000:3010], np.arange(1, 30, 3))
+    ids = live_ids(idx)
+    assert ids.size == 2000
+    np.testing.assert_array_equal(idx.get_vectors(ids), oracle.get_vectors(ids))
+    idx.compact()  # a new file: the locator is rebuilt on demand
+    np.testing.assert_array_equal(idx.get_vectors(ids[::-1]), oracle.get_vectors(ids[::-1]))
+    with pytest.raises(UnknownIdError):
+        idx.get_vectors([5, 0])  # 0 was removed
+    with pytest.raises(UnknownIdError):
+        idx.get_vectors([10**9])
+    assert idx.get_vectors([]).shape == (0, 50)
+    idx.save(tmp_path / "s")
+    loaded = SPANNIndex.load(tmp_path / "s")
+    np.testing.assert_array_equal(loaded.get_vectors(ids), oracle.get_vectors(ids))
+    loaded.add(x[4000:4100], np.arange(4000, 4100))  # after the copy on first write
+    oracle.add(x[4000:4100], np.arange(4000, 4100))
+    ids = live_ids(loaded)
+    np.testing.assert_array_equal(loaded.get_vectors(ids), oracle.get_vectors(ids))
+
+
+def true_topk(x: np.ndarray, q: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Exact cosine distances of the ``k`` nearest allowed rows, float64."""
+    xs = x[allowed] / np.linalg.norm(x[allowed], axis=1, keepdims=True)
+    qs = q / np.linalg.norm(q, axis=1, keepdims=True)
+    return np.sort(1.0 - qs.astype(np.float64) @ xs.T.astype(np.float64), axis=1)[:, :k]
+
+
+@pytest.mark.parametrize("codec", ["float32", "binary"])
+def test_search_exact_is_exact(index, bindex, data, codec, monkeypatch):
+    x, q = data
+    idx = index if codec == "float32" else bindex
+    few = np.arange(5, N, 97)  # 62 points: gathered by slot
+    many = np.arange(0, N, 2)  # half of them: one pass over the postings (or vectors file)
+    mask = np.zeros(idx.n_slots, dtype=bool)
+    mask[idx.slot_ids() % 3 == 0] = True
+    cases = [(None, np.arange(N)), (few, few), (many, many), (mask, np.arange(0, N, 3))]
+    for allow, allowed in cases:
+        ids, d = idx.search_exact(q, K, allow)
+        assert np.isin(ids, allowed).all()
+        assert all(len(set(row)) == K for row in ids.tolist())  # replicas counted once
+        np.testing.assert_allclose(d, true_topk(x, q, allowed, K), atol=2e-6)
+        # the other strategy (by slot / by pass) gives bit-identical answers
+        monkeypatch.setattr("indexes.spann._DENSE_ABOVE", 0 if allow is not few else 10**9)
+        again = idx.search_exact(q, K, allow)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(again[0], ids)
+        np.testing.assert_array_equal(again[1], d)
+    if codec == "float32":  # probing every posting is an exact search too: same bits
+        every = SPANNParams(n_probe=idx.n_heads, max_dist_ratio=float("inf"))
+        a = idx.search(q, K, every)
+        b = idx.search_exact(q, K)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    # fewer allowed points than k: padded
+    ids, d = idx.search_exact(q[:3], K, allow=[7, 11])
+    assert (ids[:, :2] >= 0).all() and (ids[:, 2:] == -1).all() and np.isinf(d[:, 2:]).all()
+
+
+def test_search_exact_bad_input_and_empty(index, data):
+    _, q = data
+    with pytest.raises(InvalidParameterError):
+        index.search_exact(q, 0)
+    with pytest.raises(DimensionMismatchError):
+        index.search_exact(q[:, :10], K)
+    fresh = SPANNIndex(50, "l2")
+    ids, d = fresh.search_exact(q[:2], K)
+    assert (ids == -1).all() and np.isinf(d).all()
+    with pytest.raises(UnknownIdError):
+        fresh.get_vectors([0])

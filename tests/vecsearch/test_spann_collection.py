@@ -47,6 +47,17 @@ def test_spann_collection(db):
         got = coll.search(q, limit=10, filter=flt)
         assert len(got) == 10 and all(exact.retrieve([h.id])[0].payload["g"] < 6 for h in got)
 
+    # a selective filter, and exact: true, are answered from the index's own stored vectors
+    # (SPANNIndex.search_exact), with the exact top 10
+    few = {"must": [{"has_id": list(range(0, 4000, 97))}]}
+    for q in qs[:5]:
+        got = coll.search(q, limit=10, filter=few)
+        assert coll.last_plan == "exact"
+        assert ids_of(got) == ids_of(exact.search(q, limit=10, filter=few))
+        got = coll.search(q, limit=10, params={"exact": True})
+        assert coll.last_plan == "exact"
+        assert ids_of(got) == ids_of(exact.search(q, limit=10))
+
     # live updates: a moved point and deletions are visible at once
     coll.upsert_batch([7], x[3999][None, :], [{"g": 1}])
     assert set(ids_of(coll.search(x[3999], limit=2))) == {7, 3999}
