@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.datasets import load_dataset
 from bench.machine import machine_info
 from bench.threads import limit_threads
 from indexes import FlatIndex
 from indexes.binary import BinaryIndex, BinaryParams
+from vecsearch.datasets import load_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results" / "binary"
 

@@ -20,15 +20,15 @@ import numpy as np
 
 from bench.adapters import ADAPTERS, AdapterUnavailable, adapter_class
 from bench.config import algorithm_specs, load_config
-from bench.datasets import (
+from bench.machine import machine_info
+from bench.threads import available_threads
+from vecsearch.datasets import (
     DatasetMissingError,
     UnknownDatasetError,
     cache_dir,
     dataset_names,
     load_dataset,
 )
-from bench.machine import machine_info
-from bench.threads import available_threads
 
 DEFAULT_ALGORITHMS = "flat,faiss-flat,hnswlib,faiss-hnsw"
 DEFAULT_OUT = Path("bench") / "results"

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import load_dataset
 from vecsearch.database import Database
+from vecsearch.datasets import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SELECTIVITIES = (0.5, 0.1, 0.01, 0.001)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from bench.datasets import load_dataset
 from indexes import FlatIndex
+from vecsearch.datasets import load_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results" / "flat_vs_numpy"
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.datasets import load_dataset
+from vecsearch.datasets import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

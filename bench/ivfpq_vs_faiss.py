@@ -33,8 +33,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from bench.datasets import ground_truth, load_dataset
 from indexes import IVFPQIndex, IVFPQParams
+from vecsearch.datasets import ground_truth, load_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ivfpq_vs_faiss"
 TARGETS = (0.90, 0.95)

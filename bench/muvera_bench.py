@@ -18,7 +18,8 @@
 
 Latency is wall time per query with one thread (BLAS and Numba), on a shared machine: every
 system runs in this same process run, so ratios matter more than absolute times.
-Document tokens come from :mod:`bench.vaswani_tokens` (built once, cached outside the repo).
+Document tokens come from :func:`vecsearch.datasets.load_vaswani_doc_tokens` (built once by
+``scripts/build_vaswani_tokens.py``, cached outside the repo).
 """
 
 from __future__ import annotations
@@ -33,13 +34,12 @@ from typing import Any
 import numba
 import numpy as np
 
-from bench.datasets import load_vaswani
 from bench.machine import machine_info
-from bench.vaswani_tokens import load_doc_tokens
 from indexes._kernels.dispatch import for_rows
 from indexes._kernels.multivector import maxsim_candidates
 from indexes.hnsw import HNSWParams
 from indexes.muvera import FDEConfig, FDEEncoder, MultiVectorIndex, MultiVectorParams, maxsim_scores
+from vecsearch.datasets import load_vaswani, load_vaswani_doc_tokens
 
 DIM = 384
 MAIN = FDEConfig(r_reps=20, k_sim=5, d_proj=16)  # the paper's defaults
@@ -218,7 +218,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     coll = load_vaswani()
-    tok, off = load_doc_tokens()
+    tok, off = load_vaswani_doc_tokens()
     n_docs = off.shape[0] - 1
     if quick:
         n_docs = 1500

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.datasets import load_collection
 from bench.machine import machine_info
 from vecsearch import relevance as R
+from vecsearch.datasets import load_collection
 
 DEFAULT_OUT = Path("bench") / "results" / "relevance"
 TOPK = (5, 10, 20)

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 
 from bench.adapters import adapter_class
-from bench.datasets import load_dataset
 from bench.machine import machine_info
 from bench.metrics import recall_per_query
 from bench.runner import select_queries
+from vecsearch.datasets import ground_truth, load_dataset
 
 K = 10
 
@@ -158,7 +158,7 @@ def _summary(p: dict[str, Any]) -> dict[str, float]:
 def run(dataset_name: str, n_queries: int, log: Any = _log) -> dict[str, Any]:
     """Build every system of ``SYSTEMS[dataset_name]`` and sweep it; returns the result."""
     ds = load_dataset(dataset_name)
-    gt_ids, _ = ds.ground_truth(K)
+    gt_ids, _ = ground_truth(ds, K)
     rows = select_queries(ds.test.shape[0], n_queries, 0)
     q = np.ascontiguousarray(ds.test[rows])
     gt = gt_ids[rows]

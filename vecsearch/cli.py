@@ -30,7 +30,7 @@ from vecsearch import __version__, commands
 
 def _cmd_neighbors(args: argparse.Namespace) -> int:
     """Print the nearest GloVe words of each query word (exact cosine search)."""
-    from bench.datasets import DatasetMissingError, load_glove_full  # lazy: harness package
+    from vecsearch.datasets import DatasetMissingError, load_glove_full
 
     try:
         vectors, words = load_glove_full()
