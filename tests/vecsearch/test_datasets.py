@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from indexes import FlatIndex
+from tests.helpers import recall
 from vecsearch import datasets as ds
 from vecsearch.datasets import groundtruth as gt_module
 
@@ -30,12 +31,8 @@ def _recall_at(c: ds.TestCollection, qrels: dict[int, dict[int, int]], k: int) -
     index = FlatIndex(c.doc_embeddings.shape[1], "cosine")
     index.add(c.doc_embeddings, c.doc_ids)
     ids, _ = index.search(c.query_embeddings, k)
-    out = []
-    for row, qid in enumerate(c.query_ids):
-        rel = {d for d, g in qrels.get(int(qid), {}).items() if g > 0}
-        if rel:
-            out.append(len(rel & set(ids[row].tolist())) / len(rel))
-    return float(np.mean(out))
+    relevant = [{d for d, g in qrels.get(int(qid), {}).items() if g > 0} for qid in c.query_ids]
+    return recall(ids, relevant)
 
 
 # -- GloVe ------------------------------------------------------------------------------------
