@@ -1,6 +1,7 @@
 """MUVERA on Vaswani: multi-vector (per-token MiniLM) retrieval through FDEs vs exact MaxSim.
 
-``python -m bench.muvera_bench [--out bench/results/muvera]`` measures, in one process run:
+``python -m bench.muvera_bench`` measures, in one process run (records in
+``bench/results/muvera/vaswani-tokens-k10.*``):
 
 * exact brute-force MaxSim (one BLAS product per query against all 571k document tokens, then
   a Numba segment max/sum; :func:`indexes.muvera.maxsim_scores`) for the 93 queries: ground
@@ -35,6 +36,7 @@ import numba
 import numpy as np
 
 from bench.machine import machine_info
+from bench.result_paths import RESULTS_DIR, result_paths
 from indexes._kernels.dispatch import for_rows
 from indexes._kernels.multivector import maxsim_candidates
 from indexes.hnsw import HNSWParams
@@ -549,7 +551,7 @@ def plot(r: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="bench/results/muvera")
+    ap.add_argument("--results-dir", default=str(RESULTS_DIR), help="root of the records")
     ap.add_argument("--quick", action="store_true", help="1,500 documents (smoke test)")
     ap.add_argument("--report", help="re-render the Markdown and PNG of this result JSON")
     args = ap.parse_args(argv)
@@ -560,13 +562,12 @@ def main(argv: list[str] | None = None) -> int:
         plot(result, src.with_suffix(".png"))
         return 0
     result = run(quick=args.quick)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / ("vaswani-tokens-quick" if args.quick else "vaswani-tokens")
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    stem.with_suffix(".md").write_text(markdown(result))
-    plot(result, stem.with_suffix(".png"))
-    _log(f"wrote {stem}.json/.md/.png")
+    variant = "quick" if args.quick else ""
+    paths = result_paths("muvera", "vaswani-tokens", 10, variant=variant, root=args.results_dir)
+    paths["json"].write_text(json.dumps(result, indent=2, default=float) + "\n")
+    paths["md"].write_text(markdown(result))
+    plot(result, paths["png"])
+    _log("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
