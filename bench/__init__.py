@@ -1,4 +1,4 @@
-"""The recall/latency harness: real datasets, exact ground truth, peers and reports.
+"""The recall/latency harness: sweeps, peers and reports over the engine's datasets.
 
 Run as ``python -m bench`` or ``vecsearch bench``.
 

@@ -1,8 +1,8 @@
 """Summary of the binary-codes harness runs: the issue-6 targets, RAM vs disk, recall vs bits.
 
 ``python -m bench.binary_report`` reads every ``bench/results/binary/<dataset>-k10.json``
-written by ``python -m bench run --config bench/configs/binary.toml`` and writes
-``summary.md``, ``summary.json`` and ``recall-vs-bits.png`` next to them. Nothing is
+written by ``python -m bench run --study binary --config bench/configs/binary.toml`` and
+writes ``summary.md``, ``summary.json`` and ``recall-vs-bits.png`` next to them. Nothing is
 measured here: every number comes from those runs (same process run as flat and faiss).
 
 Targets (issue 6): recall@10 >= 0.95 with rescoring at oversampling <= 4, at >= 5x our flat
@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "binary"
+from bench.result_paths import study_dir
 
 
 def _label(p: dict[str, Any]) -> str:
@@ -109,12 +109,10 @@ def _curve(result: dict[str, Any]) -> dict[str, dict[int, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", type=Path, default=RESULTS)
+    ap.add_argument("--dir", type=Path, default=study_dir("binary"))
     args = ap.parse_args(argv)
     runs = []
-    for path in sorted(args.dir.glob("**/*-k10.json")):
-        if path.name.startswith("cpu-"):
-            continue
+    for path in sorted(args.dir.glob("**/*-k10.json")):  # <dataset>-k10, not the -cpu variant
         result = json.loads(path.read_text())
         if not any(p.get("memory_detail") for p in result["points"]):
             continue  # an older run without the RAM/disk split
@@ -130,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "flat index (same run), RAM of the searched part <= 1/25 of the float vectors. Best "
         "qualifying setting per mode, with any RAM and within the RAM target; every number is "
         "from the harness runs linked below (wall-clock QPS; each run lists the machine's load "
-        "average, and the cpu-*.md records give CPU time per query).",
+        "average, and the *-cpu.md records give CPU time per query).",
         "",
         "| dataset | mode | setting | recall@10 | QPS | x flat | RAM / floats |",
         "|---|---|---|---:|---:|---:|---:|",

@@ -15,7 +15,7 @@ measures waiting for a CPU; CPU time is what the code costs. Ours includes encod
 query; faiss gets the query codes precomputed.
 
 It checks that both scans return the same Hamming distances, and writes JSON + Markdown + PNG
-to ``bench/results/binary/cpu-<dataset>-k<k>.*``.
+to ``bench/results/binary/<dataset>-k<k>-cpu.*``.
 """
 
 from __future__ import annotations
@@ -30,13 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from bench.datasets import load_dataset
 from bench.machine import machine_info
+from bench.result_paths import RESULTS_DIR, result_paths
 from bench.threads import limit_threads
 from indexes import FlatIndex
 from indexes.binary import BinaryIndex, BinaryParams
-
-RESULTS = Path(__file__).resolve().parent / "results" / "binary"
+from vecsearch.datasets import load_dataset
 
 
 def _single(fn, queries: np.ndarray) -> tuple[float, float]:
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="root of the records")
     args = ap.parse_args(argv)
 
     import faiss
@@ -164,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": {"start": load_start, "end": list(os.getloadavg())},
         "machine": machine_info(),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"cpu-{ds.name}-k{k}"
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    paths = result_paths("binary", ds.name, k, variant="cpu", root=args.results_dir)
+    paths["json"].write_text(json.dumps(record, indent=2) + "\n")
     m = record["machine"]
     la = record["load_average"]
     lines = [
@@ -217,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(memory-mapped: {memory['vectors_disk']:,} bytes; per-row scalars read only by full "
         f"symmetric/asymmetric scans {memory['aux_disk']:,} bytes).",
     ]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    _plot(record, stem.with_suffix(".png"))
+    paths["md"].write_text("\n".join(lines) + "\n")
+    _plot(record, paths["png"])
     print("\n".join(lines))
     return 0
 

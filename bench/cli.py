@@ -20,18 +20,18 @@ import numpy as np
 
 from bench.adapters import ADAPTERS, AdapterUnavailable, adapter_class
 from bench.config import algorithm_specs, load_config
-from bench.datasets import (
+from bench.machine import machine_info
+from bench.result_paths import RESULTS_DIR, result_paths
+from bench.threads import available_threads
+from vecsearch.datasets import (
     DatasetMissingError,
     UnknownDatasetError,
     cache_dir,
     dataset_names,
     load_dataset,
 )
-from bench.machine import machine_info
-from bench.threads import available_threads
 
 DEFAULT_ALGORITHMS = "flat,faiss-flat,hnswlib,faiss-hnsw"
-DEFAULT_OUT = Path("bench") / "results"
 
 
 def _log(msg: str) -> None:
@@ -71,14 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--reference", help="system the summary's ratios refer to (default hnswlib)")
     r.add_argument("--recall-epsilon", type=float, help="relative tie tolerance (default 1e-6)")
-    r.add_argument("--out", default=str(DEFAULT_OUT), help="output folder")
-    r.add_argument("--tag", default="", help="suffix for output file names")
+    r.add_argument(
+        "--study", default="run", help="records go to <results-dir>/<study>/ (default: run)"
+    )
+    r.add_argument("--results-dir", default=str(RESULTS_DIR), help="root of the records")
+    r.add_argument("--tag", default="", help="variant suffix of the output file names")
 
     lid = sub.add_parser("lid", help="local intrinsic dimensionality (MLE) of a dataset")
     lid.add_argument("--dataset", required=True)
     lid.add_argument("--lid-k", type=int, default=20, help="neighbours per estimate")
     lid.add_argument("--sample", type=int, help="estimate for a seeded sample of points only")
-    lid.add_argument("--out", help="write per-point LIDs (.npy) and the summary (.json) here")
+    lid.add_argument(
+        "--save",
+        action="store_true",
+        help="write per-point LIDs (.npy) and the summary (.json) to <results-dir>/lid/",
+    )
+    lid.add_argument("--results-dir", default=str(RESULTS_DIR), help="root of the records")
 
     lo = sub.add_parser("lid-order", help="insertion order (random / LID asc / desc) vs recall")
     lo.add_argument("--dataset", required=True)
@@ -93,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--max-train", type=int, help="seeded subset of the train rows")
     lo.add_argument("--build-threads", type=int, default=1, help="1 keeps the order exact")
     lo.add_argument("--threads", type=int, help="query threads (default: all)")
-    lo.add_argument("--out", default=str(DEFAULT_OUT / "lid-order"))
-    lo.add_argument("--tag", default="")
+    lo.add_argument("--results-dir", default=str(RESULTS_DIR), help="root of the records")
+    lo.add_argument("--tag", default="", help="variant suffix of the output file names")
 
     sub.add_parser("list", help="datasets and systems")
 
@@ -190,8 +198,10 @@ def _cmd_run(args: argparse.Namespace, command: str) -> int:
     result["command"] = command
     result["machine"] = machine_info()
     result["summary"] = summarize(result, args.reference)
-    stem = f"{dataset.name}-k{settings.k}" + (f"-{args.tag}" if args.tag else "")
-    paths = write_reports(result, args.out, stem)
+    paths = result_paths(
+        args.study, dataset.name, settings.k, variant=args.tag, root=args.results_dir
+    )
+    write_reports(result, paths)
     _log("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -228,13 +238,13 @@ def _cmd_lid(args: argparse.Namespace) -> int:
         },
     }
     print(json.dumps(summary, indent=1))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        np.save(out / f"{dataset.name}-lid-k{args.lid_k}.npy", lids)
-        (out / f"{dataset.name}-lid-k{args.lid_k}.json").write_text(
-            json.dumps(summary, indent=1) + "\n"
+    if args.save:
+        paths = result_paths(
+            "lid", dataset.name, args.lid_k, root=args.results_dir, exts=("npy", "json")
         )
+        np.save(paths["npy"], lids)
+        paths["json"].write_text(json.dumps(summary, indent=1) + "\n")
+        _log(f"wrote {paths['npy']} and {paths['json']}")
     return 0
 
 
@@ -257,13 +267,12 @@ def _cmd_lid_order(args: argparse.Namespace, command: str) -> int:
     )
     result["command"] = command
     result["machine"] = machine_info()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"{dataset.name}-{args.algorithm}" + (f"-{args.tag}" if args.tag else "")
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    (out / f"{stem}.md").write_text(lid_order.markdown(result), encoding="utf-8")
-    lid_order.plot(result, str(out / f"{stem}.png"))
-    _log(f"wrote {out / stem}.json/.md/.png")
+    variant = args.algorithm + (f"-{args.tag}" if args.tag else "")
+    paths = result_paths("lid-order", dataset.name, args.k, variant=variant, root=args.results_dir)
+    paths["json"].write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    paths["md"].write_text(lid_order.markdown(result), encoding="utf-8")
+    lid_order.plot(result, str(paths["png"]))
+    _log("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -297,6 +306,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
         _log(f"re-rendered {path.with_suffix('.md')} and {path.with_suffix('.png')}")
         return 0
     result["summary"] = summarize(result, args.reference or result["summary"]["reference"])
-    write_reports(result, path.parent, path.stem)
+    write_reports(result, {ext: path.with_suffix(f".{ext}") for ext in ("json", "md", "png")})
     _log(f"re-rendered {path.with_suffix('.md')} and {path.with_suffix('.png')}")
     return 0

@@ -17,7 +17,7 @@
    recall@10 against exact search over the allowed points (computed here with numpy), and
    the planner's choice.
 
-Writes ``bench/results/engine/<dataset>-<index>[-<limit>].json`` and ``.md``. Timings on a
+Writes ``bench/results/engine/<dataset>-k10-<index>[-<limit>].json`` and ``.md``. Timings on a
 shared 2-core machine are noisy: they are reported, never asserted.
 """
 
@@ -36,11 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import load_dataset
+from bench.result_paths import RESULTS_DIR, result_paths
 from vecsearch.database import Database
+from vecsearch.datasets import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SELECTIVITIES = (0.5, 0.1, 0.01, 0.001)
+K = 10  # neighbours per search (recall@10)
 
 
 def write_parquet(path: Path, x: np.ndarray, r: np.ndarray) -> None:
@@ -171,7 +173,7 @@ def filtered_search(
     r: np.ndarray,
     queries: np.ndarray,
     metric: str,
-    k: int = 10,
+    k: int = K,
     repeats: int = 3,
 ) -> dict:
     """Unfiltered and filtered search QPS (best of ``repeats`` passes), CPU ms per query of
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="use only the first N train points")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3, help="search passes; the best is kept")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "engine"))
+    ap.add_argument("--results-dir", default=str(RESULTS_DIR), help="root of the records")
     args = ap.parse_args(argv)
 
     ds = load_dataset(args.dataset)
@@ -264,10 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         result["machine"]["load_average_at_end"] = list(os.getloadavg())
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.dataset}-{args.index}" + (f"-{args.limit}" if args.limit else "")
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    variant = args.index + (f"-{args.limit}" if args.limit else "")
+    paths = result_paths(
+        "engine", args.dataset, K, variant=variant, root=args.results_dir, exts=("json", "md")
+    )
+    paths["json"].write_text(json.dumps(result, indent=2))
     b = result["build"]
     lines = [
         f"# Engine measures: {args.dataset}, index {args.index}, {len(x):,} points",
@@ -298,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {sel} | {f['allowed']:,} | {f['qps']:,.0f} | {f['cpu_ms_per_query']:.2f} "
             f"| {f['recall@10']:.3f} | {f['plans']} |"
         )
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    paths["md"].write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

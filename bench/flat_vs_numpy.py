@@ -2,7 +2,8 @@
 
 ``python -m bench.flat_vs_numpy [--dataset fashion-mnist-784-euclidean] [--runs 5]`` runs both
 on every test query, interleaved, takes the best of ``--runs`` and writes JSON + Markdown to
-``bench/results/flat_vs_numpy/``. Both sides get the same float32 data and the same BLAS.
+``bench/results/flat_vs_numpy/<dataset>-k<k>.*``. Both sides get the same float32 data and
+the same BLAS.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from bench.datasets import load_dataset
+from bench.result_paths import RESULTS_DIR, result_paths
 from indexes import FlatIndex
-
-RESULTS = Path(__file__).resolve().parent / "results" / "flat_vs_numpy"
+from vecsearch.datasets import load_dataset
 
 
 def numpy_knn(base: np.ndarray, queries: np.ndarray, k: int, block: int = 1000) -> np.ndarray:
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="fashion-mnist-784-euclidean")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="root of the records")
     args = ap.parse_args(argv)
 
     ds = load_dataset(args.dataset)
@@ -83,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "date": time.strftime("%Y-%m-%d"),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{ds.name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    paths = result_paths(
+        "flat_vs_numpy", ds.name, args.k, root=args.results_dir, exts=("json", "md")
+    )
+    paths["json"].write_text(json.dumps(record, indent=2) + "\n")
     lines = [
         f"# Exact batch search on {ds.name} ({nq:,} queries, k={args.k}, best of {args.runs})",
         "",
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "(differences are ties/float32 rounding in numpy's expansion; FlatIndex re-ranks "
         "its candidates with exact float64 distances).",
     ]
-    (RESULTS / f"{ds.name}.md").write_text("\n".join(lines) + "\n")
+    paths["md"].write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

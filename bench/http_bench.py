@@ -18,7 +18,7 @@ same collection searched in-process in the same run, and a mixed read/write load
 The load generator runs in this process (Python threads, GIL-bound) on the same machine as
 the server, so at high N both compete for the same cores: the numbers are an end-to-end
 picture of one small box, not the server's ceiling. Writes
-``bench/results/http/<dataset>-<index>-<n>.json`` and ``.md``; nothing is asserted.
+``bench/results/http/<dataset>-k10-<index>-<n>.json`` and ``.md``; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -41,9 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.datasets import load_dataset
+from bench.result_paths import RESULTS_DIR, result_paths
+from vecsearch.datasets import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
+K = 10  # hits per search
 
 
 def free_port() -> int:
@@ -123,13 +125,13 @@ def in_process(data_dir: Path, queries: np.ndarray, levels: list[int], duration:
     try:
         coll = db.get_collection("bench")
         for q in queries[:50]:
-            coll.search(q, limit=10)  # warm
+            coll.search(q, limit=K)  # warm
         out = []
         for n in levels:
 
             def make(c: int) -> Callable[[int], bool]:
                 def work(i: int) -> bool:
-                    coll.search(queries[(c * 7919 + i) % len(queries)], limit=10)
+                    coll.search(queries[(c * 7919 + i) % len(queries)], limit=K)
                     return True
 
                 return work
@@ -219,7 +221,7 @@ class _Conn:
 
 
 def over_http(url: str, queries: np.ndarray, levels: list[int], duration: float) -> list:
-    bodies = [json.dumps({"query": q.tolist(), "limit": 10}).encode() for q in queries]
+    bodies = [json.dumps({"query": q.tolist(), "limit": K}).encode() for q in queries]
     path = "/collections/bench/points/query"
     out = []
     for n in levels:
@@ -277,7 +279,7 @@ def mixed(url: str, queries: np.ndarray, dim: int, start_id: int, duration: floa
                         counters["writes"] += 1
                 else:
                     q = queries[(c * 7919 + i) % len(queries)]
-                    r = client.post(path + "/query", json={"query": q.tolist(), "limit": 10})
+                    r = client.post(path + "/query", json={"query": q.tolist(), "limit": K})
                     with lock:
                         counters["reads"] += 1
             except httpx.HTTPError:
@@ -377,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--soak", type=float, default=0.0, help="then 32 HTTP clients for this many seconds"
     )
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "http")
+    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="root of the records")
     args = p.parse_args(argv)
 
     ds = load_dataset(args.dataset)
@@ -405,10 +407,12 @@ def main(argv: list[str] | None = None) -> int:
             res["mixed"] = mixed(server.url, queries, x.shape[1], len(x), args.mixed_duration)
         finally:
             server.stop()
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{ds.name}-{args.index}-{len(x)}"
-    stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(render(res))
+    variant = f"{args.index}-{len(x)}"
+    paths = result_paths(
+        "http", ds.name, K, variant=variant, root=args.results_dir, exts=("json", "md")
+    )
+    paths["json"].write_text(json.dumps(res, indent=2) + "\n")
+    paths["md"].write_text(render(res))
     print(render(res))
     return 0
 

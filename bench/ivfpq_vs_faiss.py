@@ -16,8 +16,8 @@ same nlist/m/nbits, same process, interleaved runs.
   vector.
 
 Cosine datasets are normalised for faiss and searched with L2 (same ranking as cosine); our
-index gets the raw vectors and metric ``cosine``. JSON + Markdown go to
-``bench/results/ivfpq_vs_faiss/``.
+index gets the raw vectors and metric ``cosine``. JSON, Markdown and PNG go to
+``bench/results/ivfpq_vs_faiss/<dataset>-k<k>-IVF<nlist>-PQ<m>[-<tag>].*``.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from typing import Any
 import numba
 import numpy as np
 
-from bench.datasets import ground_truth, load_dataset
+from bench.result_paths import RESULTS_DIR, result_paths
 from indexes import IVFPQIndex, IVFPQParams
+from vecsearch.datasets import ground_truth, load_dataset
 
-RESULTS = Path(__file__).resolve().parent / "results" / "ivfpq_vs_faiss"
 TARGETS = (0.90, 0.95)
 
 
@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="root of the records")
+    ap.add_argument("--tag", default="", help="variant suffix of the output file names")
     ap.add_argument("--replot", type=Path, help="only redraw the PNG of a saved JSON run")
     args = ap.parse_args(argv)
     if args.replot:
@@ -234,11 +235,11 @@ def main(argv: list[str] | None = None) -> int:
             "faiss": faiss.__version__,
         },
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{ds.name}-{record['config'].replace(',', '-')}"
-    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2, default=float))
-    (args.out / f"{stem}.md").write_text(markdown(record))
-    plot(record, args.out / f"{stem}.png")
+    variant = record["config"].replace(",", "-") + (f"-{args.tag}" if args.tag else "")
+    paths = result_paths("ivfpq_vs_faiss", ds.name, args.k, variant=variant, root=args.results_dir)
+    paths["json"].write_text(json.dumps(record, indent=2, default=float))
+    paths["md"].write_text(markdown(record))
+    plot(record, paths["png"])
     print(markdown(record))
     return 0
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from bench import lid as lidmod
 from bench.adapters import adapter_class
-from bench.datasets import Dataset, cache_dir, ground_truth
 from bench.metrics import recall_per_query
 from bench.runner import select_queries
 from bench.threads import available_threads, limit_threads
+from vecsearch.datasets import Dataset, cache_dir, ground_truth
 
 
 def subsample(dataset: Dataset, max_train: int | None, seed: int = 0) -> Dataset:

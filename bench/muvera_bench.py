@@ -1,6 +1,7 @@
 """MUVERA on Vaswani: multi-vector (per-token MiniLM) retrieval through FDEs vs exact MaxSim.
 
-``python -m bench.muvera_bench [--out bench/results/muvera]`` measures, in one process run:
+``python -m bench.muvera_bench`` measures, in one process run (records in
+``bench/results/muvera/vaswani-tokens-k10.*``):
 
 * exact brute-force MaxSim (one BLAS product per query against all 571k document tokens, then
   a Numba segment max/sum; :func:`indexes.muvera.maxsim_scores`) for the 93 queries: ground
@@ -18,7 +19,8 @@
 
 Latency is wall time per query with one thread (BLAS and Numba), on a shared machine: every
 system runs in this same process run, so ratios matter more than absolute times.
-Document tokens come from :mod:`bench.vaswani_tokens` (built once, cached outside the repo).
+Document tokens come from :func:`vecsearch.datasets.load_vaswani_doc_tokens` (built once by
+``scripts/build_vaswani_tokens.py``, cached outside the repo).
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ from typing import Any
 import numba
 import numpy as np
 
-from bench.datasets import load_vaswani
 from bench.machine import machine_info
-from bench.vaswani_tokens import load_doc_tokens
+from bench.result_paths import RESULTS_DIR, result_paths
 from indexes._kernels.dispatch import for_rows
 from indexes._kernels.multivector import maxsim_candidates
 from indexes.hnsw import HNSWParams
 from indexes.muvera import FDEConfig, FDEEncoder, MultiVectorIndex, MultiVectorParams, maxsim_scores
+from vecsearch.datasets import load_vaswani, load_vaswani_doc_tokens
 
 DIM = 384
 MAIN = FDEConfig(r_reps=20, k_sim=5, d_proj=16)  # the paper's defaults
@@ -218,7 +220,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     coll = load_vaswani()
-    tok, off = load_doc_tokens()
+    tok, off = load_vaswani_doc_tokens()
     n_docs = off.shape[0] - 1
     if quick:
         n_docs = 1500
@@ -549,7 +551,7 @@ def plot(r: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="bench/results/muvera")
+    ap.add_argument("--results-dir", default=str(RESULTS_DIR), help="root of the records")
     ap.add_argument("--quick", action="store_true", help="1,500 documents (smoke test)")
     ap.add_argument("--report", help="re-render the Markdown and PNG of this result JSON")
     args = ap.parse_args(argv)
@@ -560,13 +562,12 @@ def main(argv: list[str] | None = None) -> int:
         plot(result, src.with_suffix(".png"))
         return 0
     result = run(quick=args.quick)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / ("vaswani-tokens-quick" if args.quick else "vaswani-tokens")
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    stem.with_suffix(".md").write_text(markdown(result))
-    plot(result, stem.with_suffix(".png"))
-    _log(f"wrote {stem}.json/.md/.png")
+    variant = "quick" if args.quick else ""
+    paths = result_paths("muvera", "vaswani-tokens", 10, variant=variant, root=args.results_dir)
+    paths["json"].write_text(json.dumps(result, indent=2, default=float) + "\n")
+    paths["md"].write_text(markdown(result))
+    plot(result, paths["png"])
+    _log("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 

@@ -32,16 +32,15 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.datasets import load_collection
 from bench.machine import machine_info
+from bench.result_paths import RESULTS_DIR, result_paths
 from vecsearch import relevance as R
+from vecsearch.datasets import load_collection
 
-DEFAULT_OUT = Path("bench") / "results" / "relevance"
 TOPK = (5, 10, 20)
 CURVES = ("raw threshold", "normalised", "calibrated")
 VARIANTS = {
@@ -413,8 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cranfield-grades", default="1,2,3", help="Cranfield grades that count as relevant"
     )
-    p.add_argument("--out", default=str(DEFAULT_OUT))
-    p.add_argument("--tag", default="", help="suffix of the output file names")
+    p.add_argument("--results-dir", default=str(RESULTS_DIR), help="root of the records")
+    p.add_argument("--tag", default="", help="variant suffix of the output file names")
     p.add_argument(
         "--extra",
         action="store_true",
@@ -436,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     grades = {int(g) for g in args.cranfield_grades.split(",") if g.strip()}
     results = []
-    for name in [c.strip() for c in args.collections.split(",") if c.strip()]:
+    names = [c.strip() for c in args.collections.split(",") if c.strip()]
+    for name in names:
         _log(f"{name}: depth {args.depth}, {args.folds} folds, seeds {seeds}")
         results.append(evaluate(name, args.depth, args.folds, seeds, grades, args.extra))
         g = results[-1]["f1_gap_points_vs_raw"]["mean"]
@@ -457,13 +457,14 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "seconds": time.perf_counter() - t0,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "relevance" + (f"-{args.tag}" if args.tag else "")
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    (out / f"{stem}.md").write_text(markdown(result), encoding="utf-8")
-    plot(result, str(out / f"{stem}.png"))
-    _log(f"wrote {out / stem}.json/.md/.png")
+    # one record per set of collections, k = the candidates per query (each query's top depth)
+    paths = result_paths(
+        "relevance", "-".join(names), args.depth, variant=args.tag, root=args.results_dir
+    )
+    paths["json"].write_text(json.dumps(result, indent=1), encoding="utf-8")
+    paths["md"].write_text(markdown(result), encoding="utf-8")
+    plot(result, str(paths["png"]))
+    _log("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 

@@ -218,13 +218,11 @@ def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
     plt.close(fig)
 
 
-def write_reports(
-    result: dict[str, Any], out_dir: str | os.PathLike[str], stem: str
-) -> dict[str, Path]:
-    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {ext: out / f"{stem}.{ext}" for ext in ("json", "md", "png")}
+def write_reports(result: dict[str, Any], paths: dict[str, Path]) -> dict[str, Path]:
+    """Write the record (``paths["json"]``), its report (``"md"``) and plot (``"png"``).
+
+    The paths come from :func:`bench.result_paths.result_paths` (a new run) or sit beside an
+    existing record (re-rendering it)."""
     with open(paths["json"], "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=1, default=_json_default)
         fh.write("\n")

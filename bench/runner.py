@@ -29,10 +29,10 @@ import numpy as np
 from bench import lid as lidmod
 from bench.adapters import Adapter, AdapterUnavailable, adapter_class
 from bench.config import AlgorithmSpec
-from bench.datasets import Dataset, cache_dir, ground_truth
 from bench.memory import PeakRSS, max_rss_bytes
 from bench.metrics import DEFAULT_EPSILON, latency_percentiles, recall_per_query
 from bench.threads import available_threads, limit_threads
+from vecsearch.datasets import Dataset, cache_dir, ground_truth
 
 MODES = ("latency", "batch")
 ORDERS = ("data", "random", "lid-asc", "lid-desc")

@@ -1,6 +1,7 @@
 """SPANN disk index vs in-memory peers: recall@k, RAM, disk, pages read, warm/cold latency.
 
-``python -m bench spann --dataset glove-50-angular [--queries 1000] [--out bench/results/spann]``
+``python -m bench spann --dataset glove-50-angular [--queries 1000]`` (records in
+``bench/results/spann/<dataset>-k10.*``)
 
 One process builds, in order, ``spann`` (ours, postings on disk), ``hnsw`` and ``ivfpq``
 (ours, in memory) and ``faiss-ivfflat`` (peer, in memory) through the harness adapters, then
@@ -33,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from bench.adapters import adapter_class
-from bench.datasets import load_dataset
 from bench.machine import machine_info
 from bench.metrics import recall_per_query
+from bench.result_paths import RESULTS_DIR, result_paths
 from bench.runner import select_queries
+from vecsearch.datasets import ground_truth, load_dataset
 
 K = 10
 
@@ -158,7 +160,7 @@ def _summary(p: dict[str, Any]) -> dict[str, float]:
 def run(dataset_name: str, n_queries: int, log: Any = _log) -> dict[str, Any]:
     """Build every system of ``SYSTEMS[dataset_name]`` and sweep it; returns the result."""
     ds = load_dataset(dataset_name)
-    gt_ids, _ = ds.ground_truth(K)
+    gt_ids, _ = ground_truth(ds, K)
     rows = select_queries(ds.test.shape[0], n_queries, 0)
     q = np.ascontiguousarray(ds.test[rows])
     gt = gt_ids[rows]
@@ -436,21 +438,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench spann", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", required=True, choices=sorted(SYSTEMS))
     p.add_argument("--queries", type=int, default=1000)
-    p.add_argument("--out", default="bench/results/spann")
+    p.add_argument("--results-dir", default=str(RESULTS_DIR), help="root of the records")
     args = p.parse_args(argv)
     command = "python -m bench spann " + " ".join(argv or [])
     result = run(args.dataset, args.queries)
     machine = machine_info()
     result["machine"] = machine
     result["command"] = command
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"{args.dataset}-k{K}"
-    with open(stem.with_suffix(".json"), "w", encoding="utf-8") as fh:
+    paths = result_paths("spann", args.dataset, K, root=args.results_dir)
+    with open(paths["json"], "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=1, default=float)
-    stem.with_suffix(".md").write_text(markdown(result, machine, command), encoding="utf-8")
-    plot(result, stem.with_suffix(".png"))
-    _log(f"wrote {stem}.json/.md/.png")
+    paths["md"].write_text(markdown(result, machine, command), encoding="utf-8")
+    plot(result, paths["png"])
+    _log("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 

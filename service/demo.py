@@ -17,6 +17,7 @@ from pathlib import Path
 from vecsearch.collection import Collection
 from vecsearch.config import CollectionConfig
 from vecsearch.database import Database
+from vecsearch.datasets import DatasetMissingError, load_collection
 from vecsearch.snapshots import remove_tree
 
 log = logging.getLogger("service")
@@ -29,8 +30,6 @@ def demo_data_problem(data_dir: str | os.PathLike[str]) -> str | None:
     """Why the demo collection cannot be built (None if it exists or can be built)."""
     if (Path(data_dir) / "collections" / DEMO_COLLECTION / "store.sqlite").exists():
         return None
-    from bench.datasets import DatasetMissingError, load_collection
-
     try:
         load_collection("vaswani")
     except DatasetMissingError as exc:
@@ -45,14 +44,11 @@ def ensure_demo_collection(
 ) -> bool:
     """Build the demo collection unless it exists; True if it was built now.
 
-    Raises ``bench.datasets.DatasetMissingError`` (with instructions) when the shared data
-    folder is not beside the repository.
+    Raises ``vecsearch.datasets.DatasetMissingError`` (with instructions) when the shared
+    data folder is not beside the repository.
     """
     if db.collection_exists(name):
         return False
-    # lazy: the dataset loaders live in the harness package, needed only for the demo
-    from bench.datasets import load_collection
-
     t0 = time.perf_counter()
     data = load_collection("vaswani")
     vectors = data.doc_embeddings

@@ -32,3 +32,11 @@ def vaswani_embeddings(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
     docs = np.load(shared_data / "vaswani" / "docs.f16.npy").astype(np.float32)
     queries = np.load(shared_data / "vaswani" / "queries.f16.npy").astype(np.float32)
     return docs, queries
+
+
+@pytest.fixture
+def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point ``VECSEARCH_CACHE`` (ground truth, derived embedding sets) at an empty folder."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("VECSEARCH_CACHE", str(cache))
+    return cache

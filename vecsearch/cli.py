@@ -17,6 +17,7 @@ Subcommands so far:
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from vecsearch import __version__, commands
 
 def _cmd_neighbors(args: argparse.Namespace) -> int:
     """Print the nearest GloVe words of each query word (exact cosine search)."""
-    from bench.datasets import DatasetMissingError, load_glove_full  # lazy: harness package
+    from vecsearch.datasets import DatasetMissingError, load_glove_full
 
     try:
         vectors, words = load_glove_full()
@@ -61,10 +62,12 @@ def _cmd_neighbors(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    """Delegate to the harness CLI."""
-    from bench.cli import main as bench_main  # lazy: harness package
+    """Delegate to the harness: ``python -m bench`` with the same arguments and exit code.
 
-    return int(bench_main(args.bench_args))
+    The harness runs in a child process (the same interpreter) rather than being imported:
+    the engine sits below the harness and never imports it.
+    """
+    return subprocess.run([sys.executable, "-m", "bench", *args.bench_args]).returncode
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from indexes._kernels.dispatch import serial_twin
+
 L2, IP, COSINE = 0, 1, 2
 
 
@@ -87,22 +89,39 @@ def exact_candidate_distances(queries, base, cand, metric):
     return out
 
 
-@nb.njit(nogil=True, cache=True)
-def normalize_rows(x):
-    """Rows scaled to unit norm (float64 norms) and the first zero-norm row, or -1.
+@nb.njit(nogil=True, cache=True, inline="always")
+def unit_into(x, out):
+    """Write ``x / |x|`` to the row ``out`` (float64 norm and product, one rounding to
+    float32); False if ``|x|`` is zero (or not a number). The one definition of a unit row:
+    batches (:func:`normalize_rows`) and single queries inside search kernels (HNSW's
+    ``search_one``) call it, so a query gives bit-identical results alone or in a batch."""
+    s = 0.0
+    for j in range(x.shape[0]):
+        s += np.float64(x[j]) * np.float64(x[j])
+    if not s > 0.0:
+        return False
+    inv = 1.0 / np.sqrt(s)
+    for j in range(x.shape[0]):
+        out[j] = np.float64(x[j]) * inv
+    return True
 
-    Serial: it is memory-bound and cheap next to any search, and a parallel region would cost
-    more than the work for the single-query case.
-    """
-    n, d = x.shape
-    out = np.empty((n, d), dtype=np.float32)
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def normalize_rows_parallel(x):
+    """Rows of ``x`` scaled to unit norm (:func:`unit_into`) as float32, and the first
+    zero-norm row (``-1`` if none); parallel over rows, for large batches."""
+    n = x.shape[0]
+    out = np.empty(x.shape, dtype=np.float32)
+    ok = np.ones(n, dtype=np.bool_)
+    for i in nb.prange(n):
+        ok[i] = unit_into(x[i], out[i])
     for i in range(n):
-        s = 0.0
-        for j in range(d):
-            s += np.float64(x[i, j]) * np.float64(x[i, j])
-        if not s > 0.0:
+        if not ok[i]:
             return out, i
-        inv = 1.0 / np.sqrt(s)
-        for j in range(d):
-            out[i, j] = x[i, j] * inv
     return out, -1
+
+
+#: :func:`normalize_rows_parallel` on the calling thread: the default, since normalising is
+#: memory-bound and cheap next to any search, and a parallel region would cost more than the
+#: work for a few rows (its serial twin, see :mod:`indexes._kernels.dispatch`).
+normalize_rows = serial_twin(normalize_rows_parallel)

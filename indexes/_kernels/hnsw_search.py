@@ -22,6 +22,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+# Row normalisation is written once, in distances (unit_into, the kernel search_one uses for a
+# query, and its batch forms); indexes/hnsw.py calls the batch forms under these names.
+from indexes._kernels.distances import normalize_rows as normalize_rows_serial  # noqa: F401
+from indexes._kernels.distances import normalize_rows_parallel as normalize_rows  # noqa: F401
+from indexes._kernels.distances import unit_into
 from indexes._kernels.fastdist import FASTMATH, dist_fast
 from indexes._kernels.intrinsics import atomic_add, prefetch1, prefetch2
 from indexes._kernels.pool import (
@@ -233,47 +238,6 @@ def _scratch(g, ef, vis):
     )
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
-def _unit_into(x, out):
-    """Write ``x / |x|`` to ``out`` (float64 norm, float32 scale); False if ``|x| == 0``."""
-    s = 0.0
-    for j in range(x.shape[0]):
-        s += np.float64(x[j]) * np.float64(x[j])
-    if s == 0.0:
-        return False
-    inv = np.float32(1.0 / np.sqrt(s))
-    for j in range(x.shape[0]):
-        out[j] = np.float32(x[j]) * inv
-    return True
-
-
-@nb.njit(nogil=True, cache=True, parallel=True)
-def normalize_rows(x):
-    """Rows of ``x`` scaled to unit norm, exactly as :func:`search_one` scales a query.
-
-    Returns ``(out, bad)`` where ``bad`` is the first zero row (``-1`` if none).
-    """
-    n = x.shape[0]
-    out = np.empty_like(x)
-    ok = np.ones(n, dtype=np.bool_)
-    for i in nb.prange(n):
-        ok[i] = _unit_into(x[i], out[i])
-    for i in range(n):
-        if not ok[i]:
-            return out, i
-    return out, -1
-
-
-@nb.njit(nogil=True, cache=True)
-def normalize_rows_serial(x):
-    """:func:`normalize_rows` on the calling thread (no parallel region for a few rows)."""
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        if not _unit_into(x[i], out[i]):
-            return out, i
-    return out, -1
-
-
 @nb.njit(nogil=True, cache=True)
 def search_one(q_in, k, ef, metric, normalize, g, vis, admit, mode, pf):
     """The single-query path: validate (finite, non-zero for cosine) and normalise ``q_in``
@@ -286,7 +250,7 @@ def search_one(q_in, k, ef, metric, normalize, g, vis, admit, mode, pf):
             return out_ids, out_d, 0, BAD_VALUE
     if normalize:
         q = np.empty(dim, dtype=np.float32)
-        if not _unit_into(q_in, q):
+        if not unit_into(q_in, q):
             return out_ids, out_d, 0, ZERO_NORM
     else:
         q = q_in

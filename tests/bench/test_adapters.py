@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bench.adapters import ADAPTERS, AdapterUnavailable, adapter_class
-from bench.datasets import Dataset, ground_truth, make_synthetic
 from bench.metrics import recall_per_query
+from vecsearch.datasets import Dataset, ground_truth, make_synthetic
 
 # (adapter, build params, query params, minimum recall@10)
 CASES = [

@@ -33,13 +33,14 @@ def result_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("e2e")
     cfg = tmp / "tiny.toml"
     cfg.write_text(CONFIG)
-    out = tmp / "results"
-    argv = ["run", "--dataset", DATASET, "--algorithms", "flat,hnswlib,hnsw"]
-    argv += ["--config", str(cfg), "--queries", "50", "--threads", "2", "--out", str(out)]
+    root = tmp / "results"
+    argv = ["run", "--dataset", DATASET, "--algorithms", "flat,hnswlib,hnsw", "--study", "e2e"]
+    argv += ["--config", str(cfg), "--queries", "50", "--threads", "2"]
+    argv += ["--results-dir", str(root)]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VECSEARCH_CACHE", str(tmp / "cache"))
         assert main(argv) == 0
-    yield out
+    yield root / "e2e"  # <results-dir>/<study>/
 
 
 def test_run_writes_json_markdown_png(result_dir: Path) -> None:
@@ -91,12 +92,14 @@ def test_report_rerenders_from_json(result_dir: Path, tmp_path: Path) -> None:
 
 
 def test_lid_order_experiment(tmp_path: Path, tmp_cache: Path) -> None:
-    out = tmp_path / "lid"
+    out = tmp_path / "lid-order"  # <results-dir>/lid-order/
     argv = ["lid-order", "--dataset", "synthetic-l2-1200x16-id8-q40-s2", "--M", "6"]
     argv += ["--ef-construction", "20", "--ef", "5,40", "--random-seeds", "0", "--k", "5"]
-    argv += ["--queries", "40", "--out", str(out)]
+    argv += ["--queries", "40", "--results-dir", str(tmp_path)]
     assert main(argv) == 0
-    result = json.loads(next(out.glob("*.json")).read_text())
+    (path,) = out.glob("*.json")
+    assert path.name == "synthetic-l2-1200x16-id8-q40-s2-k5-hnswlib.json"
+    result = json.loads(path.read_text())
     assert [b["order"] for b in result["builds"]] == ["random-s0", "lid-asc", "lid-desc"]
     asc, desc = result["builds"][1], result["builds"][2]
     assert asc["mean_lid_first_10pct"] < result["dataset_lid"]["mean"]
@@ -109,9 +112,10 @@ def test_lid_order_experiment(tmp_path: Path, tmp_cache: Path) -> None:
 
 
 def test_bad_input_is_an_error_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["run", "--dataset", "no-such-data", "--out", str(tmp_path)]) == 2
+    assert main(["run", "--dataset", "no-such-data", "--results-dir", str(tmp_path)]) == 2
     assert "unknown dataset" in capsys.readouterr().err
-    argv = ["run", "--dataset", DATASET, "--algorithms", "flat,flat", "--out", str(tmp_path)]
+    argv = ["run", "--dataset", DATASET, "--algorithms", "flat,flat"]
+    argv += ["--results-dir", str(tmp_path)]
     assert main(argv) == 2
     assert "twice" in capsys.readouterr().err
 
@@ -121,9 +125,9 @@ def test_interleaved_run_measures_every_point(tmp_path: Path, tmp_cache: Path) -
     cfg.write_text(CONFIG.replace("runs = 1", "runs = 2"))
     argv = ["run", "--dataset", DATASET, "--algorithms", "flat,hnswlib", "--interleave"]
     argv += ["--config", str(cfg), "--queries", "30", "--modes", "latency"]
-    argv += ["--out", str(tmp_path), "--tag", "il"]
+    argv += ["--results-dir", str(tmp_path), "--tag", "il"]
     assert main(argv) == 0
-    result = json.loads((tmp_path / f"{DATASET}-k5-il.json").read_text())
+    result = json.loads((tmp_path / "run" / f"{DATASET}-k5-il.json").read_text())
     assert result["settings"]["interleave"] is True
     assert len(result["points"]) == 1 + 2 * 3
     assert all(p["passes"] == 2 and "batch" not in p for p in result["points"])

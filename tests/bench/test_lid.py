@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench import lid
-from bench.datasets import make_synthetic
+from vecsearch.datasets import make_synthetic
 
 
 @pytest.mark.parametrize("idim", [3, 8])

@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from bench.datasets import glove_split
+from vecsearch.datasets import glove_split
 
 
 @lru_cache(maxsize=4)

@@ -22,6 +22,7 @@ from indexes._kernels.bits import hamming_matrix
 from indexes._kernels.bits_scan import candidate_capacity, scan_chunk, use_exhaustive
 from indexes._kernels.bits_search import _select_unordered
 from indexes.binary import BinaryIndex, BinaryParams
+from tests.helpers import recall
 
 METRICS = ["l2", "ip", "cosine"]
 
@@ -31,12 +32,6 @@ def numpy_hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ab = np.unpackbits(a.view(np.uint8), axis=1)
     bb = np.unpackbits(b.view(np.uint8), axis=1)
     return (ab[:, None, :] != bb[None, :, :]).sum(axis=2)
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(
-        np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)])
-    )
 
 
 @pytest.fixture(scope="module")

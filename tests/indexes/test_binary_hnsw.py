@@ -7,12 +7,7 @@ import pytest
 
 from indexes import FlatIndex, InvalidParameterError, NotTrainedError
 from indexes.binary_hnsw import HNSWBinaryIndex, HNSWBinaryParams
-
-
-def recall(found, truth):
-    return float(
-        np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)])
-    )
+from tests.helpers import recall
 
 
 @pytest.fixture(scope="module")

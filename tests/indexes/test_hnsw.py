@@ -23,6 +23,7 @@ from indexes import (
     UnknownIdError,
 )
 from indexes.hnsw import HNSWIndex, HNSWParams
+from tests.helpers import recall
 
 K = 10
 REPO = Path(__file__).resolve().parents[2]
@@ -30,15 +31,6 @@ DATA = REPO.parent / "shared" / "data"
 GLOVE_BASE = 50_000
 GLOVE_QUERIES = 500
 GLOVE_EF = 300  # GloVe 6B is a hard set: hnswlib needs ef ~ 200 for 0.97 on it too
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean fraction of the true k nearest ids found per query."""
-    hits = [
-        len(set(f[f >= 0].tolist()) & set(t[t >= 0].tolist())) / max(1, int((t >= 0).sum()))
-        for f, t in zip(found, truth, strict=True)
-    ]
-    return float(np.mean(hits))
 
 
 def unit(x: np.ndarray) -> np.ndarray:

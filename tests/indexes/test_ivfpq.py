@@ -21,14 +21,11 @@ from indexes import (
     UnknownIdError,
     UnsupportedOperationError,
 )
+from tests.helpers import recall
 from tests.indexes.realdata import glove_sample
 
 K = 10
 NLIST = 64
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float((found[:, :, None] == truth[:, None, :]).any(2).sum() / truth.size)
 
 
 @pytest.fixture(scope="module")

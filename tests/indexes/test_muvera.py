@@ -26,6 +26,7 @@ from indexes.muvera import (
     maxsim_scores,
 )
 from tests.conftest import REPO_ROOT
+from tests.helpers import recall
 
 
 def numpy_maxsim(q_sets, d_sets):
@@ -151,11 +152,11 @@ def test_pipeline_recall_against_exact_maxsim(vaswani_tokens, vaswani_index, exa
     _, queries = vaswani_tokens
     truth, truth_scores = exact_top10
 
-    def recall(c):
+    def recall_at(c):
         got, _ = vaswani_index.search(queries, 10, MultiVectorParams(candidates=c))
-        return np.mean([len(set(g - 500) & set(t)) / 10 for g, t in zip(got, truth, strict=True)])
+        return recall(got - 500, truth)
 
-    r10, r100, r300 = recall(10), recall(100), recall(300)
+    r10, r100, r300 = recall_at(10), recall_at(100), recall_at(300)
     assert r10 < r100 < r300
     assert r100 >= 0.88 and r300 >= 0.97
     got, dist = vaswani_index.search(queries, 10, MultiVectorParams(candidates=1000))
@@ -280,11 +281,11 @@ def test_float16_tokens_recall_scores_and_memory(vaswani_tokens, scaled_docs, fl
     f32, f16 = float16_pair["float32"], float16_pair["float16"]
     truth, _ = exact_maxsim_search(queries, scaled_docs, 10, 384)  # float32 tokens
 
-    def recall(index):
+    def recall_of(index):
         got, _ = index.search(queries, 10, MultiVectorParams(candidates=100))
-        return np.mean([len(set(g - 500) & set(t)) / 10 for g, t in zip(got, truth, strict=True)])
+        return recall(got - 500, truth)
 
-    r32, r16 = recall(f32), recall(f16)
+    r32, r16 = recall_of(f32), recall_of(f16)
     assert r32 >= 0.88 and r16 >= 0.99 * r32, (r32, r16)
     # the float16 re-rank is exact MaxSim over the float16-rounded tokens
     rounded = (scaled_docs[0].astype(np.float16).astype(np.float32), scaled_docs[1])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.datasets import load_dataset
 from indexes import FlatIndex
 from indexes._kernels.rotation import make_rotation, rotate_rows, unrotate_rows
 from indexes.binary import BinaryIndex, BinaryParams
+from vecsearch.datasets import load_dataset
 
 
 @pytest.mark.parametrize("dim", [1, 7, 64, 100, 784])

