@@ -1,13 +1,13 @@
-"""The saved vector index of a collection: derived data, written atomically with its state.
+"""The saved index of one vector space: derived data, written atomically with its state.
 
-Layout inside the collection directory::
+Layout inside the space's directory (``<collection>/spaces/<space id>/``)::
 
     index/data/...        the index's own save() output (plain .npy arrays + manifest)
-    index/state.json      {"uuid", "index_type", "params", "applied_seq", "metric", "dim"}
+    index/state.json      {"uuid", "space", "index_type", "params", "applied_seq", ...}
 
-``applied_seq`` is the store sequence number the saved index reflects: every write with a
-higher sequence number is re-applied at open (vectors with ``vseq > applied_seq`` re-added,
-tombstones with ``seq > applied_seq`` removed). A save goes to a fresh directory that is
+``applied_seq`` is the store sequence number the saved index reflects: at open, vectors
+written after it (``vseq > applied_seq``) are re-added and ids the space no longer has are
+removed (see :mod:`vecsearch.space`). A save goes to a fresh directory that is
 fsynced and then swapped in by rename, so a crash leaves the old copy, the new one, or none
 (in which case the index is rebuilt from the store). Anything unreadable is rebuilt too.
 """
@@ -95,3 +95,15 @@ class IndexFiles:
             return False
         shutil.copytree(self.dir, target)
         return True
+
+
+def adopt_schema1_index(path: Path) -> None:
+    """A schema-1 collection kept its one index in ``index/``; it is the unnamed space's
+    (id 0) and moves to ``spaces/0/index`` by one rename (idempotent)."""
+    old, new = path / "index", path / "spaces" / "0" / "index"
+    if old.is_dir() and not new.exists():
+        new.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(old, new)
+        fsync_dir(new.parent)
+    elif old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Vectors of points in a write: Qdrant's vector forms -> validated arrays per vector space.
+"""Points in a write: Qdrant's point and vector forms -> validated arrays per vector space.
 
 A point's ``vector`` (Qdrant's ``VectorStruct``) is one of
 
@@ -27,7 +27,8 @@ import numpy as np
 
 from vecsearch.config import CollectionConfig, SpaceConfig
 from vecsearch.errors import ValidationError
-from vecsearch.validate import check_multivectors, check_vectors
+from vecsearch.ids import id_key, parse_point_id
+from vecsearch.validate import check_multivectors, check_vectors, payload_json
 
 
 @dataclass(frozen=True)
@@ -174,3 +175,86 @@ def take(columns: list[Column], order: Sequence[int]) -> list[Column]:
         vecs = [c.vectors[j] for j in keep] if isinstance(c.vectors, list) else c.vectors[keep]
         out.append(Column(c.space, pos, vecs))
     return out
+
+
+@dataclass(frozen=True)
+class PointWrite:
+    """A validated write of whole points (upsert) or of some of their vectors: id keys,
+    vector columns, and payload JSON texts (``None`` for vector updates). An id that repeats
+    keeps its last occurrence."""
+
+    keys: list[bytes]
+    columns: list[Column]
+    payloads: list[str] | None = None
+
+    @classmethod
+    def of(
+        cls, pids: Sequence[Any], columns: list[Column], payloads: list[str] | None
+    ) -> PointWrite:
+        keys = [id_key(p) for p in pids]
+        last = {k: i for i, k in enumerate(keys)}
+        if len(last) < len(keys):
+            order = sorted(last.values())
+            keys = [keys[i] for i in order]
+            payloads = None if payloads is None else [payloads[i] for i in order]
+            columns = take(columns, order)
+        return cls(keys, columns, payloads)
+
+    def store_columns(self) -> dict[int, tuple[list[int], list[bytes]]]:
+        """``{space id: (positions, blobs)}`` for the store."""
+        return {c.space.id: (c.positions.tolist(), c.blobs()) for c in self.columns}
+
+
+def parse_points(config: CollectionConfig, points: Any) -> PointWrite:
+    """The list form of upsert: ``[{"id", "vector", "payload"}]``."""
+    if isinstance(points, Mapping) or not isinstance(points, Sequence):
+        raise ValidationError("points", "expected a list of points")
+    ids, vectors, payloads = [], [], []
+    for i, p in enumerate(points):
+        if not isinstance(p, Mapping):
+            raise ValidationError(f"points[{i}]", "expected an object {id, vector, payload}")
+        extra = set(p) - {"id", "vector", "payload"}
+        if extra:
+            raise ValidationError(f"points[{i}].{sorted(extra)[0]}", "unknown point field")
+        if "id" not in p:
+            raise ValidationError(f"points[{i}].id", "missing")
+        if "vector" not in p and not config.named:
+            raise ValidationError(f"points[{i}].vector", "missing")
+        ids.append(p["id"])
+        vectors.append(p.get("vector"))
+        payloads.append(p.get("payload"))
+    pids = [parse_point_id(v, f"points[{i}].id") for i, v in enumerate(ids)]
+    columns = point_columns(config, vectors, lambda i: f"points[{i}].vector")
+    texts = [payload_json(p, f"points[{i}].payload") for i, p in enumerate(payloads)]
+    return PointWrite.of(pids, columns, texts)
+
+
+def parse_batch(
+    config: CollectionConfig, ids: Any, vectors: Any, payloads: Sequence[Any] | None
+) -> PointWrite:
+    """The column form of upsert: ``ids[i]``, ``vectors[i]`` (or ``{name: [...]}``),
+    ``payloads[i]``."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Sequence | np.ndarray):
+        raise ValidationError("batch.ids", "expected a list of point ids")
+    n = len(ids)
+    if payloads is not None and len(payloads) != n:
+        raise ValidationError("batch.payloads", f"expected {n} payloads, got {len(payloads)}")
+    pids = [parse_point_id(v, f"batch.ids[{i}]") for i, v in enumerate(ids)]
+    columns = batch_columns(config, vectors, n, "batch.vectors")
+    texts = [payload_json(p, f"batch.payloads[{i}]") for i, p in enumerate(payloads or [None] * n)]
+    return PointWrite.of(pids, columns, texts)
+
+
+def parse_vector_updates(config: CollectionConfig, points: Any) -> PointWrite:
+    """Vectors to set on existing points: ``[{"id", "vector": {name: vector}}]``."""
+    if isinstance(points, Mapping) or not isinstance(points, Sequence) or not points:
+        raise ValidationError("points", "expected a non-empty list of {id, vector}")
+    ids, vectors = [], []
+    for i, p in enumerate(points):
+        if not isinstance(p, Mapping) or set(p) - {"id", "vector"} or "id" not in p:
+            raise ValidationError(f"points[{i}]", "expected an object {id, vector}")
+        if p.get("vector") is None or p.get("vector") == {}:
+            raise ValidationError(f"points[{i}].vector", "missing: give the vectors to set")
+        ids.append(parse_point_id(p["id"], f"points[{i}].id"))
+        vectors.append(p["vector"])
+    return PointWrite.of(ids, point_columns(config, vectors, lambda i: f"points[{i}].vector"), None)

@@ -15,11 +15,18 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 
-from vecsearch.errors import RelevanceLabelError, RelevanceUnsupportedError, ValidationError
+from vecsearch.errors import (
+    RelevanceLabelError,
+    RelevanceModelMissingError,
+    RelevanceModelNotFoundError,
+    RelevanceUnsupportedError,
+    ValidationError,
+)
 from vecsearch.ids import id_key, key_to_id, parse_point_id, parse_point_ids
 from vecsearch.query.execute import Reader, top_hits
 from vecsearch.relevance import (
@@ -192,3 +199,74 @@ def model_info(model: RelevanceModel) -> dict[str, Any]:
         "meta": model.meta,
         "report": model.report,
     }
+
+
+class RelevanceSlot:
+    """A collection's relevance model: read from its store at open, replaced by a fit,
+    removed on request; searches read :attr:`model` under the collection's shared lock, and
+    changes swap it under the exclusive one."""
+
+    def __init__(
+        self,
+        name: str,
+        uuid: str,
+        store: Any,
+        write_lock: AbstractContextManager[Any],
+        rw: Any,
+    ) -> None:
+        self.name, self.uuid, self.store = name, uuid, store
+        self._write_lock, self._rw = write_lock, rw
+        self.model = load_model(store.get_meta(RELEVANCE_KEY), name)
+
+    def for_space(self, using: str) -> RelevanceModel | None:
+        """The model if it was fitted on space ``using``."""
+        model = self.model
+        return model if model is not None and model_using(model) == using else None
+
+    def check_threshold(self, value: Any, using: str, field: str) -> float | None:
+        """A checked ``relevance_threshold`` (it needs a model fitted on space ``using``)."""
+        rthr = check_threshold(value, field)
+        if rthr is None:
+            return None
+        if not 0.0 <= rthr <= 1.0:
+            raise ValidationError(field, f"expected a number in [0, 1], got {rthr!r}")
+        if self.for_space(using) is None:
+            raise RelevanceModelMissingError(
+                field,
+                f"collection {self.name!r} has no relevance model"
+                + (f" for vector {using!r}" if using else "")
+                + "; fit one first (Collection.fit_relevance, `vecsearch relevance fit` or "
+                "PUT /collections/{name}/relevance)",
+            )
+        return rthr
+
+    def install(self, model: RelevanceModel, points_count: int) -> dict[str, Any]:
+        """Store a freshly fitted model (the next revision) and start using it."""
+        with self._write_lock:
+            old = self.model
+            model.meta.update(
+                revision=(int(old.meta.get("revision", 0)) if old is not None else 0) + 1,
+                collection_uuid=self.uuid,
+                points_count=points_count,
+            )
+            self.store.set_meta({RELEVANCE_KEY: json.dumps(model.to_dict())})
+            with self._rw.write():
+                self.model = model
+        return self.info()
+
+    def info(self) -> dict[str, Any]:
+        """The model's description and report (:class:`RelevanceModelNotFoundError` if none)."""
+        if self.model is None:
+            raise RelevanceModelNotFoundError(f"collection {self.name!r} has no relevance model")
+        return model_info(self.model)
+
+    def delete(self) -> None:
+        """Remove the model (:class:`RelevanceModelNotFoundError` if there is none)."""
+        with self._write_lock:
+            if self.model is None:
+                raise RelevanceModelNotFoundError(
+                    f"collection {self.name!r} has no relevance model"
+                )
+            self.store.delete_meta(RELEVANCE_KEY)
+            with self._rw.write():
+                self.model = None

@@ -350,17 +350,28 @@ class Store:
         """Labels of the given id keys that exist (``writer``: read on the write connection)."""
         return self._lookup(self._w if writer else self._reader(), keys)
 
-    def rows(self, labels: Sequence[int], *, writer: bool = False) -> dict[int, Row]:
-        """Rows ``(label, key, payload, seq)`` of existing labels, by label."""
+    def rows(
+        self, labels: Sequence[int], vectors: Sequence[int] = (), *, writer: bool = False
+    ) -> dict[int, tuple]:
+        """Rows ``(label, key, payload, seq, blob of each space in vectors...)`` of existing
+        labels, by label (a blob is None where the point lacks that vector). One statement
+        per chunk, so a point and its vectors are read from one snapshot even while writes
+        commit."""
         c = self._w if writer else self._reader()
-        out: dict[int, Row] = {}
+        cols = "".join(f", v{j}.vector" for j in range(len(vectors)))
+        joins = "".join(
+            f" LEFT JOIN {vector_table(sid)} v{j} ON v{j}.label = p.label"
+            for j, sid in enumerate(vectors)
+        )
+        out: dict[int, tuple] = {}
         for i in range(0, len(labels), CHUNK):
             part = [int(x) for x in labels[i : i + CHUNK]]
             for r in c.execute(
-                f"SELECT label, pid, payload, seq FROM points WHERE label IN ({_qs(len(part))})",
+                f"SELECT p.label, p.pid, p.payload, p.seq{cols} FROM points p{joins} "
+                f"WHERE p.label IN ({_qs(len(part))})",
                 part,
             ):
-                out[r[0]] = (r[0], bytes(r[1]), r[2], r[3])
+                out[r[0]] = (r[0], bytes(r[1]), *r[2:])
         return out
 
     def pids(self, labels: Sequence[int]) -> dict[int, bytes]:
