@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -158,7 +159,8 @@ class IndexType:
         if not isinstance(given, Mapping):
             raise ValidationError(field, f"expected an object, got {type(given).__name__}")
         _, params_cls = self.classes()
-        names = {f.name for f in dataclasses.fields(params_cls)}
+        kinds = {f.name: _kind(f) for f in dataclasses.fields(params_cls)}
+        names = set(kinds)
         kwargs: dict[str, Any] = {}
         exact = False
         for key, value in given.items():
@@ -177,7 +179,7 @@ class IndexType:
                 for sub, subval in value.items():
                     alias = self.search_aliases.get(f"{key}.{sub}")
                     if alias is not None and subval is not None:
-                        kwargs[alias] = subval
+                        kwargs[alias] = _coerce(kinds[alias], subval, f"{field}.{key}.{sub}")
                 continue
             target = self.search_aliases.get(key, key if key in names else None)
             if target is None:
@@ -188,13 +190,41 @@ class IndexType:
                     f"unknown search parameter for index type {self.name!r}; expected one of "
                     f"{sorted(names | set(self.search_aliases) | QDRANT_SEARCH_KEYS)}",
                 )
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValidationError(f"{field}.{key}", f"expected a number, got {value!r}")
-            kwargs[target] = value
+            kwargs[target] = _coerce(kinds[target], value, f"{field}.{key}")
         try:
             return params_cls(**kwargs), exact
         except (TypeError, ValueError) as exc:
             raise ValidationError(field, str(exc)) from exc
+
+
+def _kind(f: dataclasses.Field) -> str:
+    """``bool``, ``int``, ``float`` or ``str``: the type of a params-class field."""
+    t = str(f.type)
+    for kind in ("bool", "int", "float", "str"):
+        if kind in t.replace("None", "").replace("|", " ").split():
+            return kind
+    return "float"
+
+
+def _coerce(kind: str, value: Any, field: str) -> Any:
+    """A request value for a params field of type ``kind``. A fractional number for an
+    integer knob is rounded up: Qdrant's ``quantization.oversampling`` is a float (1.5
+    is common), ``ivf_pq``'s ``k_factor`` it stands for is a whole number of candidates."""
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValidationError(field, f"expected true or false, got {value!r}")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValidationError(field, f"expected a string, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(field, f"expected a number, got {value!r}")
+    if kind == "int" and isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(field, f"expected a finite number, got {value!r}")
+        return math.ceil(value)
+    return value
 
 
 def _check_qdrant_param(key: str, value: Any, field: str) -> None:
