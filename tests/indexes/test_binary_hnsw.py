@@ -37,6 +37,30 @@ def test_codes_walk_then_rescore_recall(built):
     assert more >= rescored
 
 
+def test_filtered_search(built, vaswani_embeddings):
+    """``allow``: a broad filter walks the codes admitting allowed nodes only; a selective
+    one is answered exactly from the float vectors; both return k allowed hits."""
+    index, queries, _ = built
+    docs, _ = vaswani_embeddings
+    flat = FlatIndex(docs.shape[1], "cosine")
+    flat.add(docs, np.arange(docs.shape[0]))
+    params = HNSWBinaryParams(ef=128, oversampling=4)
+    broad = np.arange(0, docs.shape[0], 2)  # half the points
+    got, _ = index.search(queries, 10, params, allow=broad)
+    truth, _ = flat.search(queries, 10, allow=broad)
+    assert np.isin(got, broad).all()
+    assert recall(got, truth) >= 0.93
+    few = np.arange(0, docs.shape[0], 500)  # 23 points: the exact plan
+    got, dist = index.search(queries, 10, params, allow=few)
+    truth, tdist = flat.search(queries, 10, allow=few)
+    np.testing.assert_array_equal(got, truth)
+    np.testing.assert_allclose(dist, tdist, rtol=1e-5, atol=1e-6)
+    mask = np.zeros(index.n_slots, dtype=bool)
+    mask[:3] = True  # a boolean slot mask admitting 3 points: 3 hits, then padding
+    got, dist = index.search(queries[:2], 5, params, allow=mask)
+    assert (got[:, :3] >= 0).all() and (got[:, 3:] == -1).all() and np.isinf(dist[:, 3:]).all()
+
+
 def test_save_load_remove_and_errors(built, tmp_path, vaswani_embeddings):
     index, queries, _ = built
     params = HNSWBinaryParams(ef=96)
@@ -56,7 +80,5 @@ def test_save_load_remove_and_errors(built, tmp_path, vaswani_embeddings):
     fresh = HNSWBinaryIndex(docs.shape[1])
     with pytest.raises(NotTrainedError):
         fresh.add(docs[:5], np.arange(5))
-    with pytest.raises(InvalidParameterError, match="allow"):
-        index.search(queries, 5, allow=np.arange(10))
     with pytest.raises(InvalidParameterError, match="oversampling"):
         index.search(queries, 5, HNSWBinaryParams(oversampling=0))
