@@ -331,5 +331,6 @@ register(
         build_aliases={"m": "M", "ef_construct": "ef_construction"},
         search_aliases={"hnsw_ef": "ef"},
         multivector=True,
+        metrics=frozenset({"ip", "cosine"}),  # MaxSim over dot products (Dot, Cosine)
     )
 )
