@@ -34,9 +34,10 @@ float vectors (exact, float64 accumulation). The float vectors are optional (``k
 and, after ``load(path, mmap=True)``, stay on disk memory-mapped: RAM holds only the codes,
 their scales and the ids. They are the vectors as given (normalised under cosine, never
 rotated), so with ``keep_vectors`` the index also answers ``get_vectors`` and
-``search_exact`` (which reads only the allowed rows, from disk if mapped). The per-row scalars ``cdot`` and ``xhat_sq`` (used only by the
-full ``"symmetric"`` / ``"asymmetric"`` scans) stay memory-mapped too; ``"hamming"`` and
-``"cascade"`` never read them (the cascade recomputes what it needs for its shortlist).
+``search_exact`` (which reads only the allowed rows, from disk if mapped). The per-row
+scalars ``cdot`` and ``xhat_sq`` (used only by the full ``"symmetric"`` / ``"asymmetric"``
+scans) stay memory-mapped too; ``"hamming"`` and ``"cascade"`` never read them (the cascade
+recomputes what it needs for its shortlist).
 
 Codes are stored word-major, ``(bits, n_words, n)``: word ``w`` of every row's stage-``s``
 code is contiguous, so the Hamming scan over the first stage vectorises across rows and a
