@@ -47,11 +47,15 @@ from indexes.hnsw import HNSWConfig, HNSWIndex
 
 @dataclass(frozen=True, slots=True)
 class HNSWBinaryParams(SearchParams):
-    """``ef`` for the walk on codes, ``oversampling * k`` candidates rescored."""
+    """``ef`` for the walk on codes, ``oversampling * k`` candidates rescored;
+    ``exact_filter_ratio`` overrides the graph's constant for choosing exact search under a
+    filter, as in :class:`~indexes.hnsw.HNSWParams` (``0``: always walk, ``inf``: always
+    scan exactly)."""
 
     ef: int = 64
     oversampling: float = 4.0
     rescore: bool = True
+    exact_filter_ratio: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +172,20 @@ class HNSWBinaryIndex(BaseIndex):
             raise InvalidParameterError(f"oversampling must be >= 1, got {p.oversampling!r}")
         if isinstance(p.ef, bool) or not isinstance(p.ef, int) or p.ef < 1:
             raise InvalidParameterError(f"ef must be a positive integer, got {p.ef!r}")
+        ratio = p.exact_filter_ratio
+        if ratio is not None and (
+            isinstance(ratio, bool) or not isinstance(ratio, int | float) or not ratio >= 0
+        ):
+            raise InvalidParameterError(
+                f"exact_filter_ratio must be a non-negative number, got {ratio!r}"
+            )
         nq = q.shape[0]
         kk = math.ceil(k * p.oversampling) if p.rescore else k
         admit, n_admit = None, self.graph.ntotal
         if allow is not None:
             admit = self.graph.allow_mask(allow) & self.graph._live[: self.graph.n_slots]
             n_admit = int(np.count_nonzero(admit))
-            if nq == 0 or n_admit == 0 or self.graph._plan(n_admit, k, p.ef, None) == "exact":
+            if nq == 0 or n_admit == 0 or self.graph._plan(n_admit, k, p.ef, ratio) == "exact":
                 return self.graph.search_exact(q, k, admit, p.n_threads)
         qcodes = np.ascontiguousarray(self.codec.encode(q)[0][:, 0])
         slots, hamming = self.graph.search_slots(

@@ -82,3 +82,27 @@ def test_save_load_remove_and_errors(built, tmp_path, vaswani_embeddings):
         fresh.add(docs[:5], np.arange(5))
     with pytest.raises(InvalidParameterError, match="oversampling"):
         index.search(queries, 5, HNSWBinaryParams(oversampling=0))
+
+
+def test_filtered_walk_that_misses_allowed_points_is_answered_exactly(rng):
+    """Allowed points the walk cannot reach (their in-links cut here by hand) still come
+    back: a query left with fewer than min(k, allowed) hits is answered exactly."""
+    x = rng.standard_normal((400, 24)).astype(np.float32)
+    index = HNSWBinaryIndex(24, "l2", M=8, ef_construction=64)
+    index.train(x)
+    index.add(x, np.arange(400))
+    graph = index.graph
+    allowed = np.array([11, 222, 333], dtype=np.int64)
+    slots = np.array([graph._ids_to_slots()[int(i)] for i in allowed])
+    assert graph._entry not in slots
+    for links in (graph._links0, graph._links_up):  # nobody links to the allowed points
+        links[np.isin(links, slots)] = -1
+    walk = HNSWBinaryParams(ef=64, exact_filter_ratio=0)  # always the walk, never the plan
+    ids, dists = index.search(x[:5], 5, walk, allow=allowed)
+    for row in ids:
+        assert sorted(row[:3].tolist()) == allowed.tolist() and (row[3:] == -1).all()
+    flat = FlatIndex(24, "l2")
+    flat.add(x, np.arange(400))
+    np.testing.assert_allclose(dists, flat.search(x[:5], 5, allow=allowed)[1], rtol=1e-5)
+    with pytest.raises(InvalidParameterError, match="exact_filter_ratio"):
+        index.search(x[:1], 5, HNSWBinaryParams(exact_filter_ratio=-1), allow=allowed)

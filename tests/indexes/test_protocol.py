@@ -16,6 +16,7 @@ gathered into ``tests/helpers.py`` on another branch.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,9 @@ class Case:
     search: dict[str, Any] = field(default_factory=dict)
     #: Search parameters under which every stored point qualifies (for the padding test).
     search_all: dict[str, Any] | None = None
+    #: For types that choose between a filtered walk and an exact scan (small data makes
+    #: them scan): parameters forcing the walk, so the allow tests run both plans.
+    search_walk: dict[str, Any] | None = None
     #: recall@10 against exact search, unfiltered and under a one-in-three filter.
     recall: float = 0.9
 
@@ -76,7 +80,14 @@ class Case:
 CASES: dict[str, list[Case]] = {
     "flat": [Case("flat", "flat", recall=1.0)],
     "hnsw": [  # measured 0.995 / 1.0
-        Case("hnsw", "hnsw", {"m": 8, "ef_construct": 64}, {"hnsw_ef": 64}, recall=0.97)
+        Case(
+            "hnsw",
+            "hnsw",
+            {"m": 8, "ef_construct": 64},
+            {"hnsw_ef": 64},
+            search_walk={"hnsw_ef": 64, "exact_filter_ratio": 0},
+            recall=0.97,
+        )
     ],
     "ivf_pq": [
         Case(  # measured 1.0 / 1.0 (re-ranked with the kept vectors)
@@ -114,6 +125,7 @@ CASES: dict[str, list[Case]] = {
             "hnsw_binary",
             {"m": 8, "ef_construct": 64},
             {"hnsw_ef": 128, "quantization": {"oversampling": 8.0}},
+            search_walk={"hnsw_ef": 128, "oversampling": 8.0, "exact_filter_ratio": 0},
             recall=0.95,
         )
     ],
@@ -304,7 +316,12 @@ class Built:
     ref: Reference
     params: Any
     params_all: Any
+    params_walk: Any
     work_dir: Path
+
+    def filtered_params(self) -> list[Any]:
+        """The case's search parameters, and those forcing the filtered walk if any."""
+        return [self.params] + ([] if self.params_walk is None else [self.params_walk])
 
 
 def build(
@@ -330,7 +347,8 @@ def build(
         ref.add(data.rows(rows), data.ids[rows])
     search_params, _ = t.search_params(case.search)
     all_params, _ = t.search_params(case.search_all or case.search)
-    return Built(case, metric, index, data, ref, search_params, all_params, work_dir)
+    walk = None if case.search_walk is None else t.search_params(case.search_walk)[0]
+    return Built(case, metric, index, data, ref, search_params, all_params, walk, work_dir)
 
 
 def load(b: Built, path: Path, mmap: bool) -> Any:
@@ -409,15 +427,16 @@ def test_search_recall_against_exact(case: Case, built_cache) -> None:
 def test_allow_by_ids_and_by_slot_mask(case: Case, built_cache) -> None:
     b = built_cache(case)
     allowed = b.data.ids[::3]
-    ids, dists = b.index.search(b.data.queries, K, b.params, allow=allowed)
-    assert_result_form(ids, dists, N_QUERIES, K)
-    assert (ids >= 0).all() and np.isin(ids, allowed).all()
     truth, _ = b.ref.search(b.data.queries, K, allow=allowed)
-    assert recall(ids, truth) >= case.recall
     mask = np.isin(b.index.slot_ids(), allowed)
-    by_mask = b.index.search(b.data.queries, K, b.params, allow=mask)
-    np.testing.assert_array_equal(by_mask[0], ids)
-    np.testing.assert_array_equal(by_mask[1], dists)
+    for params in b.filtered_params():
+        ids, dists = b.index.search(b.data.queries, K, params, allow=allowed)
+        assert_result_form(ids, dists, N_QUERIES, K)
+        assert (ids >= 0).all() and np.isin(ids, allowed).all()
+        assert recall(ids, truth) >= case.recall, params
+        by_mask = b.index.search(b.data.queries, K, params, allow=mask)
+        np.testing.assert_array_equal(by_mask[0], ids)
+        np.testing.assert_array_equal(by_mask[1], dists)
     with pytest.raises(InvalidParameterError):
         b.index.search(b.data.queries, K, b.params, allow=mask[:-1])  # wrong mask length
 
@@ -427,20 +446,21 @@ def test_allow_still_gives_k_hits(case: Case, built_cache) -> None:
     """k hits whenever k allowed points exist; all of them (then padding) when fewer do."""
     b = built_cache(case)
     q = b.data.query_batch(range(8))
-    for n_allowed in (12, K, 4, 1):
+    unknown = np.array([int(b.data.ids.max()) + 1], dtype=np.int64)  # ignored
+    for params, n_allowed in itertools.product(b.filtered_params(), (12, K, 4, 1)):
         allowed = b.data.ids[5 : 5 + n_allowed]
-        unknown = np.array([int(b.data.ids.max()) + 1], dtype=np.int64)  # ignored
-        ids, dists = b.index.search(q, K, b.params, allow=np.concatenate([allowed, unknown]))
+        ids, dists = b.index.search(q, K, params, allow=np.concatenate([allowed, unknown]))
         assert_result_form(ids, dists, 8, K)
         hits = min(K, n_allowed)
-        assert (ids[:, :hits] >= 0).all(), f"{n_allowed} allowed: short rows"
+        assert (ids[:, :hits] >= 0).all(), f"{n_allowed} allowed, {params}: short rows"
         assert np.isin(ids[:, :hits], allowed).all()
         assert (ids[:, hits:] == -1).all()
         if n_allowed <= K:
             for row in ids:
                 assert sorted(row[:hits].tolist()) == sorted(allowed.tolist())
-    ids, dists = b.index.search(q, K, b.params, allow=np.zeros(0, dtype=np.int64))
-    assert (ids == -1).all() and np.isposinf(dists).all()
+    for params in b.filtered_params():
+        ids, dists = b.index.search(q, K, params, allow=np.zeros(0, dtype=np.int64))
+        assert (ids == -1).all() and np.isposinf(dists).all()
 
 
 @pytest.mark.parametrize("case", ALL)
