@@ -397,3 +397,24 @@ def test_muvera_index_token_dtype_passthrough(rng, tmp_path):
     old = MuveraIndex.load(tmp_path / "old")
     assert old.token_dtype == "float32" and old._tokens.dtype == np.float32
     np.testing.assert_array_equal(old.search(queries, 5, p)[0], full.search(queries, 5, p)[0])
+
+
+def test_search_exact_merges_blocks(rng, monkeypatch):
+    """Exact MaxSim over the allowed documents, block by block: the merge of per-block
+    winners equals brute force, with and without a filter."""
+    from indexes.muvera import MuveraIndex
+
+    sets = [rng.standard_normal((int(m), 16)).astype(np.float32) for m in rng.integers(1, 6, 90)]
+    queries = [rng.standard_normal((int(m), 16)).astype(np.float32) for m in (1, 3, 4)]
+    index = MuveraIndex(16, "ip", r_reps=4, k_sim=2, d_proj=8, M=8, inner="flat")
+    index.add(sets, np.arange(90) + 1000)
+    monkeypatch.setattr(MuveraIndex, "EXACT_BLOCK", 7)  # 13 blocks
+    top, scores = exact_maxsim_search(queries, sets, 8, 16)
+    ids, dists = index.search_exact(queries, 8)
+    np.testing.assert_array_equal(ids, top + 1000)
+    np.testing.assert_allclose(-dists, scores, rtol=1e-5)
+    allowed = np.arange(0, 90, 4)
+    top, scores = exact_maxsim_search(queries, [sets[i] for i in allowed], 8, 16)
+    ids, dists = index.search_exact(queries, 8, allow=allowed + 1000, n_threads=1)
+    np.testing.assert_array_equal(ids, allowed[top] + 1000)
+    np.testing.assert_allclose(-dists, scores, rtol=1e-5)
