@@ -6,17 +6,32 @@ Conventions (see ARCHITECTURE.md §2):
   better: squared Euclidean distance for ``l2``, ``-<q, x>`` for ``ip`` and ``1 - cos(q, x)``
   for ``cosine``. Cosine indexes normalise vectors on ``add`` and queries on ``search``.
 * ``add(x, ids)`` takes external ids (non-negative int64, unique within the call); adding an id
-  that is already present replaces its vector (upsert).
+  that is already present replaces its vector (upsert). ``remove(ids)`` raises
+  :class:`~indexes.errors.UnknownIdError` (and changes nothing) when an id is absent.
 * ``search(queries, k, params=None, allow=None)`` returns ``(ids int64 (n, k), distances
   float32 (n, k))``, each row ascending by distance (ties broken by ascending id), padded with
   id ``-1`` and distance ``+inf`` when fewer than ``k`` points qualify.
 * ``allow`` restricts results: either a boolean mask over the index's internal slots
   (``len == index.n_slots``, as returned by :meth:`BaseIndex.allow_mask`) or an integer array
-  of external ids. Ids in an allow list that are not in the index are ignored.
+  of external ids. Ids in an allow list that are not in the index are ignored. Every index
+  still returns ``k`` hits when ``k`` allowed points exist.
+* Optional abilities are part of the protocol, never probed with ``getattr``: every index has
+  :meth:`BaseIndex.get_vectors` and :meth:`BaseIndex.search_exact`, which either work or raise
+  :class:`~indexes.errors.UnsupportedOperationError` (faiss's rule); ``keeps_vectors`` says
+  which, so a planner can choose without trying. The slot helpers (``slot_ids``, ``n_slots``,
+  ``allow_mask``, ``id_mask_allow``, ``count_allowed``) work everywhere.
+* Multi-vector indexes (MaxSim over sets of vectors) take, wherever a single-vector index
+  takes a ``(n, dim)`` array, a sequence of ``(m_i, dim)`` arrays or the ragged pair
+  ``(tokens (t, dim), offsets (n + 1,))``, and give sets back as that pair.
 * Search parameters are per-call objects (frozen dataclasses), never index state, so one index
   serves many concurrent searches.
+* Build parameters are one frozen config per index family (``HNSWConfig``, ``IVFPQConfig``,
+  ...), validated in one place and used by the constructor, ``save`` (``asdict(config)`` in
+  the manifest's ``meta["config"]``) and ``load`` alike.
 * ``save(path)`` writes a directory of plain ``.npy`` arrays plus ``manifest.json``; ``load``
   memory-maps them by default. Saving is atomic: a crash leaves the old copy or the new one.
+  A family that changes its layout bumps ``format_version`` and keeps reading the versions in
+  ``older_versions``.
 """
 
 from __future__ import annotations
@@ -26,7 +41,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar, runtime_checkable
 
@@ -69,29 +84,70 @@ P = TypeVar("P", bound="SearchParams")
 
 @runtime_checkable
 class Index(Protocol):
-    """What every index answers to (faiss's idea: same verbs everywhere)."""
+    """What every index answers to (faiss's idea: same verbs everywhere).
+
+    Core: ``dim``, ``metric``, ``ntotal``, ``memory_bytes``, ``train`` (a no-op where nothing
+    is learnt, else :class:`~indexes.errors.NotTrainedError` until it ran), ``add``,
+    ``remove``, ``search``, ``save`` and the classmethod ``load(path, *, mmap=True)``.
+
+    Abilities every index has, working or raising
+    :class:`~indexes.errors.UnsupportedOperationError` (declared by ``keeps_vectors``):
+
+    * ``get_vectors(ids)``: the stored vectors of ``ids`` in order, as held (normalised under
+      cosine): float32 ``(n, dim)``, or for multi-vector indexes the ragged pair ``(tokens
+      (t, dim) float32, offsets (n + 1,) int64)``; :class:`~indexes.errors.UnknownIdError` if
+      an id is absent.
+    * ``search_exact(queries, k, allow=None, n_threads=None)``: the exact ``k`` nearest
+      allowed points, from the index's own exact vectors, in ``search``'s result form.
+
+    Slots, which work on every index: ``slot_ids()`` (external id per internal slot, ``-1``
+    when free), ``n_slots``, ``allow_mask(allow)``, ``id_mask_allow(id_mask)`` and
+    ``count_allowed(allow)``.
+    """
 
     dim: int
     metric: str
+    keeps_vectors: bool
 
     @property
     def ntotal(self) -> int: ...
 
+    @property
+    def n_slots(self) -> int: ...
+
     def memory_bytes(self) -> int: ...
 
-    def train(self, x: np.ndarray) -> None: ...
+    def train(self, x: Any) -> None: ...
 
-    def add(self, x: np.ndarray, ids: np.ndarray) -> None: ...
+    def add(self, x: Any, ids: Any) -> None: ...
 
-    def remove(self, ids: np.ndarray) -> None: ...
+    def remove(self, ids: Any) -> None: ...
 
     def search(
         self,
-        queries: np.ndarray,
+        queries: Any,
         k: int,
         params: SearchParams | None = None,
         allow: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def search_exact(
+        self,
+        queries: Any,
+        k: int,
+        allow: np.ndarray | None = None,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def get_vectors(self, ids: Any) -> Any: ...
+
+    def slot_ids(self) -> np.ndarray: ...
+
+    def allow_mask(self, allow: np.ndarray | None) -> np.ndarray | None: ...
+
+    def id_mask_allow(self, id_mask: np.ndarray) -> tuple[np.ndarray, int]: ...
+
+    def count_allowed(self, allow: np.ndarray | None) -> int: ...
 
     def save(self, path: str | os.PathLike[str]) -> None: ...
 
@@ -120,6 +176,36 @@ def check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or int(k) <= 0:
         raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
     return int(k)
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an ``int`` if it is a positive integer (a bool is not), else
+    :class:`InvalidParameterError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) <= 0:
+        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+C = TypeVar("C")
+
+
+def config_from_meta(config_cls: type[C], values: Any, where: Any) -> C:
+    """A family's frozen build config from the ``meta["config"]`` a ``save`` wrote.
+
+    A config this build cannot read (unknown fields, invalid values) is an
+    :class:`IndexFormatError` naming ``where``, not a ``TypeError`` from the constructor."""
+    if not isinstance(values, Mapping):
+        raise IndexFormatError(f"{where}: the saved config is not an object: {values!r}")
+    names = {f.name for f in fields(config_cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise IndexFormatError(
+            f"{where}: the saved {config_cls.__name__} has unknown fields {unknown}"
+        )
+    try:
+        return config_cls(**values)
+    except (TypeError, InvalidParameterError) as exc:
+        raise IndexFormatError(f"{where}: invalid saved {config_cls.__name__}: {exc}") from exc
 
 
 def as_vectors(x: Any, dim: int, *, what: str = "vectors") -> np.ndarray:
@@ -247,7 +333,9 @@ class BaseIndex:
     # -- optional abilities: each works or raises UnsupportedOperationError (faiss's rule) -----
     #: Whether :meth:`get_vectors` and :meth:`search_exact` work (the index keeps the exact
     #: vectors it was given). A declaration for planners; the methods stay the authority.
-    keeps_vectors: ClassVar[bool] = False
+    #: Read it on the instance: the class value is the family's default, and a family whose
+    #: build decides (``keep_vectors=False`` in IVF-PQ and binary codes) sets it per index.
+    keeps_vectors: bool = False
 
     def get_vectors(self, ids: Any) -> Any:
         """The stored vectors of ``ids``, in the given order, as the index holds them

@@ -32,9 +32,12 @@ Scoring (per call, :class:`BinaryParams`):
 Rescoring takes ``ceil(oversampling * k)`` candidates by code score and re-ranks them with the
 float vectors (exact, float64 accumulation). The float vectors are optional (``keep_vectors``)
 and, after ``load(path, mmap=True)``, stay on disk memory-mapped: RAM holds only the codes,
-their scales and the ids. The per-row scalars ``cdot`` and ``xhat_sq`` (used only by the
-full ``"symmetric"`` / ``"asymmetric"`` scans) stay memory-mapped too; ``"hamming"`` and
-``"cascade"`` never read them (the cascade recomputes what it needs for its shortlist).
+their scales and the ids. They are the vectors as given (normalised under cosine, never
+rotated), so with ``keep_vectors`` the index also answers ``get_vectors`` and
+``search_exact`` (which reads only the allowed rows, from disk if mapped). The per-row
+scalars ``cdot`` and ``xhat_sq`` (used only by the full ``"symmetric"`` / ``"asymmetric"``
+scans) stay memory-mapped too; ``"hamming"`` and ``"cascade"`` never read them (the cascade
+recomputes what it needs for its shortlist).
 
 Codes are stored word-major, ``(bits, n_words, n)``: word ``w`` of every row's stage-``s``
 code is contiguous, so the Hamming scan over the first stage vectorises across rows and a
@@ -48,12 +51,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numba as nb
 import numpy as np
 
+from indexes._exact import exact_over_slots
 from indexes._kernels.bits import byte_luts, center_luts, decode_recurrent, encode_recurrent
 from indexes._kernels.bits_search import scan_full, search_codes, search_codes_single
 from indexes._kernels.dispatch import for_rows
@@ -70,6 +74,7 @@ from indexes.base import (
     as_ids,
     check_k,
     check_params,
+    config_from_meta,
 )
 from indexes.errors import InvalidParameterError, NotTrainedError, UnsupportedOperationError
 
@@ -99,12 +104,38 @@ class BinaryParams(SearchParams):
 _DEFAULT_PARAMS = BinaryParams()
 
 
+@dataclass(frozen=True, slots=True)
+class BinaryConfig:
+    """Binary-code build parameters, validated here once; the constructor's keywords, and
+    what ``save`` writes and ``load`` reads: ``bits`` stages (1 to 4), the default
+    ``scoring``, ``keep_vectors`` (float vectors for rescoring and exact search), ``rotate``."""
+
+    bits: int = 1
+    scoring: str = "cascade"
+    keep_vectors: bool = True
+    rotate: bool = True
+
+    def __post_init__(self) -> None:
+        bits = self.bits
+        if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 4:
+            raise InvalidParameterError(f"bits must be 1, 2, 3 or 4, got {bits!r}")
+        object.__setattr__(self, "bits", int(bits))
+        if self.scoring not in SCORINGS:
+            raise InvalidParameterError(f"scoring must be one of {SCORINGS}, got {self.scoring!r}")
+        for name, flag in (("keep_vectors", self.keep_vectors), ("rotate", self.rotate)):
+            if not isinstance(flag, bool | np.bool_):
+                raise InvalidParameterError(f"{name} must be true or false, got {flag!r}")
+            object.__setattr__(self, name, bool(flag))
+
+
 class BinaryIndex(BaseIndex):
     """Exhaustive scan over binary codes with optional float rescoring."""
 
     kind: ClassVar[str] = "binary"
-    format_version: ClassVar[int] = 2  # 2: codes word-major (bits, n_words, n)
-    older_versions: ClassVar[tuple[int, ...]] = (1,)  # 1: codes row-major (n, bits, n_words)
+    #: 3: build parameters as meta["config"]; 2: codes word-major (bits, n_words, n), build
+    #: parameters as top-level meta keys; 1: codes row-major (n, bits, n_words), no rotation
+    format_version: ClassVar[int] = 3
+    older_versions: ClassVar[tuple[int, ...]] = (1, 2)
 
     def __init__(
         self,
@@ -116,19 +147,18 @@ class BinaryIndex(BaseIndex):
         rotate: bool = True,
     ) -> None:
         super().__init__(dim, metric)
-        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 4:
-            raise InvalidParameterError(f"bits must be 1, 2, 3 or 4, got {bits!r}")
-        if scoring not in SCORINGS:
-            raise InvalidParameterError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+        self.config = c = BinaryConfig(
+            bits=bits, scoring=scoring, keep_vectors=keep_vectors, rotate=rotate
+        )
         if self.dim > 65_000:  # Hamming distances are kept as uint16 by the scan
             raise InvalidParameterError(f"binary codes support dim <= 65000, got {self.dim}")
-        self.bits = bits
-        self.scoring = scoring
-        for name, flag in (("keep_vectors", keep_vectors), ("rotate", rotate)):
-            if not isinstance(flag, bool | np.bool_):
-                raise InvalidParameterError(f"{name} must be true or false, got {flag!r}")
-        self.keep_vectors = bool(keep_vectors)
-        self.rotate = bool(rotate)
+        # plain attributes (copies of the frozen config, which stays the one source)
+        self.bits = bits = c.bits
+        self.scoring = c.scoring
+        self.keep_vectors = c.keep_vectors
+        # the float vectors (as given, normalised under cosine) are the exact ones
+        self.keeps_vectors = c.keep_vectors
+        self.rotate = c.rotate
         if self.rotate:
             self._signs, self._perms = make_rotation(self.dim, _ROTATION_ROUNDS, _ROTATION_SEED)
         else:
@@ -151,6 +181,11 @@ class BinaryIndex(BaseIndex):
         if self.keep_vectors:
             columns["vectors"] = ((self.dim,), np.float32)
         self._rows = RowStore(columns, rows_last=("codes",))
+
+    @classmethod
+    def from_config(cls, dim: int, metric: str, config: BinaryConfig) -> BinaryIndex:
+        """A new, untrained index built with ``config``."""
+        return cls(dim, metric, **asdict(config))
 
     # -- protocol ------------------------------------------------------------------------------
     @property
@@ -227,6 +262,30 @@ class BinaryIndex(BaseIndex):
     def remove(self, ids: Any) -> None:
         """Remove points by id (all must exist, else nothing changes)."""
         self._rows.remove(as_ids(ids))
+
+    def get_vectors(self, ids: Any) -> np.ndarray:
+        """Stored float vectors of ``ids`` (normalised, for cosine; not rotated), in the given
+        order; only an index built with ``keep_vectors=True`` has them."""
+        self._require_vectors()
+        return np.array(self._rows["vectors"][self._rows.slots_of(as_ids(ids))])
+
+    def search_exact(
+        self,
+        queries: Any,
+        k: int,
+        allow: np.ndarray | None = None,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``k`` nearest allowed points from the float vectors (``keep_vectors=True``),
+        reading only the allowed rows (which stay on disk after ``load(mmap=True)``)."""
+        self._require_vectors()
+        q = self.prepare(queries, what="queries")
+        k = check_k(k)
+        mask = self.allow_mask(allow)
+        rows = self._rows
+        return exact_over_slots(
+            q, k, self._metric_code, rows["vectors"], rows.slot_ids(), mask, n_threads
+        )
 
     def encode(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """Codes ``(n, bits, n_words) uint64`` and scales ``(n, bits)`` of vectors ``x``
@@ -369,12 +428,7 @@ class BinaryIndex(BaseIndex):
         arrays["center"] = self._need_center()
         if self.rotate:
             arrays["rot_signs"], arrays["rot_perms"] = self._signs, self._perms
-        meta = {
-            "bits": self.bits,
-            "scoring": self.scoring,
-            "keep_vectors": self.keep_vectors,
-            "rotate": self.rotate,
-        }
+        meta = {"config": asdict(self.config)}
         self._save_arrays(path, arrays, meta)
 
     @classmethod
@@ -383,14 +437,16 @@ class BinaryIndex(BaseIndex):
         with ``mmap`` the float vectors stay on disk, memory-mapped, for rescoring."""
         manifest, arrays = cls._load_arrays(path, mmap=mmap)
         meta = manifest["meta"]
-        index = cls(
-            manifest["dim"],
-            manifest["metric"],
-            bits=meta["bits"],
-            scoring=meta["scoring"],
-            keep_vectors=meta["keep_vectors"],
-            rotate=meta.get("rotate", False),  # format 1 indexes never rotated
-        )
+        if manifest["version"] < 3:  # the build parameters were top-level meta keys
+            config = BinaryConfig(
+                bits=meta["bits"],
+                scoring=meta["scoring"],
+                keep_vectors=meta["keep_vectors"],
+                rotate=meta.get("rotate", False),  # format 1 indexes never rotated
+            )
+        else:
+            config = config_from_meta(BinaryConfig, meta["config"], path)
+        index = cls.from_config(manifest["dim"], manifest["metric"], config)
         if index.rotate:  # the saved rotation, whatever the current seed makes
             index._signs = np.array(arrays.pop("rot_signs"), dtype=np.float32)
             index._perms = np.array(arrays.pop("rot_perms"), dtype=np.int32)
@@ -414,6 +470,12 @@ class BinaryIndex(BaseIndex):
         if not self.rotate or vecs.shape[0] == 0:
             return vecs
         return for_rows(rotate_rows, vecs.shape[0])(vecs, self._signs, self._perms)
+
+    def _require_vectors(self) -> None:
+        if not self.keep_vectors:
+            raise UnsupportedOperationError(
+                "BinaryIndex keeps exact vectors only when built with keep_vectors=True"
+            )
 
     def _need_center(self) -> np.ndarray:
         if self.center is None:

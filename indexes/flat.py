@@ -48,6 +48,7 @@ class FlatIndex(BaseIndex):
 
     kind = "flat"
     format_version = 1
+    keeps_vectors = True  # its vectors are the exact ones: get_vectors and search_exact work
 
     #: Candidates kept per query before the exact re-computation, beyond ``k``.
     RERANK_EXTRA = 16
@@ -163,6 +164,16 @@ class FlatIndex(BaseIndex):
                 out_ids[qs:qe] = np.where(slots >= 0, ids[np.maximum(slots, 0)], PAD_ID)
                 out_d[qs:qe] = dist
         return out_ids, out_d
+
+    def search_exact(
+        self,
+        queries: Any,
+        k: int,
+        allow: np.ndarray | None = None,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` itself: flat search is exact."""
+        return self.search(queries, k, FlatParams(n_threads=n_threads), allow)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numba
@@ -64,6 +64,8 @@ from indexes.base import (
     as_vectors,
     check_k,
     check_params,
+    check_positive_int,
+    config_from_meta,
 )
 from indexes.errors import (
     InvalidParameterError,
@@ -81,12 +83,6 @@ def _admitted_slots(admit: np.ndarray, n_admit: int) -> np.ndarray:
     return ks.mask_slots(admit, n_admit)
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) <= 0:
-        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True, slots=True)
 class HNSWParams(SearchParams):
     """Per-call HNSW search parameters.
@@ -101,15 +97,64 @@ class HNSWParams(SearchParams):
 
     def __post_init__(self) -> None:
         if self.n_threads is not None:
-            _positive_int("n_threads", self.n_threads)
+            check_positive_int("n_threads", self.n_threads)
         if self.ef is not None:
-            _positive_int("ef", self.ef)
+            check_positive_int("ef", self.ef)
         if self.exact_filter_ratio is not None and not (
             isinstance(self.exact_filter_ratio, int | float) and self.exact_filter_ratio >= 0
         ):
             raise InvalidParameterError(
                 f"exact_filter_ratio must be a non-negative number, got {self.exact_filter_ratio!r}"
             )
+
+
+def _fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise InvalidParameterError(f"{name} must be in (0, 1], got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class HNSWConfig:
+    """HNSW build parameters, validated here once; the constructor's keywords, and what
+    ``save`` writes and ``load`` reads (see :class:`HNSWIndex` for their meaning)."""
+
+    M: int = 16
+    ef_construction: int = 200
+    seed: int = 0
+    keep_pruned: bool = False
+    ef_search: int = 64
+    max_batch: int = 1024
+    batch_fraction: float = 0.02
+    consolidate_fraction: float = 0.1
+    exact_filter_ratio: float = 10.0
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__  # frozen: normalise numpy scalars to plain JSON values
+        put(self, "M", check_positive_int("M", self.M))
+        if self.M < 2:
+            raise InvalidParameterError(f"M must be at least 2, got {self.M}")
+        for name in ("ef_construction", "ef_search", "max_batch"):
+            put(self, name, check_positive_int(name, getattr(self, name)))
+        seed = self.seed
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise InvalidParameterError(f"seed must be a non-negative integer, got {seed!r}")
+        put(self, "seed", int(seed))
+        if not isinstance(self.keep_pruned, bool | np.bool_):
+            raise InvalidParameterError(
+                f"keep_pruned must be true or false, got {self.keep_pruned!r}"
+            )
+        put(self, "keep_pruned", bool(self.keep_pruned))
+        put(self, "batch_fraction", _fraction("batch_fraction", self.batch_fraction))
+        put(
+            self,
+            "consolidate_fraction",
+            _fraction("consolidate_fraction", self.consolidate_fraction),
+        )
+        ratio = self.exact_filter_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not ratio >= 0:
+            raise InvalidParameterError(f"exact_filter_ratio must be non-negative, got {ratio!r}")
+        put(self, "exact_filter_ratio", float(ratio))
 
 
 class HNSWIndex(BaseIndex):
@@ -121,11 +166,15 @@ class HNSWIndex(BaseIndex):
     default search beam width, ``max_batch`` / ``batch_fraction`` the build batch size
     (``min(max_batch, batch_fraction * graph size)``, at least 1), ``consolidate_fraction``
     the tombstone share that triggers repair, ``exact_filter_ratio`` the filtered-search plan
-    constant.
+    constant. They are validated into ``config`` (:class:`HNSWConfig`), which ``save`` writes
+    and ``load`` reads. The graph keeps the exact vectors: ``get_vectors`` and
+    ``search_exact`` work.
     """
 
     kind = "hnsw"
-    format_version = 1
+    format_version = 2  # 2: build parameters as meta["config"]
+    older_versions = (1,)  # 1: build parameters as top-level meta keys
+    keeps_vectors = True  # the graph's float vectors are the exact ones
 
     def __init__(
         self,
@@ -143,30 +192,29 @@ class HNSWIndex(BaseIndex):
         exact_filter_ratio: float = 10.0,
     ) -> None:
         super().__init__(dim, metric)
-        self.M = _positive_int("M", M)
-        if self.M < 2:
-            raise InvalidParameterError(f"M must be at least 2, got {M}")
-        self.M0 = 2 * self.M
-        self.ef_construction = _positive_int("ef_construction", ef_construction)
-        self.ef_search = _positive_int("ef_search", ef_search)
-        self.max_batch = _positive_int("max_batch", max_batch)
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise InvalidParameterError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
-        if not 0 < batch_fraction <= 1:
-            raise InvalidParameterError(f"batch_fraction must be in (0, 1], got {batch_fraction}")
-        if not 0 < consolidate_fraction <= 1:
-            raise InvalidParameterError(
-                f"consolidate_fraction must be in (0, 1], got {consolidate_fraction}"
-            )
-        if not exact_filter_ratio >= 0:
-            raise InvalidParameterError(
-                f"exact_filter_ratio must be non-negative, got {exact_filter_ratio}"
-            )
-        self.keep_pruned = bool(keep_pruned)
-        self.batch_fraction = float(batch_fraction)
-        self.consolidate_fraction = float(consolidate_fraction)
-        self.exact_filter_ratio = float(exact_filter_ratio)
+        self.config = c = HNSWConfig(
+            M=M,
+            ef_construction=ef_construction,
+            seed=seed,
+            keep_pruned=keep_pruned,
+            ef_search=ef_search,
+            max_batch=max_batch,
+            batch_fraction=batch_fraction,
+            consolidate_fraction=consolidate_fraction,
+            exact_filter_ratio=exact_filter_ratio,
+        )
+        # plain attributes, read by the build loops and the search fast path (copies of the
+        # frozen config, which stays the one source: save writes it)
+        self.M = c.M
+        self.M0 = 2 * c.M
+        self.ef_construction = c.ef_construction
+        self.ef_search = c.ef_search
+        self.max_batch = c.max_batch
+        self.seed = c.seed
+        self.keep_pruned = c.keep_pruned
+        self.batch_fraction = c.batch_fraction
+        self.consolidate_fraction = c.consolidate_fraction
+        self.exact_filter_ratio = c.exact_filter_ratio
         self._mult = 1.0 / math.log(self.M)
         self._metric_code = METRIC_CODES[self.metric]
         self._normalize = self.metric == "cosine"
@@ -175,6 +223,11 @@ class HNSWIndex(BaseIndex):
         self._rng = np.random.default_rng(self.seed)
         self._tls = threading.local()
         self._alloc(0)
+
+    @classmethod
+    def from_config(cls, dim: int, metric: str, config: HNSWConfig) -> HNSWIndex:
+        """A new, empty index built with ``config``."""
+        return cls(dim, metric, **asdict(config))
 
     # -- state ---------------------------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
@@ -316,7 +369,7 @@ class HNSWIndex(BaseIndex):
         n = vecs.shape[0]
         perm = self._insertion_order(order, n)
         if n_threads is not None:
-            _positive_int("n_threads", n_threads)
+            check_positive_int("n_threads", n_threads)
         if n == 0:
             return
         id_map = self._ids_to_slots()
@@ -641,15 +694,18 @@ class HNSWIndex(BaseIndex):
         k: int,
         ef: int,
         n_threads: int | None = None,
+        admit: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Graph search in which nodes are represented by rows of ``node_repr`` (aligned with
         slots: at least ``n_slots`` rows) and queries by rows of ``queries`` of the same type.
 
         With float32 rows this is the ordinary search; with packed ``uint64`` binary codes the
         kernels compare nodes by Hamming distance (see ``_kernels.fastdist.dist_fast``), which
-        is how a binary-code index composes with this graph. Returns *slots* (``-1`` padded)
-        and the distances in that representation. Inputs are trusted: the caller validated
-        them (this is a building block for other indexes, not a public entry point).
+        is how a binary-code index composes with this graph. ``admit`` (a boolean mask over
+        the ``n_slots`` slots, live ones only) runs the filtered search, which traverses every
+        node but returns admitted ones. Returns *slots* (``-1`` padded) and the distances in
+        that representation. Inputs are trusted: the caller validated them (this is a building
+        block for other indexes, not a public entry point).
         """
         nq = queries.shape[0]
         if node_repr.shape[0] < self._n_slots:
@@ -662,14 +718,16 @@ class HNSWIndex(BaseIndex):
                 np.full((nq, k), np.inf, dtype=np.float32),
             )
         ef = max(ef, k)
-        mode = ks.ALL
-        if self._n_tomb:
+        mask, mode = self._live, ks.ALL
+        if admit is not None:
+            mask, mode = admit, ks.FILTER
+        elif self._n_tomb:
             ef, mode = self._widen(ef), ks.SKIP
         slots = np.where(np.asarray(self._ids) >= 0, np.arange(self._cap), -1).astype(np.int64)
         graph = (node_repr, *self._graph()[1:4], slots, self._entry, self._max_level)
         with numba_threads(n_threads):
             workers = max(1, min(numba.get_num_threads(), nq))
-            out, dist, _ = self._run(queries, k, ef, graph, self._live, mode, workers, pf=1)
+            out, dist, _ = self._run(queries, k, ef, graph, mask, mode, workers, pf=1)
         return out, dist
 
     def search_exact(
@@ -780,15 +838,7 @@ class HNSWIndex(BaseIndex):
             "deleted": self._deleted[:n],
         }
         meta = {
-            "M": self.M,
-            "ef_construction": self.ef_construction,
-            "seed": self.seed,
-            "keep_pruned": self.keep_pruned,
-            "ef_search": self.ef_search,
-            "max_batch": self.max_batch,
-            "batch_fraction": self.batch_fraction,
-            "consolidate_fraction": self.consolidate_fraction,
-            "exact_filter_ratio": self.exact_filter_ratio,
+            "config": asdict(self.config),
             "entry": self._entry,
             "max_level": self._max_level,
             "n_live": self._n_live,
@@ -803,19 +853,11 @@ class HNSWIndex(BaseIndex):
         first touch and later changes stay in memory, never in the files."""
         manifest, arrays = cls._load_arrays(path, mmap=mmap, mmap_mode="c")
         meta = manifest["meta"]
-        index = cls(
-            manifest["dim"],
-            manifest["metric"],
-            M=meta["M"],
-            ef_construction=meta["ef_construction"],
-            seed=meta["seed"],
-            keep_pruned=meta["keep_pruned"],
-            ef_search=meta["ef_search"],
-            max_batch=meta["max_batch"],
-            batch_fraction=meta["batch_fraction"],
-            consolidate_fraction=meta["consolidate_fraction"],
-            exact_filter_ratio=meta["exact_filter_ratio"],
-        )
+        if manifest["version"] == 1:  # the build parameters were top-level meta keys
+            config = HNSWConfig(**{f.name: meta[f.name] for f in fields(HNSWConfig)})
+        else:
+            config = config_from_meta(HNSWConfig, meta["config"], path)
+        index = cls.from_config(manifest["dim"], manifest["metric"], config)
         # np.asarray drops the memmap subclass: plain ndarrays dispatch faster into Numba.
         a = {name: np.asarray(arr) for name, arr in arrays.items()}
         n = a["ids"].shape[0]

@@ -6,8 +6,10 @@
   rotation is learnt first and everything after it works on ``x @ R``.
 * ``add``: each vector goes to its nearest list with the PQ code of its residual
   (:mod:`indexes.invlists` holds the lists). With ``keep_vectors=True`` the (normalised, for
-  cosine) float vectors are kept too, for exact re-ranking; ``load(mmap=True)`` leaves them,
-  and the codes, memory-mapped on disk.
+  cosine) float vectors are kept too, for exact re-ranking, ``get_vectors`` and
+  ``search_exact`` (``keeps_vectors`` is true only then; without them both raise
+  :class:`~indexes.errors.UnsupportedOperationError`); ``load(mmap=True)`` leaves them, and
+  the codes, memory-mapped on disk.
 * ``search``: ``nprobe`` nearest lists, asymmetric distances from per-query lookup tables
   (:mod:`indexes._kernels.ivf_scan`, which explains the precomputed-table trick used for L2),
   then optionally exact re-ranking of ``k_factor * k`` candidates.
@@ -25,12 +27,13 @@ Looking ids up costs a sort of the stored ids, so add and remove in batches.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numba
 import numpy as np
 
+from indexes._exact import exact_over_slots
 from indexes._kernels.ivf_scan import (
     MODE_IP,
     MODE_L2_DIRECT,
@@ -48,6 +51,8 @@ from indexes.base import (
     as_vectors,
     check_k,
     check_params,
+    check_positive_int,
+    config_from_meta,
 )
 from indexes.errors import (
     InvalidParameterError,
@@ -59,6 +64,7 @@ from indexes.errors import (
 from indexes.invlists import InvertedLists
 from indexes.kmeans import KMeans, assign
 from indexes.pq import (
+    NBITS,
     _check_m,
     code_size,
     decode_with,
@@ -72,12 +78,6 @@ _EMPTY_MASK = np.zeros(0, dtype=np.bool_)
 _NO_ROTATION = np.zeros((0, 0), dtype=np.float32)
 #: Largest precomputed table (bytes) that ``precompute_table="auto"`` builds.
 PRECOMPUTE_MAX_BYTES = 1 << 28
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) <= 0:
-        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +94,62 @@ class IVFPQParams(SearchParams):
     rerank: bool | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("nprobe", self.nprobe)
-        _positive_int("k_factor", self.k_factor)
+        check_positive_int("nprobe", self.nprobe)
+        check_positive_int("k_factor", self.k_factor)
         if self.rerank not in (None, True, False):
             raise InvalidParameterError(f"rerank must be None, True or False, got {self.rerank!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class IVFPQConfig:
+    """IVF-PQ build parameters, validated here once; the constructor's keywords, and what
+    ``save`` writes and ``load`` reads (see :class:`IVFPQIndex`). That ``m`` divides the
+    dimension is checked by the index, which knows the dimension."""
+
+    nlist: int = 1024
+    m: int = 8
+    nbits: int = 8
+    opq: bool = False
+    opq_rounds: int = 12
+    keep_vectors: bool = False
+    precompute_table: bool | str = "auto"
+    kmeans_iter: int = 10
+    coarse_init: Literal["random", "kmeans++"] = "random"
+    pq_iter: int = 25
+    max_points_per_centroid: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__  # frozen: normalise numpy scalars to plain JSON values
+        for name in ("nlist", "m", "opq_rounds", "kmeans_iter", "pq_iter"):
+            put(self, name, check_positive_int(name, getattr(self, name)))
+        put(
+            self,
+            "max_points_per_centroid",
+            check_positive_int("max_points_per_centroid", self.max_points_per_centroid),
+        )
+        if isinstance(self.nbits, bool) or self.nbits not in NBITS:
+            raise InvalidParameterError(f"nbits must be one of {NBITS}, got {self.nbits!r}")
+        put(self, "nbits", int(self.nbits))
+        for name in ("opq", "keep_vectors"):
+            flag = getattr(self, name)
+            if not isinstance(flag, bool | np.bool_):
+                raise InvalidParameterError(f"{name} must be true or false, got {flag!r}")
+            put(self, name, bool(flag))
+        table = self.precompute_table
+        if not (table == "auto" or isinstance(table, bool | np.bool_)):
+            raise InvalidParameterError(
+                f"precompute_table must be 'auto', True or False, got {table!r}"
+            )
+        put(self, "precompute_table", table if table == "auto" else bool(table))
+        if self.coarse_init not in ("random", "kmeans++"):
+            raise InvalidParameterError(
+                f"coarse_init must be 'random' or 'kmeans++', got {self.coarse_init!r}"
+            )
+        seed = self.seed
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise InvalidParameterError(f"seed must be a non-negative integer, got {seed!r}")
+        put(self, "seed", int(seed))
 
 
 class IVFPQIndex(BaseIndex):
@@ -108,11 +160,13 @@ class IVFPQIndex(BaseIndex):
     table (``nlist * m * 2**nbits`` floats) fits in :data:`PRECOMPUTE_MAX_BYTES`.
     ``coarse_init``: seeding of the coarse k-means, ``"random"`` rows by default (as faiss;
     over four seeds on Fashion-MNIST IVF256,PQ16 it gave recall@10 0.567 at nprobe 16 against
-    0.565 for ``"kmeans++"``; no difference on GloVe).
+    0.565 for ``"kmeans++"``; no difference on GloVe). The build parameters are validated
+    into ``config`` (:class:`IVFPQConfig`), which ``save`` writes and ``load`` reads.
     """
 
     kind = "ivfpq"
-    format_version = 1
+    format_version = 2  # 2: build parameters as meta["config"]
+    older_versions = (1,)  # 1: build parameters as top-level meta keys
 
     def __init__(
         self,
@@ -133,27 +187,30 @@ class IVFPQIndex(BaseIndex):
         seed: int = 0,
     ) -> None:
         super().__init__(dim, metric)
-        self.nlist = _positive_int("nlist", nlist)
-        self.m, self.nbits = _check_m(self.dim, m, nbits)
-        if precompute_table not in ("auto", True, False):
-            raise InvalidParameterError(
-                f"precompute_table must be 'auto', True or False, got {precompute_table!r}"
-            )
-        self.opq = bool(opq)
-        self.opq_rounds = _positive_int("opq_rounds", opq_rounds)
-        self.keep_vectors = bool(keep_vectors)
-        self.precompute_table = precompute_table
-        self.kmeans_iter = _positive_int("kmeans_iter", kmeans_iter)
-        if coarse_init not in ("random", "kmeans++"):
-            raise InvalidParameterError(
-                f"coarse_init must be 'random' or 'kmeans++', got {coarse_init!r}"
-            )
-        self.coarse_init = coarse_init
-        self.pq_iter = _positive_int("pq_iter", pq_iter)
-        self.max_points_per_centroid = _positive_int(
-            "max_points_per_centroid", max_points_per_centroid
+        self.config = c = IVFPQConfig(
+            nlist=nlist,
+            m=m,
+            nbits=nbits,
+            opq=opq,
+            opq_rounds=opq_rounds,
+            keep_vectors=keep_vectors,
+            precompute_table=precompute_table,
+            kmeans_iter=kmeans_iter,
+            coarse_init=coarse_init,
+            pq_iter=pq_iter,
+            max_points_per_centroid=max_points_per_centroid,
+            seed=seed,
         )
-        self.seed = int(seed)
+        _check_m(self.dim, c.m, c.nbits)
+        # plain attributes (copies of the frozen config, which stays the one source)
+        self.nlist, self.m, self.nbits = c.nlist, c.m, c.nbits
+        self.opq, self.opq_rounds = c.opq, c.opq_rounds
+        self.keep_vectors = c.keep_vectors
+        self.keeps_vectors = c.keep_vectors  # exact vectors are kept only for re-ranking
+        self.precompute_table = c.precompute_table
+        self.kmeans_iter, self.coarse_init, self.pq_iter = c.kmeans_iter, c.coarse_init, c.pq_iter
+        self.max_points_per_centroid = c.max_points_per_centroid
+        self.seed = c.seed
         self.ksub = 1 << self.nbits
         self.code_size = code_size(self.m, self.nbits)
         # trained state
@@ -166,6 +223,11 @@ class IVFPQIndex(BaseIndex):
         self._vectors = np.zeros((0, self.dim), dtype=np.float32)
         self._n_slots = 0
         self._ntotal = 0
+
+    @classmethod
+    def from_config(cls, dim: int, metric: str, config: IVFPQConfig) -> IVFPQIndex:
+        """A new, untrained index built with ``config``."""
+        return cls(dim, metric, **asdict(config))
 
     # -- protocol ------------------------------------------------------------------------------
     @property
@@ -336,6 +398,33 @@ class IVFPQIndex(BaseIndex):
             )
         return ids, dists
 
+    def get_vectors(self, ids: Any) -> np.ndarray:
+        """Stored (normalised, for cosine) vectors of ``ids``, in the given order; only an
+        index built with ``keep_vectors=True`` has them (:meth:`reconstruct` decodes codes)."""
+        self._require_vectors()
+        ids_arr = as_ids(ids)
+        slots, found = self._lookup(ids_arr)
+        if not found.all():
+            raise UnknownIdError(f"id {int(ids_arr[~found][0])} is not in the index")
+        return np.array(self._vectors[slots])
+
+    def search_exact(
+        self,
+        queries: Any,
+        k: int,
+        allow: np.ndarray | None = None,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``k`` nearest allowed points from the kept vectors (``keep_vectors=True``),
+        reading only the allowed rows."""
+        self._require_vectors()
+        q = self.prepare(queries, what="queries")
+        k = check_k(k)
+        mask = self.allow_mask(allow)
+        return exact_over_slots(
+            q, k, METRIC_CODES[self.metric], self._vectors, self.slot_ids(), mask, n_threads
+        )
+
     def reconstruct(self, ids: Any) -> np.ndarray:
         """Decoded vectors (centroid + PQ residual, rotated back) of ``ids``, in order
         (repeats allowed)."""
@@ -375,21 +464,7 @@ class IVFPQIndex(BaseIndex):
         }
         if self.keep_vectors:
             arrays["vectors"] = self._vectors[: self._n_slots]
-        meta = {
-            "nlist": self.nlist,
-            "m": self.m,
-            "nbits": self.nbits,
-            "opq": self.opq,
-            "opq_rounds": self.opq_rounds,
-            "keep_vectors": self.keep_vectors,
-            "precompute_table": self.precompute_table,
-            "kmeans_iter": self.kmeans_iter,
-            "coarse_init": self.coarse_init,
-            "pq_iter": self.pq_iter,
-            "max_points_per_centroid": self.max_points_per_centroid,
-            "seed": self.seed,
-            "ntotal": self._ntotal,
-        }
+        meta = {"config": asdict(self.config), "ntotal": self._ntotal}
         self._save_arrays(path, arrays, meta)
 
     @classmethod
@@ -397,22 +472,13 @@ class IVFPQIndex(BaseIndex):
         """Load a saved index; with ``mmap`` codes and vectors stay on disk until touched."""
         manifest, arrays = cls._load_arrays(path, mmap=mmap)
         meta = manifest["meta"]
-        index = cls(
-            manifest["dim"],
-            manifest["metric"],
-            meta["nlist"],
-            meta["m"],
-            meta["nbits"],
-            opq=meta["opq"],
-            opq_rounds=meta["opq_rounds"],
-            keep_vectors=meta["keep_vectors"],
-            precompute_table=meta["precompute_table"],
-            kmeans_iter=meta["kmeans_iter"],
-            coarse_init=meta.get("coarse_init", "kmeans++"),
-            pq_iter=meta["pq_iter"],
-            max_points_per_centroid=meta["max_points_per_centroid"],
-            seed=meta["seed"],
-        )
+        if manifest["version"] == 1:  # the build parameters were top-level meta keys
+            old = {f.name: meta[f.name] for f in fields(IVFPQConfig) if f.name in meta}
+            old.setdefault("coarse_init", "kmeans++")  # saved before it was a parameter
+            config = IVFPQConfig(**old)
+        else:
+            config = config_from_meta(IVFPQConfig, meta["config"], path)
+        index = cls.from_config(manifest["dim"], manifest["metric"], config)
         index._set_trained(
             np.array(arrays["centroids"]),
             np.array(arrays["codebooks"]),
@@ -429,6 +495,12 @@ class IVFPQIndex(BaseIndex):
         return index
 
     # -- internals -----------------------------------------------------------------------------
+    def _require_vectors(self) -> None:
+        if not self.keep_vectors:
+            raise UnsupportedOperationError(
+                "IVFPQIndex keeps exact vectors only when built with keep_vectors=True"
+            )
+
     def _require_trained(self) -> None:
         if self._centroids is None:
             raise NotTrainedError("IVFPQIndex must be trained before add/search")

@@ -18,13 +18,16 @@ processes agree. :class:`MultiVectorIndex` stores the document FDEs in a single-
 (HNSW by default, when available; flat otherwise) under inner product, keeps the token vectors
 (in memory or memory-mapped after ``load``; float32, or float16 with ``token_dtype="float16"``
 for half the bytes), and answers a search by taking ``candidates`` documents by FDE score and
-re-ranking them with exact MaxSim.
+re-ranking them with exact MaxSim. Because it keeps the tokens, ``get_vectors(ids)`` returns
+them as the ragged pair ``(tokens, offsets)`` and ``search_exact`` is exact MaxSim over the
+allowed documents. Build parameters are one frozen config per class
+(:class:`MultiVectorConfig`, :class:`MuveraConfig`), which ``save`` writes and ``load`` reads.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -49,6 +52,8 @@ from indexes.base import (
     as_vectors,
     check_k,
     check_params,
+    check_positive_int,
+    config_from_meta,
     normalize_rows,
 )
 from indexes.errors import IndexFormatError, InvalidParameterError, UnknownIdError
@@ -279,6 +284,37 @@ class MultiVectorParams(SearchParams):
     inner: SearchParams | None = field(default=None)
 
 
+INNER_KINDS = ("flat", "hnsw")
+
+
+@dataclass(frozen=True, slots=True)
+class MultiVectorConfig:
+    """:class:`MultiVectorIndex` build parameters, validated here once; what ``save`` writes
+    and ``load`` reads: the FDE parameters, the inner (FDE) index kind and its constructor
+    options, and the token storage type."""
+
+    fde: FDEConfig = field(default_factory=FDEConfig)
+    inner: str = "flat"
+    inner_options: Mapping[str, Any] = field(default_factory=dict)
+    token_dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        fde = self.fde
+        if isinstance(fde, Mapping):  # as saved by asdict
+            fde = FDEConfig(**fde)
+        if not isinstance(fde, FDEConfig):
+            raise InvalidParameterError(f"fde must be an FDEConfig, got {fde!r}")
+        object.__setattr__(self, "fde", fde)
+        if self.inner not in INNER_KINDS:
+            raise InvalidParameterError(f"inner index must be 'flat' or 'hnsw', got {self.inner!r}")
+        if not isinstance(self.inner_options, Mapping):
+            raise InvalidParameterError(
+                f"inner_options must be a mapping, got {self.inner_options!r}"
+            )
+        object.__setattr__(self, "inner_options", dict(self.inner_options))
+        check_token_dtype(self.token_dtype)
+
+
 def _make_inner(kind: str, dim: int, options: dict[str, Any]) -> BaseIndex:
     """The single-vector index that holds the FDEs (inner product)."""
     if kind == "flat":
@@ -310,7 +346,14 @@ class MultiVectorIndex(BaseIndex):
     """
 
     kind: ClassVar[str] = "multivector"
-    format_version: ClassVar[int] = 1
+    format_version: ClassVar[int] = 2  # 2: meta["config"] is a MultiVectorConfig
+    older_versions: ClassVar[tuple[int, ...]] = (1,)  # 1: FDE config and options apart
+    keeps_vectors = True  # the token vectors (float16-rounded with token_dtype="float16")
+    #: The build parameters (the engine's face, :class:`MuveraIndex`, has its own).
+    config: MultiVectorConfig
+
+    #: Documents scored per block by :meth:`search_exact` (bounds its scratch memory).
+    EXACT_BLOCK = 1 << 14
 
     def __init__(
         self,
@@ -321,17 +364,23 @@ class MultiVectorIndex(BaseIndex):
         token_dtype: str = "float32",
     ) -> None:
         super().__init__(dim, "ip")
-        self.token_dtype = check_token_dtype(token_dtype)
-        self.encoder = FDEEncoder(self.dim, config)
-        self.inner_kind = inner
-        self.inner_options = dict(inner_options or {})
-        self.inner = _make_inner(inner, self.encoder.out_dim, self.inner_options)
+        self.config = c = MultiVectorConfig(
+            fde=config or FDEConfig(),
+            inner=inner,
+            inner_options=inner_options or {},
+            token_dtype=token_dtype,
+        )
+        self.token_dtype = c.token_dtype
+        self.encoder = FDEEncoder(self.dim, c.fde)
+        self.inner_kind = c.inner
+        self.inner_options = dict(c.inner_options)
+        self.inner = _make_inner(c.inner, self.encoder.out_dim, self.inner_options)
         self._tokens = np.empty((0, self.dim), dtype=self.token_dtype)
         self._offsets = np.zeros(1, dtype=np.int64)
         self._ids = np.empty(0, dtype=np.int64)
 
     @property
-    def config(self) -> FDEConfig:
+    def fde_config(self) -> FDEConfig:
         """The FDE parameters."""
         return self.encoder.config
 
@@ -378,13 +427,55 @@ class MultiVectorIndex(BaseIndex):
         self.inner.remove(ids_arr)
         self._drop(ids_arr)
 
-    def get_vectors(self, doc_id: int) -> np.ndarray:
-        """The token vectors of one document."""
-        slot = np.flatnonzero(self._ids == doc_id)
-        if slot.size == 0:
-            raise UnknownIdError(f"id {doc_id} is not in the index")
-        s = int(slot[0])
-        return np.array(self._tokens[self._offsets[s] : self._offsets[s + 1]], dtype=np.float32)
+    def get_vectors(self, ids: Any) -> Ragged:
+        """The token vectors of documents ``ids``, in the given order, as the ragged pair
+        ``(tokens (t, dim) float32, offsets (len(ids) + 1,) int64)``: document ``i``'s tokens
+        are ``tokens[offsets[i]:offsets[i + 1]]``, as stored (normalised under cosine,
+        float16-rounded with ``token_dtype="float16"``). Raises :class:`UnknownIdError` if an
+        id is absent."""
+        ids_arr = as_ids(ids)
+        slots = self._slots_of(ids_arr)
+        ok = self._ids[np.maximum(slots, 0)] == ids_arr if self.ntotal else slots < -1
+        if not ok.all():
+            raise UnknownIdError(f"id {int(ids_arr[~ok][0])} is not in the index")
+        tokens, offsets = ragged_from_arrays(self._tokens, self._offsets, slots)
+        return tokens, offsets.astype(np.int64)
+
+    def search_exact(
+        self,
+        queries: Any,
+        k: int,
+        allow: np.ndarray | None = None,
+        n_threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact MaxSim top-``k`` documents among the allowed ones for each query vector set,
+        over the stored tokens (distances ``-MaxSim``, ties by id), in :meth:`search`'s form."""
+        q_tok, q_off = self._sets(queries, "query vector sets")
+        k = check_k(k)
+        if n_threads is not None:
+            check_positive_int("n_threads", n_threads)
+        mask = self.allow_mask(allow)
+        slots = np.arange(self.ntotal, dtype=np.int64) if mask is None else np.flatnonzero(mask)
+        nq = q_off.shape[0] - 1
+        if nq == 0 or slots.size == 0:
+            return (
+                np.full((nq, k), PAD_ID, dtype=np.int64),
+                np.full((nq, k), np.inf, dtype=np.float32),
+            )
+        select = for_rows(select_exact, nq)
+        best_s, best_d = [], []
+        with numba_threads(n_threads):
+            for b in range(0, slots.size, self.EXACT_BLOCK):  # top k of each block, then merge
+                cand = np.tile(slots[b : b + self.EXACT_BLOCK].astype(np.int64), (nq, 1))
+                scores = self._rerank_scores(q_tok, q_off, cand)
+                top, dist = select(-scores, cand, self._ids[cand], k)
+                best_s.append(top)
+                best_d.append(dist)
+            cand = np.concatenate(best_s, axis=1)
+            tiekey = np.where(cand >= 0, self._ids[np.maximum(cand, 0)], EMPTY)
+            top, dist = select(np.concatenate(best_d, axis=1), cand, tiekey, k)
+        out_ids = np.where(top >= 0, self._ids[np.maximum(top, 0)], PAD_ID)
+        return out_ids, dist.astype(np.float32)
 
     def search(
         self,
@@ -420,13 +511,8 @@ class MultiVectorIndex(BaseIndex):
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
         """Tokens, offsets and ids as arrays; the FDE index in ``inner/``; atomic."""
-        meta = {
-            "config": asdict(self.config),
-            "inner": self.inner_kind,
-            "inner_options": self.inner_options,
-            "token_dtype": self.token_dtype,
-        }
         arrays = {"tokens": self._tokens, "offsets": self._offsets, "ids": self._ids}
+        meta = {"config": asdict(self.config)}
         self._save_arrays(path, arrays, meta, children={"inner": self.inner})
 
     @classmethod
@@ -434,20 +520,39 @@ class MultiVectorIndex(BaseIndex):
         """Load a saved index; with ``mmap`` the token vectors stay on disk."""
         manifest, arrays = cls._load_arrays(path, mmap=mmap)
         meta = manifest["meta"]
+        if manifest["version"] == 1:  # the FDE config and the options side by side
+            config = MultiVectorConfig(
+                fde=FDEConfig(**meta["config"]),
+                inner=meta["inner"],
+                inner_options=meta["inner_options"],
+                token_dtype=meta.get("token_dtype", "float32"),  # saves before it: float32
+            )
+        else:
+            config = config_from_meta(MultiVectorConfig, meta["config"], path)
         index = cls(
             manifest["dim"],
-            FDEConfig(**meta["config"]),
-            inner=meta["inner"],
-            inner_options=meta["inner_options"],
-            token_dtype=meta.get("token_dtype", "float32"),  # saves before it: float32
+            config.fde,
+            inner=config.inner,
+            inner_options=dict(config.inner_options),
+            token_dtype=config.token_dtype,
         )
-        index.inner = _load_inner(meta["inner"], os.path.join(path, "inner"), mmap)
-        index._tokens = index._checked_tokens(arrays["tokens"], path)
-        index._offsets = np.array(arrays["offsets"])
-        index._ids = np.array(arrays["ids"])
+        index._adopt(path, arrays, mmap)
         return index
 
     # -- internals -----------------------------------------------------------------------------
+    def _adopt(
+        self, path: str | os.PathLike[str], arrays: dict[str, np.ndarray], mmap: bool
+    ) -> None:
+        """Take the arrays ``load`` read and the inner index saved beside them."""
+        self.inner = _load_inner(self.inner_kind, os.path.join(path, "inner"), mmap)
+        self._tokens = self._checked_tokens(arrays["tokens"], path)
+        self._offsets = np.array(arrays["offsets"])
+        self._ids = np.array(arrays["ids"])
+
+    def _sets(self, sets: Any, what: str) -> Ragged:
+        """Validated ragged input, as the index compares it."""
+        return as_ragged(sets, self.dim, what=what)
+
     def _to_store(self, tokens: np.ndarray) -> np.ndarray:
         """Validated float32 tokens in the storage type (nothing is changed on error)."""
         if self.token_dtype == "float32":
@@ -527,6 +632,67 @@ class MuveraParams(SearchParams):
                 raise InvalidParameterError(f"{name} must be a positive integer, got {v!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class MuveraConfig:
+    """:class:`MuveraIndex` build parameters as plain scalars (the registry's keywords),
+    validated here once; what ``save`` writes and ``load`` reads. ``d_proj=0`` keeps tokens
+    whole, ``final_dim=0`` skips the final projection."""
+
+    r_reps: int = 20
+    k_sim: int = 5
+    d_proj: int = 16
+    fill_empty_partitions: bool = True
+    final_dim: int = 0
+    seed: int = 42
+    inner: str = "hnsw"
+    M: int = 16
+    ef_construction: int = 200
+    candidates: int = 500
+    token_dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__  # frozen: normalise to plain JSON values
+        put(self, "candidates", check_positive_int("candidates", self.candidates))
+        for name in ("d_proj", "final_dim"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+                raise InvalidParameterError(f"{name} must be a non-negative integer, got {v!r}")
+            put(self, name, int(v))
+        if not isinstance(self.fill_empty_partitions, bool | np.bool_):
+            raise InvalidParameterError(
+                f"fill_empty_partitions must be true or false, got {self.fill_empty_partitions!r}"
+            )
+        put(self, "fill_empty_partitions", bool(self.fill_empty_partitions))
+        if self.inner == "hnsw":  # validated as the inner index will validate them
+            from indexes.hnsw import HNSWConfig
+
+            g = HNSWConfig(M=self.M, ef_construction=self.ef_construction)
+            put(self, "M", g.M)
+            put(self, "ef_construction", g.ef_construction)
+        self.multivector_config()  # the rest: as MultiVectorIndex validates it
+
+    def fde_config(self) -> FDEConfig:
+        """The FDE parameters."""
+        return FDEConfig(
+            r_reps=self.r_reps,
+            k_sim=self.k_sim,
+            d_proj=self.d_proj or None,
+            fill_empty_partitions=self.fill_empty_partitions,
+            final_dim=self.final_dim or None,
+            seed=self.seed,
+        )
+
+    def multivector_config(self) -> MultiVectorConfig:
+        """The :class:`MultiVectorIndex` config these scalars stand for."""
+        options = {"M": self.M, "ef_construction": self.ef_construction}
+        return MultiVectorConfig(
+            fde=self.fde_config(),
+            inner=self.inner,
+            inner_options=options if self.inner == "hnsw" else {},
+            token_dtype=self.token_dtype,
+        )
+
+
 class MuveraIndex(MultiVectorIndex):
     """:class:`MultiVectorIndex` with the ``(dim, metric, **scalars)`` constructor that the
     engine's index registry builds from a collection config.
@@ -537,10 +703,14 @@ class MuveraIndex(MultiVectorIndex):
     ``candidates`` is the default number of FDE hits re-ranked per search: 500 measured
     recall@10 0.93 against exact MaxSim on Vaswani per-token MiniLM (11,429 documents) at 17x
     lower latency than brute force (``bench/results/muvera/``); 100 gave only 0.75.
-    ``token_dtype="float16"`` stores the re-ranking tokens in half the bytes.
+    ``token_dtype="float16"`` stores the re-ranking tokens in half the bytes. The keywords are
+    the fields of :class:`MuveraConfig`, kept in ``config``.
     """
 
     kind: ClassVar[str] = "muvera"
+    format_version: ClassVar[int] = 2  # 2: meta["config"] is a MuveraConfig
+    older_versions: ClassVar[tuple[int, ...]] = (1,)  # 1: the same keywords as meta["build"]
+    config: MuveraConfig  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -562,39 +732,35 @@ class MuveraIndex(MultiVectorIndex):
             raise InvalidParameterError(
                 f"multi-vector MaxSim supports metric 'ip' or 'cosine', got {metric!r}"
             )
-        for name, v in (("candidates", candidates), ("d_proj", d_proj)):
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, int)
-                or v < 0
-                or (name == "candidates" and v < 1)
-            ):
-                raise InvalidParameterError(f"{name} must be a positive integer, got {v!r}")
-        config = FDEConfig(
+        config = MuveraConfig(
             r_reps=r_reps,
             k_sim=k_sim,
-            d_proj=d_proj or None,  # 0: identity (keep tokens whole)
-            fill_empty_partitions=bool(fill_empty_partitions),
-            final_dim=final_dim or None,
+            d_proj=d_proj,
+            fill_empty_partitions=fill_empty_partitions,
+            final_dim=final_dim,
             seed=seed,
+            inner=inner,
+            M=M,
+            ef_construction=ef_construction,
+            candidates=candidates,
+            token_dtype=token_dtype,
         )
-        options = {"M": M, "ef_construction": ef_construction} if inner == "hnsw" else {}
-        super().__init__(dim, config, inner=inner, inner_options=options, token_dtype=token_dtype)
+        mv = config.multivector_config()
+        super().__init__(
+            dim,
+            mv.fde,
+            inner=mv.inner,
+            inner_options=dict(mv.inner_options),
+            token_dtype=mv.token_dtype,
+        )
         self.metric = metric
-        self.candidates = int(candidates)
-        self._build = {
-            "r_reps": r_reps,
-            "k_sim": k_sim,
-            "d_proj": d_proj,
-            "fill_empty_partitions": bool(fill_empty_partitions),
-            "final_dim": final_dim,
-            "seed": seed,
-            "inner": inner,
-            "M": M,
-            "ef_construction": ef_construction,
-            "candidates": candidates,
-            "token_dtype": token_dtype,
-        }
+        self.config = config
+        self.candidates = config.candidates
+
+    @classmethod
+    def from_config(cls, dim: int, metric: str, config: MuveraConfig) -> MuveraIndex:
+        """A new, empty index built with ``config``."""
+        return cls(dim, metric, **asdict(config))
 
     def _sets(self, sets: Any, what: str) -> Ragged:
         tokens, offsets = as_ragged(sets, self.dim, what=what)
@@ -625,32 +791,21 @@ class MuveraIndex(MultiVectorIndex):
             params = MultiVectorParams(n_threads=p.n_threads, candidates=cand, inner=inner)
         return super().search(self._sets(queries, "query vector sets"), k, params, allow)
 
-    def get_sets(self, ids: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(found ids, tokens, offsets)`` of the documents of ``ids`` that are stored."""
-        ids_arr = as_ids(ids)
-        slots = self._slots_of(ids_arr)
-        ok = (
-            (slots >= 0) & (self._ids[np.maximum(slots, 0)] == ids_arr)
-            if self.ntotal
-            else slots < -1
-        )
-        found, slots = ids_arr[ok], slots[ok]
-        tokens, offsets = ragged_from_arrays(self._tokens, self._offsets, slots)
-        return found, tokens, offsets.astype(np.int64)
-
     def save(self, path: str | os.PathLike[str]) -> None:
         """As :meth:`MultiVectorIndex.save`, with the engine's constructor keywords."""
         arrays = {"tokens": self._tokens, "offsets": self._offsets, "ids": self._ids}
-        self._save_arrays(path, arrays, {"build": self._build}, children={"inner": self.inner})
+        meta = {"config": asdict(self.config)}
+        self._save_arrays(path, arrays, meta, children={"inner": self.inner})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> MuveraIndex:
         """Load a saved index; with ``mmap`` the token vectors stay on disk."""
         manifest, arrays = cls._load_arrays(path, mmap=mmap)
-        build = manifest["meta"]["build"]
-        index = cls(manifest["dim"], manifest["metric"], **build)  # no token_dtype: float32
-        index.inner = _load_inner(build["inner"], os.path.join(path, "inner"), mmap)
-        index._tokens = index._checked_tokens(arrays["tokens"], path)
-        index._offsets = np.array(arrays["offsets"])
-        index._ids = np.array(arrays["ids"])
+        meta = manifest["meta"]
+        if manifest["version"] == 1:  # the same keywords, under "build"
+            config = MuveraConfig(**meta["build"])  # saves without token_dtype: float32
+        else:
+            config = config_from_meta(MuveraConfig, meta["config"], path)
+        index = cls.from_config(manifest["dim"], manifest["metric"], config)
+        index._adopt(path, arrays, mmap)
         return index

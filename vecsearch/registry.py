@@ -324,6 +324,23 @@ register(
 )
 register(
     IndexType(
+        name="hnsw_binary",  # HNSW walked on 1-bit codes, rescored with the float vectors
+        module="indexes.binary_hnsw",
+        index_class="HNSWBinaryIndex",
+        params_class="HNSWBinaryParams",
+        defaults=lambda dim: {"M": 16, "ef_construction": 200, "seed": 0},
+        build_aliases={"m": "M", "ef_construct": "ef_construction"},
+        search_aliases={
+            "hnsw_ef": "ef",
+            "quantization.oversampling": "oversampling",
+            "quantization.rescore": "rescore",
+        },
+        needs_training=True,  # learns the centre of the codes
+        min_train_points=lambda params: 1000,  # exact search until then
+    )
+)
+register(
+    IndexType(
         name="spann",
         module="indexes.spann",
         index_class="SPANNIndex",
@@ -344,5 +361,6 @@ register(
         build_aliases={"m": "M", "ef_construct": "ef_construction"},
         search_aliases={"hnsw_ef": "ef"},
         multivector=True,
+        metrics=frozenset({"ip", "cosine"}),  # MaxSim over dot products (Dot, Cosine)
     )
 )

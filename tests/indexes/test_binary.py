@@ -216,8 +216,8 @@ def test_loads_format_1_row_major_codes(tmp_path, rng):
         (v1 / f.name).write_bytes(f.read_bytes())
     np.save(v1 / "codes.npy", index.stored_codes()[0])  # (n, bits, n_words)
     manifest = json.loads((v1 / "manifest.json").read_text())
-    manifest["version"] = 1
-    del manifest["meta"]["rotate"]  # format 1 had no rotation
+    manifest["version"] = 1  # format 1: top-level build keys, no rotation
+    manifest["meta"] = {k: v for k, v in manifest["meta"]["config"].items() if k != "rotate"}
     (v1 / "manifest.json").write_text(json.dumps(manifest))
     old = BinaryIndex.load(v1)
     for scoring in ("hamming", "cascade", "symmetric", "asymmetric"):

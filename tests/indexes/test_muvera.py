@@ -191,7 +191,9 @@ def test_allow_remove_replace_and_save_load(vaswani_tokens, vaswani_index, tmp_p
     loaded.add([q0], [5000])
     assert loaded.search([q0], 1)[0][0, 0] == 5000
     loaded.add([docs[0][:3]], [5000])
-    np.testing.assert_array_equal(loaded.get_vectors(5000), docs[0][:3])
+    tokens, offsets = loaded.get_vectors([5000])
+    np.testing.assert_array_equal(tokens, docs[0][:3])
+    np.testing.assert_array_equal(offsets, [0, 3])
     assert loaded.ntotal == vaswani_index.ntotal  # one removed, one added
 
 
@@ -223,7 +225,7 @@ def test_bad_input(vaswani_index):
 
 def test_muvera_index_engine_face(rng, tmp_path):
     """MuveraIndex: the registry's (dim, metric, **scalars) constructor, HNSW over the FDEs,
-    cosine normalising every token, get_sets, numeric params, save/load round trip."""
+    cosine normalising every token, get_vectors, numeric params, save/load round trip."""
     from indexes.muvera import MuveraIndex, MuveraParams
 
     sets = [rng.standard_normal((int(m), 16)).astype(np.float32) for m in rng.integers(1, 9, 200)]
@@ -238,9 +240,12 @@ def test_muvera_index_engine_face(rng, tmp_path):
     np.testing.assert_array_equal(got, top * 3)  # every document re-ranked: exact
     np.testing.assert_allclose(-dist, scores, rtol=1e-5)
 
-    found, tokens, offsets = index.get_sets(np.array([9, 7, 0]))  # 7 is not stored
-    np.testing.assert_array_equal(found, [9, 0])
+    tokens, offsets = index.get_vectors(np.array([9, 0]))  # aligned with the ids asked for
+    np.testing.assert_array_equal(offsets, [0, len(sets[3]), len(sets[3]) + len(sets[0])])
     np.testing.assert_allclose(tokens[offsets[0] : offsets[1]], unit[3], rtol=1e-6)
+    np.testing.assert_allclose(tokens[offsets[1] : offsets[2]], unit[0], rtol=1e-6)
+    with pytest.raises(UnknownIdError, match="7"):
+        index.get_vectors(np.array([9, 7, 0]))  # 7 is not stored
 
     index.save(tmp_path / "mu")
     loaded = MuveraIndex.load(tmp_path / "mu")
@@ -298,8 +303,9 @@ def test_float16_tokens_recall_scores_and_memory(vaswani_tokens, scaled_docs, fl
     # tokens take half the bytes; everything else is the same
     assert f16._tokens.dtype == np.float16 and f16._tokens.nbytes * 2 == f32._tokens.nbytes
     assert f32.memory_bytes() - f16.memory_bytes() == f16._tokens.nbytes
-    np.testing.assert_array_equal(f16.get_vectors(500), rounded[0][: rounded[1][1]])
-    assert f16.get_vectors(500).dtype == np.float32
+    tokens, offsets = f16.get_vectors([500])
+    np.testing.assert_array_equal(tokens, rounded[0][: rounded[1][1]])
+    assert tokens.dtype == np.float32 and offsets.dtype == np.int64
 
 
 def test_float16_tokens_save_load_remove_and_bad_values(vaswani_tokens, float16_pair, tmp_path):
@@ -317,7 +323,8 @@ def test_float16_tokens_save_load_remove_and_bad_values(vaswani_tokens, float16_
         # rtol, not equality: the existing float32 save/load test was seen once (not
         # reproducible since) to differ in the last float32 bit of a few distances
         np.testing.assert_allclose(got[1], expected[1], rtol=1e-6)
-        np.testing.assert_array_equal(loaded.get_vectors(777), f16.get_vectors(777))
+        for got, want in zip(loaded.get_vectors([777]), f16.get_vectors([777]), strict=True):
+            np.testing.assert_array_equal(got, want)
     # writes on a memory-mapped float16 store keep float16
     loaded.remove([500])
     loaded.add([queries[0][: queries[1][1]]], [9000])
@@ -341,7 +348,9 @@ def test_saves_without_token_dtype_load_as_float32(vaswani_index, vaswani_tokens
     vaswani_index.save(tmp_path / "old")
     manifest = tmp_path / "old" / "manifest.json"
     doc = json.loads(manifest.read_text())
-    del doc["meta"]["token_dtype"]
+    config = doc["meta"]["config"]
+    doc["version"] = 1  # format 1: FDE config and options side by side, no token_dtype
+    doc["meta"] = {k: config[k] for k in ("inner", "inner_options")} | {"config": config["fde"]}
     manifest.write_text(json.dumps(doc))
     loaded = MultiVectorIndex.load(tmp_path / "old")
     assert loaded.token_dtype == "float32"
@@ -364,7 +373,7 @@ def test_muvera_index_token_dtype_passthrough(rng, tmp_path):
     index = MuveraIndex(16, "cosine", r_reps=6, k_sim=3, d_proj=8, M=8, token_dtype="float16")
     index.add(sets, np.arange(100))
     assert index._tokens.dtype == np.float16
-    _, tokens, _ = index.get_sets(np.array([3]))
+    tokens, _ = index.get_vectors(np.array([3]))
     assert tokens.dtype == np.float32
     np.testing.assert_allclose(tokens, sets[3] / np.linalg.norm(sets[3], axis=1, keepdims=True),
                                atol=1e-3)  # fmt: skip
@@ -383,8 +392,30 @@ def test_muvera_index_token_dtype_passthrough(rng, tmp_path):
     full.save(tmp_path / "old")
     manifest = tmp_path / "old" / "manifest.json"
     doc = json.loads(manifest.read_text())
-    del doc["meta"]["build"]["token_dtype"]
+    doc["version"] = 1  # format 1: the keywords under "build", before token_dtype existed
+    doc["meta"] = {"build": {k: v for k, v in doc["meta"]["config"].items() if k != "token_dtype"}}
     manifest.write_text(json.dumps(doc))
     old = MuveraIndex.load(tmp_path / "old")
     assert old.token_dtype == "float32" and old._tokens.dtype == np.float32
     np.testing.assert_array_equal(old.search(queries, 5, p)[0], full.search(queries, 5, p)[0])
+
+
+def test_search_exact_merges_blocks(rng, monkeypatch):
+    """Exact MaxSim over the allowed documents, block by block: the merge of per-block
+    winners equals brute force, with and without a filter."""
+    from indexes.muvera import MuveraIndex
+
+    sets = [rng.standard_normal((int(m), 16)).astype(np.float32) for m in rng.integers(1, 6, 90)]
+    queries = [rng.standard_normal((int(m), 16)).astype(np.float32) for m in (1, 3, 4)]
+    index = MuveraIndex(16, "ip", r_reps=4, k_sim=2, d_proj=8, M=8, inner="flat")
+    index.add(sets, np.arange(90) + 1000)
+    monkeypatch.setattr(MuveraIndex, "EXACT_BLOCK", 7)  # 13 blocks
+    top, scores = exact_maxsim_search(queries, sets, 8, 16)
+    ids, dists = index.search_exact(queries, 8)
+    np.testing.assert_array_equal(ids, top + 1000)
+    np.testing.assert_allclose(-dists, scores, rtol=1e-5)
+    allowed = np.arange(0, 90, 4)
+    top, scores = exact_maxsim_search(queries, [sets[i] for i in allowed], 8, 16)
+    ids, dists = index.search_exact(queries, 8, allow=allowed + 1000, n_threads=1)
+    np.testing.assert_array_equal(ids, allowed[top] + 1000)
+    np.testing.assert_allclose(-dists, scores, rtol=1e-5)
