@@ -134,7 +134,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -148,6 +148,7 @@ from indexes.base import (
     as_ids,
     check_k,
     check_params,
+    check_positive_int,
 )
 from indexes.disk_invlists import PAGE, DiskInvertedLists, slots_of, temp_file
 from indexes.errors import (
@@ -161,7 +162,7 @@ from indexes.errors import (
 from indexes.hnsw import HNSWIndex, HNSWParams
 from indexes.kmeans import KMeans, assign_balanced
 from indexes.spann_codecs import CODECS, EMPTY_SLOT, Heap
-from indexes.spann_config import SPANNConfig, SPANNParams, _positive_int
+from indexes.spann_config import SPANNConfig, SPANNParams
 
 __all__ = ["PAGE", "POSTINGS_FILE", "SPANNConfig", "SPANNIndex", "SPANNParams", "SearchStats"]
 
@@ -208,7 +209,7 @@ class SPANNIndex(BaseIndex):
 
     kind = "spann"
     format_version = 1
-    keeps_vectors: ClassVar[bool] = True
+    keeps_vectors = True
 
     def __init__(
         self,
@@ -484,7 +485,7 @@ class SPANNIndex(BaseIndex):
         n = data.shape[0]
         if n == 0:
             raise InvalidParameterError("training needs at least one vector")
-        total = n if n_total is None else _positive_int("n_total", n_total)
+        total = n if n_total is None else check_positive_int("n_total", n_total)
         n_heads = int(min(n, max(1, round(self.config.head_ratio * total))))
         heads = self._select_heads(data, n_heads)
         self._codec.train(data)

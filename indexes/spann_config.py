@@ -13,16 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from indexes.base import SearchParams
+from indexes.base import SearchParams, check_positive_int
 from indexes.errors import IndexFormatError, InvalidParameterError
 from indexes.spann_codecs import CODECS
-
-
-# TODO(merge): indexes.base.check_positive_int (added on another branch) replaces this.
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) <= 0:
-        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _positive_float(name: str, value: Any) -> float:
@@ -78,34 +71,34 @@ class SPANNConfig:
             raise InvalidParameterError(f"codec must be one of {tuple(CODECS)}, got {self.codec!r}")
         put = object.__setattr__  # frozen: store the normalised values, once
         put(self, "head_ratio", _within("head_ratio", self.head_ratio, 0.0, 1.0, open_low=True))
-        put(self, "replica_count", _positive_int("replica_count", self.replica_count))
+        put(self, "replica_count", check_positive_int("replica_count", self.replica_count))
         if self.replica_count > 255:
             raise InvalidParameterError("replica_count must be at most 255")
         put(self, "rng_factor", _positive_float("rng_factor", self.rng_factor))
         put(self, "closure_ratio", _at_least("closure_ratio", self.closure_ratio, 1.0))
-        limit = _positive_int("posting_vector_limit", self.posting_vector_limit)
+        limit = check_positive_int("posting_vector_limit", self.posting_vector_limit)
         if limit < 4:
             raise InvalidParameterError("posting_vector_limit must be at least 4")
         put(self, "posting_vector_limit", limit)
-        put(self, "build_candidates", _positive_int("build_candidates", self.build_candidates))
+        put(self, "build_candidates", check_positive_int("build_candidates", self.build_candidates))
         put(
             self,
             "reassign_candidates",
-            _positive_int("reassign_candidates", self.reassign_candidates),
+            check_positive_int("reassign_candidates", self.reassign_candidates),
         )
-        put(self, "branching", _positive_int("branching", self.branching))
+        put(self, "branching", check_positive_int("branching", self.branching))
         if self.branching < 2:
             raise InvalidParameterError("branching must be at least 2")
-        put(self, "head_M", _positive_int("head_M", self.head_M))
+        put(self, "head_M", check_positive_int("head_M", self.head_M))
         put(
             self,
             "head_ef_construction",
-            _positive_int("head_ef_construction", self.head_ef_construction),
+            check_positive_int("head_ef_construction", self.head_ef_construction),
         )
         put(self, "slack", _within("slack", self.slack, 0.0, 10.0, open_low=False))
-        put(self, "max_train_points", _positive_int("max_train_points", self.max_train_points))
-        put(self, "chunk_rows", _positive_int("chunk_rows", self.chunk_rows))
-        put(self, "kmeans_iter", _positive_int("kmeans_iter", self.kmeans_iter))
+        put(self, "max_train_points", check_positive_int("max_train_points", self.max_train_points))
+        put(self, "chunk_rows", check_positive_int("chunk_rows", self.chunk_rows))
+        put(self, "kmeans_iter", check_positive_int("kmeans_iter", self.kmeans_iter))
         put(
             self,
             "compact_fraction",
@@ -146,12 +139,12 @@ class SPANNParams(SearchParams):
     oversampling: float = 8.0
 
     def __post_init__(self) -> None:
-        _positive_int("n_probe", self.n_probe)
+        check_positive_int("n_probe", self.n_probe)
         o = self.oversampling
         if isinstance(o, bool) or not isinstance(o, int | float) or not (1.0 <= o <= 1000.0):
             raise InvalidParameterError(f"oversampling must be a number in [1, 1000], got {o!r}")
         if self.ef_heads is not None:
-            _positive_int("ef_heads", self.ef_heads)
+            check_positive_int("ef_heads", self.ef_heads)
         r = self.max_dist_ratio
         if isinstance(r, bool) or not isinstance(r, int | float) or not r >= 1.0:
             raise InvalidParameterError(f"max_dist_ratio must be a number >= 1, got {r!r}")

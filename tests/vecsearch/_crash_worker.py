@@ -26,6 +26,13 @@ def payload(i: int) -> dict:
     return {"id": i, "s": "x" * (i % 7), "nested": {"k": i % 3, "l": list(range(i % 4))}}
 
 
+def say(*words: str) -> None:
+    """Log one line with a single write: under ``PYTHONUNBUFFERED`` print() writes each
+    argument separately, and a kill between them would leave a torn ``ack`` line."""
+    sys.stdout.write(" ".join(words) + "\n")
+    sys.stdout.flush()
+
+
 def main() -> None:
     data_dir, first, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     rng = np.random.default_rng(seed)
@@ -34,7 +41,7 @@ def main() -> None:
         coll = db.get_collection("crash")
     else:
         coll = db.create_collection("crash", {"vectors": {"size": DIM, "distance": "Euclid"}})
-    print("ready", flush=True)
+    say("ready")
     nxt = first
     step = 0
     while True:
@@ -45,12 +52,12 @@ def main() -> None:
             ids = list(range(nxt, nxt + n))
             nxt += n
             op = f"upsert {ids[0]} {ids[-1]}"
-            print("begin", op, flush=True)
+            say("begin", op)
             coll.upsert_batch(ids, np.stack([vector(i) for i in ids]), [payload(i) for i in ids])
         elif kind == "delete" and nxt > first:
             ids = sorted({int(x) for x in rng.integers(0, nxt, size=5)})
             op = "delete " + " ".join(map(str, ids))
-            print("begin", op, flush=True)
+            say("begin", op)
             coll.delete(points=ids)
         elif kind == "payload" and nxt > first:
             ids = sorted({int(x) for x in rng.integers(0, nxt, size=3)})
@@ -59,15 +66,15 @@ def main() -> None:
             if not live:
                 continue
             op = f"touch {step} " + " ".join(map(str, live))
-            print("begin", op, flush=True)
+            say("begin", op)
             coll.set_payload({"touched": step}, points=live)
         elif kind == "save":
             op = "save"
-            print("begin", op, flush=True)
+            say("begin", op)
             coll.save_index()
         else:
             continue
-        print("ack", op, flush=True)
+        say("ack", op)
 
 
 if __name__ == "__main__":
