@@ -84,7 +84,9 @@ class FlatIndex(BaseIndex):
         """Add vectors under external ``ids``; an id already present has its vector replaced."""
         vecs = self.prepare(x)
         ids_arr = as_ids(ids, vecs.shape[0])
-        self._rows.upsert(ids_arr, {"vectors": vecs, "sqnorms": row_sqnorms(vecs)})
+        # a parallel region per small add (one upsert) costs more than the norms themselves
+        sqnorms = for_rows(row_sqnorms, vecs.shape[0], threshold=4096)(vecs)
+        self._rows.upsert(ids_arr, {"vectors": vecs, "sqnorms": sqnorms})
 
     def remove(self, ids: Any) -> None:
         """Remove points by id; every id must be present (else nothing is removed)."""
