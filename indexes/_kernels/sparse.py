@@ -1,0 +1,116 @@
+"""Sparse dot-product search kernels: term-at-a-time accumulation over inverted lists.
+
+Queries are split into one chunk per thread (``prange`` over chunks only); each chunk owns
+one score accumulator and one touched list over slots, reset after every query by walking
+the touched slots (never the whole array), so a query costs its postings, not ``n_slots``.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from indexes._kernels.topk import EMPTY, _worse, heap_replace_top, heap_sort
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _find(terms, t):
+    """Position of term ``t`` in the sorted unique ``terms``, or -1."""
+    lo, hi = 0, terms.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if terms[mid] < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < terms.shape[0] and terms[lo] == t:
+        return lo
+    return -1
+
+
+@nb.njit(nogil=True, cache=True)
+def _one_query(
+    qi, q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, acc, seen, touched,
+    hd, hi,
+):  # fmt: skip
+    """Scores of query ``qi`` accumulated into ``acc``; its top ``k`` into heap ``(hd, hi)``
+    (distance = -score); ``acc`` / ``seen`` are left reset."""
+    terms, ptr, p_slot, p_val = post
+    sealed, f_off, f_len, f_idx, f_val = tail
+    qs, qe = q_ptr[qi], q_ptr[qi + 1]
+    nt = 0
+    for j in range(qs, qe):
+        pos = _find(terms, q_idx[j])
+        if pos < 0:
+            continue
+        w = q_val[j]
+        for p in range(ptr[pos], ptr[pos + 1]):
+            s = p_slot[p]
+            if not seen[s]:
+                seen[s] = True
+                touched[nt] = s
+                nt += 1
+            acc[s] += w * p_val[p]
+    # slots added since the lists were built: merge-join their sorted terms with the query's
+    for s in range(sealed, live.shape[0]):
+        if not live[s]:
+            continue
+        a, ae = f_off[s], f_off[s] + f_len[s]
+        b = qs
+        hit = False
+        dot = np.float32(0.0)
+        while a < ae and b < qe:
+            if f_idx[a] < q_idx[b]:
+                a += 1
+            elif f_idx[a] > q_idx[b]:
+                b += 1
+            else:
+                dot += f_val[a] * q_val[b]
+                hit = True
+                a += 1
+                b += 1
+        if hit:
+            seen[s] = True
+            touched[nt] = s
+            nt += 1
+            acc[s] = dot
+    hd[:] = np.inf
+    hi[:] = EMPTY
+    for t in range(nt):
+        s = touched[t]
+        if live[s] and (not use_allow or allow[s]):
+            d = -acc[s]
+            i = slot_ids[s]
+            if not _worse(d, i, hd[0], hi[0]):
+                heap_replace_top(hd, hi, d, i)
+        acc[s] = 0.0
+        seen[s] = False
+    heap_sort(hd, hi)
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def search_taat(q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, out_ids,
+                out_d, n_chunks):  # fmt: skip
+    """Top ``k = out_ids.shape[1]`` of every query by exact dot product, ascending by
+    ``(-score, id)``; a row is padded with ``(-1, +inf)`` past the points sharing a term."""
+    nq = q_ptr.shape[0] - 1
+    n = live.shape[0]
+    k = out_ids.shape[1]
+    for c in nb.prange(n_chunks):
+        acc = np.zeros(n, dtype=np.float32)
+        seen = np.zeros(n, dtype=np.bool_)
+        touched = np.empty(n, dtype=np.int64)
+        hd = np.empty(k, dtype=np.float32)
+        hi = np.empty(k, dtype=np.int64)
+        for qi in range(c * nq // n_chunks, (c + 1) * nq // n_chunks):
+            _one_query(
+                qi, q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, acc,
+                seen, touched, hd, hi,
+            )  # fmt: skip
+            for j in range(k):
+                if hi[j] == EMPTY:
+                    out_ids[qi, j] = -1
+                    out_d[qi, j] = np.inf
+                else:
+                    out_ids[qi, j] = hi[j]
+                    out_d[qi, j] = hd[j]
