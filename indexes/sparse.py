@@ -3,7 +3,7 @@
 First step of sparse vector spaces (issue 17): the index layer only; the engine does not use
 it yet. Query algorithm: term-at-a-time accumulation (exact). Dynamic pruning (WAND /
 MaxScore / Block-Max) is not implemented yet. On Vaswani's BM25 weights the search returns
-bm25s's results at 0.43x its speed (numba backend; ``docs/design/sparse.md``).
+bm25s's results at 0.58x its speed (numba backend; ``docs/design/sparse.md``).
 
 Layout (plain arrays, saved as ``.npy`` and memory-mapped on load):
 
@@ -35,7 +35,7 @@ import numba
 import numpy as np
 
 from indexes._kernels.dispatch import for_rows
-from indexes._kernels.sparse import search_taat
+from indexes._kernels.sparse import check_sort_rows, search_taat
 from indexes._threads import numba_threads
 from indexes.base import BaseIndex, SearchParams, as_ids, check_k, check_metric, check_params
 from indexes.errors import InvalidParameterError, InvalidVectorError, UnknownIdError
@@ -68,17 +68,26 @@ def as_sparse(x: Any, *, what: str = "sparse vectors") -> SparseBatch:
         return x
     if isinstance(x, tuple) and len(x) == 3 and all(isinstance(a, np.ndarray) for a in x):
         indptr = np.asarray(x[0], dtype=np.int64)
-        rows = [
-            (x[1][indptr[r] : indptr[r + 1]], x[2][indptr[r] : indptr[r + 1]])
-            for r in range(indptr.shape[0] - 1)
-        ]
-    elif isinstance(x, Sequence) and not isinstance(x, str | bytes):
-        rows = [(r["indices"], r["values"]) if isinstance(r, dict) else r for r in x]
-    else:
+        idx, val = np.asarray(x[1]), np.asarray(x[2])
+        if (
+            indptr.ndim != 1
+            or indptr.shape[0] < 1
+            or indptr[0] != 0
+            or (np.diff(indptr) < 0).any()
+            or idx.shape != val.shape
+            or idx.ndim != 1
+            or indptr[-1] != idx.shape[0]
+        ):
+            raise InvalidVectorError(f"{what}: inconsistent CSR triple (indptr, indices, values)")
+        _check_dtypes(idx, val, what)
+        return _checked_rows(indptr, idx.astype(np.int64), val.astype(np.float32), what)
+    if not isinstance(x, Sequence) or isinstance(x, str | bytes):
         raise InvalidVectorError(f"{what} must be a list of (indices, values) pairs")
-    lengths = np.zeros(len(rows) + 1, dtype=np.int64)
+    lengths = np.zeros(len(x) + 1, dtype=np.int64)
     idx_parts, val_parts = [], []
-    for r, row in enumerate(rows):
+    for r, row in enumerate(x):
+        if isinstance(row, dict):
+            row = (row.get("indices"), row.get("values"))
         try:
             raw_idx, raw_val = row
         except (TypeError, ValueError):
@@ -90,26 +99,42 @@ def as_sparse(x: Any, *, what: str = "sparse vectors") -> SparseBatch:
                 f"{what}[{r}]: indices and values must be 1-d of equal length, got "
                 f"{idx.shape} and {val.shape}"
             )
-        if idx.size and not np.issubdtype(idx.dtype, np.integer):
-            raise InvalidVectorError(f"{what}[{r}]: indices must be integers, got {idx.dtype}")
-        if val.size and not (np.issubdtype(val.dtype, np.number) and val.dtype != np.bool_):
-            raise InvalidVectorError(f"{what}[{r}]: values must be numbers, got {val.dtype}")
-        idx64 = idx.astype(np.int64)
-        if idx.size and (idx64.min() < 0 or idx64.max() >= MAX_TERM):
-            raise InvalidVectorError(f"{what}[{r}]: indices must lie in [0, 2**32)")
-        v32 = val.astype(np.float32)
-        if not np.isfinite(v32).all():
-            raise InvalidVectorError(f"{what}[{r}]: values must be finite (no NaN or inf)")
-        order = np.argsort(idx64, kind="stable")
-        idx64, v32 = idx64[order], v32[order]
-        if idx64.size > 1 and (np.diff(idx64) == 0).any():
-            raise InvalidVectorError(f"{what}[{r}]: indices must not repeat")
-        idx_parts.append(idx64.astype(np.uint32))
-        val_parts.append(v32)
-        lengths[r + 1] = idx64.size
+        _check_dtypes(idx, val, f"{what}[{r}]")
+        idx_parts.append(idx)
+        val_parts.append(val)
+        lengths[r + 1] = idx.shape[0]
     indptr = np.cumsum(lengths)
-    indices = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.uint32)
-    values = np.concatenate(val_parts) if val_parts else np.zeros(0, np.float32)
+    if len(idx_parts) == 1:
+        idx64, v32 = idx_parts[0].astype(np.int64), val_parts[0].astype(np.float32)
+    elif idx_parts:
+        idx64 = np.concatenate(idx_parts).astype(np.int64, copy=False)
+        v32 = np.concatenate(val_parts).astype(np.float32, copy=False)
+    else:
+        idx64, v32 = np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return _checked_rows(indptr, idx64, v32, what)
+
+
+def _check_dtypes(idx: np.ndarray, val: np.ndarray, where: str) -> None:
+    if idx.size and not np.issubdtype(idx.dtype, np.integer):
+        raise InvalidVectorError(f"{where}: indices must be integers, got {idx.dtype}")
+    if val.size and not (np.issubdtype(val.dtype, np.number) and val.dtype != np.bool_):
+        raise InvalidVectorError(f"{where}: values must be numbers, got {val.dtype}")
+
+
+_ROW_ERRORS = {
+    1: "indices must lie in [0, 2**32)",
+    2: "values must be finite (no NaN or inf)",
+    3: "indices must not repeat",
+}
+
+
+def _checked_rows(indptr: np.ndarray, idx64: np.ndarray, v32: np.ndarray, what: str) -> SparseBatch:
+    """Bounds, finiteness and uniqueness of every row, rows sorted by index (one kernel)."""
+    indices = np.empty(idx64.shape[0], dtype=np.uint32)
+    values = np.empty(v32.shape[0], dtype=np.float32)
+    row, code = check_sort_rows(indptr, idx64, v32, indices, values)
+    if code:
+        raise InvalidVectorError(f"{what}[{row}]: {_ROW_ERRORS[code]}")
     return SparseBatch(indptr, indices, values)
 
 
@@ -282,11 +307,13 @@ class SparseIndex(BaseIndex):
         tail = (self._sealed, self._f_off[:n], self._f_len[:n], self._f_idx, self._f_val)
         use_allow = mask is not None
         allow_arr = mask if use_allow else np.zeros(0, dtype=np.bool_)
+        args = (q.indptr, q.indices, q.values, post, tail, self._live[:n], allow_arr,
+                use_allow, self._ids[:n], out_ids, out_d)  # fmt: skip
+        if q.n == 1:  # one query: the serial kernel, no thread setting to change
+            for_rows(search_taat, 1)(*args, 1)
+            return out_ids, out_d
         with numba_threads(p.n_threads):
-            chunks = max(1, min(q.n, numba.get_num_threads()))
-            kernel = for_rows(search_taat, q.n)
-            kernel(q.indptr, q.indices, q.values, post, tail, self._live[:n], allow_arr,
-                   use_allow, self._ids[:n], out_ids, out_d, chunks)  # fmt: skip
+            search_taat(*args, max(1, min(q.n, numba.get_num_threads())))
         return out_ids, out_d
 
     def search_exact(

@@ -114,3 +114,34 @@ def search_taat(q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_id
                 else:
                     out_ids[qi, j] = hi[j]
                     out_d[qi, j] = hd[j]
+
+
+@nb.njit(nogil=True, cache=True)
+def check_sort_rows(indptr, idx, val, out_idx, out_val):
+    """Validate CSR rows and write them sorted by index into ``out_idx`` (uint32) /
+    ``out_val``. Returns ``(row, code)`` of the first bad row (code 1: index outside
+    ``[0, 2**32)``, 2: a value NaN or inf, 3: a repeated index), or ``(-1, 0)``."""
+    for r in range(indptr.shape[0] - 1):
+        a, b = indptr[r], indptr[r + 1]
+        ordered = True
+        for j in range(a, b):
+            if idx[j] < 0 or idx[j] >= 4294967296:
+                return r, 1
+            if j > a and idx[j] < idx[j - 1]:
+                ordered = False
+        for j in range(a, b):
+            if not np.isfinite(val[j]):
+                return r, 2
+        if ordered:
+            for j in range(a, b):
+                out_idx[j] = idx[j]
+                out_val[j] = val[j]
+        else:
+            order = np.argsort(idx[a:b], kind="mergesort")
+            for t in range(b - a):
+                out_idx[a + t] = idx[a + order[t]]
+                out_val[a + t] = val[a + order[t]]
+        for j in range(a + 1, b):
+            if out_idx[j] == out_idx[j - 1]:
+                return r, 3
+    return -1, 0

@@ -208,3 +208,9 @@ def test_bad_calls():
     with pytest.raises(InvalidParameterError):
         index.search([([1], [1.0])], 0)
     assert as_sparse([{"indices": [2, 1], "values": [1, 2]}]).indices.tolist() == [1, 2]
+    csr = as_sparse((np.array([0, 2, 3]), np.array([5, 1, 9]), np.array([1.0, 2.0, 3.0])))
+    assert csr.indices.tolist() == [1, 5, 9] and csr.values.tolist() == [2.0, 1.0, 3.0]
+    with pytest.raises(InvalidVectorError, match="CSR"):
+        as_sparse((np.array([0, 2]), np.array([1]), np.array([1.0])))
+    with pytest.raises(InvalidVectorError, match=r"\[1\]: indices must not repeat"):
+        as_sparse((np.array([0, 1, 3]), np.array([4, 2, 2]), np.ones(3)))
