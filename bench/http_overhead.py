@@ -310,24 +310,18 @@ def _markdown(result: dict, header: bool = True) -> str:
 
 def _plot(result: dict, path: Path) -> None:
     """p50 and p90 wall time per variant as bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from bench.report import paired_bars
 
     rows = result["rows"]
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.bar(x - 0.2, [r["p50_ms"] for r in rows], 0.4, label="p50")
-    ax.bar(x + 0.2, [r["p90_ms"] for r in rows], 0.4, label="p90")
-    ax.set_xticks(x, [r["variant"] for r in rows], rotation=20, ha="right")
-    ax.set_ylabel("ms per query")
     la = result["load_average"]["start"][0]
-    ax.set_title(f"POST /points/query, {result['n']:,} GloVe words (load {la:.1f})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    paired_bars(
+        path,
+        [r["variant"] for r in rows],
+        {"p50": [r["p50_ms"] for r in rows], "p90": [r["p90_ms"] for r in rows]},
+        "ms per query",
+        f"POST /points/query, {result['n']:,} GloVe words (load {la:.1f})",
+        rotate=True,
+    )
 
 
 if __name__ == "__main__":

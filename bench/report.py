@@ -239,3 +239,35 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def paired_bars(
+    path: str | os.PathLike[str],
+    labels: list[str],
+    series: dict[str, list[float]],
+    ylabel: str,
+    title: str,
+    rotate: bool = False,
+) -> None:
+    """A bar chart with one group per label and one bar per series (two series side by
+    side): the plot of the small before/after and peer comparison records."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(labels))
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for j, (name, values) in enumerate(series.items()):
+        ax.bar(x + (j - (len(series) - 1) / 2) * width, values, width, label=name)
+    if rotate:
+        ax.set_xticks(x, labels, rotation=20, ha="right")
+    else:
+        ax.set_xticks(x, labels)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

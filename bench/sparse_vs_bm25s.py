@@ -195,23 +195,20 @@ def _markdown(result: dict) -> str:
 
 
 def _plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """QPS per system, one query per call and batch, as bars."""
+    from bench.report import paired_bars
 
     rows = result["rows"]
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.bar(x - 0.2, [r["qps_single"] for r in rows], 0.4, label="one query per call, 1 thread")
-    ax.bar(x + 0.2, [r["qps_batch"] for r in rows], 0.4, label="batch, 2 threads")
-    ax.set_xticks(x, [r["system"] for r in rows])
-    ax.set_ylabel("queries per second")
-    ax.set_title(f"Vaswani BM25, k=10 (load {result['load_average']['start'][0]:.1f})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    paired_bars(
+        path,
+        [r["system"] for r in rows],
+        {
+            "one query per call, 1 thread": [r["qps_single"] for r in rows],
+            "batch, 2 threads": [r["qps_batch"] for r in rows],
+        },
+        "queries per second",
+        f"Vaswani BM25, k=10 (load {result['load_average']['start'][0]:.1f})",
+    )
 
 
 if __name__ == "__main__":
