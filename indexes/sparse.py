@@ -1,9 +1,9 @@
 """Sparse vectors (term id -> weight) searched by exact dot product: an inverted index.
 
 First step of sparse vector spaces (issue 17): the index layer only; the engine does not use
-it yet. Query algorithm: term-at-a-time accumulation (exact). Dynamic pruning (WAND /
-MaxScore / Block-Max) is not implemented yet. On Vaswani's BM25 weights the search returns
-bm25s's results at 0.58x its speed (numba backend; ``docs/design/sparse.md``).
+it yet. Query algorithm: term-at-a-time accumulation (exact); MaxScore was measured on
+Vaswani and not kept. On Vaswani's BM25 weights the search returns bm25s's results at 0.75x
+its speed (numba backend). Both measurements: ``docs/design/sparse.md``.
 
 Layout (plain arrays, saved as ``.npy`` and memory-mapped on load):
 
@@ -17,11 +17,13 @@ Adds append slots (re-adding an id deletes its old slot first); the slots at or 
 ``max(SEAL_MIN, seal_fraction * sealed)``, when the lists are rebuilt. Deletes clear
 ``live``; when dead slots reach half of all slots the rebuild also compacts them away.
 
-Distances are ``-dot`` (ascending, as the dense ``ip`` metric). Only points sharing at least
-one term with the query are returned (Qdrant's behaviour); rows are padded with id ``-1`` and
-``+inf``. Input is ``(indices, values)`` pairs or a CSR triple ``(indptr, indices, values)``;
-indices must be integers in ``[0, 2**32)`` without duplicates, values finite; rows may come
-unsorted and are sorted here.
+Queries whose weights are all positive, over lists of positive weights with no tail, and
+whose postings cover a quarter of the slots take a dense path (plain accumulation, one
+sweep); the others keep a touched list. Distances are ``-dot`` (ascending, as the dense
+``ip`` metric). Only points sharing at least one term with the query are returned (Qdrant's
+behaviour); rows are padded with id ``-1`` and ``+inf``. Input is ``(indices, values)``
+pairs or a CSR triple ``(indptr, indices, values)``; indices must be integers in
+``[0, 2**32)`` without duplicates, values finite; rows may come unsorted and are sorted here.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import numba
 import numpy as np
 
 from indexes._kernels.dispatch import for_rows
-from indexes._kernels.sparse import check_sort_rows, search_taat
+from indexes._kernels.sparse import POSITIVE_MIN, check_sort_rows, search_taat
 from indexes._threads import numba_threads
 from indexes.base import BaseIndex, SearchParams, as_ids, check_k, check_metric, check_params
 from indexes.errors import InvalidParameterError, InvalidVectorError, UnknownIdError
@@ -178,6 +180,7 @@ class SparseIndex(BaseIndex):
         self._ptr = np.zeros(1, dtype=np.int64)
         self._p_slot = np.zeros(0, dtype=np.int64)
         self._p_val = np.zeros(0, dtype=np.float32)
+        self._positive = True  # every list weight >= POSITIVE_MIN (the dense query path)
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -257,6 +260,7 @@ class SparseIndex(BaseIndex):
         self._terms, first = np.unique(term, return_index=True)
         self._ptr = np.append(first, term.shape[0]).astype(np.int64)
         self._p_slot, self._p_val = slot, val
+        self._positive = bool(val.shape[0] == 0 or val.min() >= POSITIVE_MIN)
         self._sealed = n
 
     def _compact(self) -> None:
@@ -307,13 +311,14 @@ class SparseIndex(BaseIndex):
         tail = (self._sealed, self._f_off[:n], self._f_len[:n], self._f_idx, self._f_val)
         use_allow = mask is not None
         allow_arr = mask if use_allow else np.zeros(0, dtype=np.bool_)
+        positive = self._positive and self._sealed == n
         args = (q.indptr, q.indices, q.values, post, tail, self._live[:n], allow_arr,
                 use_allow, self._ids[:n], out_ids, out_d)  # fmt: skip
         if q.n == 1:  # one query: the serial kernel, no thread setting to change
-            for_rows(search_taat, 1)(*args, 1)
+            for_rows(search_taat, 1)(*args, 1, positive)
             return out_ids, out_d
         with numba_threads(p.n_threads):
-            search_taat(*args, max(1, min(q.n, numba.get_num_threads())))
+            search_taat(*args, max(1, min(q.n, numba.get_num_threads())), positive)
         return out_ids, out_d
 
     def search_exact(
@@ -351,6 +356,8 @@ class SparseIndex(BaseIndex):
         index._p_slot, index._p_val = a["p_slot"], a["p_val"]
         index._n, index._nnz = int(a["ids"].shape[0]), int(a["f_idx"].shape[0])
         index._sealed = int(meta["sealed"])
+        pv = a["p_val"]
+        index._positive = bool(pv.shape[0] == 0 or pv.min() >= POSITIVE_MIN)
         live_ids = np.asarray(a["ids"])[np.asarray(a["live"])]
         index._slot_of = {int(i): s for i, s in zip(live_ids.tolist(),
                           np.flatnonzero(a["live"]).tolist(), strict=True)}  # fmt: skip

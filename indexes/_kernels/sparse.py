@@ -88,11 +88,60 @@ def _one_query(
     heap_sort(hd, hi)
 
 
+#: Smallest weight for the dense path: a product of two such float32 weights is still a
+#: normal positive number, so a score above zero means exactly "shares a term".
+POSITIVE_MIN = 1e-18
+
+
+@nb.njit(nogil=True, cache=True)
+def _dense_query(qi, q_ptr, q_idx, q_val, post, live, allow, use_allow, slot_ids, acc, hd, hi):
+    """Query ``qi`` for weights all ``>= POSITIVE_MIN`` (checked by the caller for the
+    lists, here for the query) whose postings cover a quarter of the slots or more: plain
+    accumulation without seen flags, then one sweep over the slots with the heap's worst
+    entry kept in registers. Returns False (nothing done) when the query does not qualify."""
+    terms, ptr, p_slot, p_val = post
+    qs, qe = q_ptr[qi], q_ptr[qi + 1]
+    n = live.shape[0]
+    total = 0
+    for j in range(qs, qe):
+        if q_val[j] < POSITIVE_MIN:
+            return False
+        pos = _find(terms, q_idx[j])
+        if pos >= 0:
+            total += ptr[pos + 1] - ptr[pos]
+    if 4 * total < n:
+        return False
+    for j in range(qs, qe):
+        pos = _find(terms, q_idx[j])
+        if pos < 0:
+            continue
+        w = q_val[j]
+        for p in range(ptr[pos], ptr[pos + 1]):
+            acc[p_slot[p]] += w * p_val[p]
+    hd[:] = np.inf
+    hi[:] = EMPTY
+    worst_d, worst_i = hd[0], hi[0]
+    for s in range(n):
+        v = acc[s]
+        if v > 0:
+            acc[s] = 0.0
+            d = -v
+            if d <= worst_d and live[s] and (not use_allow or allow[s]):
+                i = slot_ids[s]
+                if not _worse(d, i, worst_d, worst_i):
+                    heap_replace_top(hd, hi, d, i)
+                    worst_d, worst_i = hd[0], hi[0]
+    heap_sort(hd, hi)
+    return True
+
+
 @nb.njit(nogil=True, cache=True, parallel=True)
 def search_taat(q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, out_ids,
-                out_d, n_chunks):  # fmt: skip
+                out_d, n_chunks, positive):  # fmt: skip
     """Top ``k = out_ids.shape[1]`` of every query by exact dot product, ascending by
-    ``(-score, id)``; a row is padded with ``(-1, +inf)`` past the points sharing a term."""
+    ``(-score, id)``; a row is padded with ``(-1, +inf)`` past the points sharing a term.
+    ``positive``: every list weight is ``>= POSITIVE_MIN`` and no slot waits in the tail,
+    so queries with many postings may take :func:`_dense_query`."""
     nq = q_ptr.shape[0] - 1
     n = live.shape[0]
     k = out_ids.shape[1]
@@ -103,10 +152,16 @@ def search_taat(q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_id
         hd = np.empty(k, dtype=np.float32)
         hi = np.empty(k, dtype=np.int64)
         for qi in range(c * nq // n_chunks, (c + 1) * nq // n_chunks):
-            _one_query(
-                qi, q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, acc,
-                seen, touched, hd, hi,
-            )  # fmt: skip
+            if not (
+                positive
+                and _dense_query(
+                    qi, q_ptr, q_idx, q_val, post, live, allow, use_allow, slot_ids, acc, hd, hi
+                )
+            ):
+                _one_query(
+                    qi, q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, acc,
+                    seen, touched, hd, hi,
+                )  # fmt: skip
             for j in range(k):
                 if hi[j] == EMPTY:
                     out_ids[qi, j] = -1

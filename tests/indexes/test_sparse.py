@@ -85,6 +85,15 @@ def test_vaswani_equals_brute_force(vaswani):
     # with a filter: every third document
     allow = np.arange(0, len(docs), 3)
     assert_same(index.search(queries, K, allow=allow), brute(ref, queries, K, set(allow.tolist())))
+    # deletes, then rebuilt lists: the dense path for positive weights (no forward tail)
+    gone = np.arange(0, len(docs), 5)
+    index.remove(gone)
+    index.seal()
+    for g in gone.tolist():
+        del ref[g]
+    assert index._positive and index._sealed == index.n_slots
+    assert_same(index.search(queries, K), brute(ref, queries, K))
+    assert_same(index.search(queries, K, allow=allow), brute(ref, queries, K, set(allow.tolist())))
     # one query at a time (the serial kernel) gives the same rows
     for r in range(0, len(queries), 17):
         one = index.search(queries[r : r + 1], K, SparseParams(n_threads=1))
