@@ -1,0 +1,1 @@
+"""Text processing of server-side inference: BM25 tokens and sparse vectors."""
