@@ -279,6 +279,15 @@ class SparseIndex(BaseIndex):
         self._sealed = 0
 
     # -- reads ---------------------------------------------------------------------------------
+    def document_frequencies(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(terms ascending uint32, count of live rows holding each term int64)``: the
+        statistics behind IDF weighting, in one pass over the live forward rows."""
+        n = self._n
+        lens = np.where(self._live[:n], self._f_len[:n], 0)
+        pos = np.repeat(self._f_off[:n] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        terms, counts = np.unique(self._f_idx[pos], return_counts=True)
+        return terms.astype(np.uint32), counts.astype(np.int64)
+
     def get_vectors(self, ids: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(indices, values)`` of each id, indices ascending."""
         out = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vecsearch.config import CollectionConfig, SpaceConfig
+from vecsearch.config import DEFAULT_FULL_SCAN_THRESHOLD_KB, CollectionConfig, SpaceConfig
 from vecsearch.registry import get_index_type
 
 #: Optimizer settings reported to clients: an embedded single-segment engine has no
@@ -62,7 +62,11 @@ def _hnsw_config(config: CollectionConfig) -> dict[str, Any]:
     hnsw: dict[str, Any] = {
         "m": 0,  # Qdrant's way of saying "no HNSW graph"
         "ef_construct": 0,
-        "full_scan_threshold": config.spaces[0].full_scan_threshold_kb,
+        "full_scan_threshold": (
+            config.spaces[0].full_scan_threshold_kb
+            if config.spaces
+            else DEFAULT_FULL_SCAN_THRESHOLD_KB
+        ),
         "max_indexing_threads": 0,
         "on_disk": False,
     }
@@ -83,6 +87,8 @@ def collection_info(desc: dict[str, Any]) -> dict[str, Any]:
     else:
         vectors = _vector_params(config.spaces[0])
     params: dict[str, Any] = {"vectors": vectors}
+    if config.sparse:
+        params["sparse_vectors"] = {s.name: s.sparse_params() for s in config.sparse}
     for key, default in _PARAM_DEFAULTS.items():
         params[key] = qdrant.get(key, default)
     for key, value in (qdrant.get("params") or {}).items():

@@ -36,8 +36,11 @@ ENGINE_OPTIONAL = {
 ALLOWED = {
     # llvmlite is numba's own code generator (used for intrinsics such as prefetch)
     "indexes": {"indexes", "numpy", "numba", "llvmlite"},
-    # orjson: the JSON writer of results (vecsearch.jsonout), a core dependency
-    "vecsearch": {"vecsearch", "indexes", "numpy", "numba", "tqdm", "orjson", *ENGINE_OPTIONAL},
+    # orjson: the JSON writer of results (vecsearch.jsonout); Stemmer (PyStemmer) and mmh3:
+    # server-side BM25 (vecsearch.text.bm25); all core dependencies
+    "vecsearch": {"vecsearch", "indexes", "numpy", "numba", "tqdm", "orjson"}
+    | {"Stemmer", "mmh3"}
+    | set(ENGINE_OPTIONAL),
     "service": {
         "service",
         "vecsearch",

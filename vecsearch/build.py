@@ -9,6 +9,13 @@ Both cores work: a background thread writes each chunk to SQLite while the calle
 adds it to the index (the index kernels release the GIL). Memory is bounded by the chunk
 size plus the index itself, plus, for files that carry their own ids, a map of the ids seen
 so far (to report duplicates by row).
+
+With ``text_field``, a string field of each record's payload (``.jsonl`` / ``.parquet``) is
+also indexed into a sparse BM25 space (``text_space``, default ``bm25``, ``modifier: idf``)
+beside the dense vectors, by the same tokenizer and term ids as Qdrant's server-side BM25
+(:mod:`vecsearch.text.bm25`). A first pass over the file counts the documents' tokens, so
+that every document's length is normalised by the final average length (exact BM25); the
+second pass writes the vectors. Records whose field is missing or null get no BM25 vector.
 """
 
 from __future__ import annotations
@@ -17,18 +24,20 @@ import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from vecsearch.collection import Collection
-from vecsearch.config import CollectionConfig
+from vecsearch.config import CollectionConfig, SparseSpaceConfig
 from vecsearch.database import Database, check_collection_name
 from vecsearch.errors import CollectionExistsError, ValidationError
 from vecsearch.ids import id_key, parse_point_id
 from vecsearch.readers import open_reader
 from vecsearch.snapshots import remove_tree
+from vecsearch.sparse_space import encode, text_meta
+from vecsearch.text.bm25 import DEFAULT_OPTIONS, TextStats, doc_vector, tokenize
 from vecsearch.validate import check_vectors, payload_json
 
 
@@ -42,6 +51,8 @@ class BuildReport:
     distance: str
     index_type: str
     seconds: float
+    #: BM25 documents indexed from the text field (0 without one).
+    text_docs: int = 0
 
     @property
     def rate(self) -> float:
@@ -64,6 +75,8 @@ def build_collection(
     overwrite: bool = False,
     progress: bool = True,
     limit: int | None = None,
+    text_field: str | None = None,
+    text_space: str = "bm25",
 ) -> BuildReport:
     """Build collection ``name`` in ``data_dir`` from ``input_path`` (see module docstring).
 
@@ -86,6 +99,12 @@ def build_collection(
     config = CollectionConfig.create(reader.dim, distance, index, index_params)
     cosine = config.metric == "cosine"
     total = reader.total if limit is None else min(limit, reader.total or limit)
+    stats = None
+    if text_field is not None:
+        if not text_space:
+            raise ValidationError("text_space", "a sparse vector needs a non-empty name")
+        config = replace(config, sparse=(SparseSpaceConfig(text_space, 1, "idf"),))
+        stats = _text_stats(reader, chunk_size, limit, text_field)
     work = db.work_dir("build", name)
     coll = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vecsearch-build-store")
@@ -102,6 +121,7 @@ def build_collection(
         coll = Collection.create(name, work, config, bulk=True)
         store = coll.store
         sid = coll.space("").config.id
+        text_docs = 0
         store.seq = 1  # the whole build is one write
         seen: dict[bytes, int] = {}
         pending: Future | None = None
@@ -123,10 +143,17 @@ def build_collection(
             lab = labels.tolist()
             rows = list(zip(lab, keys, texts, strict=True))
             vectors = {sid: list(zip(lab, (v.tobytes() for v in vecs), strict=True))}
+            sparse = None
+            if stats is not None:
+                sparse = _bm25_rows(reader, chunk, n, text_field, stats.avg_len, done)
+                vectors[1] = [(lb, encode(v)) for lb, v in zip(*sparse, strict=True)]
+                text_docs += len(sparse[0])
             if pending is not None:
                 pending.result()
             pending = pool.submit(store.bulk_insert, rows, vectors)
             coll.bulk_index_add(vecs, labels)
+            if sparse is not None and sparse[0]:
+                coll.bulk_index_add(sparse[1], np.asarray(sparse[0], np.int64), text_space)
             done += n
             bar.update(n)
         if pending is not None:
@@ -135,6 +162,9 @@ def build_collection(
             raise reader.error("no records to load")
         store.next_label = done
         store.set_meta({"seq": 1, "next_label": done})
+        if stats is not None:
+            store.set_meta(text_meta(1, stats))
+            coll.spaces[text_space].text_stats = stats  # type: ignore[union-attr]
         coll.save_index()
         store.make_durable()
         coll.close(save_index=False)
@@ -154,8 +184,61 @@ def build_collection(
         reader.close()
         db.close()
     return BuildReport(
-        name, done, reader.dim, config.distance.value, config.index.type, time.perf_counter() - t0
+        name,
+        done,
+        reader.dim,
+        config.distance.value,
+        config.index.type,
+        time.perf_counter() - t0,
+        text_docs,
     )
+
+
+def _text_of(reader: Any, chunk: Any, i: int, field: str) -> str | None:
+    payload = chunk.payloads[i] if chunk.payloads is not None else None
+    if not isinstance(payload, dict):
+        raise reader.error(
+            f"text field {field!r}: records have no payload (use .jsonl or .parquet)",
+            chunk.start + i,
+        )
+    text = payload.get(field)
+    if text is not None and not isinstance(text, str):
+        raise reader.error(
+            f"text field {field!r} must be a string, got {type(text).__name__}", chunk.start + i
+        )
+    return text
+
+
+def _text_stats(reader: Any, chunk_size: int, limit: int | None, field: str) -> TextStats:
+    """First pass: how many documents and tokens the text field holds."""
+    docs = tokens = 0
+    seen = 0
+    for chunk in reader.chunks(chunk_size):
+        n = len(chunk.vectors) if limit is None else min(len(chunk.vectors), limit - seen)
+        for i in range(n):
+            text = _text_of(reader, chunk, i, field)
+            if text is not None:
+                docs += 1
+                tokens += len(tokenize(text))
+        seen += n
+        if limit is not None and seen >= limit:
+            break
+    if docs == 0:
+        raise reader.error(f"text field {field!r}: no record has it")
+    return TextStats(docs, tokens)
+
+
+def _bm25_rows(
+    reader: Any, chunk: Any, n: int, field: str, avg_len: float, first_label: int
+) -> tuple[list[int], list[Any]]:
+    """Labels and BM25 vectors of the chunk's records that have the text field."""
+    labels, vecs = [], []
+    for i in range(n):
+        text = _text_of(reader, chunk, i, field)
+        if text is not None:
+            labels.append(first_label + i)
+            vecs.append(doc_vector(tokenize(text), DEFAULT_OPTIONS, avg_len))
+    return labels, vecs
 
 
 def _keys(reader: Any, chunk: Any, n: int, seen: dict[bytes, int]) -> list[bytes]:

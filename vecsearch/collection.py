@@ -71,7 +71,9 @@ from vecsearch.records import RecordReader, scroll_filtered
 from vecsearch.relevance import RelevanceModel
 from vecsearch.relevance_fit import RelevanceSlot, fit_model, model_using
 from vecsearch.space import VectorSpace
+from vecsearch.sparse_space import SparseSpace
 from vecsearch.store import Store
+from vecsearch.text.bm25 import TextStats
 from vecsearch.validate import check_int, payload_json
 
 log = logging.getLogger(__name__)
@@ -103,9 +105,11 @@ class Collection:
             self._rw = RWLock()
             self._closed = False
             adopt_schema1_index(self.path)
-            self.spaces: dict[str, VectorSpace] = {
+            self.spaces: dict[str, VectorSpace | SparseSpace] = {
                 s.name: VectorSpace(s, self.path, name) for s in self.config.spaces
             }
+            for sp in self.config.sparse:
+                self.spaces[sp.name] = SparseSpace(sp, self.path, name)
             for space in self.spaces.values():
                 space.files.cleanup()
             #: Strategy of the last search ("none", "index", "exact"), for tests and metrics.
@@ -137,7 +141,7 @@ class Collection:
         p.mkdir(parents=True, exist_ok=False)
         store = Store(p / STORE_FILE, bulk=bulk)
         try:
-            store.initialise(config.to_dict(), [s.id for s in config.spaces])
+            store.initialise(config.to_dict(), [s.id for s in (*config.spaces, *config.sparse)])
         finally:
             store.close()
         return cls(name, p, bulk=bulk)
@@ -149,11 +153,12 @@ class Collection:
             raise CollectionNotFoundError(f"collection {self.name!r} is closed or was deleted")
         return self._store
 
-    def space(self, name: str | None, field: str = "using") -> VectorSpace:
-        """The vector space ``name`` (``None`` / ``""``: the unnamed vector)."""
+    def space(self, name: str | None, field: str = "using") -> VectorSpace | SparseSpace:
+        """The dense or sparse vector space ``name`` (``None`` / ``""``: the unnamed
+        vector)."""
         space = self.spaces.get(name or "")
         if space is None:
-            self.config.space(name, field)  # raises, naming the vectors that exist
+            self.config.any_space(name, field)  # raises, naming the vectors that exist
             raise AssertionError("config and spaces disagree")  # pragma: no cover
         return space
 
@@ -161,6 +166,17 @@ class Collection:
     def index_source(self) -> str:
         """How the first space's index came up at open ("loaded" or "rebuilt")."""
         return next(iter(self.spaces.values())).index_source
+
+    def _text_stats(self, name: str) -> TextStats:
+        space = self.spaces[name]
+        assert isinstance(space, SparseSpace)
+        return space.text_stats
+
+    def _install_stats(self, stats: Mapping[str, TextStats]) -> None:
+        for name, st in stats.items():
+            space = self.spaces[name]
+            assert isinstance(space, SparseSpace)
+            space.text_stats = st
 
     @property
     def point_count(self) -> int:
@@ -209,9 +225,11 @@ class Collection:
                 if self._state.pindexes
                 else [{}] * len(write.keys)
             )
+            write, stats = write.resolved(self._text_stats)
             seq, labels, existed = self.store.upsert(
-                write.keys, write.payloads, write.store_columns()
+                write.keys, write.payloads, write.store_columns(), write.meta
             )
+            self._install_stats(stats)
             self._state.apply_vectors(
                 np.asarray(labels, dtype=np.int64),
                 write.columns,
@@ -226,7 +244,9 @@ class Collection:
         write = parse_vector_updates(self.config, points)
         with self._write_lock:
             labels = self._labels_of(write.keys)
-            seq = self.store.set_vectors(labels.tolist(), write.store_columns())
+            write, stats = write.resolved(self._text_stats)
+            seq = self.store.set_vectors(labels.tolist(), write.store_columns(), write.meta)
+            self._install_stats(stats)
             self._state.apply_vectors(labels, write.columns)
         return UpdateResult(seq)
 
@@ -540,6 +560,11 @@ class Collection:
             with self._rw.write():
                 self.config = new
                 for space in self.spaces.values():
+                    if isinstance(space, SparseSpace):  # modifier and echoed settings only
+                        sparse_cfg = new.sparse_space(space.name)
+                        assert sparse_cfg is not None
+                        space.config = sparse_cfg
+                        continue
                     cfg = new.space(space.name)
                     if space.name in changed:  # the rebuild installs the new index config
                         cfg = dataclasses.replace(cfg, index=space.config.index)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from vecsearch.errors import ValidationError
 from vecsearch.registry import default_index_type, get_index_type
@@ -32,8 +32,9 @@ from vecsearch.validate import check_int
 
 #: Default of Qdrant's ``full_scan_threshold`` (KB of vectors below which search is exact).
 DEFAULT_FULL_SCAN_THRESHOLD_KB = 10_000
-#: Version of the stored configuration JSON (1: one unnamed vector, no ``format`` key).
-CONFIG_FORMAT = 2
+#: Version of the stored configuration JSON (1: one unnamed vector, no ``format`` key; 3 adds
+#: ``sparse``).
+CONFIG_FORMAT = 3
 
 
 class Distance(enum.StrEnum):
@@ -221,6 +222,67 @@ class SpaceConfig:
 
 
 @dataclass(frozen=True)
+class SparseSpaceConfig:
+    """One sparse vector space: Qdrant's ``SparseVectorParams`` of one sparse vector name.
+
+    Points give ``{"indices": [...], "values": [...]}`` (or a BM25 inference object); the
+    space keeps an exact inverted index (:class:`indexes.sparse.SparseIndex`). With
+    ``modifier = "idf"`` each query weight is multiplied by the term's inverse document
+    frequency over the space's present vectors (Qdrant's formula, see
+    :mod:`vecsearch.sparse_space`)."""
+
+    name: str
+    #: Storage id (shared numbering with the dense spaces: table ``vectors_<id>``).
+    id: int
+    #: ``"idf"`` or ``None`` (Qdrant's ``modifier``).
+    modifier: str | None = None
+    #: Qdrant's ``index`` settings, as given (``full_scan_threshold``, ``on_disk``,
+    #: ``datatype``, ``memory``): accepted and echoed; the search is exact either way.
+    index_params: dict[str, Any] | None = None
+
+    #: The index type every sparse space uses (for collection info).
+    INDEX_TYPE: ClassVar[str] = "sparse"
+
+    @property
+    def index(self) -> IndexConfig:
+        """The index of the space, in the same shape as a dense space's."""
+        return IndexConfig(self.INDEX_TYPE, {})
+
+    @property
+    def idf(self) -> bool:
+        """Queries are weighted by inverse document frequency."""
+        return self.modifier == "idf"
+
+    def sparse_params(self) -> dict[str, Any]:
+        """Qdrant's ``SparseVectorParams`` JSON of this space."""
+        out: dict[str, Any] = {}
+        if self.index_params:
+            out["index"] = dict(self.index_params)
+        if self.modifier is not None:
+            out["modifier"] = self.modifier
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Stored JSON form."""
+        return {
+            "name": self.name,
+            "id": self.id,
+            "modifier": self.modifier,
+            "index_params": self.index_params,
+        }
+
+    @classmethod
+    def from_stored(cls, d: Mapping[str, Any]) -> SparseSpaceConfig:
+        """Read :meth:`to_dict` output."""
+        return cls(
+            name=str(d["name"]),
+            id=int(d["id"]),
+            modifier=d.get("modifier"),
+            index_params=d.get("index_params"),
+        )
+
+
+@dataclass(frozen=True)
 class CollectionConfig:
     """Everything a collection is created with (and what PATCH may change)."""
 
@@ -234,21 +296,38 @@ class CollectionConfig:
     #: ``params`` such as ``shard_number``, ``quantization_config``, ``strict_mode_config``,
     #: ``metadata``), as given, echoed in collection info.
     qdrant: dict[str, Any] = field(default_factory=dict)
+    #: Sparse vector spaces (Qdrant's ``sparse_vectors``), by creation order.
+    sparse: tuple[SparseSpaceConfig, ...] = ()
 
     def __post_init__(self) -> None:
-        names = [s.name for s in self.spaces]
-        if len(set(names)) != len(names) or len({s.id for s in self.spaces}) != len(names):
+        every = [*self.spaces, *self.sparse]
+        names = [s.name for s in every]
+        if len(set(names)) != len(names) or len({s.id for s in every}) != len(names):
             raise ValueError("vector space names and ids must be unique")
 
     # -- lookup --------------------------------------------------------------------------------
     def space(self, name: str | None, field: str = "using") -> SpaceConfig:
-        """The space called ``name`` (``None`` and ``""`` mean the unnamed vector);
+        """The dense space called ``name`` (``None`` and ``""`` mean the unnamed vector);
         :class:`ValidationError` naming ``field`` when there is none."""
         key = name or ""
         for s in self.spaces:
             if s.name == key:
                 return s
-        have = ", ".join(repr(s.name) for s in self.spaces)
+        if any(s.name == key for s in self.sparse):
+            raise ValidationError(field, f"{key!r} is a sparse vector; a dense vector is needed")
+        return self._missing(key, field)
+
+    def sparse_space(self, name: str) -> SparseSpaceConfig | None:
+        """The sparse space called ``name``, or None."""
+        return next((s for s in self.sparse if s.name == name), None)
+
+    def any_space(self, name: str | None, field: str = "using") -> SpaceConfig | SparseSpaceConfig:
+        """The dense or sparse space called ``name`` (errors as :meth:`space`)."""
+        found = self.sparse_space(name or "")
+        return found if found is not None else self.space(name, field)
+
+    def _missing(self, key: str, field: str) -> Any:
+        have = ", ".join(repr(n) for n in self.names) or "none"
         if key == "":
             raise ValidationError(
                 field, f"this collection has only named vectors ({have}); name one"
@@ -257,8 +336,13 @@ class CollectionConfig:
 
     @property
     def names(self) -> list[str]:
-        """Names of the spaces, in creation order."""
-        return [s.name for s in self.spaces]
+        """Names of the spaces, dense ones first, in creation order."""
+        return [s.name for s in (*self.spaces, *self.sparse)]
+
+    @property
+    def next_space_id(self) -> int:
+        """The storage id a new space would get."""
+        return 1 + max((s.id for s in (*self.spaces, *self.sparse)), default=-1)
 
     @property
     def vector(self) -> SpaceConfig:
@@ -339,6 +423,7 @@ class CollectionConfig:
             "spaces": [s.to_dict() for s in self.spaces],
             "hnsw_config": dict(self.hnsw_config),
             "qdrant": dict(self.qdrant),
+            "sparse": [s.to_dict() for s in self.sparse],
         }
 
     @classmethod
@@ -370,4 +455,5 @@ class CollectionConfig:
             named=bool(data.get("named", False)),
             hnsw_config=dict(data.get("hnsw_config") or {}),
             qdrant=dict(data.get("qdrant") or {}),
+            sparse=tuple(SparseSpaceConfig.from_stored(s) for s in data.get("sparse") or ()),
         )

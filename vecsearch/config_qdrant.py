@@ -35,6 +35,7 @@ from vecsearch.config import (
     Distance,
     IndexConfig,
     SpaceConfig,
+    SparseSpaceConfig,
     parse_multivector,
 )
 from vecsearch.errors import ValidationError
@@ -231,16 +232,17 @@ def parse_create(body: Mapping[str, Any]) -> CollectionConfig:
     unknown -= QDRANT_ONLY_FIELDS | _CREATE_ONLY
     if unknown:
         raise ValidationError(sorted(unknown)[0], "unknown collection config field")
-    if body.get("sparse_vectors"):
-        raise ValidationError("sparse_vectors", "sparse vectors are not supported yet")
+    raw_sparse = body.get("sparse_vectors")
     vectors = body.get("vectors")
-    if not isinstance(vectors, Mapping) or not vectors:
+    if vectors is None and raw_sparse:
+        vectors = {}  # a sparse-only collection
+    if not isinstance(vectors, Mapping) or (not vectors and not raw_sparse):
         raise ValidationError(
             "vectors", "expected an object {size, distance} or {name: {size, distance}, ...}"
         )
     top_hnsw = _hnsw(body.get("hnsw_config"), "hnsw_config")
     top_index = _index_spec(body.get("index"), "index")
-    named = "size" not in vectors and "distance" not in vectors
+    named = not vectors or ("size" not in vectors and "distance" not in vectors)
     if named:
         spaces = tuple(
             _space(check_vector_name(n, "vectors"), i, v, f"vectors.{n}", top_index, top_hnsw)
@@ -256,7 +258,114 @@ def parse_create(body: Mapping[str, Any]) -> CollectionConfig:
             "index.type", f"index type {top_index[0]!r} is for {kind}-vector spaces; none here"
         )
     qdrant = {k: body[k] for k in QDRANT_ONLY_FIELDS if body.get(k) is not None}
-    return CollectionConfig(spaces, named=named, hnsw_config=top_hnsw or {}, qdrant=qdrant)
+    sparse = _sparse_spaces(raw_sparse, len(spaces), {s.name for s in spaces})
+    return CollectionConfig(
+        spaces, named=named, hnsw_config=top_hnsw or {}, qdrant=qdrant, sparse=sparse
+    )
+
+
+_SPARSE_FIELDS = frozenset({"index", "modifier"})
+_SPARSE_INDEX_FIELDS = frozenset({"full_scan_threshold", "on_disk", "datatype", "memory"})
+
+
+def _modifier(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in ("idf", "none"):
+        raise ValidationError(field, f"expected 'idf' or 'none', got {value!r}")
+    return "idf" if value.lower() == "idf" else None
+
+
+def _sparse_index(value: Any, field: str) -> dict[str, Any] | None:
+    """Qdrant's ``SparseIndexParams``, checked and kept as given (nulls dropped)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, "expected an object {full_scan_threshold, on_disk, ...}")
+    out: dict[str, Any] = {}
+    for key, v in value.items():
+        sub = f"{field}.{key}"
+        if v is None:
+            continue
+        if key not in _SPARSE_INDEX_FIELDS:
+            raise ValidationError(sub, "unknown sparse index field")
+        if key == "full_scan_threshold":
+            out[key] = check_int(v, sub, minimum=0)
+        elif key == "on_disk":
+            if not isinstance(v, bool):
+                raise ValidationError(sub, f"expected true or false, got {v!r}")
+            out[key] = v
+        elif key == "datatype":
+            if v not in ("float32", "Float32"):
+                raise ValidationError(sub, "only float32 sparse values are supported")
+            out[key] = "float32"
+        else:
+            out[key] = _memory(v, sub)
+    return out or None
+
+
+def _sparse_one(name: str, sid: int, body: Any, field: str) -> SparseSpaceConfig:
+    if body is None:
+        body = {}
+    if not isinstance(body, Mapping):
+        raise ValidationError(field, "expected an object {index, modifier}")
+    extra = set(body) - _SPARSE_FIELDS
+    if extra:
+        raise ValidationError(f"{field}.{sorted(extra)[0]}", "unknown sparse vector field")
+    return SparseSpaceConfig(
+        name=name,
+        id=sid,
+        modifier=_modifier(body.get("modifier"), f"{field}.modifier"),
+        index_params=_sparse_index(body.get("index"), f"{field}.index"),
+    )
+
+
+def _sparse_spaces(raw: Any, first_id: int, dense: set[str]) -> tuple[SparseSpaceConfig, ...]:
+    """The ``sparse_vectors`` of a create body (names must differ from the dense ones)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise ValidationError("sparse_vectors", "expected an object {name: {index, modifier}}")
+    out = []
+    for i, (name, body) in enumerate(raw.items()):
+        field = f"sparse_vectors.{name}"
+        check_vector_name(name, "sparse_vectors")
+        if name == "":
+            raise ValidationError("sparse_vectors", "sparse vectors need a non-empty name")
+        if name in dense:
+            raise ValidationError(field, f"{name!r} is already the name of a dense vector")
+        out.append(_sparse_one(name, first_id + i, body, field))
+    return tuple(out)
+
+
+def _patch_sparse(config: CollectionConfig, raw: Any) -> tuple[SparseSpaceConfig, ...]:
+    """The sparse spaces with a PATCH's ``sparse_vectors`` changes (index settings and the
+    modifier; both act at query time, so nothing is rebuilt)."""
+    if raw is None:
+        return config.sparse
+    if not isinstance(raw, Mapping):
+        raise ValidationError("sparse_vectors", "expected an object {name: changes}")
+    for name in raw:
+        if config.sparse_space(name) is None:
+            have = ", ".join(repr(s.name) for s in config.sparse) or "none"
+            raise ValidationError(
+                f"sparse_vectors.{name}", f"no sparse vector named {name!r}; have {have}"
+            )
+    out = []
+    for sp in config.sparse:
+        diff = raw.get(sp.name)
+        if not diff:
+            out.append(sp)
+            continue
+        new = _sparse_one(sp.name, sp.id, diff, f"sparse_vectors.{sp.name}")
+        out.append(
+            replace(
+                sp,
+                modifier=new.modifier if "modifier" in diff else sp.modifier,
+                index_params=_merged(sp.index_params, new.index_params or {}) or None,
+            )
+        )
+    return tuple(out)
 
 
 _PATCH_FIELDS = frozenset(
@@ -358,8 +467,7 @@ def parse_patch(
     unknown = set(body) - _PATCH_FIELDS
     if unknown:
         raise ValidationError(sorted(unknown)[0], "unknown or unchangeable collection field")
-    if body.get("sparse_vectors"):
-        raise ValidationError("sparse_vectors", "sparse vectors are not supported yet")
+    sparse = _patch_sparse(config, body.get("sparse_vectors"))
     top_diff = _hnsw(body.get("hnsw_config"), "hnsw_config")
     hnsw = _merged(config.hnsw_config, top_diff) if top_diff else dict(config.hnsw_config)
     vectors = body.get("vectors") or {}
@@ -391,6 +499,6 @@ def parse_patch(
             qdrant["quantization_config"] = q
         else:
             raise ValidationError("quantization_config", "expected an object or 'Disabled'")
-    new = replace(config, spaces=tuple(spaces), hnsw_config=hnsw, qdrant=qdrant)
+    new = replace(config, spaces=tuple(spaces), hnsw_config=hnsw, qdrant=qdrant, sparse=sparse)
     changed = [s.name for s, o in zip(new.spaces, config.spaces, strict=True) if s.index != o.index]
     return new, changed

@@ -11,10 +11,15 @@ The column form of upsert (Qdrant's ``Batch``) gives ``vectors`` as a list (the 
 vector of each point) or ``{name: [vector of point 0, ...]}``; ``None`` entries leave that
 point without that vector.
 
+A sparse space's value is ``{"indices": [...], "values": [...]}`` (checked by
+:func:`vecsearch.sparse_space.check_sparse`) or a BM25 inference object ``{"text", "model":
+"qdrant/bm25", "options"}`` (:mod:`vecsearch.text.bm25`), tokenised here and turned into a
+vector by :meth:`SparseColumn.resolved` under the collection's write lock, where the space's
+average document length is known. Inference objects for dense spaces are refused (no
+embedding models run on the server).
+
 Everything is validated before anything is written; errors name the field
-(``points[3].vector.image: expected dimension 512, got 511``). Sparse vectors
-(``{"indices", "values"}``) and inference objects (``{"text", "model"}``) are rejected
-with a clear message.
+(``points[3].vector.image: expected dimension 512, got 511``).
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from vecsearch.config import CollectionConfig, SpaceConfig
+from vecsearch.config import CollectionConfig, SpaceConfig, SparseSpaceConfig
 from vecsearch.errors import ValidationError
 from vecsearch.ids import id_key, parse_point_id
+from vecsearch.sparse_space import SparseVector, check_sparse, encode
+from vecsearch.text.bm25 import Document, TextStats, doc_vector, is_inference_object, parse_document
 from vecsearch.validate import check_multivectors, check_vectors, payload_json
 
 
@@ -45,15 +52,66 @@ class Column:
         return [v.tobytes() for v in self.vectors]
 
 
+@dataclass(frozen=True)
+class SparseColumn:
+    """The validated vectors of one sparse space in a write: ``vectors[j]`` for the point
+    at ``positions[j]``; entries given as BM25 documents are ``None`` until
+    :meth:`resolved` fills them in (``docs``: ``(j, document, tokens)``)."""
+
+    space: SparseSpaceConfig
+    positions: np.ndarray
+    vectors: list[SparseVector | None]
+    docs: tuple[tuple[int, Document, list[str]], ...] = ()
+
+    def resolved(self, stats: TextStats) -> tuple[SparseColumn, TextStats]:
+        """The column with its documents turned into BM25 vectors, and the space's
+        statistics after this write (the average length includes these documents)."""
+        if not self.docs:
+            return self, stats
+        new = stats.with_batch([len(tokens) for _, _, tokens in self.docs])
+        vectors = list(self.vectors)
+        for j, doc, tokens in self.docs:
+            avg = doc.options.avg_len if doc.options.avg_len is not None else new.avg_len
+            vectors[j] = doc_vector(tokens, doc.options, avg)
+        return SparseColumn(self.space, self.positions, vectors), new
+
+    def blobs(self) -> list[bytes]:
+        """The vectors as store blobs (resolved first)."""
+        if self.docs or any(v is None for v in self.vectors):
+            raise AssertionError("unresolved BM25 documents")  # pragma: no cover
+        return [encode(v) for v in self.vectors]  # type: ignore[arg-type]
+
+
+def _sparse_column(
+    space: SparseSpaceConfig, positions: list[int], values: list[Any], sub: Callable[[int], str]
+) -> SparseColumn:
+    vectors: list[SparseVector | None] = []
+    docs = []
+    for j, v in enumerate(values):
+        if is_inference_object(v):
+            doc = parse_document(v, sub(j))
+            docs.append((j, doc, doc.tokens()))
+            vectors.append(None)
+        else:
+            vectors.append(check_sparse(v, sub(j)))
+    return SparseColumn(space, np.asarray(positions, dtype=np.int64), vectors, tuple(docs))
+
+
 def _reject_value(value: Any, field: str) -> None:
-    """Clear errors for the vector forms vecsearch does not take (others fail validation)."""
+    """Clear errors for the vector forms a dense space does not take (others fail
+    validation)."""
     if isinstance(value, Mapping):
         if "indices" in value or "values" in value:
-            raise ValidationError(field, "sparse vectors are not supported yet")
-        raise ValidationError(
-            field,
-            "expected a list of numbers (server-side inference objects are not supported)",
-        )
+            raise ValidationError(
+                field, "a sparse vector was given for a dense vector; name a sparse vector"
+            )
+        if is_inference_object(value):
+            raise ValidationError(
+                field,
+                "server-side inference is available for sparse vectors with model "
+                "'qdrant/bm25' only; dense vectors must be given as numbers",
+            )
+        raise ValidationError(field, "expected a list of numbers")
 
 
 def _split(
@@ -73,10 +131,13 @@ def _split(
             continue
         if isinstance(v, Mapping):
             if set(v) == {"indices", "values"} and "indices" not in names:
-                raise ValidationError(field_of(i), "sparse vectors are not supported yet")
-            if "model" in v and "model" not in names:
                 raise ValidationError(
-                    field_of(i), "server-side inference objects are not supported"
+                    field_of(i),
+                    "a sparse vector needs its name: {name: {indices, values}}",
+                )
+            if is_inference_object(v) and "model" not in names:
+                raise ValidationError(
+                    field_of(i), "an inference object needs its vector name: {name: {text, model}}"
                 )
             if not v and not config.named:
                 raise ValidationError(field_of(i), "missing: this collection has one vector")
@@ -86,7 +147,8 @@ def _split(
                     config.space(name, sub)  # raises, naming the vectors that exist
                 if value is None:
                     continue
-                _reject_value(value, sub)
+                if config.sparse_space(name) is None:
+                    _reject_value(value, sub)
                 pos, vals = out.setdefault(name, ([], []))
                 pos.append(i)
                 vals.append(value)
@@ -108,38 +170,54 @@ def _check(space: SpaceConfig, values: Any, field_of: Callable[[int], str]) -> A
     return check(values, space.size, field_of, cosine=space.metric == "cosine")
 
 
+AnyColumn = Column | SparseColumn
+
+
 def point_columns(
     config: CollectionConfig,
     vectors: Sequence[Any],
     field_of: Callable[[int], str],
     *,
     required: bool = True,
-) -> list[Column]:
+) -> list[AnyColumn]:
     """Validated columns of the per-point vectors ``vectors`` (list form of upsert, update
     vectors); ``field_of(i)`` names point ``i``'s vector field."""
-    out = []
+    out: list[AnyColumn] = []
     for name, (pos, vals) in _split(config, vectors, field_of, required=required).items():
-        space = config.space(name)
 
         def sub(j: int, pos: list[int] = pos, name: str = name) -> str:
             return f"{field_of(pos[j])}.{name}" if name else field_of(pos[j])
 
+        sparse = config.sparse_space(name)
+        if sparse is not None:
+            out.append(_sparse_column(sparse, pos, vals, sub))
+            continue
+        space = config.space(name)
         out.append(Column(space, np.asarray(pos, dtype=np.int64), _check(space, vals, sub)))
     return out
 
 
-def batch_columns(config: CollectionConfig, vectors: Any, n: int, field: str) -> list[Column]:
+def batch_columns(config: CollectionConfig, vectors: Any, n: int, field: str) -> list[AnyColumn]:
     """Validated columns of the column form's ``vectors`` for ``n`` points."""
     if isinstance(vectors, Mapping):
-        out = []
+        out: list[AnyColumn] = []
         for name, values in vectors.items():
-            space = config.space(name, f"{field}.{name}")
+            sparse = config.sparse_space(name)
+            space = None if sparse is not None else config.space(name, f"{field}.{name}")
             if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
                 raise ValidationError(f"{field}.{name}", "expected a list of vectors")
             if len(values) != n:
                 raise ValidationError(f"{field}.{name}", f"expected {n} vectors, got {len(values)}")
             pos = [i for i, v in enumerate(values) if v is not None]
             vals = values if len(pos) == n else [values[i] for i in pos]
+            if sparse is not None:
+                out.append(
+                    _sparse_column(
+                        sparse, pos, list(vals), lambda j, p=pos, nm=name: f"{field}.{nm}[{p[j]}]"
+                    )
+                )
+                continue
+            assert space is not None
             for i in pos:
                 _reject_value(values[i], f"{field}.{name}[{i}]")
             checked = _check(space, vals, lambda j, p=pos, nm=name: f"{field}.{nm}[{p[j]}]")
@@ -164,16 +242,21 @@ def batch_columns(config: CollectionConfig, vectors: Any, n: int, field: str) ->
     return [Column(space, np.arange(n, dtype=np.int64), checked)]
 
 
-def take(columns: list[Column], order: Sequence[int]) -> list[Column]:
+def take(columns: list[AnyColumn], order: Sequence[int]) -> list[AnyColumn]:
     """The columns restricted to the batch positions ``order`` (renumbered 0..len-1); used
     when repeated ids in one write keep only their last occurrence."""
     new_pos = {old: new for new, old in enumerate(order)}
-    out = []
+    out: list[AnyColumn] = []
     for c in columns:
         keep = [j for j, p in enumerate(c.positions.tolist()) if p in new_pos]
         pos = np.asarray([new_pos[int(c.positions[j])] for j in keep], dtype=np.int64)
         vecs = [c.vectors[j] for j in keep] if isinstance(c.vectors, list) else c.vectors[keep]
-        out.append(Column(c.space, pos, vecs))
+        if isinstance(c, SparseColumn):
+            renum = {old: new for new, old in enumerate(keep)}
+            docs = tuple((renum[j], d, t) for j, d, t in c.docs if j in renum)
+            out.append(SparseColumn(c.space, pos, vecs, docs))
+        else:
+            out.append(Column(c.space, pos, vecs))
     return out
 
 
@@ -184,12 +267,14 @@ class PointWrite:
     keeps its last occurrence."""
 
     keys: list[bytes]
-    columns: list[Column]
+    columns: list[AnyColumn]
     payloads: list[str] | None = None
+    #: Store meta entries written with the points (BM25 statistics; see :meth:`resolved`).
+    meta: dict[str, str] | None = None
 
     @classmethod
     def of(
-        cls, pids: Sequence[Any], columns: list[Column], payloads: list[str] | None
+        cls, pids: Sequence[Any], columns: list[AnyColumn], payloads: list[str] | None
     ) -> PointWrite:
         keys = [id_key(p) for p in pids]
         last = {k: i for i, k in enumerate(keys)}
@@ -199,6 +284,25 @@ class PointWrite:
             payloads = None if payloads is None else [payloads[i] for i in order]
             columns = take(columns, order)
         return cls(keys, columns, payloads)
+
+    def resolved(self, stats_of: Callable[[str], TextStats]) -> tuple[PointWrite, dict]:
+        """The write with its BM25 documents turned into vectors (call under the write lock:
+        ``stats_of(space name)`` is the space's current statistics), and ``{space name: new
+        statistics}`` to install once the write is committed."""
+        if not any(isinstance(c, SparseColumn) and c.docs for c in self.columns):
+            return self, {}
+        from vecsearch.sparse_space import text_meta
+
+        columns: list[AnyColumn] = []
+        stats: dict[str, TextStats] = {}
+        meta: dict[str, str] = {}
+        for c in self.columns:
+            if isinstance(c, SparseColumn) and c.docs:
+                c, new = c.resolved(stats_of(c.space.name))
+                stats[c.space.name] = new
+                meta.update(text_meta(c.space.id, new))
+            columns.append(c)
+        return PointWrite(self.keys, columns, self.payloads, meta), stats
 
     def store_columns(self) -> dict[int, tuple[list[int], list[bytes]]]:
         """``{space id: (positions, blobs)}`` for the store."""

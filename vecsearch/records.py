@@ -5,7 +5,8 @@ A point's row and its selected vectors are read by one statement (:meth:`Store.r
 they come from one snapshot even while writes commit. Points deleted after a search saw them
 are left out. Vectors come back as stored (float32 arrays): the unnamed vector itself for
 collections created with the unnamed form, else ``{name: vector}`` of the selected vectors
-the point has.
+the point has (also for a collection of the unnamed form that has sparse vectors, whose
+unnamed vector is then ``""``). Sparse vectors come back as ``{"indices", "values"}``.
 """
 
 from __future__ import annotations
@@ -19,26 +20,33 @@ import numpy as np
 from vecsearch.ids import key_to_id
 from vecsearch.models import PayloadSelector, Record, ScoredPoint, VectorSelector
 from vecsearch.space import VectorSpace
+from vecsearch.sparse_space import SparseSpace
 from vecsearch.store import Store
 
 
 class RecordReader:
     """Builds records for one collection (its store, spaces and vector form)."""
 
-    def __init__(self, store: Store, spaces: Mapping[str, VectorSpace], named: bool) -> None:
+    def __init__(
+        self, store: Store, spaces: Mapping[str, VectorSpace | SparseSpace], named: bool
+    ) -> None:
         self.store = store
         self.spaces = spaces
         self.named = named
 
-    def _rows(self, labels: Sequence[int], wv: VectorSelector) -> tuple[dict, list[VectorSpace]]:
+    def _rows(
+        self, labels: Sequence[int], wv: VectorSelector
+    ) -> tuple[dict, list[VectorSpace | SparseSpace]]:
         wanted = [s for s in self.spaces.values() if wv.wants(s.name)]
         return self.store.rows(labels, [s.config.id for s in wanted]), wanted
 
-    def _vector(self, row: tuple, wanted: list[VectorSpace], wv: VectorSelector) -> Any:
+    def _vector(
+        self, row: tuple, wanted: list[VectorSpace | SparseSpace], wv: VectorSelector
+    ) -> Any:
         if not wv.enabled:
             return None
         blobs = row[4:]
-        if not self.named:
+        if not self.named and all(s.name == "" for s in wanted):
             blob = blobs[0] if blobs else None
             return None if blob is None else wanted[0].decode(blob)
         return {s.name: s.decode(b) for s, b in zip(wanted, blobs, strict=True) if b is not None}

@@ -113,6 +113,12 @@ def fit_model(
     """Fit a model (see :meth:`vecsearch.collection.Collection.fit_relevance`); returns it
     with the store seq it was fitted at. Nothing is stored here."""
     space = coll.space(using, "using")
+    if space.sparse:
+        raise RelevanceUnsupportedError(
+            "using",
+            f"relevance calibration needs single-vector Cosine scores; vector {using!r} of "
+            f"collection {name!r} is sparse",
+        )
     if space.multi:
         raise RelevanceUnsupportedError(
             "vectors.multivector_config",

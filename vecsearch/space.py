@@ -75,6 +75,9 @@ class VectorSpace:
     """The index side of one vector space (see module docstring). Not thread-safe by
     itself: the collection holds its readers-writer lock around every call."""
 
+    #: Dense space (a :class:`vecsearch.sparse_space.SparseSpace` says True).
+    sparse = False
+
     def __init__(self, config: SpaceConfig, collection_dir: Path, collection: str) -> None:
         self.config = config
         self.itype = get_index_type(config.index.type)

@@ -196,14 +196,19 @@ class Store:
 
     # -- writes (each one transaction, one new seq) ---------------------------------------------
     def upsert(
-        self, keys: Sequence[bytes], payloads: Sequence[str], vectors: Mapping[int, Column]
+        self,
+        keys: Sequence[bytes],
+        payloads: Sequence[str],
+        vectors: Mapping[int, Column],
+        meta: Mapping[str, str] | None = None,
     ) -> tuple[int, list[int], list[bool]]:
         """Insert or replace whole points; returns ``(seq, labels, existed)``.
 
         ``keys`` are unique; ``vectors[space id] = (positions, blobs)`` gives the vectors of
         that space for the points at those positions of ``keys``. A point that existed loses
         the vectors of every space it is not given one for (Qdrant's upsert replaces the
-        point)."""
+        point). ``meta`` entries are written in the same transaction (statistics that must
+        agree with the vectors, such as BM25's document lengths)."""
 
         def run(c: sqlite3.Connection) -> tuple[int, list[int], list[bool], int]:
             seq = self.seq + 1
@@ -240,17 +245,25 @@ class Store:
             c.executemany(
                 "UPDATE meta SET value=? WHERE key=?", [(seq, "seq"), (nxt, "next_label")]
             )
+            _put_meta(c, meta)
             return seq, labels, existed, nxt
 
         seq, labels, existed, nxt = self._tx(run)
         self.seq, self.next_label = seq, nxt
         return seq, labels, existed
 
-    def set_vectors(self, labels: Sequence[int], vectors: Mapping[int, Column]) -> int:
+    def set_vectors(
+        self,
+        labels: Sequence[int],
+        vectors: Mapping[int, Column],
+        meta: Mapping[str, str] | None = None,
+    ) -> int:
         """Set (insert or replace) some vectors of existing points, leaving their other
-        vectors and payloads alone; positions index ``labels``. Returns the seq."""
+        vectors and payloads alone; positions index ``labels``; ``meta`` as for
+        :meth:`upsert`. Returns the seq."""
 
         def run(c: sqlite3.Connection, seq: int) -> None:
+            _put_meta(c, meta)
             touched: set[int] = set()
             for sid, (positions, blobs) in vectors.items():
                 rows = [(int(labels[i]), b, seq) for i, b in zip(positions, blobs, strict=True)]
@@ -478,6 +491,11 @@ class Store:
             raise StorageError(f"cannot copy {self.path}: {exc}") from exc
         finally:
             conn.close()
+
+
+def _put_meta(c: sqlite3.Connection, meta: Mapping[str, str] | None) -> None:
+    if meta:
+        c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(meta.items()))
 
 
 def _delete_labels(c: sqlite3.Connection, table: str, labels: Sequence[int]) -> None:

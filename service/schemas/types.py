@@ -12,6 +12,25 @@ from pydantic import (
 )
 
 NUMBERS = {"type": "array", "items": {"type": "number"}}
+SPARSE = {
+    "type": "object",
+    "properties": {
+        "indices": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "values": {"type": "array", "items": {"type": "number"}},
+    },
+    "required": ["indices", "values"],
+    "description": "A sparse vector: unique term indices and their values, same length.",
+}
+DOCUMENT = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "model": {"type": "string", "enum": ["qdrant/bm25", "Qdrant/bm25"]},
+        "options": {"type": "object"},
+    },
+    "required": ["text", "model"],
+    "description": "Server-side BM25: a text turned into a sparse vector (sparse spaces only).",
+}
 MULTI = {
     "type": "array",
     "items": NUMBERS,
@@ -36,10 +55,11 @@ Vector = Annotated[
                 MULTI,
                 {
                     "type": "object",
-                    "additionalProperties": {"anyOf": [NUMBERS, MULTI]},
+                    "additionalProperties": {"anyOf": [NUMBERS, MULTI, SPARSE, DOCUMENT]},
                     "description": (
                         'Named vectors {name: vector}; "" is the unnamed vector. A point may '
-                        "leave out any named vector."
+                        "leave out any named vector. Sparse vectors are given by name, as "
+                        "{indices, values} or a BM25 document {text, model}."
                     ),
                 },
             ],

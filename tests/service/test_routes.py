@@ -550,7 +550,7 @@ def test_query_errors_name_the_field(filled):
         ({"query": {"nearest": v, "mmr": {"diversity": 0.5}}}, 400, "query.mmr"),
         ({"query": {"fusion": "rrf"}}, 400, "query: fusion needs prefetch"),
         ({"prefetch": {"query": v}}, 400, "query: missing"),
-        ({"query": {"fusion": "dbsf"}, "prefetch": {"query": v}}, 400, "query.fusion"),
+        ({"query": {"fusion": "max"}, "prefetch": {"query": v}}, 400, "query.fusion"),
         ({"query": {"rrf": {"k": 0}}, "prefetch": {"query": v}}, 400, "query.rrf.k"),
         (
             {"query": {"rrf": {"weights": [1.0]}}, "prefetch": [{"query": v}, {"query": v}]},

@@ -138,6 +138,22 @@ def test_demo_collection_is_built_on_first_start_and_searchable(tmp_path, shared
         body = {"query": 42, "limit": 3, "filter": flt, "with_payload": ["text"]}
         pts = client.post(f"/collections/{DEMO_COLLECTION}/points/query", json=body).json()
         assert all("radio" in p["payload"]["text"] for p in pts["result"]["points"])
+        # the BM25 space: keyword hits, and a hybrid query fusing it with the dense vector
+        assert info["config"]["params"]["sparse_vectors"] == {"bm25": {"modifier": "idf"}}
+        kw = {"text": "ionosphere radio", "model": "qdrant/bm25"}
+        body = {"query": kw, "using": "bm25", "limit": 5, "with_payload": ["text"]}
+        pts = client.post(url, json=body).json()["result"]["points"]
+        assert len(pts) == 5 and all("ionosph" in p["payload"]["text"].lower() for p in pts)
+        hybrid = {
+            "prefetch": [
+                {"query": kw, "using": "bm25", "limit": 20},
+                {"query": docs[doc_ids.index(42)].tolist(), "limit": 20},
+            ],
+            "query": {"fusion": "dbsf"},
+            "limit": 5,
+        }
+        r = client.post(url, json=hybrid)
+        assert r.status_code == 200 and len(r.json()["result"]["points"]) == 5, r.text
     # a second start finds the collection and does not rebuild it
     app = create_app(make_settings(tmp_path, demo=True))
     with TestClient(app):

@@ -255,9 +255,10 @@ def test_database_level_errors(db, coll):
         ({"vectors": {"a": {"size": 3, "distance": "Dot"}, "b": {"size": -1}}}, "vectors.b.size"),
         ({"vectors": {}}, "vectors"),
         (
-            {"vectors": {"size": 3, "distance": "Dot"}, "sparse_vectors": {"s": {}}},
-            "sparse_vectors",
+            {"vectors": {"size": 3, "distance": "Dot"}, "sparse_vectors": {"s": {"m": 1}}},
+            "sparse_vectors.s.m",
         ),
+        ({"vectors": {"size": 3, "distance": "Dot"}, "sparse_vectors": {"": {}}}, "sparse_vectors"),
     ]
     for body, field in bad_configs:
         with pytest.raises(ValidationError) as info:

@@ -1,4 +1,5 @@
-"""``vecsearch build INPUT --collection NAME --data-dir DIR [--distance] [--index] [-p K=V]``."""
+"""``vecsearch build INPUT --collection NAME --data-dir DIR [--distance] [--index] [-p K=V]
+[--text-field FIELD [--text-space NAME]]``."""
 
 from __future__ import annotations
 
@@ -42,11 +43,18 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         limit=args.limit,
+        text_field=args.text_field,
+        text_space=args.text_space,
     )
     print(
         f"built collection {report.collection!r}: {report.points:,} points, dim {report.dim}, "
         f"{report.distance}, index {report.index_type}, {report.seconds:.1f} s "
-        f"({report.rate:,.0f} points/s)",
+        f"({report.rate:,.0f} points/s)"
+        + (
+            f"; BM25 sparse vector {args.text_space!r}: {report.text_docs:,} documents"
+            if args.text_field
+            else ""
+        ),
         file=sys.stdout,
     )
     return 0
@@ -79,6 +87,13 @@ def register(sub: Any) -> None:
     p.add_argument("--vector-column", help="parquet: the vector column")
     p.add_argument("--id-column", help="parquet: the id column (default 'id' if present)")
     p.add_argument("--dataset", default="train", help="hdf5: dataset to load (default train)")
+    p.add_argument(
+        "--text-field",
+        help="jsonl / parquet: also index this text field into a BM25 sparse vector",
+    )
+    p.add_argument(
+        "--text-space", default="bm25", help="name of the BM25 sparse vector (default bm25)"
+    )
     p.add_argument("--limit", type=int, help="load at most this many rows")
     p.add_argument("--overwrite", action="store_true", help="replace an existing collection")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -6,12 +6,13 @@ batch each distinct filter is evaluated once (filters are frozen values; the mas
 cached by the filter), whichever query or prefetch uses it.
 
 A nearest stage is one planned search in its space (:func:`vecsearch.planner.choose_plan`:
-filtered index search, or exact search when the filter admits few points); a point-id query
-fetches one extra hit and drops the point itself (cheaper than a ``must_not`` filter, which
-would force a masked search). A fusion stage combines the ranked lists of its prefetches by
-reciprocal rank; a re-scoring stage scores the union of its prefetches' points exactly with
-its own vector, in its own space. Thresholds apply to each stage's own scores; ``offset``
-and the relevance filter to the top stage only.
+filtered index search, or exact search when the filter admits few points; a sparse space's
+inverted index is exact and takes the filter as its mask); a point-id query fetches one
+extra hit and drops the point itself (cheaper than a ``must_not`` filter, which would force
+a masked search). A fusion stage combines the ranked lists of its prefetches by reciprocal
+rank (``rrf``) or by normalised scores (``dbsf``); a re-scoring stage scores the union of
+its prefetches' points exactly with its own vector, in its own space. Thresholds apply to
+each stage's own scores; ``offset`` and the relevance filter to the top stage only.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from vecsearch.models import PayloadSelector, ScoredPoint, VectorSelector
 from vecsearch.planner import choose_plan
 from vecsearch.query.model import Fusion, Nearest, Query, Stage
 from vecsearch.space import VectorSpace
+from vecsearch.sparse_space import SparseSpace
 from vecsearch.store import Store
 
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
+AnySpace = VectorSpace | SparseSpace
 
 
 class Reader(Protocol):
@@ -41,7 +44,7 @@ class Reader(Protocol):
 
     def reading(self) -> AbstractContextManager[Any]: ...
 
-    def space(self, name: str | None, field: str = "using") -> VectorSpace: ...
+    def space(self, name: str | None, field: str = "using") -> AnySpace: ...
 
     @property
     def point_count(self) -> int: ...
@@ -141,7 +144,8 @@ class _Batch:
             return self.nearest(st, want)
         lists = [self.stage(p, p.limit) for p in st.prefetch]
         if isinstance(st.target, Fusion):
-            labels, scores = _rrf(lists, st.target)
+            fuse = _dbsf if st.target.method == "dbsf" else _rrf
+            labels, scores = fuse(lists, st.target)
             if st.threshold is not None:
                 keep = scores >= st.threshold
                 labels, scores = labels[keep], scores[keep]
@@ -171,6 +175,23 @@ class _Batch:
         # never more hits than vectors: a huge limit or offset must not size the result
         # arrays (limit=10**12 would otherwise try to allocate terabytes)
         k = min(want + extra, n)
+        if isinstance(space, SparseSpace):  # exact inverted index: the filter is its mask
+            self.src.last_plan = "index"
+            labels, scores = space.search(target.vector, k, st.params, mask)
+        else:
+            labels, scores = self._dense(space, st, mask, n, k)
+        if extra:
+            keep = labels != target.exclude
+            labels, scores = labels[keep][:want], scores[keep][:want]
+        if threshold:
+            labels, scores = self._threshold(space, st.threshold, labels, scores)
+        return labels, scores
+
+    def _dense(
+        self, space: VectorSpace, st: Stage, mask: np.ndarray | None, n: int, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One planned search in a dense space: labels and scores, best first."""
+        assert isinstance(st.target, Nearest)
         plan = choose_plan(
             mask,
             n,
@@ -183,25 +204,21 @@ class _Batch:
         self.src.last_plan = plan.strategy
         if plan.strategy == "none" or k == 0:
             return _EMPTY
-        labels, dists = space.search(target.vector, k, st.params, plan, self.store)
-        scores = space.scores(dists)
-        if extra:
-            keep = labels != target.exclude
-            labels, scores = labels[keep][:want], scores[keep][:want]
-        if threshold:
-            labels, scores = self._threshold(space, st.threshold, labels, scores)
-        return labels, scores
+        labels, dists = space.search(st.target.vector, k, st.params, plan, self.store)
+        return labels, space.scores(dists)
 
     @staticmethod
-    def _kept(space: VectorSpace, thr: float | None, scores: np.ndarray) -> np.ndarray:
+    def _kept(space: AnySpace, thr: float | None, scores: np.ndarray) -> np.ndarray:
         """Which scores are at least (similarities) or at most (distances) ``thr``."""
         if thr is None:
             return np.ones(len(scores), dtype=bool)
+        if isinstance(space, SparseSpace):
+            return scores >= thr
         better = space.config.distance.higher_is_better or space.multi
         return scores >= thr if better else scores <= thr
 
     def _threshold(
-        self, space: VectorSpace, thr: float | None, labels: np.ndarray, scores: np.ndarray
+        self, space: AnySpace, thr: float | None, labels: np.ndarray, scores: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         if thr is None:
             return labels, scores
@@ -222,6 +239,28 @@ def _rrf(lists: list[tuple[np.ndarray, np.ndarray]], f: Fusion) -> tuple[np.ndar
         return _EMPTY
     labels, scores = zip(*ranked, strict=True)
     return np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+
+
+def _dbsf(lists: list[tuple[np.ndarray, np.ndarray]], f: Fusion) -> tuple[np.ndarray, np.ndarray]:
+    """Distribution-based score fusion (see :class:`~vecsearch.query.model.Fusion`); ties
+    keep the order in which points were first seen."""
+    fused: dict[int, float] = {}
+    for labels, scores in lists:
+        if labels.size == 0:
+            continue
+        s = scores.astype(np.float64)
+        if s.size == 1:
+            norm = np.full(1, 0.5)
+        else:
+            mean, std = float(s.mean()), float(s.std(ddof=1))
+            norm = np.full(s.size, 0.5) if std == 0 else (s - (mean - 3 * std)) / (6 * std)
+        for lab, v in zip(labels.tolist(), norm.tolist(), strict=True):
+            fused[lab] = fused.get(lab, 0.0) + v
+    ranked = sorted(fused.items(), key=lambda kv: -kv[1])  # stable sort
+    if not ranked:
+        return _EMPTY
+    out_l, out_s = zip(*ranked, strict=True)
+    return np.asarray(out_l, dtype=np.int64), np.asarray(out_s, dtype=np.float64)
 
 
 def top_hits(src: Reader, using: str, q: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:

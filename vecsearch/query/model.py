@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from vecsearch.filters import Filter
 from vecsearch.models import PayloadSelector, VectorSelector
 
@@ -24,20 +22,29 @@ DEFAULT_RRF_K = 2
 
 @dataclass(frozen=True)
 class Nearest:
-    """Nearest to ``vector`` (checked for the stage's space); ``exclude`` is the label of
-    the point a by-id query came from, left out of the results as Qdrant does."""
+    """Nearest to ``vector`` (checked for the stage's space: a float array, or for a sparse
+    space a pair ``(indices, values)``); ``exclude`` is the label of the point a by-id query
+    came from, left out of the results as Qdrant does."""
 
-    vector: np.ndarray
+    vector: Any
     exclude: int | None = None
 
 
 @dataclass(frozen=True)
 class Fusion:
-    """Reciprocal rank fusion of the prefetches: a point at 0-based position ``p`` of
-    prefetch ``i`` adds ``1 / ((p + 1) / w_i + k - 1)``, i.e. ``1 / (p + k)`` at weight 1."""
+    """A fusion of the prefetches' ranked lists.
+
+    ``rrf`` (reciprocal rank fusion): a point at 0-based position ``p`` of prefetch ``i``
+    adds ``1 / ((p + 1) / w_i + k - 1)``, i.e. ``1 / (p + k)`` at weight 1.
+
+    ``dbsf`` (distribution-based score fusion): each list's scores are mapped linearly so
+    that ``mean - 3 std`` becomes 0 and ``mean + 3 std`` becomes 1 (sample std; a list of
+    one point, or of equal scores, gets 0.5), and a point's fused score is the sum over the
+    lists it is in (Qdrant's definition)."""
 
     k: int = DEFAULT_RRF_K
     weights: tuple[float, ...] | None = None
+    method: str = "rrf"
 
 
 @dataclass(frozen=True)

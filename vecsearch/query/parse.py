@@ -10,20 +10,23 @@ Query API subset (Qdrant's shapes):
 
 * ``query``: a vector (or a list of vectors for a multi-vector space), a point id (its
   vector is the query; the point itself is left out of the results), or
-  ``{"nearest": vector | id}``;
+  ``{"nearest": vector | id}``; for a sparse space a sparse vector ``{"indices",
+  "values"}`` or a BM25 inference object ``{"text", "model": "qdrant/bm25"}`` (its distinct
+  terms with weight 1, IDF-weighted when the space has the modifier);
 * ``using``: the vector space (default: the unnamed vector), per query and per prefetch;
 * ``prefetch`` (one or a list, nested up to :data:`MAX_PREFETCH_DEPTH` levels): sub-queries
   with their own ``query``, ``using``, ``filter``, ``params``, ``score_threshold`` and
   ``limit`` (default 10); the request's ``filter`` is combined (AND) with every
-  prefetch's. Over the prefetches' results the query is a fusion (``{"fusion": "rrf"}`` or
-  ``{"rrf": {"k", "weights"}}``) or a nearest query that re-scores their union exactly;
+  prefetch's. Over the prefetches' results the query is a fusion (``{"fusion": "rrf"}``,
+  ``{"rrf": {"k", "weights"}}`` or ``{"fusion": "dbsf"}``) or a nearest query that
+  re-scores their union exactly;
 * ``filter``, ``score_threshold`` (on raw, fused or re-scored scores),
   ``relevance_threshold`` (plain nearest queries only), ``limit`` / ``offset`` (top level),
   ``with_payload`` / ``with_vector``, ``params``.
 
 Rejected with 400 naming the field: the other query kinds (``recommend``, ``discover``,
-``context``, ``order_by``, ``formula``, ``sample``, ``fusion: "dbsf"``, ``mmr``), sparse
-query vectors, ``lookup_from`` and ``shard_key``.
+``context``, ``order_by``, ``formula``, ``sample``, ``mmr``), inference objects for dense
+spaces, ``lookup_from`` and ``shard_key``.
 """
 
 from __future__ import annotations
@@ -40,12 +43,15 @@ from vecsearch.ids import PointId, parse_point_id
 from vecsearch.models import PayloadSelector, VectorSelector
 from vecsearch.query.model import DEFAULT_RRF_K, Fusion, Nearest, Query, Stage
 from vecsearch.space import VectorSpace
+from vecsearch.sparse_space import SparseSpace
+from vecsearch.text.bm25 import is_inference_object, parse_document, query_vector
 from vecsearch.validate import check_int, check_threshold
 
 #: Deepest nesting of prefetches accepted (Qdrant documents none; this keeps a hostile body
 #: from exhausting the stack).
 MAX_PREFETCH_DEPTH = 16
-_KINDS = "vecsearch answers nearest (vector or point id) and rrf fusion queries"
+_KINDS = "vecsearch answers nearest (vector or point id) and rrf / dbsf fusion queries"
+AnySpace = VectorSpace | SparseSpace
 _QUERY_KEYS = frozenset(
     {
         "query",
@@ -89,7 +95,7 @@ class Source(Protocol):
     name: str
     config: CollectionConfig
 
-    def space(self, name: str | None, field: str = "using") -> VectorSpace: ...
+    def space(self, name: str | None, field: str = "using") -> AnySpace: ...
 
     def point_vector(self, pid: PointId, using: str, field: str) -> tuple[int, np.ndarray]: ...
 
@@ -113,21 +119,39 @@ def _unknown(body: Any, known: frozenset[str], field: str, what: str) -> None:
         raise ValidationError(f"{_pre(field)}{sorted(extra)[0]}", f"unknown {what} field")
 
 
-def _using(src: Source, value: Any, field: str) -> VectorSpace:
+def _using(src: Source, value: Any, field: str) -> AnySpace:
     if value is not None and not isinstance(value, str):
         raise ValidationError(field, f"expected a vector name, got {value!r}")
     return src.space(value, field)
 
 
-def _nearest(src: Source, space: VectorSpace | None, value: Any, field: str) -> Nearest:
+def _nearest(src: Source, space: AnySpace | None, value: Any, field: str) -> Nearest:
     assert space is not None  # fusion stages have no space, nearest ones always do
     if isinstance(value, int | str) and not isinstance(value, bool):
         pid = parse_point_id(value, field)
         label, vector = src.point_vector(pid, space.name, field)
         return Nearest(space.check_query(vector, field), label)
+    if isinstance(space, SparseSpace):
+        if is_inference_object(value):
+            return Nearest(query_vector(parse_document(value, field).tokens()))
+        if not isinstance(value, Mapping):
+            raise ValidationError(
+                field,
+                f"{space.name!r} is a sparse vector: expected {{indices, values}}, "
+                '{"text", "model": "qdrant/bm25"} or a point id',
+            )
+        return Nearest(space.check_query(value, field))
     if isinstance(value, Mapping):
         if "indices" in value or "values" in value:
-            raise ValidationError(field, "sparse query vectors are not supported yet")
+            raise ValidationError(
+                field, "a sparse query needs a sparse vector: set using to its name"
+            )
+        if is_inference_object(value):
+            raise ValidationError(
+                field,
+                "server-side inference is available for sparse vectors with model "
+                "'qdrant/bm25' only; set using to a sparse vector's name",
+            )
         raise ValidationError(field, "expected a vector or a point id")
     if value is None or isinstance(value, bool | float):
         raise ValidationError(field, "expected a vector or a point id")
@@ -157,12 +181,12 @@ def _rrf(value: Any, field: str) -> Fusion:
 
 
 def _target(
-    src: Source, space: VectorSpace | None, target: Any, field: str
+    src: Source, space: AnySpace | None, target: Any, field: str
 ) -> Nearest | Fusion | None:
     """The parsed ``query`` (None when absent); unsupported kinds are a 400 naming them."""
     if target is None:
         return None
-    if not isinstance(target, Mapping) or "indices" in target:
+    if not isinstance(target, Mapping) or "indices" in target or is_inference_object(target):
         return _nearest(src, space, target, field)
     if not target:
         raise ValidationError(field, "empty query object")
@@ -175,9 +199,9 @@ def _target(
         raise ValidationError(field, f"expected one query kind, got {sorted(target)}")
     ((kind, value),) = target.items()
     if kind == "fusion":
-        if value == "rrf":
-            return Fusion()
-        raise ValidationError(f"{field}.fusion", f"fusion {value!r} is not supported (only 'rrf')")
+        if value in ("rrf", "dbsf"):
+            return Fusion(method=value)
+        raise ValidationError(f"{field}.fusion", f"unknown fusion {value!r}; expected rrf or dbsf")
     if kind == "rrf":
         return _rrf(value, f"{field}.rrf")
     raise ValidationError(f"{field}.{kind}", f"query kind is not supported: {_KINDS}")
@@ -214,7 +238,7 @@ def _stage(
     target = _target(src, space, query, f"{pre}query")
     if target is None:
         what = (
-            "a fusion ({fusion: 'rrf'}) or a nearest query"
+            "a fusion ({fusion: 'rrf' | 'dbsf'}) or a nearest query"
             if stages
             else "a vector, a point id or {nearest: ...}"
         )
@@ -281,9 +305,11 @@ def parse_search(src: Source, body: Mapping[str, Any], field: str = "") -> Query
                 f"{pre}vector", 'expected a list of numbers or {"name": ..., "vector": [...]}'
             )
     space = _using(src, using, f"{pre}vector.name" if using is not None else f"{pre}vector")
-    if isinstance(vector, Mapping) and ("indices" in vector or "values" in vector):
-        raise ValidationError(vfield, "sparse vectors are not supported yet")
-    q = space.check_query(vector, vfield)
+    q = _nearest(src, space, vector, vfield).vector if isinstance(space, SparseSpace) else None
+    if q is None:
+        if isinstance(vector, Mapping):
+            _nearest(src, space, vector, vfield)  # raises, saying what was wrong
+        q = space.check_query(vector, vfield)
     limit = body.get("limit")
     limit = 10 if limit is None else check_int(limit, f"{pre}limit", minimum=1)
     params, exact = space.search_params(body.get("params"), f"{pre}params")
