@@ -187,6 +187,12 @@ class SparseIndex(BaseIndex):
     def ntotal(self) -> int:
         return len(self._slot_of)
 
+    @property
+    def unsealed(self) -> int:
+        """Slots past the inverted lists (scored through their forward rows, slower):
+        :meth:`seal` brings it to 0."""
+        return self._n - self._sealed
+
     def slot_ids(self) -> np.ndarray:
         """External id per slot, ``-1`` for a deleted slot."""
         return np.where(self._live[: self._n], self._ids[: self._n], -1)

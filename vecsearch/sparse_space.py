@@ -305,6 +305,13 @@ class SparseSpace:
             yield np.asarray(labels, np.int64), vecs
 
     def save(self, store: Store, uuid: str) -> None:
+        """Save the index (writers blocked). Slots still in the index's forward-row tail
+        are sealed into the inverted lists first: the tail is scored row by row, and on
+        Vaswani a tail of the last 1,429 documents made the kernel 5x slower per BM25 query
+        (profiled: 335 vs 69 µs)."""
+        if self.index.unsealed:
+            self.epoch += 1
+            self.index.seal()
         self.dir.mkdir(parents=True, exist_ok=True)
         state = {
             "uuid": uuid,
