@@ -1,9 +1,8 @@
 """Sparse vectors (term id -> weight) searched by exact dot product: an inverted index.
 
-First step of sparse vector spaces (issue 17): the index layer only; the engine does not use
-it yet. Query algorithm: term-at-a-time accumulation (exact); MaxScore was measured on
-Vaswani and not kept. On Vaswani's BM25 weights the search returns bm25s's results at 0.75x
-its speed (numba backend). Both measurements: ``docs/design/sparse.md``.
+The index of the engine's sparse vector spaces (:mod:`vecsearch.sparse_space`). Query
+algorithm: term-at-a-time accumulation (exact); MaxScore was measured on Vaswani and not
+kept. Measurements against bm25s and tantivy: ``docs/design/sparse.md``.
 
 Layout (plain arrays, saved as ``.npy`` and memory-mapped on load):
 
@@ -17,13 +16,16 @@ Adds append slots (re-adding an id deletes its old slot first); the slots at or 
 ``max(SEAL_MIN, seal_fraction * sealed)``, when the lists are rebuilt. Deletes clear
 ``live``; when dead slots reach half of all slots the rebuild also compacts them away.
 
-Queries whose weights are all positive, over lists of positive weights with no tail, and
-whose postings cover a quarter of the slots take a dense path (plain accumulation, one
-sweep); the others keep a touched list. Distances are ``-dot`` (ascending, as the dense
-``ip`` metric). Only points sharing at least one term with the query are returned (Qdrant's
-behaviour); rows are padded with id ``-1`` and ``+inf``. Input is ``(indices, values)``
-pairs or a CSR triple ``(indptr, indices, values)``; indices must be integers in
-``[0, 2**32)`` without duplicates, values finite; rows may come unsorted and are sorted here.
+Queries whose weights are all positive, over an index whose weights are all positive
+(lists and tail), and whose postings cover a quarter of the slots take a dense path (plain
+accumulation, the tail by merge-join into the same accumulator, one sweep); the others keep
+a touched list. A single query given as ``[(uint32 indices ascending, float32 values)]``
+(what the engine passes) skips the general validation after one check. Distances are
+``-dot`` (ascending, as the dense ``ip`` metric). Only points sharing at least one term with
+the query are returned (Qdrant's behaviour); rows are padded with id ``-1`` and ``+inf``.
+Input is ``(indices, values)`` pairs or a CSR triple ``(indptr, indices, values)``; indices
+must be integers in ``[0, 2**32)`` without duplicates, values finite; rows may come unsorted
+and are sorted here.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import numba
 import numpy as np
 
 from indexes._kernels.dispatch import for_rows
-from indexes._kernels.sparse import POSITIVE_MIN, check_sort_rows, search_taat
+from indexes._kernels.sparse import POSITIVE_MIN, check_sort_rows, search_taat, sorted_and_finite
 from indexes._threads import numba_threads
 from indexes.base import BaseIndex, SearchParams, as_ids, check_k, check_metric, check_params
 from indexes.errors import InvalidParameterError, InvalidVectorError, UnknownIdError
@@ -68,6 +70,9 @@ def as_sparse(x: Any, *, what: str = "sparse vectors") -> SparseBatch:
     those keys) or a CSR triple ``(indptr, indices, values)`` of numpy arrays."""
     if isinstance(x, SparseBatch):
         return x
+    fast = _one_typed_row(x)
+    if fast is not None:
+        return fast
     if isinstance(x, tuple) and len(x) == 3 and all(isinstance(a, np.ndarray) for a in x):
         indptr = np.asarray(x[0], dtype=np.int64)
         idx, val = np.asarray(x[1]), np.asarray(x[2])
@@ -114,6 +119,30 @@ def as_sparse(x: Any, *, what: str = "sparse vectors") -> SparseBatch:
     else:
         idx64, v32 = np.zeros(0, np.int64), np.zeros(0, np.float32)
     return _checked_rows(indptr, idx64, v32, what)
+
+
+def _one_typed_row(x: Any) -> SparseBatch | None:
+    """The fast path of the common single query: one ``(uint32, float32)`` pair of 1-d
+    arrays, indices strictly ascending, values finite (what the engine passes). ``None``
+    sends anything else through the general validation."""
+    if not (isinstance(x, list | tuple) and len(x) == 1 and isinstance(x[0], tuple)):
+        return None
+    row = x[0]
+    if len(row) != 2:
+        return None
+    idx, val = row
+    if not (
+        isinstance(idx, np.ndarray)
+        and isinstance(val, np.ndarray)
+        and idx.dtype == np.uint32
+        and val.dtype == np.float32
+        and idx.ndim == 1
+        and idx.shape == val.shape
+    ):
+        return None
+    if not sorted_and_finite(idx, val):
+        return None
+    return SparseBatch(np.array([0, idx.shape[0]], dtype=np.int64), idx, val)
 
 
 def _check_dtypes(idx: np.ndarray, val: np.ndarray, where: str) -> None:
@@ -180,7 +209,7 @@ class SparseIndex(BaseIndex):
         self._ptr = np.zeros(1, dtype=np.int64)
         self._p_slot = np.zeros(0, dtype=np.int64)
         self._p_val = np.zeros(0, dtype=np.float32)
-        self._positive = True  # every list weight >= POSITIVE_MIN (the dense query path)
+        self._positive = True  # every row weight >= POSITIVE_MIN (the dense query path)
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -229,6 +258,8 @@ class SparseIndex(BaseIndex):
         self._f_idx[e0 : e0 + m] = batch.indices
         self._f_val[e0 : e0 + m] = batch.values
         self._n, self._nnz = s0 + n, e0 + m
+        if m and batch.values.min() < POSITIVE_MIN:
+            self._positive = False  # until a seal finds every live weight positive again
         for s, i in enumerate(ids_arr.tolist(), start=s0):
             self._slot_of[i] = s
         if self._n - self._sealed > max(self.SEAL_MIN, self.seal_fraction * self._sealed):
@@ -326,7 +357,7 @@ class SparseIndex(BaseIndex):
         tail = (self._sealed, self._f_off[:n], self._f_len[:n], self._f_idx, self._f_val)
         use_allow = mask is not None
         allow_arr = mask if use_allow else np.zeros(0, dtype=np.bool_)
-        positive = self._positive and self._sealed == n
+        positive = self._positive
         args = (q.indptr, q.indices, q.values, post, tail, self._live[:n], allow_arr,
                 use_allow, self._ids[:n], out_ids, out_d)  # fmt: skip
         if q.n == 1:  # one query: the serial kernel, no thread setting to change
@@ -372,7 +403,12 @@ class SparseIndex(BaseIndex):
         index._n, index._nnz = int(a["ids"].shape[0]), int(a["f_idx"].shape[0])
         index._sealed = int(meta["sealed"])
         pv = a["p_val"]
-        index._positive = bool(pv.shape[0] == 0 or pv.min() >= POSITIVE_MIN)
+        tail_start = int(a["f_off"][index._sealed]) if index._sealed < index._n else index._nnz
+        tv = a["f_val"][tail_start:]
+        index._positive = bool(
+            (pv.shape[0] == 0 or pv.min() >= POSITIVE_MIN)
+            and (tv.shape[0] == 0 or tv.min() >= POSITIVE_MIN)
+        )
         live_ids = np.asarray(a["ids"])[np.asarray(a["live"])]
         index._slot_of = {int(i): s for i, s in zip(live_ids.tolist(),
                           np.flatnonzero(a["live"]).tolist(), strict=True)}  # fmt: skip

@@ -390,7 +390,8 @@ class SparseSpace:
         idx, val = q
         if not self.config.idf or idx.shape[0] == 0:
             return q
-        return idx, (val.astype(np.float64) * self.idf(idx)).astype(np.float32)
+        big = float(np.finfo(np.float32).max)  # a weight near the float32 limit stays finite
+        return idx, np.clip(val.astype(np.float64) * self.idf(idx), -big, big).astype(np.float32)
 
     def search(
         self, q: SparseVector, k: int, params: Any, mask: np.ndarray | None

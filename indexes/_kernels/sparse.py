@@ -88,18 +88,38 @@ def _one_query(
     heap_sort(hd, hi)
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _merge_dot(f_idx, f_val, a, ae, q_idx, q_val, b, be):
+    """Dot product of a forward row ``[a, ae)`` and the query ``[b, be)`` (both sorted)."""
+    dot = np.float32(0.0)
+    while a < ae and b < be:
+        if f_idx[a] < q_idx[b]:
+            a += 1
+        elif f_idx[a] > q_idx[b]:
+            b += 1
+        else:
+            dot += f_val[a] * q_val[b]
+            a += 1
+            b += 1
+    return dot
+
+
 #: Smallest weight for the dense path: a product of two such float32 weights is still a
 #: normal positive number, so a score above zero means exactly "shares a term".
 POSITIVE_MIN = 1e-18
 
 
 @nb.njit(nogil=True, cache=True)
-def _dense_query(qi, q_ptr, q_idx, q_val, post, live, allow, use_allow, slot_ids, acc, hd, hi):
+def _dense_query(
+    qi, q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, acc, hd, hi
+):  # fmt: skip
     """Query ``qi`` for weights all ``>= POSITIVE_MIN`` (checked by the caller for the
-    lists, here for the query) whose postings cover a quarter of the slots or more: plain
-    accumulation without seen flags, then one sweep over the slots with the heap's worst
-    entry kept in registers. Returns False (nothing done) when the query does not qualify."""
+    index's rows, here for the query) whose postings cover a quarter of the slots or more:
+    plain accumulation without seen flags (slots in the forward tail by merge-join, into the
+    same accumulator), then one sweep over the slots with the heap's worst entry kept in
+    registers. Returns False (nothing done) when the query does not qualify."""
     terms, ptr, p_slot, p_val = post
+    sealed, f_off, f_len, f_idx, f_val = tail
     qs, qe = q_ptr[qi], q_ptr[qi + 1]
     n = live.shape[0]
     total = 0
@@ -118,19 +138,21 @@ def _dense_query(qi, q_ptr, q_idx, q_val, post, live, allow, use_allow, slot_ids
         w = q_val[j]
         for p in range(ptr[pos], ptr[pos + 1]):
             acc[p_slot[p]] += w * p_val[p]
+    for s in range(sealed, n):
+        if live[s]:
+            acc[s] = _merge_dot(f_idx, f_val, f_off[s], f_off[s] + f_len[s], q_idx, q_val, qs, qe)
     hd[:] = np.inf
     hi[:] = EMPTY
     worst_d, worst_i = hd[0], hi[0]
     for s in range(n):
         v = acc[s]
-        if v > 0:
-            acc[s] = 0.0
-            d = -v
-            if d <= worst_d and live[s] and (not use_allow or allow[s]):
-                i = slot_ids[s]
-                if not _worse(d, i, worst_d, worst_i):
-                    heap_replace_top(hd, hi, d, i)
-                    worst_d, worst_i = hd[0], hi[0]
+        acc[s] = 0.0  # unconditional: the branch below is rarely taken, so well predicted
+        d = -v
+        if d <= worst_d and v > 0 and live[s] and (not use_allow or allow[s]):
+            i = slot_ids[s]
+            if not _worse(d, i, worst_d, worst_i):
+                heap_replace_top(hd, hi, d, i)
+                worst_d, worst_i = hd[0], hi[0]
     heap_sort(hd, hi)
     return True
 
@@ -140,7 +162,7 @@ def search_taat(q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_id
                 out_d, n_chunks, positive):  # fmt: skip
     """Top ``k = out_ids.shape[1]`` of every query by exact dot product, ascending by
     ``(-score, id)``; a row is padded with ``(-1, +inf)`` past the points sharing a term.
-    ``positive``: every list weight is ``>= POSITIVE_MIN`` and no slot waits in the tail,
+    ``positive``: every weight of the index's rows (lists and tail) is ``>= POSITIVE_MIN``,
     so queries with many postings may take :func:`_dense_query`."""
     nq = q_ptr.shape[0] - 1
     n = live.shape[0]
@@ -152,12 +174,10 @@ def search_taat(q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_id
         hd = np.empty(k, dtype=np.float32)
         hi = np.empty(k, dtype=np.int64)
         for qi in range(c * nq // n_chunks, (c + 1) * nq // n_chunks):
-            if not (
-                positive
-                and _dense_query(
-                    qi, q_ptr, q_idx, q_val, post, live, allow, use_allow, slot_ids, acc, hd, hi
-                )
-            ):
+            dense = positive and _dense_query(
+                qi, q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, acc, hd, hi
+            )
+            if not dense:
                 _one_query(
                     qi, q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, acc,
                     seen, touched, hd, hi,
@@ -200,3 +220,13 @@ def check_sort_rows(indptr, idx, val, out_idx, out_val):
             if out_idx[j] == out_idx[j - 1]:
                 return r, 3
     return -1, 0
+
+
+@nb.njit(nogil=True, cache=True)
+def sorted_and_finite(idx, val):
+    """Whether ``idx`` is strictly ascending and every value finite (one pass, for the fast
+    path of already valid single queries)."""
+    for j in range(idx.shape[0]):
+        if not np.isfinite(val[j]) or (j > 0 and idx[j] <= idx[j - 1]):
+            return False
+    return True

@@ -60,6 +60,32 @@ def assert_same(got, want) -> None:
     np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-5)
 
 
+def test_dense_path_scores_the_forward_tail(vaswani):
+    """Positive weights with the last documents still in the forward tail: the dense path
+    merges the tail into its accumulator and stays exact; the engine's typed single-query
+    form (uint32, float32 arrays) gives the same rows as the general input."""
+    docs, queries = vaswani
+    index = SparseIndex()
+    cut = len(docs) - 1500
+    index.add(docs[:cut], np.arange(cut))
+    index.add(docs[cut:], np.arange(cut, len(docs)))
+    assert index.unsealed == 1500 and index._positive
+    ref = {i: as_dict(d) for i, d in enumerate(docs)}
+    assert_same(index.search(queries, K), brute(ref, queries, K))
+    one = SparseParams(n_threads=1)
+    for r in range(0, len(queries), 7):
+        idx, val = queries[r]
+        order = np.argsort(idx)
+        typed = [
+            (np.asarray(idx)[order].astype(np.uint32), np.asarray(val)[order].astype(np.float32))
+        ]
+        assert_same(index.search(typed, K, one), brute(ref, queries[r : r + 1], K))
+    index.add([(np.array([5], np.uint32), np.array([-1.0], np.float32))], [10**6])
+    assert not index._positive  # a negative weight: the touched path from now on
+    ref[10**6] = {5: -1.0}
+    assert_same(index.search(queries, K), brute(ref, queries, K))
+
+
 def random_rows(rng, n: int, vocab: int = 300, length: int = 12):
     rows = []
     for _ in range(n):
