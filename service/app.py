@@ -44,8 +44,13 @@ with a message that names the offending field (and a stable `code`, a vecsearch 
   its held-out report); then hits carry `relevance` and search / query bodies accept
   `relevance_threshold` (one global threshold; fewer than `limit` hits may come back).
 
-**Not supported yet** (400 naming the field): sparse vectors, sharding, other query kinds
-(recommend, discover, context, order_by, formula, sample, `dbsf` fusion, mmr), `lookup_from`,
+**Sparse vectors and hybrid search**: Qdrant's `sparse_vectors` (with `modifier: "idf"`),
+`{"indices", "values"}` per sparse name, server-side BM25 with `{"text", "model":
+"qdrant/bm25"}` in upserts and queries, and `rrf` / `dbsf` fusion of dense and sparse
+prefetches.
+
+**Not supported yet** (400 naming the field): sharding, other query kinds (recommend,
+discover, context, order_by, formula, sample, mmr), `lookup_from`,
 `order_by` in scroll, remote snapshot locations. `on_disk`, `quantization_config` and the
 memory settings of a vector space are stored and echoed, not acted on. Writes are durable and
 visible when acknowledged (`wait` is accepted and changes nothing).

@@ -114,7 +114,13 @@ class CreateCollection(Body):
     quantization_config: Any = None
     init_from: Any = None
     strict_mode_config: Any = None
-    sparse_vectors: Any = Field(None, description="Not supported yet: must be absent or {}.")
+    sparse_vectors: Any = Field(
+        None,
+        description=(
+            "Sparse vectors by name: {name: {modifier: 'idf' | 'none', index: "
+            "{full_scan_threshold, on_disk, datatype, memory}}}."
+        ),
+    )
     metadata: Any = None
     index: IndexSpec | None = Field(
         None, description="vecsearch extension: the vector index of every space it fits."
@@ -146,7 +152,13 @@ class UpdateCollection(Body):
     optimizers_config: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
     quantization_config: Any = None
-    sparse_vectors: Any = Field(None, description="Not supported yet: must be absent or {}.")
+    sparse_vectors: Any = Field(
+        None,
+        description=(
+            "Sparse vectors by name: {name: {modifier: 'idf' | 'none', index: "
+            "{full_scan_threshold, on_disk, datatype, memory}}}."
+        ),
+    )
     strict_mode_config: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
 

@@ -15,9 +15,11 @@ from pydantic import (
 )
 
 from service.schemas.types import (
+    DOCUMENT,
     MULTI,
     NUMBERS,
     POINT_ID_SCHEMA,
+    SPARSE,
     Body,
     FilterJson,
     ShardKey,
@@ -39,7 +41,10 @@ SearchVector = Annotated[
                     "additionalProperties": False,
                 },
             ],
-            "description": "A vector of the unnamed vector space, or {name, vector}.",
+            "description": (
+                "A vector of the unnamed vector space, or {name, vector} (for a sparse "
+                "vector, vector is {indices, values})."
+            ),
         }
     ),
 ]
@@ -127,7 +132,7 @@ class SearchRequestBatch(Body):
 
 _NEAREST_SCHEMA = {
     "type": "object",
-    "properties": {"nearest": {"anyOf": [NUMBERS, MULTI, POINT_ID_SCHEMA]}},
+    "properties": {"nearest": {"anyOf": [NUMBERS, MULTI, POINT_ID_SCHEMA, SPARSE, DOCUMENT]}},
     "required": ["nearest"],
     "additionalProperties": False,
 }
@@ -139,10 +144,12 @@ QueryInput = Annotated[
                 NUMBERS,
                 MULTI,
                 POINT_ID_SCHEMA,
+                SPARSE,
+                DOCUMENT,
                 _NEAREST_SCHEMA,
                 {
                     "type": "object",
-                    "properties": {"fusion": {"type": "string", "enum": ["rrf"]}},
+                    "properties": {"fusion": {"type": "string", "enum": ["rrf", "dbsf"]}},
                     "required": ["fusion"],
                     "additionalProperties": False,
                 },
@@ -164,11 +171,12 @@ QueryInput = Annotated[
             ],
             "description": (
                 "A vector, the id of a stored point (its vector is the query and the point "
-                "itself is left out), {nearest: vector or id}; with prefetch also "
-                "{fusion: 'rrf'} or {rrf: {k, weights}} (reciprocal rank fusion of the "
+                "itself is left out), {nearest: vector or id}; for a sparse vector (using) "
+                "{indices, values} or a BM25 document {text, model: 'qdrant/bm25'}; with "
+                "prefetch also {fusion: 'rrf' | 'dbsf'} or {rrf: {k, weights}} (fusion of the "
                 "prefetches), or a nearest query that re-scores the prefetched points exactly. "
                 "Other Qdrant query kinds (recommend, discover, context, order_by, formula, "
-                "sample, fusion 'dbsf', mmr) are rejected with 400 naming the field."
+                "sample, mmr) are rejected with 400 naming the field."
             ),
         }
     ),
