@@ -38,8 +38,13 @@ from typing import Any, ClassVar, Self
 import numba
 import numpy as np
 
-from indexes._kernels.dispatch import for_rows
-from indexes._kernels.sparse import POSITIVE_MIN, check_sort_rows, search_taat, sorted_and_finite
+from indexes._kernels.sparse import (
+    POSITIVE_MIN,
+    check_sort_rows,
+    search_one,
+    search_taat,
+    sorted_and_finite,
+)
 from indexes._threads import numba_threads
 from indexes.base import BaseIndex, SearchParams, as_ids, check_k, check_metric, check_params
 from indexes.errors import InvalidParameterError, InvalidVectorError, UnknownIdError
@@ -210,6 +215,8 @@ class SparseIndex(BaseIndex):
         self._p_slot = np.zeros(0, dtype=np.int64)
         self._p_val = np.zeros(0, dtype=np.float32)
         self._positive = True  # every row weight >= POSITIVE_MIN (the dense query path)
+        #: Scratch sets of single-query searches (see :meth:`_take_scratch`).
+        self._scratch: list[tuple[np.ndarray, ...]] = []
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -360,12 +367,33 @@ class SparseIndex(BaseIndex):
         positive = self._positive
         args = (q.indptr, q.indices, q.values, post, tail, self._live[:n], allow_arr,
                 use_allow, self._ids[:n], out_ids, out_d)  # fmt: skip
-        if q.n == 1:  # one query: the serial kernel, no thread setting to change
-            for_rows(search_taat, 1)(*args, 1, positive)
+        if q.n == 1:  # one query: serial, with pooled scratch, no thread setting to change
+            scratch = self._take_scratch(n, k)
+            search_one(*args, positive, *scratch)
+            self._scratch.append(scratch)  # only after a complete run: the scratch is clean
             return out_ids, out_d
         with numba_threads(p.n_threads):
             search_taat(*args, max(1, min(q.n, numba.get_num_threads())), positive)
         return out_ids, out_d
+
+    def _take_scratch(self, n: int, k: int) -> tuple[np.ndarray, ...]:
+        """Per-slot scratch for one single-query search: a pooled set when one fits (the
+        kernel leaves ``acc`` zero and ``seen`` false), else a new one. The pool holds at
+        most as many sets as searches ever ran at once; ``list.pop`` / ``append`` are atomic,
+        so concurrent searches never share a set."""
+        while True:
+            try:
+                acc, seen, touched, hd, hi = self._scratch.pop()
+            except IndexError:
+                break
+            if acc.shape[0] >= n and hd.shape[0] == k:
+                return acc, seen, touched, hd, hi
+            if acc.shape[0] >= n:  # another k: keep the per-slot arrays
+                return acc, seen, touched, np.empty(k, np.float32), np.empty(k, np.int64)
+            # too small for the grown index: drop it
+        size = max(n, 16)
+        per_slot = (np.zeros(size, np.float32), np.zeros(size, np.bool_), np.empty(size, np.int64))
+        return (*per_slot, np.empty(k, np.float32), np.empty(k, np.int64))
 
     def search_exact(
         self,

@@ -157,6 +157,30 @@ def _dense_query(
     return True
 
 
+@nb.njit(nogil=True, cache=True)
+def search_one(q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, out_ids,
+               out_d, positive, acc, seen, touched, hd, hi):  # fmt: skip
+    """:func:`search_taat` for one query with caller-owned scratch (``acc`` all zero and
+    ``seen`` all false on entry, and left so), so a single query allocates no per-slot
+    arrays: on 117k WordNet slots the allocation was 9.5 of 26 us per call."""
+    k = out_ids.shape[1]
+    dense = positive and _dense_query(
+        0, q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, acc, hd, hi
+    )
+    if not dense:
+        _one_query(
+            0, q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, acc, seen,
+            touched, hd, hi,
+        )  # fmt: skip
+    for j in range(k):
+        if hi[j] == EMPTY:
+            out_ids[0, j] = -1
+            out_d[0, j] = np.inf
+        else:
+            out_ids[0, j] = hi[j]
+            out_d[0, j] = hd[j]
+
+
 @nb.njit(nogil=True, cache=True, parallel=True)
 def search_taat(q_ptr, q_idx, q_val, post, tail, live, allow, use_allow, slot_ids, out_ids,
                 out_d, n_chunks, positive):  # fmt: skip

@@ -249,3 +249,33 @@ def test_bad_calls():
         as_sparse((np.array([0, 2]), np.array([1]), np.array([1.0])))
     with pytest.raises(InvalidVectorError, match=r"\[1\]: indices must not repeat"):
         as_sparse((np.array([0, 1, 3]), np.array([4, 2, 2]), np.ones(3)))
+
+
+def test_single_queries_reuse_scratch_across_growth_shrink_and_k():
+    """Single queries run on pooled scratch arrays: after the index grows, compacts and
+    with another k, every answer still equals brute force (a stale or dirty scratch would
+    leak scores from an earlier query)."""
+    rng = np.random.default_rng(11)
+    rows = random_rows(rng, 400)
+    index = SparseIndex()
+    index.add(rows, np.arange(400))
+    ref = {i: as_dict(r) for i, r in enumerate(rows)}
+    queries = random_rows(rng, 12)
+    one = SparseParams(n_threads=1)
+
+    def check(k):
+        for q in queries:
+            assert_same(index.search([q], k, one), brute(ref, [q], k))
+
+    check(K)
+    more = random_rows(rng, 3000)
+    index.add(more, np.arange(400, 3400))
+    ref.update({400 + i: as_dict(r) for i, r in enumerate(more)})
+    check(K)
+    check(3)
+    gone = np.arange(0, 3400, 2)
+    index.remove(gone)
+    for g in gone.tolist():
+        del ref[g]
+    index.seal()  # compacts: fewer slots than the pooled arrays hold
+    check(K)
