@@ -270,3 +270,37 @@ def test_patch_changes_the_modifier_and_keeps_the_index(db):
     assert again.spaces["s"].index_source == "loaded"
     with pytest.raises(ValidationError, match="sparse"):
         again.fit_relevance([{"indices": [1], "values": [1.0]}], [[0]], using="s")
+
+
+def test_build_text_field_from_parquet(tmp_path, vaswani):
+    """The same text-field build from a parquet file (its other columns are the payload)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from vecsearch.build import build_collection
+    from vecsearch.database import Database
+
+    n = 200
+    table = pa.table(
+        {
+            "id": list(range(n)),
+            "vector": [vaswani.doc_embeddings[i].tolist() for i in range(n)],
+            "body": vaswani.doc_texts[:n],
+        }
+    )
+    path = tmp_path / "docs.parquet"
+    pq.write_table(table, path, row_group_size=64)
+    report = build_collection(
+        path, tmp_path / "data", "pq", text_field="body", text_space="kw", progress=False
+    )
+    assert report.points == n and report.text_docs == n
+    db = Database(tmp_path / "data")
+    try:
+        coll = db.get_collection("pq")
+        assert coll.config.sparse_space("kw").modifier == "idf"
+        q = vaswani.doc_texts[5]
+        hits = coll.query({"query": _text(q), "using": "kw", "limit": 3})
+        assert hits[0].id == 5  # a document is its own best BM25 match
+        assert coll.retrieve([5])[0].payload["body"] == vaswani.doc_texts[5]
+    finally:
+        db.close()
