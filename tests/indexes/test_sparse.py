@@ -65,6 +65,7 @@ def test_dense_path_scores_the_forward_tail(vaswani):
     merges the tail into its accumulator and stays exact; the engine's typed single-query
     form (uint32, float32 arrays) gives the same rows as the general input."""
     docs, queries = vaswani
+    queries = queries[::3]  # the brute-force reference is the slow part of this test
     index = SparseIndex()
     cut = len(docs) - 900  # under 10% of the sealed slots: the 900 stay in the tail
     index.add(docs[:cut], np.arange(cut))
@@ -73,7 +74,7 @@ def test_dense_path_scores_the_forward_tail(vaswani):
     ref = {i: as_dict(d) for i, d in enumerate(docs)}
     assert_same(index.search(queries, K), brute(ref, queries, K))
     one = SparseParams(n_threads=1)
-    for r in range(0, len(queries), 7):
+    for r in range(0, len(queries), 4):
         idx, val = queries[r]
         order = np.argsort(idx)
         typed = [
