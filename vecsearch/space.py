@@ -57,6 +57,26 @@ def blob_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=_F32)
 
 
+def catch_up_index(
+    index: Any,
+    store: Store,
+    space_id: int,
+    seq: int,
+    labels: np.ndarray,
+    batches: Callable[[Iterator[tuple[int, bytes]]], Iterator[tuple[np.ndarray, Any]]],
+) -> None:
+    """Bring ``index`` (saved or built at store ``seq``) up to date: remove the ids the
+    space's ``labels`` no longer has, re-add the vectors written after ``seq`` (grouped by
+    the space's ``batches``). Labels are never reused, so the two together are exact. Shared
+    by dense and sparse spaces."""
+    held = np.asarray(index.slot_ids())
+    gone = np.setdiff1d(held[held >= 0], labels)
+    if gone.size:
+        index.remove(gone)
+    for lab, vecs in batches(store.iter_vectors(space_id, seq, writer=True)):
+        index.add(vecs, lab)
+
+
 class RebuildCancelled(Exception):
     """A background build was cancelled (superseded, or the collection is closing)."""
 
@@ -232,12 +252,7 @@ class VectorSpace:
     def _catch_up_index(self, index: Any, store: Store, seq: int, labels: np.ndarray) -> None:
         """Remove from ``index`` the ids ``labels`` no longer has, re-add what was written
         after ``seq`` (labels are never reused, so the two together are exact)."""
-        held = np.asarray(index.slot_ids())
-        gone = np.setdiff1d(held[held >= 0], labels)
-        if gone.size:
-            index.remove(gone)
-        for lab, vecs in self.batches(store.iter_vectors(self.config.id, seq, writer=True)):
-            index.add(vecs, lab)
+        catch_up_index(index, store, self.config.id, seq, labels, self.batches)
 
     def _training_sample(
         self, store: Store, labels: np.ndarray, writer: bool, max_points: int = 100_000

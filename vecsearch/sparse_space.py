@@ -36,7 +36,7 @@ from indexes.sparse import SparseIndex, SparseParams
 from vecsearch.config import SparseSpaceConfig
 from vecsearch.errors import ValidationError
 from vecsearch.index_files import DATA, IndexFiles
-from vecsearch.space import REBUILD_CHUNK, BuiltIndex, RebuildCancelled
+from vecsearch.space import REBUILD_CHUNK, BuiltIndex, RebuildCancelled, catch_up_index
 from vecsearch.store import Store
 from vecsearch.text.bm25 import TextStats
 from vecsearch.validate import check_int
@@ -283,12 +283,7 @@ class SparseSpace:
     def _catch_up_index(
         self, index: SparseIndex, store: Store, seq: int, labels: np.ndarray
     ) -> None:
-        held = np.asarray(index.slot_ids())
-        gone = np.setdiff1d(held[held >= 0], labels)
-        if gone.size:
-            index.remove(gone)
-        for lab, rows in self.batches(store.iter_vectors(self.config.id, seq, writer=True)):
-            index.add(rows, lab)
+        catch_up_index(index, store, self.config.id, seq, labels, self.batches)
 
     @staticmethod
     def batches(rows: Iterator[tuple[int, bytes]]) -> Iterator[tuple[np.ndarray, list]]:
