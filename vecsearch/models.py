@@ -31,10 +31,15 @@ class Record:
     id: PointId
     payload: dict[str, Any] | None = None
     vector: Any = None
+    #: The payload value a scroll with ``order_by`` ordered the record by.
+    order_value: int | float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Qdrant's ``Record`` JSON."""
-        return {"id": self.id, "payload": self.payload, "vector": self.vector}
+        out = {"id": self.id, "payload": self.payload, "vector": self.vector}
+        if self.order_value is not None:
+            out["order_value"] = self.order_value
+        return out
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class ScoredPoint:
 
     ``relevance`` (vecsearch extension): the calibrated relevance in [0, 1] of ``score`` when
     the collection has a fitted relevance model (see :mod:`vecsearch.relevance`), else None.
+    ``order_value``: the payload value an ``order_by`` query ranked the hit by.
     """
 
     id: PointId
@@ -51,6 +57,7 @@ class ScoredPoint:
     payload: dict[str, Any] | None = None
     vector: Any = None
     relevance: float | None = None
+    order_value: int | float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Qdrant's ``ScoredPoint`` JSON (plus ``relevance`` when there is one)."""
@@ -63,6 +70,8 @@ class ScoredPoint:
         }
         if self.relevance is not None:
             out["relevance"] = self.relevance
+        if self.order_value is not None:
+            out["order_value"] = self.order_value
         return out
 
 
