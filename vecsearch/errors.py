@@ -28,6 +28,7 @@ from indexes.errors import (
 )
 
 __all__ = [
+    "AliasNotFoundError",
     "CollectionExistsError",
     "CollectionLockedError",
     "CollectionNotFoundError",
@@ -128,6 +129,13 @@ class CollectionNotFoundError(EngineError, LookupError):
     """No collection of that name exists in the database."""
 
     code = "collection_not_found"
+    category = "not_found"
+
+
+class AliasNotFoundError(EngineError, LookupError):
+    """No collection alias of that name exists (renaming one)."""
+
+    code = "alias_not_found"
     category = "not_found"
 
 
