@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from vecsearch import payload_changes
+from vecsearch.batch_update import apply_batch
 from vecsearch.config import CollectionConfig
 from vecsearch.config_qdrant import parse_patch
 from vecsearch.errors import (
@@ -241,7 +242,9 @@ class Collection:
     def update_vectors(self, points: Sequence[Mapping[str, Any]]) -> UpdateResult:
         """Set some vectors of existing points, ``[{"id", "vector": {name: vector}}]``; their
         other vectors and payloads stay as they are (404 for an unknown id)."""
-        write = parse_vector_updates(self.config, points)
+        return self._update_vectors(parse_vector_updates(self.config, points))
+
+    def _update_vectors(self, write: PointWrite) -> UpdateResult:
         with self._write_lock:
             labels = self._labels_of(write.keys)
             write, stats = write.resolved(self._text_stats)
@@ -249,6 +252,11 @@ class Collection:
             self._install_stats(stats)
             self._state.apply_vectors(labels, write.columns)
         return UpdateResult(seq)
+
+    def batch_update(self, operations: Sequence[Mapping[str, Any]]) -> list[UpdateResult]:
+        """Qdrant's batch update: the operations, all validated first, applied in order and
+        atomically (see :mod:`vecsearch.batch_update`); one result per operation."""
+        return apply_batch(self, operations)
 
     def delete_vectors(
         self, vectors: Sequence[str], points: Sequence[Any] | None = None, filter: Any = None
@@ -384,9 +392,12 @@ class Collection:
         relevance: np.ndarray | None,
         with_payload: PayloadSelector,
         with_vector: VectorSelector,
+        order_values: Sequence[Any] | None = None,
     ) -> list[ScoredPoint]:
         """Result records of ranked labels (shared lock held)."""
-        return self._records.hits(labels, scores, relevance, with_payload, with_vector)
+        return self._records.hits(
+            labels, scores, relevance, with_payload, with_vector, order_values
+        )
 
     def retrieve(
         self, ids: Sequence[Any], with_payload: Any = True, with_vector: Any = False

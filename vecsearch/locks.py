@@ -4,6 +4,8 @@ indexes, masks), and the advisory file lock that keeps other processes out of it
 The readers-writer lock: many readers hold it at once; a writer holds it alone. A waiting
 writer blocks new readers, so writers are not starved; writers keep their exclusive sections
 short (index updates are applied in chunks), so readers are not stalled for long either.
+The thread that holds it exclusively may enter it again, shared or exclusive (a batch of
+writes holds it across several writes that each take it; see :mod:`vecsearch.batch_update`).
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ from vecsearch.errors import CollectionLockedError, CollectionNotFoundError
 
 
 class RWLock:
-    """Writer-preferring readers-writer lock (not reentrant)."""
+    """Writer-preferring readers-writer lock; reentrant only for the thread holding it
+    exclusively (shared holders must not ask for it again: a waiting writer blocks them)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._readers = 0
         self._writer = False
         self._writers_waiting = 0
+        self._owner: int | None = None
 
     @contextmanager
     def read(self) -> Iterator[None]:
         """Hold the lock shared for the block."""
+        if self._owner == threading.get_ident():  # the exclusive holder reads
+            yield
+            return
         with self._cond:
             while self._writer or self._writers_waiting:
                 self._cond.wait()
@@ -45,6 +52,9 @@ class RWLock:
     @contextmanager
     def write(self) -> Iterator[None]:
         """Hold the lock exclusively for the block."""
+        if self._owner == threading.get_ident():  # already held exclusively by this thread
+            yield
+            return
         with self._cond:
             self._writers_waiting += 1
             try:
@@ -53,10 +63,12 @@ class RWLock:
             finally:
                 self._writers_waiting -= 1
             self._writer = True
+            self._owner = threading.get_ident()
         try:
             yield
         finally:
             with self._cond:
+                self._owner = None
                 self._writer = False
                 self._cond.notify_all()
 

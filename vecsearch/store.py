@@ -17,6 +17,10 @@ Concurrency: one write connection, used by one writer at a time (the collection 
 writers); readers use per-thread read-only connections and, thanks to WAL, never wait for
 the writer. A bulk mode (``synchronous=OFF``) serves ``vecsearch build``, which makes its
 result durable with :meth:`Store.make_durable` before publishing the collection.
+
+A batch (:meth:`Store.batch`, Qdrant's ``POST /points/batch``) runs several writes in one
+transaction: each still takes its own ``seq``, later writes and every read of the batch's
+thread see the earlier ones, and either all commit (durably, at the end) or none does.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +64,8 @@ class Store:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        #: Thread running a :meth:`batch` (its writes join the batch's transaction).
+        self._batch_owner: int | None = None
         try:
             self._w = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._w.execute("PRAGMA journal_mode=WAL")
@@ -134,6 +141,8 @@ class Store:
 
     # -- helpers -------------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
+        if self._batch_owner == threading.get_ident():
+            return self._w  # a batch reads its own uncommitted writes
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
@@ -151,8 +160,14 @@ class Store:
         return conn
 
     def _tx(self, fn) -> Any:
-        """Run ``fn(conn)`` in one IMMEDIATE transaction on the write connection."""
+        """Run ``fn(conn)`` in one IMMEDIATE transaction on the write connection (inside
+        the open :meth:`batch` of this thread, if any)."""
         c = self._w
+        if self._batch_owner == threading.get_ident():
+            try:
+                return fn(c)
+            except sqlite3.Error as exc:
+                raise StorageError(f"write to {self.path} failed: {exc}") from exc
         try:
             c.execute("BEGIN IMMEDIATE")
             try:
@@ -164,6 +179,32 @@ class Store:
         except sqlite3.Error as exc:
             raise StorageError(f"write to {self.path} failed: {exc}") from exc
         return out
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run the block's writes (from this thread) as one transaction: committed, and
+        durable, when the block ends; rolled back (``seq`` and labels too) if it raises.
+        The caller serialises writers, as for single writes."""
+        c = self._w
+        seq, nxt = self.seq, self.next_label
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError(f"write to {self.path} failed: {exc}") from exc
+        self._batch_owner = threading.get_ident()
+        try:
+            yield
+            try:
+                c.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(f"write to {self.path} failed: {exc}") from exc
+        except BaseException:
+            with suppress(sqlite3.Error):  # no transaction left to roll back
+                c.execute("ROLLBACK")
+            self.seq, self.next_label = seq, nxt
+            raise
+        finally:
+            self._batch_owner = None
 
     def _write(self, fn) -> int:
         """One write transaction ``fn(conn, seq)`` that takes the next ``seq``."""
