@@ -167,7 +167,12 @@ def unlisted_routes(notes: Mapping[str, Any]) -> list[QdrantRoute]:
 def served_routes(app: Any) -> dict[Key, str]:
     """The routes ``app`` serves, by (method, normalised path), with their path as served;
     FastAPI's own pages (openapi.json, docs, redoc) are left out."""
-    from fastapi.routing import iter_route_contexts
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: included routers are flattened into app.routes
+
+        def iter_route_contexts(routes: list[Any]) -> Iterable[Any]:
+            return routes
 
     framework = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
     out = {}
