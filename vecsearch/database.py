@@ -3,6 +3,7 @@
 Layout::
 
     DIR/collections/<name>/     one collection (store.sqlite, index/, LOCK)
+    DIR/aliases.json            collection aliases (:mod:`vecsearch.aliases`)
     DIR/snapshots/<name>/       that collection's snapshots (*.snapshot + *.sha256)
     DIR/.tmp/                   work in progress: collections being created, built or
                                 restored, deleted collections being removed
@@ -10,6 +11,11 @@ Layout::
 A collection appears in ``collections/`` only by an atomic rename of a complete directory,
 so an interrupted create, build or restore never leaves a collection that looks complete;
 leftovers in ``.tmp`` of processes that are gone are removed when a database is opened.
+
+Every method that takes a collection name also accepts an alias of it (Qdrant resolves an
+alias first, then a collection name), except :meth:`Database.collection_exists` (strictly
+collections) and :meth:`Database.delete_collection` (as Qdrant: deleting an alias's name
+deletes nothing). Deleting a collection deletes its aliases.
 
 Collections are opened lazily and stay open until :meth:`Database.close`. One process at a
 time may open a collection (an advisory lock enforces it).
@@ -26,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vecsearch.aliases import AliasAction, AliasStore
 from vecsearch.collection import Collection
 from vecsearch.config import CollectionConfig
 from vecsearch.config_qdrant import parse_create
@@ -81,6 +88,7 @@ class Database:
         self._lock = threading.RLock()
         self._open: dict[str, Collection] = {}
         self._clean_tmp()
+        self.aliases = AliasStore(self.path)
 
     # -- work directories ----------------------------------------------------------------------
     def work_dir(self, kind: str, name: str) -> Path:
@@ -136,14 +144,25 @@ class Database:
         with self._lock:
             if self.collection_exists(name):
                 raise CollectionExistsError(f"collection {name!r} already exists")
+            if self.aliases.get(name) is not None:
+                raise ValidationError(
+                    "collection_name",
+                    f"Can't create collection with name {name}. "
+                    "Alias with the same name already exists",
+                )
             work = self.work_dir("create", name)
             Collection.create(name, work, cfg).close(save_index=False)  # nothing to save yet
             self.publish(work, name)
             return self.get_collection(name)
 
-    def get_collection(self, name: str) -> Collection:
-        """The open collection ``name`` (opened on first use)."""
+    def resolve(self, name: str) -> str:
+        """The collection that ``name`` designates: an alias's target, else ``name``."""
         check_collection_name(name)
+        return self.aliases.get(name) or name
+
+    def get_collection(self, name: str) -> Collection:
+        """The open collection ``name`` or aliased ``name`` (opened on first use)."""
+        name = self.resolve(name)
         with self._lock:
             coll = self._open.get(name)
             if coll is not None and not coll.closed:
@@ -157,7 +176,7 @@ class Database:
     def loaded_collection(self, name: str) -> Collection | None:
         """The collection ``name`` if it is already open, else None; takes no lock and
         touches no disk, so an event loop may call it (the service's fast path)."""
-        coll = self._open.get(name)
+        coll = self._open.get(self.aliases.get(name) or name)
         return coll if coll is not None and not coll.closed else None
 
     def delete_collection(self, name: str) -> bool:
@@ -166,6 +185,7 @@ class Database:
         with self._lock:
             if not self.collection_exists(name):
                 return False
+            self.aliases.drop_collection(name)  # first, as Qdrant does
             self._close_one(name, save_index=False)
             gone = self.work_dir("deleted", name)
             os.replace(self.collections_dir / name, gone)
@@ -173,6 +193,12 @@ class Database:
             shutil.rmtree(gone, ignore_errors=True)
             shutil.rmtree(self.snapshots_dir / name, ignore_errors=True)
             return True
+
+    # -- aliases -------------------------------------------------------------------------------
+    def update_aliases(self, actions: list[AliasAction]) -> None:
+        """Apply alias actions (all or nothing; rules in :mod:`vecsearch.aliases`)."""
+        with self._lock:  # no collection is created or deleted meanwhile
+            self.aliases.apply(actions, self.collection_exists)
 
     def _close_one(self, name: str, *, save_index: bool) -> None:
         coll = self._open.pop(name, None)
@@ -194,18 +220,19 @@ class Database:
     # -- snapshots -----------------------------------------------------------------------------
     def create_snapshot(self, name: str) -> SnapshotDescription:
         """Snapshot collection ``name`` (writes may continue meanwhile)."""
-        return create_snapshot(self.get_collection(name), self.snapshots_dir / name)
+        coll = self.get_collection(name)
+        return create_snapshot(coll, self.snapshots_dir / coll.name)
 
     def list_snapshots(self, name: str) -> list[SnapshotDescription]:
         """Snapshots of collection ``name``."""
-        check_collection_name(name)
+        name = self.resolve(name)
         if not self.collection_exists(name):
             raise CollectionNotFoundError(f"collection {name!r} does not exist")
         return list_snapshots(self.snapshots_dir / name)
 
     def snapshot_path(self, name: str, snapshot: str) -> Path:
         """Path of snapshot file ``snapshot`` of collection ``name`` (both must exist)."""
-        check_collection_name(name)
+        name = self.resolve(name)
         if not self.collection_exists(name):
             raise CollectionNotFoundError(f"collection {name!r} does not exist")
         if "/" in snapshot or snapshot.startswith(".") or not snapshot.endswith(SUFFIX):
@@ -229,8 +256,9 @@ class Database:
         replace: bool = True,
     ) -> Collection:
         """Restore a snapshot file as collection ``name`` (replacing it if it exists and
-        ``replace``); the file is verified before anything existing is touched."""
-        check_collection_name(name)
+        ``replace``); the file is verified before anything existing is touched. An alias's
+        name restores into the collection it points at."""
+        name = self.resolve(name)
         work = self.work_dir("restore", name)
         try:
             unpack_snapshot(Path(snapshot_file), work, checksum)

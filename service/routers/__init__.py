@@ -1,6 +1,7 @@
 """One router per resource; :data:`ALL` is what :func:`service.app.create_app` includes."""
 
 from service.routers import (
+    aliases,
     collections,
     payload_index,
     points,
@@ -12,6 +13,7 @@ from service.routers import (
 
 ALL = [
     service.router,
+    aliases.router,
     collections.router,
     points.router,
     search.router,

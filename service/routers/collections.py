@@ -100,8 +100,8 @@ def update_collection(
     summary="Does a collection exist",
 )
 def collection_exists(collection_name: CollectionName, db: DB, t0: Started) -> JSONResponse:
-    """``{"exists": true|false}``."""
-    return ok({"exists": db.collection_exists(collection_name)}, t0)
+    """``{"exists": true|false}``; true for an alias too (Qdrant resolves the name)."""
+    return ok({"exists": db.collection_exists(db.resolve(collection_name))}, t0)
 
 
 @router.delete(

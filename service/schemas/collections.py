@@ -1,10 +1,12 @@
-"""Bodies of the collection routes: create, update (PATCH), payload indexes, snapshots."""
+"""Bodies of the collection routes: create, update (PATCH), aliases, payload indexes,
+snapshots."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from pydantic import (
+    BaseModel,
     Discriminator,
     Field,
     StrictBool,
@@ -194,3 +196,46 @@ class SnapshotRecover(Body):
     priority: str | None = Field(None, description="Accepted and ignored.")
     checksum: str | None = Field(None, description="Expected SHA-256 of the file.")
     api_key: str | None = Field(None, description="Accepted and ignored (no remote fetch).")
+
+
+class CreateAlias(Body):
+    """Another name for a collection (which must exist and not be an alias itself)."""
+
+    collection_name: str
+    alias_name: str
+
+
+class DeleteAlias(Body):
+    """Remove an alias (no error if it does not exist)."""
+
+    alias_name: str
+
+
+class RenameAlias(Body):
+    """Give an alias a new name."""
+
+    old_alias_name: str
+    new_alias_name: str
+
+
+class AliasOperation(Body):
+    """One of Qdrant's alias operations: exactly one of the three fields."""
+
+    create_alias: CreateAlias | None = None
+    delete_alias: DeleteAlias | None = None
+    rename_alias: RenameAlias | None = None
+
+
+class ChangeAliases(Body):
+    """Qdrant's ``ChangeAliasesOperation``: applied in order, all or nothing."""
+
+    actions: list[AliasOperation]
+
+
+class AliasDescription(BaseModel):
+    alias_name: str
+    collection_name: str
+
+
+class AliasesResponse(BaseModel):
+    aliases: list[AliasDescription]
