@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 
 from indexes.errors import VecsearchError
 from service.dispatch import SearchDispatcher
@@ -30,6 +31,8 @@ class ServiceState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        #: When this service started (Qdrant's telemetry ``app.startup``).
+        self.started_at = datetime.now(UTC)
         self.db: Database | None = None
         self.ready = threading.Event()
         self.phase = "starting"
