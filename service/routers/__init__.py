@@ -2,6 +2,7 @@
 
 from service.routers import (
     aliases,
+    cluster,
     collections,
     payload_index,
     points,
@@ -14,6 +15,7 @@ from service.routers import (
 ALL = [
     service.router,
     aliases.router,
+    cluster.router,
     collections.router,
     points.router,
     search.router,

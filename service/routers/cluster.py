@@ -1,0 +1,191 @@
+"""What a single-node Qdrant answers about itself: ``GET /telemetry``, ``GET /cluster``,
+``GET /collections/{name}/cluster``, ``GET /collections/{name}/optimizations`` and
+``GET /collections/{name}/memory``.
+
+vecsearch is one node with one shard per collection, so the cluster answers are those of a
+Qdrant started without distributed mode: ``/cluster`` is ``{"status": "disabled"}`` and a
+collection has one local shard (id 0, ``Active``). The peer id and the telemetry id are
+derived from the data directory, so they are stable across restarts. Optimizations are the
+background index rebuilds of a PATCH (one running entry per vector space being rebuilt);
+finished ones are not remembered (``completed`` is always empty). ``/memory`` follows the
+shape of Qdrant 1.18's docs ("Monitor Collection Memory Usage"; qdrant-client 1.20 has no
+model for it): ``total``, ``vectors``, ``sparse_vectors``, ``payload``, ``payload_index``,
+``other``, each usage ``{disk_bytes, ram_bytes, cached_bytes, expected_cache_bytes}``; see
+:mod:`vecsearch.usage` for what is measured (page-cache residency is not: ``cached_bytes``
+is 0, as Qdrant reports on systems without ``mincore``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.deps import DB, CollectionDep, Started, State, Timeout
+from service.responses import ok
+from service.security import ReadAccess
+from vecsearch.errors import ValidationError
+from vecsearch.usage import collection_usage
+
+router = APIRouter(tags=["cluster"])
+
+#: What ``?with=`` of ``/optimizations`` may list (Qdrant's names).
+OPTIMIZATION_DETAILS = ("queued", "completed", "idle_segments")
+
+
+def _node_uuid(state: Any) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"vecsearch:{state.settings.data_dir.resolve()}")
+
+
+def peer_id(state: Any) -> int:
+    """This node's peer id: a stable 63-bit number derived from the data directory."""
+    return _node_uuid(state).int >> 65
+
+
+@router.get("/telemetry", dependencies=[ReadAccess], summary="Telemetry (app, collections)")
+async def telemetry(
+    state: State,
+    db: DB,
+    t0: Started,
+    anonymize: bool | None = None,
+    details_level: Annotated[int | None, Query(ge=0)] = None,
+    per_collection: bool | None = None,
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Qdrant's ``TelemetryData`` at its least detailed level: the app (its ``version`` is
+    the Qdrant version ``GET /`` reports) and the number of collections. The query
+    parameters are accepted; the answer is the same at every ``details_level``."""
+    result = {
+        "id": str(_node_uuid(state)),
+        "app": {
+            "name": "vecsearch",
+            "version": state.settings.qdrant_version,
+            "startup": state.started_at.isoformat(),
+        },
+        "collections": {"number_of_collections": len(db.list_collections())},
+    }
+    return ok(result, t0)
+
+
+@router.get("/cluster", dependencies=[ReadAccess], summary="Cluster status")
+async def cluster_status(t0: Started) -> JSONResponse:
+    """``{"status": "disabled"}``: a single node, as Qdrant without distributed mode."""
+    return ok({"status": "disabled"}, t0)
+
+
+@router.get(
+    "/collections/{collection_name}/cluster",
+    dependencies=[ReadAccess],
+    summary="Collection cluster info",
+)
+def collection_cluster(coll: CollectionDep, state: State, t0: Started) -> JSONResponse:
+    """Qdrant's ``CollectionClusterInfo`` of one node holding the collection's one shard."""
+    result = {
+        "peer_id": peer_id(state),
+        "shard_count": 1,
+        "local_shards": [{"shard_id": 0, "points_count": coll.count(), "state": "Active"}],
+        "remote_shards": [],
+        "shard_transfers": [],
+    }
+    return ok(result, t0)
+
+
+def _segment(coll: Any, points: int) -> dict[str, Any]:
+    return {"uuid": coll.uuid, "points_count": points}
+
+
+@router.get(
+    "/collections/{collection_name}/optimizations",
+    dependencies=[ReadAccess],
+    summary="Running and queued optimizations",
+)
+def optimizations(
+    coll: CollectionDep,
+    t0: Started,
+    with_: Annotated[
+        str | None,
+        Query(
+            alias="with",
+            description="Comma-separated extra lists: queued, completed, idle_segments.",
+        ),
+    ] = None,
+    completed_limit: Annotated[int | None, Query(ge=0)] = None,
+) -> JSONResponse:
+    """Qdrant's ``OptimizationsResponse``: the background index rebuilds in progress."""
+    extra = [w.strip() for w in (with_ or "").split(",") if w.strip()]
+    for w in extra:
+        if w not in OPTIMIZATION_DETAILS:
+            raise ValidationError(
+                "with", f"unknown value {w!r}; expected {', '.join(OPTIMIZATION_DETAILS)}"
+            )
+    desc = coll.describe()
+    points = desc["points_count"]
+    rebuilding = [name for name, s in desc["spaces"].items() if s["rebuilding"]]
+    running = [
+        {
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{coll.uuid}:{name}")),
+            "optimizer": "index rebuild",
+            "status": "optimizing",
+            "segments": [_segment(coll, points)],
+            "progress": {"name": f"rebuild the index of vector {name!r}"},
+        }
+        for name in rebuilding
+    ]
+    idle = [] if rebuilding else [_segment(coll, points)]
+    result: dict[str, Any] = {
+        "summary": {
+            "queued_optimizations": 0,
+            "queued_segments": 0,
+            "queued_points": 0,
+            "idle_segments": len(idle),
+        },
+        "running": running,
+    }
+    if "queued" in extra:
+        result["queued"] = []
+    if "completed" in extra:
+        result["completed"] = []  # finished rebuilds are not remembered
+    if "idle_segments" in extra:
+        result["idle_segments"] = idle
+    return ok(result, t0)
+
+
+def _usage(disk: int = 0, ram: int = 0) -> dict[str, int]:
+    return {"disk_bytes": disk, "ram_bytes": ram, "cached_bytes": 0, "expected_cache_bytes": 0}
+
+
+@router.get(
+    "/collections/{collection_name}/memory",
+    dependencies=[ReadAccess],
+    summary="Disk and RAM used by a collection",
+)
+async def memory(coll: CollectionDep, t0: Started) -> JSONResponse:
+    """Disk and RAM per part of the collection (shape: see the module docstring). The SQLite
+    store, which holds ids, vectors and payloads together, is reported under ``other``;
+    the RAM of an index includes the vectors it keeps."""
+    facts = await run_in_threadpool(collection_usage, coll)
+    dense, sparse = [], []
+    for s in facts["spaces"]:
+        entry = {
+            "name": s["name"],
+            "storage": _usage(),
+            "index": _usage(s["disk_bytes"], s["ram_bytes"]),
+        }
+        (sparse if s["sparse"] else dense).append(entry)
+    other = _usage(facts["store"]["disk_bytes"] + facts["other"]["disk_bytes"])
+    total = _usage(
+        other["disk_bytes"] + sum(s["disk_bytes"] for s in facts["spaces"]),
+        sum(s["ram_bytes"] for s in facts["spaces"]),
+    )
+    result = {
+        "total": total,
+        "vectors": dense,
+        "sparse_vectors": sparse,
+        "payload": _usage(),
+        "payload_index": [],
+        "other": other,
+    }
+    return ok(result, t0)
