@@ -3,7 +3,9 @@
 ``CollectionDep`` resolves the ``collection_name`` path parameter to an open collection
 (404 if it does not exist); ``Started`` is when the request entered the app (for the
 envelope's ``time``); ``Wait``, ``Timeout`` and ``Consistency`` are Qdrant's query
-parameters, accepted for compatibility.
+parameters. ``WaitFlag`` gives a point write its ``?wait=``: ``false`` answers 202
+``acknowledged`` as Qdrant does, although the write was still performed synchronously (see
+:func:`service.responses.update_result`).
 """
 
 from __future__ import annotations
@@ -101,8 +103,9 @@ Wait = Annotated[
     bool | None,
     Query(
         description=(
-            "Accepted for compatibility: every write is durable and visible to searches when "
-            "it is acknowledged, so the result status is always 'completed'."
+            "false: answer 202 with status 'acknowledged' (Qdrant's shape); true or absent: "
+            "200 'completed'. Either way the write is performed before the answer: it is "
+            "durable and visible to searches once acknowledged."
         )
     ),
 ]
@@ -112,9 +115,11 @@ Consistency = Annotated[str | None, Query(description="Accepted and ignored (one
 
 async def _write_options(
     wait: Wait = None, ordering: Consistency = None, timeout: Timeout = None
-) -> None:
-    """Qdrant's query parameters of point writes (``?wait=&ordering=&timeout=``): accepted,
-    and documented in the OpenAPI spec, but they change nothing here."""
+) -> bool | None:
+    """Qdrant's query parameters of point writes (``?wait=&ordering=&timeout=``), declared
+    once for the OpenAPI spec; returns ``wait`` (``ordering`` and ``timeout`` change
+    nothing: one replica, synchronous writes)."""
+    return wait
 
 
 async def _read_options(consistency: Consistency = None, timeout: Timeout = None) -> None:
@@ -124,3 +129,5 @@ async def _read_options(consistency: Consistency = None, timeout: Timeout = None
 #: Route dependencies (``dependencies=[WriteOptions]``) that declare those parameters once.
 WriteOptions = Depends(_write_options)
 ReadOptions = Depends(_read_options)
+#: A write route's ``?wait=`` (and the other write parameters), as a parameter.
+WaitFlag = Annotated[bool | None, WriteOptions]

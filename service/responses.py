@@ -38,6 +38,17 @@ def ok(result: Any, t0: float, status_code: int = 200) -> Response:
     )
 
 
+def update_result(result: Any, t0: float, wait: bool | None) -> Response:
+    """A write's ``UpdateResult`` (or list of them, for a batch). With ``?wait=false``
+    Qdrant answers 202 with status ``acknowledged``; so do we, though the write has been
+    performed already (durable and visible, which is more than Qdrant promises then)."""
+    if wait is not False:
+        return ok(result, t0)
+    if isinstance(result, list):
+        return ok([{**r, "status": "acknowledged"} for r in result], t0, 202)
+    return ok({**result, "status": "acknowledged"}, t0, 202)
+
+
 def error(
     status_code: int,
     message: str,

@@ -2,7 +2,9 @@
 
 Every write is validated completely before anything is stored (a bad point in a batch
 changes nothing), is durable when acknowledged, and is visible to every search that starts
-after the response; ``?wait=`` is accepted and changes nothing.
+after the response. ``?wait=false`` answers 202 ``acknowledged`` (Qdrant's shape) but the
+write is still performed before the answer. ``POST /points/batch`` applies a list of these
+operations in order and atomically (:mod:`vecsearch.batch_update`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
-from service.deps import CollectionDep, ReadOptions, Started, WriteOptions
-from service.responses import ok
+from service.deps import CollectionDep, ReadOptions, Started, WaitFlag
+from service.responses import ok, update_result
 from service.schemas import (
     CountRequest,
     CountResult,
@@ -27,6 +29,7 @@ from service.schemas import (
     ScrollRequest,
     ScrollResult,
     SetPayload,
+    UpdateOperations,
     UpdateResult,
     UpdateVectors,
     UpsertPoints,
@@ -51,13 +54,14 @@ def _default(value: Any, default: Any) -> Any:
 @router.put(
     "/points",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess, WriteOptions],
+    dependencies=[WriteAccess],
     summary="Upsert points",
 )
 def upsert_points(
     coll: CollectionDep,
     body: UpsertPoints,
     t0: Started,
+    wait: WaitFlag,
 ) -> JSONResponse:
     """Insert or replace points, in the list form (``points``) or the column form
     (``batch``). A point id that repeats within the request: the last one wins."""
@@ -72,7 +76,27 @@ def upsert_points(
         assert body.batch is not None
         b = body.batch
         result = coll.upsert_batch(b.ids, b.vectors, b.payloads)
-    return ok(result.to_dict(), t0)
+    return update_result(result.to_dict(), t0, wait)
+
+
+@router.post(
+    "/points/batch",
+    response_model=Envelope[list[UpdateResult]],
+    dependencies=[WriteAccess],
+    summary="Batch update points",
+)
+def batch_update(
+    coll: CollectionDep,
+    body: UpdateOperations,
+    t0: Started,
+    wait: WaitFlag,
+) -> JSONResponse:
+    """Apply ``operations`` (upsert, delete, set/overwrite/delete/clear payload, update and
+    delete vectors) in order and atomically: all are validated first, each sees the earlier
+    ones, and if one fails (e.g. 404 on a missing id) nothing of the request is written.
+    One ``UpdateResult`` per operation."""
+    results = coll.batch_update(body.operations)
+    return update_result([r.to_dict() for r in results], t0, wait)
 
 
 @router.post(
@@ -116,123 +140,132 @@ def get_point(
 @router.post(
     "/points/delete",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess, WriteOptions],
+    dependencies=[WriteAccess],
     summary="Delete points",
 )
 def delete_points(
     coll: CollectionDep,
     body: PointsSelector,
     t0: Started,
+    wait: WaitFlag,
 ) -> JSONResponse:
     """Delete points by ids (``points``; missing ids are ignored) or by ``filter``."""
     reject_set("shard_key", body.shard_key)
-    return ok(coll.delete(points=body.points, filter=body.filter).to_dict(), t0)
+    return update_result(coll.delete(points=body.points, filter=body.filter).to_dict(), t0, wait)
 
 
 @router.put(
     "/points/vectors",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess, WriteOptions],
+    dependencies=[WriteAccess],
     summary="Update vectors",
 )
 def update_vectors(
     coll: CollectionDep,
     body: UpdateVectors,
     t0: Started,
+    wait: WaitFlag,
 ) -> JSONResponse:
     """Set the given (named) vectors of existing points; their other vectors and payloads
     are untouched. 404 if a point does not exist."""
     reject_set("shard_key", body.shard_key)
     reject_set("update_filter", body.update_filter)
     points = [{"id": p.id, "vector": p.vector} for p in body.points]
-    return ok(coll.update_vectors(points).to_dict(), t0)
+    return update_result(coll.update_vectors(points).to_dict(), t0, wait)
 
 
 @router.post(
     "/points/vectors/delete",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess, WriteOptions],
+    dependencies=[WriteAccess],
     summary="Delete vectors",
 )
 def delete_vectors(
     coll: CollectionDep,
     body: DeleteVectors,
     t0: Started,
+    wait: WaitFlag,
 ) -> JSONResponse:
     """Remove the named vectors (``vector``) from the points chosen by ids or filter; the
     points and their other vectors stay."""
     reject_set("shard_key", body.shard_key)
     result = coll.delete_vectors(body.vector, points=body.points, filter=body.filter)
-    return ok(result.to_dict(), t0)
+    return update_result(result.to_dict(), t0, wait)
 
 
 @router.post(
     "/points/payload",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess, WriteOptions],
+    dependencies=[WriteAccess],
     summary="Set payload (merge)",
 )
 def set_payload(
     coll: CollectionDep,
     body: SetPayload,
     t0: Started,
+    wait: WaitFlag,
 ) -> JSONResponse:
     """Merge ``payload`` into the payload of the points (at ``key`` if given); 404 if an
     id does not exist."""
     reject_set("shard_key", body.shard_key)
     result = coll.set_payload(body.payload, points=body.points, filter=body.filter, key=body.key)
-    return ok(result.to_dict(), t0)
+    return update_result(result.to_dict(), t0, wait)
 
 
 @router.put(
     "/points/payload",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess, WriteOptions],
+    dependencies=[WriteAccess],
     summary="Overwrite payload",
 )
 def overwrite_payload(
     coll: CollectionDep,
     body: SetPayload,
     t0: Started,
+    wait: WaitFlag,
 ) -> JSONResponse:
     """Replace the payload of the points with ``payload``."""
     reject_set("shard_key", body.shard_key)
     reject_set("key", body.key, "is not supported when overwriting payloads")
     result = coll.overwrite_payload(body.payload, points=body.points, filter=body.filter)
-    return ok(result.to_dict(), t0)
+    return update_result(result.to_dict(), t0, wait)
 
 
 @router.post(
     "/points/payload/delete",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess, WriteOptions],
+    dependencies=[WriteAccess],
     summary="Delete payload keys",
 )
 def delete_payload(
     coll: CollectionDep,
     body: DeletePayload,
     t0: Started,
+    wait: WaitFlag,
 ) -> JSONResponse:
     """Remove ``keys`` (paths allowed) from the payload of the points."""
     reject_set("shard_key", body.shard_key)
     result = coll.delete_payload(body.keys, points=body.points, filter=body.filter)
-    return ok(result.to_dict(), t0)
+    return update_result(result.to_dict(), t0, wait)
 
 
 @router.post(
     "/points/payload/clear",
     response_model=Envelope[UpdateResult],
-    dependencies=[WriteAccess, WriteOptions],
+    dependencies=[WriteAccess],
     summary="Clear payload",
 )
 def clear_payload(
     coll: CollectionDep,
     body: PointsSelector,
     t0: Started,
+    wait: WaitFlag,
 ) -> JSONResponse:
     """Remove every payload key from the points."""
     reject_set("shard_key", body.shard_key)
-    return ok(coll.clear_payload(points=body.points, filter=body.filter).to_dict(), t0)
+    return update_result(
+        coll.clear_payload(points=body.points, filter=body.filter).to_dict(), t0, wait
+    )
 
 
 @router.post(

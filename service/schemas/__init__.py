@@ -27,6 +27,7 @@ from service.schemas.points import (
     PointVectors,
     ScrollRequest,
     SetPayload,
+    UpdateOperations,
     UpdateVectors,
     UpsertPoints,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "SnapshotDescription",
     "SnapshotRecover",
     "UpdateCollection",
+    "UpdateOperations",
     "UpdateResult",
     "UpdateVectors",
     "UpsertPoints",

@@ -135,3 +135,18 @@ class DeleteVectors(Body):
     filter: FilterJson | None = None
     vector: list[str] = Field(..., description="Names of the vectors to remove.")
     shard_key: ShardKey = None
+
+
+class UpdateOperations(Body):
+    """Qdrant's batch update: operations applied in order and atomically."""
+
+    operations: list[dict[str, Any]] = Field(
+        ...,
+        description=(
+            "Update operations, each an object with one key: upsert (PointsList or "
+            "PointsBatch), delete (points or filter), set_payload, overwrite_payload, "
+            "delete_payload, clear_payload, update_vectors, delete_vectors; the bodies are "
+            "those of the single-operation routes. Checked by the engine: errors name "
+            "operations[i]...."
+        ),
+    )
