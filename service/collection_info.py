@@ -29,7 +29,12 @@ OPTIMIZER_DEFAULTS = {
     "flush_interval_sec": 0,
     "max_optimization_threads": None,
 }
-WAL_DEFAULTS = {"wal_capacity_mb": 0, "wal_segments_ahead": 0}
+#: Qdrant's WAL defaults: there is no Qdrant WAL here (the SQLite store journals its own
+#: writes), but the schema wants ``wal_capacity_mb >= 1``, so Qdrant's defaults are shown.
+WAL_DEFAULTS = {"wal_capacity_mb": 32, "wal_segments_ahead": 0}
+#: Qdrant's default ``ef_construct``, reported when no vector builds an HNSW graph (Qdrant's
+#: schema wants ``ef_construct >= 4`` even where ``m = 0`` says there is no graph).
+DEFAULT_EF_CONSTRUCT = 100
 _PARAM_DEFAULTS = {
     "shard_number": 1,
     "replication_factor": 1,
@@ -61,7 +66,7 @@ def _vector_params(space: SpaceConfig) -> dict[str, Any]:
 def _hnsw_config(config: CollectionConfig) -> dict[str, Any]:
     hnsw: dict[str, Any] = {
         "m": 0,  # Qdrant's way of saying "no HNSW graph"
-        "ef_construct": 0,
+        "ef_construct": DEFAULT_EF_CONSTRUCT,
         "full_scan_threshold": (
             config.spaces[0].full_scan_threshold_kb
             if config.spaces

@@ -95,12 +95,18 @@ class CreateCollection(Body):
     optimizer, WAL, quantization) are accepted and ignored.
     """
 
-    vectors: Annotated[
-        Annotated[VectorParams, Tag(UNNAMED)] | Annotated[dict[str, VectorParams], Tag(NAMED)],
-        Discriminator(_vectors_form),
-    ] = Field(
-        ...,
-        description="The unnamed vector {size, distance}, or named vectors {name: {...}}.",
+    vectors: (
+        Annotated[
+            Annotated[VectorParams, Tag(UNNAMED)] | Annotated[dict[str, VectorParams], Tag(NAMED)],
+            Discriminator(_vectors_form),
+        ]
+        | None
+    ) = Field(
+        None,
+        description=(
+            "The unnamed vector {size, distance}, or named vectors {name: {...}}; may be "
+            "left out when sparse_vectors are given (a sparse-only collection), as in Qdrant."
+        ),
     )
     shard_number: StrictInt | None = None
     sharding_method: Any = None

@@ -140,7 +140,7 @@ def test_create_with_the_index_extension(client):
 @pytest.mark.parametrize(
     ("body", "status", "needle"),
     [
-        ({}, 422, "vectors: missing"),
+        ({}, 400, "vectors: expected an object"),
         ({"vectors": {"size": 0, "distance": "Cosine"}}, 422, "vectors.size"),
         ({"vectors": {"size": "4", "distance": "Cosine"}}, 422, "vectors.size"),
         ({"vectors": {"size": 4, "distance": "Manhattan"}}, 400, "vectors.distance"),
