@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         32 * 1024 * 1024, ge=1, description="largest request body accepted (413 above)"
     )
+    max_snapshot_bytes: int = Field(
+        16 * 1024**3,
+        ge=1,
+        description=(
+            "largest snapshot fetched from a URL or uploaded (413 above); uploads are also "
+            "bounded by max_body_bytes"
+        ),
+    )
     cors_origins: KeyList = Field(
         default_factory=list, description="origins allowed by CORS ('*' for any; none: off)"
     )

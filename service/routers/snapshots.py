@@ -1,9 +1,12 @@
 """Collection snapshots: create, list, download, delete, recover.
 
 A snapshot is one tar file with a SHA-256 checksum, taken while writes continue (see
-:mod:`vecsearch.snapshots`). ``recover`` restores from a snapshot file that is already in the
-data directory's ``snapshots/`` folder (a ``file://`` URL or a path); fetching from remote
-URLs and multipart upload are not supported.
+:mod:`vecsearch.snapshots`). ``recover`` restores from a snapshot file in the data directory's
+``snapshots/`` folder (a ``file://`` URL or a path) or from an ``http(s)://`` URL, fetched to a
+temporary file first (:mod:`service.snapshot_sources`); ``upload`` restores from a snapshot
+sent as the ``snapshot`` part of a ``multipart/form-data`` body. The file (and ``checksum``,
+when given) is verified before the collection is touched. ``priority`` is checked and has no
+effect (one replica); ``wait`` is accepted: recovery is always complete when answered.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlparse
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from service.deps import DB, CollectionName, Started, Wait
+from service.deps import DB, CollectionName, Started, State, Wait
 from service.responses import ok
-from service.schemas import Envelope, SnapshotDescription, SnapshotRecover
+from service.schemas import Envelope, SnapshotDescription
+from service.schemas.snapshots import SnapshotRecover
 from service.security import ReadAccess, WriteAccess
+from service.snapshot_sources import fetch_snapshot, receive_upload
 from vecsearch.database import Database
 from vecsearch.errors import ValidationError
 
@@ -90,7 +96,7 @@ def snapshot_location(db: Database, location: str) -> Path:
     parsed = urlparse(location)
     if parsed.scheme not in ("", "file"):
         raise ValidationError(
-            "location", f"{parsed.scheme}:// locations are not supported; use file://"
+            "location", f"{parsed.scheme}:// locations are not supported; use http(s):// or file://"
         )
     raw = unquote(parsed.path) if parsed.scheme == "file" else location
     if not raw or "\x00" in raw:
@@ -118,11 +124,75 @@ def recover_from_snapshot(
     collection_name: CollectionName,
     body: SnapshotRecover,
     db: DB,
+    state: State,
     t0: Started,
     wait: Wait = None,
 ) -> JSONResponse:
-    """Restore the collection (created or replaced) from a snapshot file of this server; the
-    file's checksum is verified before anything existing is touched."""
-    path = snapshot_location(db, body.location)
-    db.restore_snapshot(path, collection_name, checksum=body.checksum)
+    """Restore the collection (created or replaced) from a snapshot: a file of this server's
+    snapshots folder, or an ``http(s)://`` URL (fetched with ``api_key`` as the ``api-key``
+    header when given); the file and checksum are verified before anything existing is
+    touched."""
+    check_priority(body.priority)
+    if urlparse(body.location).scheme not in ("http", "https"):
+        path = snapshot_location(db, body.location)
+        db.restore_snapshot(path, collection_name, checksum=body.checksum)
+        return ok(True, t0)
+    tmp = db.work_dir("fetch", "snapshot")
+    try:
+        fetch_snapshot(body.location, tmp, state.settings.max_snapshot_bytes, body.api_key)
+        db.restore_snapshot(tmp, collection_name, checksum=body.checksum)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ok(True, t0)
+
+
+PRIORITIES = ("no_sync", "snapshot", "replica")
+
+
+def check_priority(priority: str | None) -> None:
+    """Qdrant's ``SnapshotPriority`` (accepted; one replica, so it changes nothing)."""
+    if priority is not None and priority not in PRIORITIES:
+        raise ValidationError("priority", f"expected one of {PRIORITIES}, got {priority!r}")
+
+
+@router.post(
+    "/upload",
+    response_model=Envelope[bool],
+    dependencies=[WriteAccess],
+    summary="Recover from an uploaded snapshot",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"snapshot": {"type": "string", "format": "binary"}},
+                        "required": ["snapshot"],
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
+)
+async def upload_snapshot(
+    collection_name: CollectionName,
+    request: Request,
+    db: DB,
+    state: State,
+    t0: Started,
+    wait: Wait = None,
+    priority: Annotated[str | None, Query(description="Accepted (one replica).")] = None,
+    checksum: Annotated[str | None, Query(description="Expected SHA-256 of the file.")] = None,
+) -> JSONResponse:
+    """Restore the collection (created or replaced) from the snapshot file sent as the
+    ``snapshot`` part of a multipart body (streamed to a temporary file of the data
+    directory; bounded by ``max_snapshot_bytes`` and the request body limit)."""
+    check_priority(priority)
+    tmp = db.work_dir("upload", "snapshot")
+    try:
+        await receive_upload(request, tmp, state.settings.max_snapshot_bytes)
+        await run_in_threadpool(db.restore_snapshot, tmp, collection_name, checksum=checksum)
+    finally:
+        tmp.unlink(missing_ok=True)
     return ok(True, t0)

@@ -18,6 +18,7 @@ WRITE_ROUTES = {
     ("PATCH", "/collections/{collection_name}"),
     ("DELETE", "/collections/{collection_name}"),
     ("PUT", "/collections/{collection_name}/points"),
+    ("POST", "/collections/{collection_name}/points/batch"),
     ("POST", "/collections/{collection_name}/points/delete"),
     ("POST", "/collections/{collection_name}/points/payload"),
     ("PUT", "/collections/{collection_name}/points/payload"),
@@ -30,6 +31,7 @@ WRITE_ROUTES = {
     ("POST", "/collections/{collection_name}/snapshots"),
     ("DELETE", "/collections/{collection_name}/snapshots/{snapshot_name}"),
     ("PUT", "/collections/{collection_name}/snapshots/recover"),
+    ("POST", "/collections/{collection_name}/snapshots/upload"),
     ("PUT", "/collections/{collection_name}/relevance"),
     ("DELETE", "/collections/{collection_name}/relevance"),
 }
