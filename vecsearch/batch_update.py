@@ -29,6 +29,11 @@ Semantics:
 * each operation takes its own sequence number: the result is one ``UpdateResult`` per
   operation, as Qdrant answers.
 
+Deliberate deviation: Qdrant's server (and qdrant-client's local mode) apply the operations
+one by one and keep those before a failing one; we keep none of them. A client that retries
+a failed batch then never applies its first operations twice, and "applied in order" holds
+whenever the batch succeeds, so every successful batch answers exactly as Qdrant's does.
+
 An empty list is accepted and changes nothing (as Qdrant and qdrant-client's local mode do).
 Unsupported options (``shard_key``, ``update_filter``, ``update_mode`` other than
 ``upsert``) are refused with 400, as on the single-operation routes.
