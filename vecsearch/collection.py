@@ -30,6 +30,7 @@ does.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -66,7 +67,9 @@ from vecsearch.models import (
 from vecsearch.payload_index import PayloadIndex, parse_schema
 from vecsearch.payload_path import parse_path
 from vecsearch.point_input import PointWrite, parse_batch, parse_points, parse_vector_updates
-from vecsearch.query import Query, parse_query, parse_search, run
+from vecsearch.query import Query, parse_query, parse_search, run, run_groups
+from vecsearch.query.parse import Resolver
+from vecsearch.query.requests import group_answers, parse_group_request, parse_request
 from vecsearch.rebuild import Rebuilder
 from vecsearch.records import RecordReader, scroll_filtered
 from vecsearch.relevance import RelevanceModel
@@ -461,17 +464,36 @@ class Collection:
     # ------------------------------------------------------------------------------------------
     # Reads: search and query (the engine's query module)
     # ------------------------------------------------------------------------------------------
-    def query(self, body: Mapping[str, Any] | Query) -> list[ScoredPoint]:
-        """Qdrant's Query API (``POST /points/query``; see :mod:`vecsearch.query.parse`)."""
-        q = body if isinstance(body, Query) else parse_query(self, body)
+    def query(
+        self, body: Mapping[str, Any] | Query, resolve: Resolver | None = None
+    ) -> list[ScoredPoint]:
+        """Qdrant's Query API (``POST /points/query``; see :mod:`vecsearch.query.parse`);
+        ``resolve`` maps collection names to collections (``lookup_from``)."""
+        q = body if isinstance(body, Query) else parse_query(self, body, "", resolve)
         return run(self, [q])[0]
 
     def query_batch(
-        self, bodies: Sequence[Mapping[str, Any] | Query], field: str = "searches"
+        self,
+        bodies: Sequence[Mapping[str, Any] | Query],
+        field: str = "searches",
+        resolve: Resolver | None = None,
+        kind: str = "query",
     ) -> list[list[ScoredPoint]]:
-        """Several queries, every one checked before any runs; one lock for the batch.
-        Errors name ``field[i]`` (``field=""``: a single request, errors name its fields)."""
-        return run(self, self._parse_batch(bodies, parse_query, field))
+        """Several read requests of ``kind`` (``query``, ``recommend``, ``discover``; see
+        :mod:`vecsearch.query.requests`), every one checked before any runs; one lock for
+        the batch. Errors name ``field[i]`` (``field=""``: a single request, errors name its
+        fields)."""
+        parse = functools.partial(parse_request, kind=kind, resolve=resolve)
+        return run(self, self._parse_batch(bodies, parse, field))
+
+    def query_groups(
+        self, body: Mapping[str, Any], resolve: Resolver | None = None, kind: str = "query"
+    ) -> list[dict[str, Any]]:
+        """A grouped read of ``kind`` (``/points/{query,search,recommend}/groups``): Qdrant's
+        ``PointGroup`` objects, best group first."""
+        q = parse_group_request(self, body, "", kind=kind, resolve=resolve)
+        assert q.groups is not None
+        return group_answers(run_groups(self, [q])[0], q.groups, resolve)
 
     def search(
         self,

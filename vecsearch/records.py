@@ -76,8 +76,10 @@ class RecordReader:
         relevance: np.ndarray | None,
         sel: PayloadSelector,
         wv: VectorSelector,
+        order_values: Sequence[Any] | None = None,
     ) -> list[ScoredPoint]:
-        """Scored points of ranked ``labels``, in order (points deleted meanwhile left out)."""
+        """Scored points of ranked ``labels``, in order (points deleted meanwhile left out);
+        ``order_values``: the ``order_value`` of each hit (``order_by`` queries)."""
         lab = labels.tolist()
         rows, wanted = self._rows(lab, wv)
         out = []
@@ -93,6 +95,7 @@ class RecordReader:
                     payload=sel.apply(json.loads(row[2])) if sel.enabled else None,
                     vector=self._vector(row, wanted, wv),
                     relevance=None if relevance is None else float(relevance[i]),
+                    order_value=None if order_values is None else order_values[i],
                 )
             )
         return out

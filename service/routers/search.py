@@ -11,14 +11,14 @@ loop when the server is otherwise idle and the search is known to be quick.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from service.deps import Consistency, SearchCtx, Timeout
+from service.deps import Consistency, SearchContext, SearchCtx, Timeout
 from service.responses import ok
 from service.schemas import (
     Envelope,
@@ -57,16 +57,21 @@ def _engine_value(value: Any) -> Any:
     return value
 
 
-def _using(body: SearchRequest | QueryRequest) -> str:
-    if isinstance(body, QueryRequest):
-        return body.using or ""
-    v = body.vector
+def _using(body: BaseModel) -> str:
+    v = getattr(body, "vector", None)
+    if v is None:
+        return getattr(body, "using", None) or ""
     return v.get("name", "") if isinstance(v, dict) else ""
 
 
-def _kind(
-    coll: Collection, bodies: Sequence[SearchRequest] | Sequence[QueryRequest]
-) -> tuple[tuple[str, str], str]:
+def resolver(ctx: SearchContext) -> Callable[[str], Collection]:
+    """Collection names (or aliases) to collections, for ``lookup_from`` / ``with_lookup``."""
+    db = ctx.state.db
+    assert db is not None  # the search context exists only while the database is open
+    return db.get_collection
+
+
+def kind_of(coll: Collection, bodies: Sequence[Any]) -> tuple[tuple[str, str], str]:
     """The dispatcher's key (searches of one kind take similar times, see service.dispatch)
     and the index type the search latency is recorded under."""
     exact = any(b.params is not None and b.params.exact for b in bodies)
@@ -82,7 +87,8 @@ def _kind(
     return (coll.name, kind), index_type
 
 
-def _points(hits: list) -> list[dict[str, Any]]:
+def points_json(hits: list) -> list[dict[str, Any]]:
+    """Hits as Qdrant's ScoredPoint JSON."""
     return [h.to_dict() for h in hits]
 
 
@@ -102,9 +108,9 @@ async def search_points(
     ``filter``, best first."""
     coll = ctx.coll
     request = engine_body(body)
-    key, index_type = _kind(coll, [body])
+    key, index_type = kind_of(coll, [body])
     hits = await ctx.state.dispatcher.run(
-        key, index_type, lambda: _points(coll.search_batch([request], "")[0])
+        key, index_type, lambda: points_json(coll.search_batch([request], "")[0])
     )
     return ok(hits, ctx.t0)
 
@@ -124,11 +130,11 @@ async def search_batch(
     """Several searches; every one is validated before any runs."""
     coll = ctx.coll
     requests = [engine_body(s) for s in body.searches]
-    key, index_type = _kind(coll, body.searches)
+    key, index_type = kind_of(coll, body.searches)
     results = await ctx.state.dispatcher.run(
         key,
         index_type,
-        lambda: [_points(h) for h in coll.search_batch(requests)],
+        lambda: [points_json(h) for h in coll.search_batch(requests)],
         n=len(requests),
     )
     return ok(results, ctx.t0)
@@ -150,9 +156,10 @@ async def query_points(
     query (see :mod:`vecsearch.query.parse`)."""
     coll = ctx.coll
     request = engine_body(body)
-    key, index_type = _kind(coll, [body])
+    key, index_type = kind_of(coll, [body])
+    resolve = resolver(ctx)
     hits = await ctx.state.dispatcher.run(
-        key, index_type, lambda: _points(coll.query_batch([request], "")[0])
+        key, index_type, lambda: points_json(coll.query_batch([request], "", resolve)[0])
     )
     return ok({"points": hits}, ctx.t0)
 
@@ -172,11 +179,12 @@ async def query_batch(
     """Several queries; every one is validated before any runs."""
     coll = ctx.coll
     requests = [engine_body(q) for q in body.searches]
-    key, index_type = _kind(coll, body.searches)
+    key, index_type = kind_of(coll, body.searches)
+    resolve = resolver(ctx)
     results = await ctx.state.dispatcher.run(
         key,
         index_type,
-        lambda: [{"points": _points(h)} for h in coll.query_batch(requests)],
+        lambda: [{"points": points_json(h)} for h in coll.query_batch(requests, resolve=resolve)],
         n=len(requests),
     )
     return ok(results, ctx.t0)

@@ -73,6 +73,9 @@ class Record(BaseModel):
     vector: list[float] | list[list[float]] | dict[str, list[float] | list[list[float]]] | None = (
         None
     )
+    order_value: int | float | None = Field(
+        None, description="The value a scroll with order_by ordered the point by."
+    )
 
 
 class ScoredPoint(BaseModel):
@@ -85,6 +88,9 @@ class ScoredPoint(BaseModel):
     )
     relevance: float | None = Field(
         None, description="vecsearch: calibrated relevance (0..1) when a model is fitted."
+    )
+    order_value: int | float | None = Field(
+        None, description="The value an order_by query ranked the point by."
     )
 
 
@@ -106,6 +112,18 @@ class ScrollResult(BaseModel):
 
 class QueryResponse(BaseModel):
     points: list[ScoredPoint]
+
+
+class PointGroup(BaseModel):
+    id: int | str = Field(..., description="The group's value at group_by.")
+    hits: list[ScoredPoint]
+    lookup: Record | None = Field(
+        None, description="with_lookup: the point of the lookup collection with this id."
+    )
+
+
+class GroupsResult(BaseModel):
+    groups: list[PointGroup]
 
 
 class SnapshotDescription(BaseModel):

@@ -109,6 +109,7 @@ class SearchRequest(Body):
     offset: StrictInt | None = Field(None, description="Skip this many hits first.")
     with_payload: WithPayload = Field(None, description="Default false.")
     with_vector: WithVector = Field(None, description="Default false.")
+    with_vectors: WithVector = Field(None, description="Spelling of with_vector.")
     score_threshold: StrictFloat | None = Field(
         None,
         description="Keep scores >= threshold (Cosine, Dot) or <= threshold (Euclid).",
@@ -130,12 +131,79 @@ class SearchRequestBatch(Body):
     searches: list[SearchRequest]
 
 
+_EXAMPLE = {"anyOf": [NUMBERS, MULTI, POINT_ID_SCHEMA, SPARSE]}
+_PAIR = {
+    "type": "object",
+    "properties": {"positive": _EXAMPLE, "negative": _EXAMPLE},
+    "required": ["positive", "negative"],
+}
 _NEAREST_SCHEMA = {
     "type": "object",
-    "properties": {"nearest": {"anyOf": [NUMBERS, MULTI, POINT_ID_SCHEMA, SPARSE, DOCUMENT]}},
+    "properties": {
+        "nearest": {"anyOf": [NUMBERS, MULTI, POINT_ID_SCHEMA, SPARSE, DOCUMENT]},
+        "mmr": {
+            "type": "object",
+            "properties": {
+                "diversity": {"type": "number", "minimum": 0, "maximum": 1},
+                "candidates_limit": {"type": "integer", "minimum": 1, "maximum": 16384},
+            },
+            "additionalProperties": False,
+        },
+    },
     "required": ["nearest"],
     "additionalProperties": False,
 }
+
+
+def _kind(name: str, schema: dict) -> dict:
+    return {
+        "type": "object",
+        "properties": {name: schema},
+        "required": [name],
+        "additionalProperties": False,
+    }
+
+
+_OTHER_KINDS = [
+    _kind(
+        "recommend",
+        {
+            "type": "object",
+            "properties": {
+                "positive": {"type": "array", "items": _EXAMPLE},
+                "negative": {"type": "array", "items": _EXAMPLE},
+                "strategy": {"enum": ["average_vector", "best_score", "sum_scores"]},
+            },
+        },
+    ),
+    _kind(
+        "discover",
+        {
+            "type": "object",
+            "properties": {"target": _EXAMPLE, "context": {"type": "array", "items": _PAIR}},
+            "required": ["target"],
+        },
+    ),
+    _kind("context", {"anyOf": [_PAIR, {"type": "array", "items": _PAIR}]}),
+    _kind(
+        "order_by",
+        {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string"},
+                        "direction": {"enum": ["asc", "desc"]},
+                        "start_from": {"anyOf": [{"type": "number"}, {"type": "string"}]},
+                    },
+                    "required": ["key"],
+                },
+            ]
+        },
+    ),
+    _kind("sample", {"enum": ["random"]}),
+]
 QueryInput = Annotated[
     Any,
     WithJsonSchema(
@@ -147,6 +215,7 @@ QueryInput = Annotated[
                 SPARSE,
                 DOCUMENT,
                 _NEAREST_SCHEMA,
+                *_OTHER_KINDS,
                 {
                     "type": "object",
                     "properties": {"fusion": {"type": "string", "enum": ["rrf", "dbsf"]}},
@@ -174,13 +243,24 @@ QueryInput = Annotated[
                 "itself is left out), {nearest: vector or id}; for a sparse vector (using) "
                 "{indices, values} or a BM25 document {text, model: 'qdrant/bm25'}; with "
                 "prefetch also {fusion: 'rrf' | 'dbsf'} or {rrf: {k, weights}} (fusion of the "
-                "prefetches), or a nearest query that re-scores the prefetched points exactly. "
-                "Other Qdrant query kinds (recommend, discover, context, order_by, formula, "
-                "sample, mmr) are rejected with 400 naming the field."
+                "prefetches), or a nearest query that re-scores the prefetched points exactly; "
+                "{nearest, mmr: {diversity, candidates_limit}}, {recommend: {positive, "
+                "negative, strategy}}, {discover: {target, context}}, {context: pairs}, "
+                "{order_by: key | {key, direction, start_from}}, {sample: 'random'}. "
+                "Without query: the points passing the filter in id order. formula and "
+                "relevance_feedback are rejected with 400 naming the field."
             ),
         }
     ),
 ]
+
+
+class LookupLocation(Body):
+    """Read by-id examples from another collection (its vector ``vector``, default: the
+    space searched)."""
+
+    collection: str
+    vector: str | None = None
 
 
 class Prefetch(Body):
@@ -197,7 +277,7 @@ class Prefetch(Body):
     params: SearchParams | None = None
     score_threshold: StrictFloat | None = None
     limit: StrictInt | None = Field(None, description="Candidates to return, default 10.")
-    lookup_from: Any = Field(None, description="Not supported: must be null.")
+    lookup_from: LookupLocation | None = None
 
 
 class QueryRequest(Body):
@@ -230,8 +310,11 @@ class QueryRequest(Body):
     limit: StrictInt | None = Field(None, description="Number of hits, default 10.")
     offset: StrictInt | None = Field(None, description="Skip this many hits first.")
     with_vector: WithVector = Field(None, description="Default false.")
+    with_vectors: WithVector = Field(None, description="Spelling of with_vector.")
     with_payload: WithPayload = Field(None, description="Default false.")
-    lookup_from: Any = Field(None, description="Not supported: must be null.")
+    lookup_from: LookupLocation | None = Field(
+        None, description="Read by-id examples from another collection."
+    )
     shard_key: ShardKey = None
 
 

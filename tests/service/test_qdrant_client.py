@@ -126,9 +126,9 @@ def test_qdrant_client_end_to_end(qclient, rng):
     assert [p.id for p in got] == [i for i in ids_self if i != 5][:3]
     with pytest.raises(UnexpectedResponse) as exc:
         qclient.query_points(
-            "docs", query=models.RecommendQuery(recommend=models.RecommendInput(positive=[1]))
+            "docs", query=models.RecommendQuery(recommend=models.RecommendInput(negative=[1]))
         )
-    assert exc.value.status_code == 400 and b"query.recommend" in exc.value.content
+    assert exc.value.status_code == 400 and b"query.recommend.positive" in exc.value.content
 
     # retrieve, scroll, count
     recs = qclient.retrieve("docs", ids=[3, 1, 9999], with_vectors=True)

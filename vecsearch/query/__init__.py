@@ -4,7 +4,7 @@ batch. :mod:`~vecsearch.query.parse` turns Qdrant's request bodies into checked
 the collection's vector spaces. Routers translate HTTP to these calls and results back, and
 hold no query logic."""
 
-from vecsearch.query.execute import run
+from vecsearch.query.execute import run, run_groups
 from vecsearch.query.model import Fusion, Nearest, Query, Stage
 from vecsearch.query.parse import MAX_PREFETCH_DEPTH, parse_query, parse_search
 
@@ -17,4 +17,5 @@ __all__ = [
     "parse_query",
     "parse_search",
     "run",
+    "run_groups",
 ]

@@ -17,6 +17,7 @@ each stage's own scores; ``offset`` and the relevance filter to the top stage on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -25,9 +26,13 @@ import numpy as np
 
 from vecsearch.config import CollectionConfig
 from vecsearch.filters import Filter
+from vecsearch.ids import PointId, key_to_id
 from vecsearch.models import PayloadSelector, ScoredPoint, VectorSelector
+from vecsearch.payload_path import iter_leaf_values, parse_path
 from vecsearch.planner import choose_plan
-from vecsearch.query.model import Fusion, Nearest, Query, Stage
+from vecsearch.query.model import Examples, Fusion, Nearest, OrderBy, Query, Sample, Scan, Stage
+from vecsearch.query.order import id_order, ordered, sample
+from vecsearch.query.scoring import best_examples, mmr_order
 from vecsearch.space import VectorSpace
 from vecsearch.sparse_space import SparseSpace
 from vecsearch.store import Store
@@ -63,6 +68,7 @@ class Reader(Protocol):
         relevance: np.ndarray | None,
         with_payload: PayloadSelector,
         with_vector: VectorSelector,
+        order_values: Sequence[Any] | None = None,
     ) -> list[ScoredPoint]: ...
 
 
@@ -71,6 +77,44 @@ def run(src: Reader, queries: Sequence[Query]) -> list[list[ScoredPoint]]:
     with src.reading():
         batch = _Batch(src)
         return [batch.answer(q) for q in queries]
+
+
+def run_groups(src: Reader, queries: Sequence[Query]) -> list[list[tuple[Any, list[ScoredPoint]]]]:
+    """The groups ``(value, hits)`` of every grouped query, in order."""
+    with src.reading():
+        batch = _Batch(src)
+        return [batch.answer_groups(q) for q in queries]
+
+
+def _in_space(space: AnySpace, labels: np.ndarray) -> np.ndarray:
+    """The labels that have a vector in ``space``."""
+    labels = labels[labels < len(space.present)]
+    return labels[space.present[labels]]
+
+
+def _group(
+    store: Store, labels: np.ndarray, key: str
+) -> tuple[dict[Any, list[int]], dict[int, PointId]]:
+    """Positions of ``labels`` by group value, groups in order of first appearance, and
+    the point id of each label.
+
+    A point joins the group of every distinct string or integer value at ``key`` (leaf
+    arrays opened); a point with a value of any other type (bool, float, object, null)
+    joins none, as in Qdrant. ``True`` and ``1`` are different groups."""
+    path = parse_path(key, "group_by")
+    rows = store.rows(labels.tolist())
+    out: dict[Any, list[int]] = {}
+    ids = {lab: key_to_id(row[1]) for lab, row in rows.items()}
+    for i, lab in enumerate(labels.tolist()):
+        row = rows.get(lab)
+        if row is None:
+            continue
+        values = list(iter_leaf_values(json.loads(row[2]) if row[2] else {}, path))
+        if not values or any(type(v) not in (str, int) for v in values):
+            continue
+        for v in dict.fromkeys(values):
+            out.setdefault(v, []).append(i)
+    return out, ids
 
 
 class _Batch:
@@ -98,15 +142,59 @@ class _Batch:
         st = q.stage
         want = q.offset + st.limit
         rel = None
-        if st.prefetch:
-            labels, scores = self.stage(st, want)
-        else:
+        t = st.target
+        if not st.prefetch and isinstance(t, Nearest) and t.mmr is None:
             labels, scores, rel = self.nearest_top(st, want, q.relevance_threshold)
+        else:
+            labels, scores = self.stage(st, want)
         end = q.offset + st.limit
         labels, scores = labels[q.offset : end], scores[q.offset : end]
         if rel is not None:
             rel = rel[q.offset : end]
-        return self.src.hits(labels, scores, rel, q.with_payload, q.with_vector)
+        return self.hits(st, labels, scores, rel, q)
+
+    def hits(
+        self,
+        st: Stage,
+        labels: np.ndarray,
+        scores: np.ndarray,
+        rel: np.ndarray | None,
+        q: Query,
+    ) -> list[ScoredPoint]:
+        """Result records; an ``order_by`` stage's "scores" are its order values (the hits
+        then score 1, as in Qdrant)."""
+        if isinstance(st.target, OrderBy):
+            ones = np.ones(labels.size)
+            return self.src.hits(labels, ones, None, q.with_payload, q.with_vector, list(scores))
+        return self.src.hits(labels, scores.astype(np.float64), rel, q.with_payload, q.with_vector)
+
+    def answer_groups(self, q: Query) -> list[tuple[Any, list[ScoredPoint]]]:
+        """``(group value, hits)`` of a grouped query, best group first.
+
+        The stage is run for more and more hits until its first ``limit`` groups are full
+        or it has no more hits; as groups are ranked by their first hit and a full group
+        takes no more, later hits could not change the answer (Qdrant's result over all
+        hits)."""
+        st, g = q.stage, q.groups
+        assert g is not None
+        want = max(64, 4 * st.limit * g.size)
+        while True:
+            labels, scores = self.stage(st, want)
+            members, ids = _group(self.store, labels, g.key)
+            firsts = list(members)[: st.limit]
+            full = len(firsts) == st.limit and all(len(members[v]) >= g.size for v in firsts)
+            if full or labels.size < want or want >= self.n_points:
+                break
+            want = min(4 * want, max(self.n_points, 1))
+        keep = sorted({i for v in firsts for i in members[v][: g.size]})
+        found = iter(self.hits(st, labels[keep], scores[keep], None, q))
+        hits: dict[int, ScoredPoint] = {}
+        hit = next(found, None)
+        for i in keep:  # align: points deleted since the search are missing from the hits
+            if hit is not None and hit.id == ids[int(labels[i])]:
+                hits[i] = hit
+                hit = next(found, None)
+        return [(v, [hits[i] for i in members[v][: g.size] if i in hits]) for v in firsts]
 
     def nearest_top(
         self, st: Stage, want: int, rthr: float | None
@@ -139,22 +227,69 @@ class _Batch:
 
     # -- stages --------------------------------------------------------------------------------
     def stage(self, st: Stage, want: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to ``want`` ``(labels, scores)`` of a stage, best first."""
+        """Up to ``want`` ``(labels, scores)`` of a stage, best first (an ``order_by``
+        stage's scores are its order values, an object array)."""
+        t = st.target
         if not st.prefetch:
-            return self.nearest(st, want)
+            return self.target(st, want, None)
         lists = [self.stage(p, p.limit) for p in st.prefetch]
-        if isinstance(st.target, Fusion):
-            fuse = _dbsf if st.target.method == "dbsf" else _rrf
-            labels, scores = fuse(lists, st.target)
+        if isinstance(t, Fusion):
+            fuse = _dbsf if t.method == "dbsf" else _rrf
+            labels, scores = fuse(lists, t)
             if st.threshold is not None:
                 keep = scores >= st.threshold
                 labels, scores = labels[keep], scores[keep]
             return labels[:want], scores[:want]
-        target = st.target
         union = [lab for labels, _ in lists for lab in labels.tolist()]
-        ids = np.fromiter(dict.fromkeys(union), dtype=np.int64)
-        if target.exclude is not None:
-            ids = ids[ids != target.exclude]
+        return self.target(st, want, np.fromiter(dict.fromkeys(union), dtype=np.int64))
+
+    def target(
+        self, st: Stage, want: int, candidates: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Run a stage's query kind over the whole collection (filtered) or, when
+        ``candidates`` are given (its prefetches' points), over those only."""
+        t = st.target
+        if isinstance(t, Nearest):
+            if t.mmr is None:
+                return self._nearest_over(st, want, candidates)
+            cand = t.mmr.candidates if t.mmr.candidates is not None else st.limit
+            labels, scores = self._nearest_over(st, cand, candidates)
+            space = self.src.space(st.using)
+            order = mmr_order(space, t.vector, labels, t.mmr.diversity, want, self.store)
+            return labels[order], scores[order]
+        allowed = candidates if candidates is not None else self.allowed(st.filter)
+        if isinstance(t, Examples):
+            space = self.src.space(st.using)
+            labels, scores = best_examples(space, t, _in_space(space, allowed), want, self.store)
+            if st.threshold is not None:
+                keep = scores >= st.threshold
+                labels, scores = labels[keep], scores[keep]
+            return labels, scores
+        if isinstance(t, OrderBy):
+            labels, _keys, values = ordered(self.store, allowed, t, want)
+            return labels, np.asarray(values, dtype=object)
+        if isinstance(t, Sample):
+            labels = sample(allowed, want, np.random.default_rng())
+        else:
+            assert isinstance(t, Scan)
+            labels = id_order(self.store, allowed, self.n_points, want)
+        return labels, np.ones(labels.size)
+
+    def allowed(self, flt: Filter | None) -> np.ndarray:
+        """Labels of the live points passing ``flt`` (all live points without one)."""
+        m = self.mask(flt)
+        return np.flatnonzero(m if m is not None else self.src.filter_mask(Filter()))
+
+    def _nearest_over(
+        self, st: Stage, want: int, candidates: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if candidates is None:
+            return self.nearest(st, want)
+        target = st.target
+        assert isinstance(target, Nearest)
+        ids = candidates
+        if target.exclude:
+            ids = ids[~np.isin(ids, np.asarray(target.exclude, dtype=np.int64))]
         space = self.src.space(st.using)
         labels, scores = space.exact_scores(target.vector, ids, self.store)
         labels, scores = self._threshold(space, st.threshold, labels, scores)
@@ -171,7 +306,7 @@ class _Batch:
         if mask is not None and space.count != self.n_points:
             mask = mask & space.present[: len(mask)]
         n = space.count
-        extra = 1 if target.exclude is not None else 0
+        extra = len(target.exclude)
         # never more hits than vectors: a huge limit or offset must not size the result
         # arrays (limit=10**12 would otherwise try to allocate terabytes)
         k = min(want + extra, n)
@@ -181,7 +316,7 @@ class _Batch:
         else:
             labels, scores = self._dense(space, st, mask, n, k)
         if extra:
-            keep = labels != target.exclude
+            keep = ~np.isin(labels, np.asarray(target.exclude, dtype=np.int64))
             labels, scores = labels[keep][:want], scores[keep][:want]
         if threshold:
             labels, scores = self._threshold(space, st.threshold, labels, scores)

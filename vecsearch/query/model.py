@@ -1,11 +1,18 @@
 """Parsed queries: what :mod:`vecsearch.query.parse` makes of a request and
 :mod:`vecsearch.query.execute` runs. Frozen, checked values, nothing left to validate.
 
-A :class:`Query` is a tree of :class:`Stage` objects. A stage without prefetches is a
-nearest search in one vector space; a stage with prefetches either fuses their results
-(:class:`Fusion`) or re-scores their union exactly with its own query vector
-(:class:`Nearest`), possibly in another space (re-ranking candidates found with one vector
-by another, e.g. multi-vector MaxSim over single-vector hits).
+A :class:`Query` is a tree of :class:`Stage` objects. A stage's target is one of Qdrant's
+query kinds: :class:`Nearest` (a vector, possibly with MMR diversification), :class:`Examples`
+(recommend by best or summed scores, discover, context: scored by an exact scan),
+:class:`OrderBy` (payload order), :class:`Sample` (random points), :class:`Scan` (no query:
+points in id order) or, over prefetches, :class:`Fusion`. A stage without prefetches runs
+over the whole collection (filtered); a stage with prefetches runs its target over the union
+of their results only (re-scoring, possibly in another space: e.g. multi-vector MaxSim over
+single-vector hits), except a fusion, which combines their ranked lists.
+
+Example vectors and point-id queries are resolved while parsing (ids become vectors, read
+from this collection or from ``lookup_from``); ``exclude`` holds the labels of the points
+of this collection that a query named by id, which Qdrant leaves out of the results.
 """
 
 from __future__ import annotations
@@ -21,13 +28,66 @@ DEFAULT_RRF_K = 2
 
 
 @dataclass(frozen=True)
+class Mmr:
+    """Maximal marginal relevance: re-rank the ``candidates`` nearest points (default: the
+    limit) greedily by ``(1 - diversity) * sim(query, p) - diversity * max sim(p, chosen)``."""
+
+    diversity: float = 0.5
+    candidates: int | None = None
+
+
+@dataclass(frozen=True)
 class Nearest:
     """Nearest to ``vector`` (checked for the stage's space: a float array, or for a sparse
-    space a pair ``(indices, values)``); ``exclude`` is the label of the point a by-id query
-    came from, left out of the results as Qdrant does."""
+    space a pair ``(indices, values)``); ``exclude``: labels left out of the results (the
+    points a by-id query or a recommendation named). An ``average_vector`` recommendation
+    is a nearest query to its combined vector."""
 
     vector: Any
-    exclude: int | None = None
+    exclude: tuple[int, ...] = ()
+    mmr: Mmr | None = None
+
+
+@dataclass(frozen=True)
+class Examples:
+    """A query scored against example vectors by an exact scan of the allowed points
+    (Qdrant's formulas, on raw similarities ``s``: cosine, dot, ``-squared distance`` for
+    Euclid, MaxSim for multi-vectors, dot for sparse; ``sigma(x) = 0.5 (x / (1 + |x|) + 1)``):
+
+    * ``best_score``: ``sigma(max s(pos))`` if the best positive beats the best negative,
+      else ``-sigma(max s(neg))``;
+    * ``sum_scores``: ``sum s(pos) - sum s(neg)``;
+    * ``discover``: ``rank + sigma(s(target))`` with ``rank`` the number of pairs whose
+      positive is closer minus those whose negative is;
+    * ``context``: ``sum over pairs of min(s(pos) - s(neg) - eps, 0) / (1 + |...|)``.
+    """
+
+    kind: str
+    positive: tuple[Any, ...] = ()
+    negative: tuple[Any, ...] = ()
+    target: Any = None
+    pairs: tuple[tuple[Any, Any], ...] = ()
+    exclude: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    """Points ordered by the payload values at ``key`` (numbers, or RFC 3339 date-times as
+    microseconds), one hit per distinct value of a point, from ``start_from`` on."""
+
+    key: str
+    descending: bool = False
+    start_from: float | int | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Random points (Qdrant's ``{"sample": "random"}``)."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """No query: the points passing the filter in id order (Qdrant gives them score 1)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +107,9 @@ class Fusion:
     method: str = "rrf"
 
 
+Target = Nearest | Examples | OrderBy | Sample | Scan | Fusion
+
+
 @dataclass(frozen=True)
 class Stage:
     """One level of a query (see module docstring)."""
@@ -55,7 +118,7 @@ class Stage:
     field: str
     #: The vector space searched or re-scored in (``""``: the unnamed vector).
     using: str
-    target: Nearest | Fusion
+    target: Target
     filter: Filter | None
     #: The space's index search parameters (an ``indexes`` params object) and ``exact``.
     params: Any
@@ -75,3 +138,27 @@ class Query:
     with_vector: VectorSelector
     #: vecsearch: keep hits whose calibrated relevance is at least this (plain nearest only).
     relevance_threshold: float | None = None
+    #: Group the hits by a payload value (the groups routes); ``stage.limit`` is then the
+    #: number of groups.
+    groups: Groups | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """``with_lookup``: for each group, the point of ``collection`` whose id is the group's
+    value, with this payload and vector selection."""
+
+    collection: str
+    with_payload: PayloadSelector
+    with_vector: VectorSelector
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Qdrant's grouping: hits in rank order join the groups of their distinct values at
+    ``key`` (strings and integers; a point with a value of another type joins none), at most
+    ``size`` hits per group; groups are ranked by their best hit."""
+
+    key: str
+    size: int
+    lookup: Lookup | None = None

@@ -24,14 +24,21 @@ Query API subset (Qdrant's shapes):
   ``relevance_threshold`` (plain nearest queries only), ``limit`` / ``offset`` (top level),
   ``with_payload`` / ``with_vector``, ``params``.
 
-Rejected with 400 naming the field: the other query kinds (``recommend``, ``discover``,
-``context``, ``order_by``, ``formula``, ``sample``, ``mmr``), inference objects for dense
-spaces, ``lookup_from`` and ``shard_key``.
+The other query kinds (``recommend``, ``discover``, ``context``, ``order_by``, ``sample``,
+``nearest`` with ``mmr``) are parsed by :mod:`vecsearch.query.kinds`; without ``query`` the
+stage returns the points passing the filter (or its prefetches' points) in id order.
+``lookup_from`` (``{collection, vector}``) reads by-id examples from another collection.
+``with_vectors`` is accepted wherever ``with_vector`` is (Qdrant accepts both spellings).
+The groups bodies (``group_by``, ``group_size``, ``with_lookup``) and the legacy recommend
+and discover bodies are parsed here into the same :class:`Query`.
+
+Rejected with 400 naming the field: ``formula`` and ``relevance_feedback`` queries,
+inference objects for dense spaces, and ``shard_key``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,9 +46,31 @@ import numpy as np
 from vecsearch.config import CollectionConfig
 from vecsearch.errors import ValidationError
 from vecsearch.filters import Filter, parse_filter
-from vecsearch.ids import PointId, parse_point_id
+from vecsearch.ids import PointId
 from vecsearch.models import PayloadSelector, VectorSelector
-from vecsearch.query.model import DEFAULT_RRF_K, Fusion, Nearest, Query, Stage
+from vecsearch.payload_path import parse_path
+from vecsearch.query.kinds import (
+    IdVectors,
+    example,
+    parse_context,
+    parse_discover,
+    parse_lookup_from,
+    parse_mmr,
+    parse_order_by,
+    parse_recommend,
+    parse_sample,
+)
+from vecsearch.query.model import (
+    DEFAULT_RRF_K,
+    Fusion,
+    Groups,
+    Lookup,
+    Nearest,
+    Query,
+    Scan,
+    Stage,
+    Target,
+)
 from vecsearch.space import VectorSpace
 from vecsearch.sparse_space import SparseSpace
 from vecsearch.text.bm25 import is_inference_object, parse_document, query_vector
@@ -50,8 +79,13 @@ from vecsearch.validate import check_int, check_threshold
 #: Deepest nesting of prefetches accepted (Qdrant documents none; this keeps a hostile body
 #: from exhausting the stack).
 MAX_PREFETCH_DEPTH = 16
-_KINDS = "vecsearch answers nearest (vector or point id) and rrf / dbsf fusion queries"
+_KINDS = (
+    "vecsearch answers nearest (with mmr), recommend, discover, context, order_by, sample "
+    "and rrf / dbsf fusion queries"
+)
 AnySpace = VectorSpace | SparseSpace
+#: Resolves a collection name (``lookup_from``) to a collection.
+Resolver = Callable[[str], Any]
 _QUERY_KEYS = frozenset(
     {
         "query",
@@ -64,11 +98,13 @@ _QUERY_KEYS = frozenset(
         "limit",
         "offset",
         "with_vector",
+        "with_vectors",
         "with_payload",
         "lookup_from",
         "shard_key",
     }
 )
+_GROUP_KEYS = frozenset({"group_by", "group_size", "with_lookup"})
 _PREFETCH_KEYS = frozenset(
     {"query", "prefetch", "using", "filter", "params", "score_threshold", "limit", "lookup_from"}
 )
@@ -83,6 +119,7 @@ _SEARCH_KEYS = frozenset(
         "relevance_threshold",
         "with_payload",
         "with_vector",
+        "with_vectors",
         "shard_key",
         "lookup_from",
     }
@@ -125,12 +162,11 @@ def _using(src: Source, value: Any, field: str) -> AnySpace:
     return src.space(value, field)
 
 
-def _nearest(src: Source, space: AnySpace | None, value: Any, field: str) -> Nearest:
+def _nearest(space: AnySpace | None, ids: IdVectors, value: Any, field: str) -> Nearest:
     assert space is not None  # fusion stages have no space, nearest ones always do
     if isinstance(value, int | str) and not isinstance(value, bool):
-        pid = parse_point_id(value, field)
-        label, vector = src.point_vector(pid, space.name, field)
-        return Nearest(space.check_query(vector, field), label)
+        vec, label = example(space, ids, value, field)
+        return Nearest(vec, () if label is None else (label,))
     if isinstance(space, SparseSpace):
         if is_inference_object(value):
             return Nearest(query_vector(parse_document(value, field).tokens()))
@@ -181,30 +217,47 @@ def _rrf(value: Any, field: str) -> Fusion:
 
 
 def _target(
-    src: Source, space: AnySpace | None, target: Any, field: str
-) -> Nearest | Fusion | None:
-    """The parsed ``query`` (None when absent); unsupported kinds are a 400 naming them."""
+    space: AnySpace | None, ids: IdVectors | None, target: Any, field: str
+) -> Target | None:
+    """The parsed ``query`` (None when absent); unknown kinds are a 400 naming them."""
     if target is None:
         return None
     if not isinstance(target, Mapping) or "indices" in target or is_inference_object(target):
-        return _nearest(src, space, target, field)
+        assert ids is not None
+        return _nearest(space, ids, target, field)
     if not target:
         raise ValidationError(field, "empty query object")
     if "nearest" in target:
-        for key, value in target.items():
-            if key != "nearest" and value is not None:
-                raise ValidationError(f"{field}.{key}", f"is not supported: {_KINDS}")
-        return _nearest(src, space, target["nearest"], f"{field}.nearest")
+        assert ids is not None
+        extra = sorted(k for k, v in target.items() if k not in ("nearest", "mmr"))
+        if extra:
+            raise ValidationError(f"{field}.{extra[0]}", "unknown field of a nearest query")
+        near = _nearest(space, ids, target["nearest"], f"{field}.nearest")
+        if target.get("mmr") is None:
+            return near
+        return Nearest(near.vector, near.exclude, parse_mmr(target["mmr"], f"{field}.mmr"))
     if len(target) > 1:
         raise ValidationError(field, f"expected one query kind, got {sorted(target)}")
     ((kind, value),) = target.items()
+    f = f"{field}.{kind}"
     if kind == "fusion":
         if value in ("rrf", "dbsf"):
             return Fusion(method=value)
-        raise ValidationError(f"{field}.fusion", f"unknown fusion {value!r}; expected rrf or dbsf")
+        raise ValidationError(f, f"unknown fusion {value!r}; expected rrf or dbsf")
     if kind == "rrf":
-        return _rrf(value, f"{field}.rrf")
-    raise ValidationError(f"{field}.{kind}", f"query kind is not supported: {_KINDS}")
+        return _rrf(value, f)
+    if kind == "order_by":
+        return parse_order_by(value, f)
+    if kind == "sample":
+        return parse_sample(value, f)
+    if kind in ("recommend", "discover", "context"):
+        assert space is not None and ids is not None
+        if kind == "recommend":
+            return parse_recommend(space, ids, value, f)
+        if kind == "discover":
+            return parse_discover(space, ids, value, f)
+        return parse_context(space, ids, value, f)
+    raise ValidationError(f, f"query kind is not supported: {_KINDS}")
 
 
 def _and(a: Filter | None, b: Filter | None) -> Filter | None:
@@ -214,18 +267,27 @@ def _and(a: Filter | None, b: Filter | None) -> Filter | None:
 
 
 def _stage(
-    src: Source, node: Mapping[str, Any], field: str, outer: Filter | None, depth: int
+    src: Source,
+    node: Mapping[str, Any],
+    field: str,
+    outer: Filter | None,
+    depth: int,
+    resolve: Resolver | None = None,
 ) -> Stage:
     pre = _pre(field)
     if depth > MAX_PREFETCH_DEPTH:
         raise ValidationError(field, f"prefetch nested deeper than {MAX_PREFETCH_DEPTH} levels")
     if depth:
         _unknown(node, _PREFETCH_KEYS, field, "prefetch")
-    _reject(node, "lookup_from", field, "is not supported yet")
     query = node.get("query")
-    fusion = isinstance(query, Mapping) and ("fusion" in query or "rrf" in query)
-    # a fusion stage ranks its prefetches' lists: it searches no space and takes no params
-    space = None if fusion else _using(src, node.get("using"), f"{pre}using")
+    spaceless = query is None or (
+        isinstance(query, Mapping) and bool({"fusion", "rrf", "order_by", "sample"} & set(query))
+    )
+    # fusion, order_by, sample and filter-only stages rank without vectors: no space, no
+    # params (a given ``using`` must still name a vector)
+    space = None if spaceless else _using(src, node.get("using"), f"{pre}using")
+    if spaceless and node.get("using") is not None:
+        _using(src, node.get("using"), f"{pre}using")
     flt = _and(outer, parse_filter(node.get("filter"), f"{pre}filter"))
     params, exact = (
         (None, False) if space is None else space.search_params(node.get("params"), f"{pre}params")
@@ -233,16 +295,16 @@ def _stage(
     raw = node.get("prefetch")
     nodes = [] if raw is None else (raw if isinstance(raw, list) else [raw])
     stages = tuple(
-        _stage(src, p, f"{pre}prefetch[{i}]", flt, depth + 1) for i, p in enumerate(nodes)
+        _stage(src, p, f"{pre}prefetch[{i}]", flt, depth + 1, resolve) for i, p in enumerate(nodes)
     )
-    target = _target(src, space, query, f"{pre}query")
-    if target is None:
-        what = (
-            "a fusion ({fusion: 'rrf' | 'dbsf'}) or a nearest query"
-            if stages
-            else "a vector, a point id or {nearest: ...}"
-        )
-        raise ValidationError(f"{pre}query", f"missing: give {what}")
+    ids = None
+    if space is not None:
+        found = parse_lookup_from(node.get("lookup_from"), f"{pre}lookup_from", resolve)
+        other, vector = found if found is not None else (None, None)
+        ids = IdVectors(src, space.name, other, vector)
+    target = _target(space, ids, query, f"{pre}query")
+    if target is None:  # no query: the points passing the filter, in id order
+        target = Scan()
     if isinstance(target, Fusion):
         if not stages:
             raise ValidationError(f"{pre}query", "fusion needs prefetch (the lists to fuse)")
@@ -258,6 +320,16 @@ def _stage(
     return Stage(field, using, target, flt, params, exact, threshold, limit, stages)
 
 
+def with_vector_of(body: Mapping[str, Any], field: str) -> tuple[Any, str]:
+    """``(value, field name)`` of ``with_vector`` or its spelling ``with_vectors`` (Qdrant
+    accepts both; giving both is ambiguous)."""
+    pre = _pre(field)
+    one, two = body.get("with_vector"), body.get("with_vectors")
+    if one is not None and two is not None:
+        raise ValidationError(f"{pre}with_vectors", "give with_vector or with_vectors, not both")
+    return (one, f"{pre}with_vector") if two is None else (two, f"{pre}with_vectors")
+
+
 def _output(body: Mapping[str, Any], field: str) -> tuple[int, PayloadSelector, VectorSelector]:
     pre = _pre(field)
     offset = body.get("offset")
@@ -265,23 +337,109 @@ def _output(body: Mapping[str, Any], field: str) -> tuple[int, PayloadSelector, 
     return (
         offset,
         PayloadSelector.parse(body.get("with_payload"), f"{pre}with_payload"),
-        VectorSelector.parse(body.get("with_vector"), f"{pre}with_vector"),
+        VectorSelector.parse(*with_vector_of(body, field)),
     )
 
 
-def parse_query(src: Source, body: Mapping[str, Any], field: str = "") -> Query:
-    """A Query API body (``POST /points/query``) as a checked :class:`Query`."""
+def parse_query(
+    src: Source, body: Mapping[str, Any], field: str = "", resolve: Resolver | None = None
+) -> Query:
+    """A Query API body (``POST /points/query``) as a checked :class:`Query`; ``resolve``
+    looks up the collections that ``lookup_from`` names."""
     _unknown(body, _QUERY_KEYS, field, "query request")
+    return _query(src, body, field, resolve)
+
+
+def _query(src: Source, body: Mapping[str, Any], field: str, resolve: Resolver | None) -> Query:
     _reject(body, "shard_key", field, "is not supported (one shard)")
-    stage = _stage(src, body, field, None, 0)
+    stage = _stage(src, body, field, None, 0, resolve)
     rthr = body.get("relevance_threshold")
-    if rthr is not None and stage.prefetch:
+    t = stage.target
+    if rthr is not None and (stage.prefetch or not isinstance(t, Nearest) or t.mmr is not None):
         raise ValidationError(
             f"{_pre(field)}relevance_threshold",
-            "applies to plain nearest queries, not to prefetch / fusion queries",
+            "applies to plain nearest queries, not to prefetch, fusion or other query kinds",
         )
     rel = src.check_relevance_threshold(rthr, stage.using, f"{_pre(field)}relevance_threshold")
     return Query(stage, *_output(body, field), relevance_threshold=rel)
+
+
+def parse_query_groups(
+    src: Source, body: Mapping[str, Any], field: str = "", resolve: Resolver | None = None
+) -> Query:
+    """A groups body (``POST /points/query/groups``: a query body without ``offset``, plus
+    ``group_by``, ``group_size`` (default 3), ``with_lookup``; ``limit`` counts groups)."""
+    _unknown(body, (_QUERY_KEYS - {"offset"}) | _GROUP_KEYS, field, "query groups request")
+    groups = _groups(body, field)
+    plain = {k: v for k, v in body.items() if k not in _GROUP_KEYS}
+    q = _query(src, plain, field, resolve)
+    if q.relevance_threshold is not None:
+        raise ValidationError(f"{_pre(field)}relevance_threshold", "is not supported with groups")
+    return Query(q.stage, 0, q.with_payload, q.with_vector, groups=groups)
+
+
+def _groups(body: Mapping[str, Any], field: str) -> Groups:
+    pre = _pre(field)
+    key = body.get("group_by")
+    if not isinstance(key, str) or not key:
+        raise ValidationError(f"{pre}group_by", "missing: give the payload key to group by")
+    parse_path(key, f"{pre}group_by")
+    size = body.get("group_size")
+    size = 3 if size is None else check_int(size, f"{pre}group_size", minimum=1)
+    lookup = body.get("with_lookup")
+    if lookup is None:
+        return Groups(key, size)
+    lf = f"{pre}with_lookup"
+    if isinstance(lookup, str):
+        lookup = {"collection": lookup}
+    if not isinstance(lookup, Mapping) or not isinstance(lookup.get("collection"), str):
+        raise ValidationError(lf, "expected a collection name or {collection, with_payload, ...}")
+    extra = sorted(set(lookup) - {"collection", "with_payload", "with_vector", "with_vectors"})
+    if extra:
+        raise ValidationError(f"{lf}.{extra[0]}", "unknown field")
+    wp = lookup.get("with_payload")
+    return Groups(
+        key,
+        size,
+        Lookup(
+            lookup["collection"],
+            PayloadSelector.parse(True if wp is None else wp, f"{lf}.with_payload"),
+            VectorSelector.parse(*with_vector_of(lookup, lf)),
+        ),
+    )
+
+
+_LEGACY = frozenset(
+    {
+        "filter",
+        "params",
+        "limit",
+        "offset",
+        "with_payload",
+        "with_vector",
+        "with_vectors",
+        "score_threshold",
+        "using",
+        "lookup_from",
+        "shard_key",
+    }
+)
+_RECOMMEND = frozenset({"positive", "negative", "strategy"})
+_DISCOVER = frozenset({"target", "context"})
+
+
+def legacy_query(body: Mapping[str, Any], kind: str, field: str, groups: bool = False) -> dict:
+    """A legacy ``/points/recommend`` or ``/points/discover`` body (``kind``) as the
+    equivalent Query API body (plus the group keys when ``groups``)."""
+    own = _RECOMMEND if kind == "recommend" else _DISCOVER
+    known = _LEGACY | own | (_GROUP_KEYS if groups else frozenset())
+    _unknown(body, known - ({"offset"} if groups else set()), field, f"{kind} request")
+    out = {k: v for k, v in body.items() if k not in own and v is not None}
+    inner = {k: body[k] for k in own if body.get(k) is not None}
+    if kind == "discover" and "context" not in inner:
+        inner["context"] = []
+    out["query"] = {kind: inner}
+    return out
 
 
 def parse_search(src: Source, body: Mapping[str, Any], field: str = "") -> Query:
@@ -290,7 +448,7 @@ def parse_search(src: Source, body: Mapping[str, Any], field: str = "") -> Query
     _unknown(body, _SEARCH_KEYS, field, "search request")
     pre = _pre(field)
     _reject(body, "shard_key", field, "is not supported (one shard)")
-    _reject(body, "lookup_from", field, "is not supported yet")
+    _reject(body, "lookup_from", field, "is not used by search (its vector is given)")
     if "vector" not in body:
         raise ValidationError(f"{pre}vector", "missing")
     vector, using, vfield = body["vector"], None, f"{pre}vector"
@@ -305,10 +463,11 @@ def parse_search(src: Source, body: Mapping[str, Any], field: str = "") -> Query
                 f"{pre}vector", 'expected a list of numbers or {"name": ..., "vector": [...]}'
             )
     space = _using(src, using, f"{pre}vector.name" if using is not None else f"{pre}vector")
-    q = _nearest(src, space, vector, vfield).vector if isinstance(space, SparseSpace) else None
+    ids = IdVectors(src, space.name)
+    q = _nearest(space, ids, vector, vfield).vector if isinstance(space, SparseSpace) else None
     if q is None:
         if isinstance(vector, Mapping):
-            _nearest(src, space, vector, vfield)  # raises, saying what was wrong
+            _nearest(space, ids, vector, vfield)  # raises, saying what was wrong
         q = space.check_query(vector, vfield)
     limit = body.get("limit")
     limit = 10 if limit is None else check_int(limit, f"{pre}limit", minimum=1)

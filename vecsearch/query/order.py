@@ -1,0 +1,115 @@
+"""Queries that rank by something other than a vector: ``order_by`` (payload order),
+``sample: "random"`` and the filter-only query (id order).
+
+``order_by`` follows Qdrant's semantics: every value at ``key`` (numbers; RFC 3339
+date-times, which order as microseconds since the epoch; other values are skipped) puts the
+point in the order once per distinct value, so a point with ``[1, 5]`` appears twice;
+``start_from`` is inclusive; ties are broken by point id (ascending in both directions). The
+values are read from the payloads of the allowed points (Qdrant serves this from a range
+index on ``key`` and refuses the query without one; here no index is needed, at the cost of
+reading the payloads of the allowed points).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import numpy as np
+
+from vecsearch.errors import ValidationError
+from vecsearch.payload_path import iter_leaf_values, parse_path
+from vecsearch.query.model import OrderBy
+from vecsearch.records import scroll_filtered
+from vecsearch.store import Store
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Filters allowing at most this many points are scanned by sorting their ids.
+SORT_LIMIT = 20_000
+
+
+def datetime_micros(value: str) -> int | None:
+    """Microseconds since the epoch of an RFC 3339 / ISO 8601 string (naive means UTC), or
+    None when it is not one; exact (no float rounding)."""
+    try:
+        t = dt.datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        return None
+    if t.utcoffset() is None:
+        t = t.replace(tzinfo=dt.UTC)
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def order_value(value: Any) -> int | float | None:
+    """The order value of a payload value (Qdrant's ``OrderValue``), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, str):
+        return datetime_micros(value)
+    return None
+
+
+def parse_start(value: Any, field: str) -> int | float | None:
+    """A checked ``start_from``: a number or an RFC 3339 date-time."""
+    if value is None:
+        return None
+    out = order_value(value)
+    if out is None:
+        raise ValidationError(field, f"expected a number or an RFC 3339 date-time, got {value!r}")
+    return out
+
+
+def ordered(
+    store: Store, allowed: np.ndarray, order: OrderBy, want: int
+) -> tuple[np.ndarray, np.ndarray, list[int | float]]:
+    """The first ``want`` ``(labels, id keys, order values)`` of the allowed labels in
+    ``order``."""
+    path = parse_path(order.key, "order_by.key")
+    entries: list[tuple[int | float, bytes, int]] = []
+    labels = allowed.tolist()
+    for s in range(0, len(labels), 4096):
+        rows = store.rows(labels[s : s + 4096])
+        for lab, row in rows.items():
+            payload = json.loads(row[2]) if row[2] else {}
+            seen: set[int | float] = set()
+            for v in iter_leaf_values(payload, path):
+                ov = order_value(v)
+                if ov is None or ov in seen:
+                    continue
+                if order.start_from is not None and (
+                    ov > order.start_from if order.descending else ov < order.start_from
+                ):
+                    continue
+                seen.add(ov)
+                entries.append((ov, row[1], lab))
+    # ties by id key ascending whatever the direction: sort by key, then stably by value
+    entries.sort(key=lambda e: e[1])
+    entries.sort(key=lambda e: e[0], reverse=order.descending)
+    top = entries[:want]
+    return (
+        np.asarray([e[2] for e in top], dtype=np.int64),
+        np.asarray([e[1] for e in top], dtype=object),
+        [e[0] for e in top],
+    )
+
+
+def id_order(store: Store, allowed: np.ndarray, alive: int, want: int) -> np.ndarray:
+    """The first ``want`` allowed labels in id order (``alive``: how many live points there
+    are, to choose between sorting the allowed ids and paging through the id order)."""
+    if allowed.size == alive:
+        return np.asarray([lab for lab, _ in store.scroll_keys(None, want)], dtype=np.int64)
+    mask = np.zeros(int(allowed.max()) + 1 if allowed.size else 0, dtype=bool)
+    mask[allowed] = True
+    pairs = scroll_filtered(store, mask, None, want, SORT_LIMIT)
+    return np.asarray([lab for lab, _ in pairs], dtype=np.int64)
+
+
+def sample(allowed: np.ndarray, want: int, rng: np.random.Generator) -> np.ndarray:
+    """``want`` distinct allowed labels in random order."""
+    if allowed.size <= want:
+        return rng.permutation(allowed)
+    return rng.choice(allowed, size=want, replace=False)
