@@ -54,6 +54,9 @@ ALLOWED = {
         "prometheus_client",
         "anyio",
         "threadpoolctl",
+        # snapshot recovery from URLs and uploads (service.snapshot_sources): extra "service"
+        "httpx",
+        "python_multipart",
     },
 }
 #: Deliberate exceptions: (file, module) pairs with the reason they are allowed.
