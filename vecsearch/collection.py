@@ -64,8 +64,9 @@ from vecsearch.models import (
     UpdateResult,
     VectorSelector,
 )
-from vecsearch.payload_index import PayloadIndex, parse_schema
+from vecsearch.payload_index import make_index
 from vecsearch.payload_path import parse_path
+from vecsearch.payload_schema import parse_index_spec
 from vecsearch.point_input import PointWrite, parse_batch, parse_points, parse_vector_updates
 from vecsearch.query import Query, parse_query, parse_search, run, run_groups
 from vecsearch.query.parse import Resolver
@@ -358,14 +359,15 @@ class Collection:
         return self._rewrite_payloads(points, filter, payload_changes.clear())
 
     def create_payload_index(self, field_name: str, field_schema: Any) -> UpdateResult:
-        """Index payload field ``field_name`` (keyword, integer, float or bool)."""
+        """Index payload field ``field_name`` (see :mod:`vecsearch.payload_schema` for the
+        types and params); a new index of a field replaces the old one, as in Qdrant."""
         parse_path(field_name, "field_name")
-        schema = parse_schema(field_schema)
+        spec = parse_index_spec(field_schema)
         with self._write_lock:
-            idx = PayloadIndex(field_name, schema)
+            idx = make_index(field_name, spec)
             for label, raw in self.store.iter_rows("label, payload", writer=True):
                 idx.update(label, json.loads(raw))
-            seq = self.store.set_payload_schema(field_name, schema)
+            seq = self.store.set_payload_schema(field_name, spec.stored())
             with self._rw.write():
                 self._state.pindexes = {**self._state.pindexes, field_name: idx}  # copy on write
         return UpdateResult(seq)

@@ -27,14 +27,16 @@ Not supported (rejected with :class:`FilterError`): geo conditions, the full-tex
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
+from vecsearch import geo
+from vecsearch.datetimes import parse_datetime
 from vecsearch.errors import FilterError, InvalidPointIdError
 from vecsearch.ids import PointId, parse_point_id
-from vecsearch.payload_path import Step, get_values, parse_path
+from vecsearch.payload_path import Step, get_values, iter_leaf_values, parse_path
+from vecsearch.text.tokenizers import has_phrase, unindexed_tokens
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
@@ -69,12 +71,51 @@ class MatchExcept:
 
 @dataclass(frozen=True)
 class MatchText:
-    """Substring of a string value."""
+    """Full text: every query token is a token of the value (tokens: see module docstring)."""
 
     text: str
 
 
-Match = MatchValue | MatchAny | MatchExcept | MatchText
+@dataclass(frozen=True)
+class MatchTextAny:
+    """Full text: some query token is a token of the value."""
+
+    text_any: str
+
+
+@dataclass(frozen=True)
+class MatchPhrase:
+    """Full text: the query tokens occur consecutively, in order, in the value's tokens."""
+
+    phrase: str
+
+
+@dataclass(frozen=True)
+class MatchPrefix:
+    """The string value starts with ``prefix`` (case-sensitive)."""
+
+    prefix: str
+
+
+@dataclass(frozen=True)
+class MatchSubstring:
+    """The string value contains ``substring`` (case-sensitive)."""
+
+    substring: str
+
+
+Match = (
+    MatchValue
+    | MatchAny
+    | MatchExcept
+    | MatchText
+    | MatchTextAny
+    | MatchPhrase
+    | MatchPrefix
+    | MatchSubstring
+)
+#: Full-text matches (a text index answers them with its own tokenizer).
+TEXT_MATCHES = (MatchText, MatchTextAny, MatchPhrase)
 
 
 @dataclass(frozen=True)
@@ -120,6 +161,7 @@ class FieldCondition:
     match: Match | None = None
     range: Range | None = None
     values_count: ValuesCount | None = None
+    geo: geo.GeoShape | None = None
 
 
 @dataclass(frozen=True)
@@ -255,8 +297,8 @@ def parse_filter(data: Any, field: str = "filter") -> Filter | None:
         if not isinstance(conds, list):
             raise FilterError(f"{sub}.conditions", "expected a list of conditions")
         count = raw_ms.get("min_count")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise FilterError(f"{sub}.min_count", f"expected a non-negative integer, got {count!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise FilterError(f"{sub}.min_count", f"expected an integer >= 1, got {count!r}")
         min_should = MinShould(
             tuple(parse_condition(c, f"{sub}.conditions[{i}]") for i, c in enumerate(conds)),
             count,
@@ -315,9 +357,12 @@ def _parse_field_condition(data: Mapping[str, Any], field: str) -> Condition:
     unknown = set(data) - _FIELD_KEYS
     if unknown:
         raise FilterError(f"{field}.{sorted(unknown)[0]}", "unknown field condition member")
-    for geo in ("geo_bounding_box", "geo_radius", "geo_polygon"):
-        if data.get(geo) is not None:
-            raise FilterError(f"{field}.{geo}", "geo conditions are not supported")
+    shape = None
+    for name, parse in _GEO_PARSERS.items():
+        if data.get(name) is not None:
+            if shape is not None:
+                raise FilterError(f"{field}.{name}", "only one geo condition per field condition")
+            shape = parse(data[name], f"{field}.{name}")
     key = data["key"]
     path = parse_path(key, f"{field}.key", error=FilterError)
     match = _parse_match(data["match"], f"{field}.match") if data.get("match") is not None else None
@@ -333,18 +378,35 @@ def _parse_field_condition(data: Mapping[str, Any], field: str) -> Condition:
         if not isinstance(flag, bool):
             raise FilterError(f"{field}.{name}", "expected true or false")
         shorthand.append(cls(key, path) if flag else Not(cls(key, path)))
-    if match is None and rng is None and vc is None:
+    if match is None and rng is None and vc is None and shape is None:
         if len(shorthand) == 1:
             return shorthand[0]
-        raise FilterError(field, "a field condition needs one of match, range, values_count")
+        raise FilterError(
+            field, "a field condition needs one of match, range, values_count or a geo condition"
+        )
     if shorthand:
         raise FilterError(field, "is_empty / is_null cannot be combined with match or range")
-    return FieldCondition(key, path, match, rng, vc)
+    return FieldCondition(key, path, match, rng, vc, shape)
+
+
+_GEO_PARSERS = {
+    "geo_radius": geo.parse_radius,
+    "geo_bounding_box": geo.parse_box,
+    "geo_polygon": geo.parse_polygon,
+}
+_TEXT_KINDS = {
+    "text": MatchText,
+    "text_any": MatchTextAny,
+    "phrase": MatchPhrase,
+    "prefix": MatchPrefix,
+    "substring": MatchSubstring,
+}
+_MATCH_KINDS = "value, any, except, text, text_any, phrase, prefix, substring"
 
 
 def _parse_match(data: Any, field: str) -> Match:
     if not isinstance(data, Mapping) or len(data) != 1:
-        raise FilterError(field, "expected exactly one of value, any, except, text")
+        raise FilterError(field, f"expected exactly one of {_MATCH_KINDS}")
     ((kind, value),) = data.items()
     if kind == "value":
         if isinstance(value, bool | str):
@@ -370,11 +432,11 @@ def _parse_match(data: Any, field: str) -> Match:
             )
         cls = MatchAny if kind == "any" else MatchExcept
         return cls(frozenset(value), vkind)
-    if kind == "text":
+    if kind in _TEXT_KINDS:
         if not isinstance(value, str):
-            raise FilterError(f"{field}.text", "expected a string")
-        return MatchText(value)
-    raise FilterError(f"{field}.{kind}", "unknown match type; expected value, any, except, text")
+            raise FilterError(f"{field}.{kind}", "expected a string")
+        return _TEXT_KINDS[kind](value)
+    raise FilterError(f"{field}.{kind}", f"unknown match type; expected {_MATCH_KINDS}")
 
 
 def _bounds(data: Any, field: str, *, count: bool = False) -> dict[str, Any]:
@@ -411,20 +473,13 @@ def _parse_range(data: Any, field: str) -> Range:
     return Range(**{k: float(v) for k, v in bounds.items()})
 
 
-def parse_datetime(value: str) -> float | None:
-    """UTC timestamp of an ISO 8601 / RFC 3339 string (naive means UTC), or None."""
-    try:
-        t = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return t.timestamp()
-
-
 # --------------------------------------------------------------------------------------------
 # Evaluation on one point
 # --------------------------------------------------------------------------------------------
+
+
+#: Answers a field condition for the point being evaluated (``None``: evaluate the payload).
+Resolver = Callable[["FieldCondition"], "bool | None"]
 
 
 def matches(
@@ -432,22 +487,28 @@ def matches(
     payload: dict[str, Any],
     pid: PointId | None,
     vectors: frozenset[str] | None = None,
+    resolve: Resolver | None = None,
 ) -> bool:
     """Whether a point with ``payload``, id ``pid`` and vectors named ``vectors`` passes
     ``flt`` (None passes all). ``vectors=None``: the point's vectors are unknown, and a
-    ``has_vector`` condition does not hold."""
+    ``has_vector`` condition does not hold. ``resolve`` answers field conditions a payload
+    index has answered (so an index with its own meaning, a text index, keeps it)."""
     if flt is None:
         return True
-    return _check_filter(flt, payload, pid, vectors)
+    return _check_filter(flt, payload, pid, vectors, resolve)
 
 
 def _check_filter(
-    f: Filter, payload: dict[str, Any], pid: PointId | None, vectors: frozenset[str] | None
+    f: Filter,
+    payload: dict[str, Any],
+    pid: PointId | None,
+    vectors: frozenset[str] | None,
+    resolve: Resolver | None = None,
 ) -> bool:
     def check(c: Condition) -> bool:
-        return check_condition(c, payload, pid, vectors)
+        return check_condition(c, payload, pid, vectors, resolve)
 
-    if f.should is not None and not any(check(c) for c in f.should):
+    if f.should and not any(check(c) for c in f.should):
         return False
     if f.min_should is not None:
         hits = 0
@@ -467,12 +528,17 @@ def check_condition(
     payload: dict[str, Any],
     pid: PointId | None,
     vectors: frozenset[str] | None = None,
+    resolve: Resolver | None = None,
 ) -> bool:
     """Evaluate one condition on one point."""
     if isinstance(c, FieldCondition):
+        if resolve is not None:
+            known = resolve(c)
+            if known is not None:
+                return known
         return _check_field(c, payload)
     if isinstance(c, Filter):
-        return _check_filter(c, payload, pid, vectors)
+        return _check_filter(c, payload, pid, vectors, resolve)
     if isinstance(c, HasId):
         return pid is not None and pid in c.ids
     if isinstance(c, HasVector):
@@ -480,28 +546,44 @@ def check_condition(
     if isinstance(c, IsEmpty):
         return all(v is None or v == [] for v in get_values(payload, c.path))
     if isinstance(c, IsNull):
-        return any(v is None for v in get_values(payload, c.path))
+        return any(
+            v is None or (isinstance(v, list) and None in v) for v in get_values(payload, c.path)
+        )
     if isinstance(c, Nested):
         return any(
             isinstance(obj, dict) and _check_filter(c.filter, obj, None, None)
             for obj in get_values(payload, c.path)
         )
     if isinstance(c, Not):
-        return not check_condition(c.condition, payload, pid, vectors)
+        return not check_condition(c.condition, payload, pid, vectors, resolve)
     raise TypeError(f"not a condition: {c!r}")
 
 
+def values_count_of(payload: dict[str, Any], path: tuple[Step, ...]) -> list[int]:
+    """The counts ``values_count`` tests: per value at the path, an array's length, 0 for
+    null, else 1; ``[0]`` when the path leads nowhere or only to nulls (so a missing field
+    counts as 0, as in Qdrant's local mode)."""
+    values = get_values(payload, path)
+    if all(v is None for v in values):
+        return [0]
+    return [0 if v is None else len(v) if isinstance(v, list) else 1 for v in values]
+
+
 def _check_field(c: FieldCondition, payload: dict[str, Any]) -> bool:
-    for value in get_values(payload, c.path):
-        if c.values_count is not None and c.values_count.contains(
-            len(value) if isinstance(value, list) else 1
-        ):
+    if c.values_count is not None and any(
+        c.values_count.contains(n) for n in values_count_of(payload, c.path)
+    ):
+        return True
+    if c.match is None and c.range is None and c.geo is None:
+        return False
+    for v in iter_leaf_values(payload, c.path):
+        if c.match is not None and match_value(c.match, v):
             return True
-        items = value if isinstance(value, list) else (value,)
-        for v in items:
-            if c.match is not None and match_value(c.match, v):
-                return True
-            if c.range is not None and range_value(c.range, v):
+        if c.range is not None and range_value(c.range, v):
+            return True
+        if c.geo is not None:
+            point = geo.as_geo_point(v)
+            if point is not None and c.geo.contains(*point):
                 return True
     return False
 
@@ -531,7 +613,20 @@ def match_value(m: Match, v: Any) -> bool:
         if m.kind == "int" and _is_int(v):
             return v not in m.values
         return True
-    return isinstance(v, str) and m.text in v
+    if not isinstance(v, str):
+        return False
+    if isinstance(m, MatchText):
+        want = unindexed_tokens(m.text)
+        have = set(unindexed_tokens(v))
+        return bool(want) and all(t in have for t in want)
+    if isinstance(m, MatchTextAny):
+        have = set(unindexed_tokens(v))
+        return any(t in have for t in unindexed_tokens(m.text_any))
+    if isinstance(m, MatchPhrase):
+        return has_phrase(unindexed_tokens(v), unindexed_tokens(m.phrase))
+    if isinstance(m, MatchPrefix):
+        return v.startswith(m.prefix)
+    return m.substring in v
 
 
 def range_value(r: Range, v: Any) -> bool:

@@ -20,7 +20,8 @@ from vecsearch.errors import StorageError
 from vecsearch.filters import Filter
 from vecsearch.ids import PointId, id_key, key_to_id
 from vecsearch.locks import RWLock
-from vecsearch.payload_index import PayloadIndex
+from vecsearch.payload_index import AnyIndex, make_index
+from vecsearch.payload_schema import load_index_spec
 from vecsearch.planner import Selector
 from vecsearch.point_input import Column
 from vecsearch.space import VectorSpace
@@ -46,7 +47,7 @@ class MemoryState:
         self.rw = rw
         self.alive = np.zeros(1024, dtype=bool)
         self.n_points = 0
-        self.pindexes: dict[str, PayloadIndex] = {}
+        self.pindexes: dict[str, AnyIndex] = {}
 
     def load(self) -> None:
         """(Re)build everything from the store (the spaces load their saved indexes)."""
@@ -55,7 +56,9 @@ class MemoryState:
         self.alive = np.zeros(max(1024, store.next_label, int(labels.max(initial=-1)) + 1), bool)
         self.alive[labels] = True
         self.n_points = int(labels.size)
-        self.pindexes = {k: PayloadIndex(k, t) for k, t in store.payload_schema().items()}
+        self.pindexes = {
+            k: make_index(k, load_index_spec(t)) for k, t in store.payload_schema().items()
+        }
         if self.pindexes:
             for label, raw in store.iter_rows("label, payload", writer=True):
                 p = json.loads(raw)
@@ -77,8 +80,8 @@ class MemoryState:
             space.grow(len(self.alive))
 
     def payload_schema(self) -> dict[str, dict[str, Any]]:
-        """Qdrant's ``payload_schema``: ``{field: {"data_type", "points"}}``."""
-        return {k: {"data_type": v.schema, "points": v.points} for k, v in self.pindexes.items()}
+        """Qdrant's ``payload_schema``: ``{field: {"data_type", "params"?, "points"}}``."""
+        return {k: v.spec.info(v.points) for k, v in self.pindexes.items()}
 
     # -- filters (shared lock held) ------------------------------------------------------------
     def selector(self) -> Selector:

@@ -14,14 +14,14 @@ its shortest representation (a stored ``0.15`` reads back as ``0.15``, not
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from vecsearch.errors import ValidationError
 from vecsearch.ids import PointId
-from vecsearch.payload_path import delete_at, get_values, parse_path
+from vecsearch.payload_path import parse_path
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,15 @@ class UpdateResult:
 
 @dataclass(frozen=True)
 class PayloadSelector:
-    """Which payload to return: none, all, only ``include`` keys, or all but ``exclude``."""
+    """Which payload to return: none, all, only ``include`` keys, or all but ``exclude``.
+
+    Paths select nested parts as Qdrant does (and local mode): ``["country.name"]`` returns
+    ``{"country": {"name": ...}}``; ``a[].b`` selects ``b`` in every element of array ``a``
+    (an array is kept, its elements reduced); a key step into an array, or ``a[0]``, selects
+    nothing inside it (the array comes back empty); a path that stops at a scalar keeps it.
+    ``exclude`` removes the same parts and keeps the rest. Paths merge into one prefix tree
+    (a shorter path wins over a longer one below it).
+    """
 
     enabled: bool = True
     include: tuple[tuple, ...] | None = None
@@ -127,22 +135,65 @@ class PayloadSelector:
         if not self.enabled:
             return None
         if self.include is not None:
-            out: dict[str, Any] = {}
-            for key, path in zip(self.include_keys, self.include, strict=True):
-                if len(path) == 1:
-                    if path[0][1] in payload:
-                        out[path[0][1]] = payload[path[0][1]]
-                else:
-                    vals = get_values(payload, path)
-                    if vals:
-                        out[key] = vals[0] if len(vals) == 1 else vals
-            return out
+            return _include(payload, _tree(self.include))
         if self.exclude is not None:
-            out = copy.deepcopy(payload)
-            for path in self.exclude:
-                delete_at(out, path)
-            return out
+            return _exclude(payload, _tree(self.exclude))
         return payload
+
+
+#: Marks a selected subtree in :func:`_tree`.
+_ALL = True
+
+
+@lru_cache(maxsize=256)
+def _tree(paths: tuple[tuple, ...]) -> dict:
+    """Prefix tree of parsed paths: key steps by name, ``[]`` as ``None``, ``[n]`` as ``n``;
+    ``_ALL`` selects everything below. Cached (selectors repeat); never modified."""
+    tree: dict = {}
+    for path in paths:
+        parts = [arg for kind, arg in path]  # ("key", name) | ("all", None) | ("index", n)
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if node is _ALL:
+                break
+        else:
+            node[parts[-1]] = _ALL
+    return tree
+
+
+def _include(value: Any, tree: dict) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            sub = tree.get(key) if isinstance(key, str) else None
+            if sub is not None:
+                out[key] = item if sub is _ALL else _include(item, sub)
+        return out
+    if isinstance(value, list):
+        sub = tree.get(None)
+        if sub is None:
+            return []
+        return value if sub is _ALL else [_include(item, sub) for item in value]
+    return value
+
+
+def _exclude(value: Any, tree: dict) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            sub = tree.get(key)
+            if sub is None:
+                out[key] = item
+            elif sub is not _ALL:
+                out[key] = _exclude(item, sub)
+        return out
+    if isinstance(value, list):
+        sub = tree.get(None)
+        if sub is None:
+            return value
+        return [] if sub is _ALL else [_exclude(item, sub) for item in value]
+    return value
 
 
 @dataclass(frozen=True)

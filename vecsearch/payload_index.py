@@ -1,4 +1,4 @@
-"""In-memory payload indexes (keyword, integer, float, bool) that answer conditions exactly.
+"""In-memory payload indexes that answer conditions exactly.
 
 A payload index is an accelerator, never a change of meaning: it answers a condition only
 when its answer equals what :mod:`vecsearch.filters` would compute point by point, and
@@ -10,7 +10,19 @@ restricted to the index's type:
 * ``integer``: integers; answers ``match.value`` / ``match.any`` (integers) and ``range``
   while the field holds no non-integer numbers;
 * ``float``: integers and floats; answers ``range``;
-* ``bool``: bools; answers ``match.value`` (bool).
+* ``bool``: bools; answers ``match.value`` (bool);
+* ``datetime``: date-time strings (:mod:`vecsearch.datetimes`) as UTC timestamps; answers
+  date-time ``range``;
+* ``uuid``: UUID strings, compared as UUIDs (Qdrant's uuid index: ``"A0EE..."`` and
+  ``"a0ee..."``, braced or URN forms are the same value); answers ``match.value`` /
+  ``match.any`` of UUID strings. This is the one index whose meaning differs from reading
+  payloads (which compares strings exactly), as in Qdrant's server;
+* ``geo`` (:mod:`vecsearch.payload_index_geo`) and ``text``
+  (:mod:`vecsearch.payload_index_text`) live in their own modules;
+  :func:`make_index` builds any of them from an :class:`~vecsearch.payload_schema.IndexSpec`.
+
+An integer index created with ``lookup: false`` (``range: false``) leaves ``match``
+(``range``) conditions to the payload scan, which gives the same answer.
 
 Answers are boolean masks over point labels (:meth:`PayloadIndex.answer_mask`), the form the
 planner combines, so no lookup sorts or de-duplicates label lists per query (``np.unique``
@@ -28,45 +40,55 @@ lookup arrays are safe to build from concurrent readers (same result, atomic ass
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
-from vecsearch.errors import ValidationError
+from vecsearch.datetimes import parse_datetime
 from vecsearch.filters import Condition, FieldCondition, MatchAny, MatchValue
+from vecsearch.payload_index_geo import GeoIndex
+from vecsearch.payload_index_text import TextIndex
 from vecsearch.payload_path import iter_leaf_values, parse_path
-
-SCHEMAS = ("keyword", "integer", "float", "bool")
-#: Qdrant schema names we accept but cannot index.
-UNSUPPORTED_SCHEMAS = ("geo", "text", "datetime", "uuid")
+from vecsearch.payload_schema import IndexSpec, parse_index_spec
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
-def parse_schema(schema: Any, field: str = "field_schema") -> str:
-    """Accept ``"keyword"`` or ``{"type": "keyword", ...}``; return the type name."""
-    if isinstance(schema, dict):
-        schema = schema.get("type")
-    if schema in SCHEMAS:
-        return str(schema)
-    if schema in UNSUPPORTED_SCHEMAS:
-        raise ValidationError(field, f"payload index type {schema!r} is not supported yet")
-    raise ValidationError(field, f"unknown payload index type {schema!r}; expected {SCHEMAS}")
+def make_index(key: str, spec: IndexSpec | str | dict) -> PayloadIndex | GeoIndex | TextIndex:
+    """An empty index of payload field ``key`` as ``spec`` defines it."""
+    spec = parse_index_spec(spec)
+    if spec.type == "geo":
+        return GeoIndex(key, spec)
+    if spec.type == "text":
+        return TextIndex(key, spec)
+    return PayloadIndex(key, spec)
+
+
+def _uuid_int(v: Any) -> int | None:
+    try:
+        return uuid.UUID(v).int if isinstance(v, str) else None
+    except ValueError:
+        return None
 
 
 class PayloadIndex:
-    """Values of one payload field, by point label, with exact lookups."""
+    """Values of one payload field, by point label, with exact lookups (keyword, integer,
+    float, bool, datetime, uuid)."""
 
-    def __init__(self, key: str, schema: str) -> None:
+    def __init__(self, key: str, spec: IndexSpec | str | dict) -> None:
         self.key = key
-        self.schema = parse_schema(schema)
+        self.spec = parse_index_spec(spec)
+        self.schema = self.spec.type
+        if self.schema in ("geo", "text"):
+            raise ValueError("use make_index for geo and text indexes")
         self.path = parse_path(key, "field_name")
         self._values: dict[int, tuple] = {}
         self._postings: dict[Any, set[int]] = defaultdict(set)
         self._posting_arrays: dict[Any, np.ndarray] = {}
         self._non_int_points: set[int] = set()  # integer index: points with float values
-        self._numeric = self.schema in ("integer", "float")
+        self._numeric = self.schema in ("integer", "float", "datetime")
         #: numeric indexes: the value of each label with exactly one value, NaN otherwise
         self._single = np.full(0, np.nan, dtype=np.float64)
         #: numeric indexes: labels with two or more values, and their lazily sorted form
@@ -84,6 +106,14 @@ class PayloadIndex:
             elif self.schema == "bool":
                 if isinstance(v, bool):
                     vals.append(v)
+            elif self.schema == "datetime":
+                ts = parse_datetime(v) if isinstance(v, str) else None
+                if ts is not None:
+                    vals.append(ts)
+            elif self.schema == "uuid":
+                u = _uuid_int(v)
+                if u is not None:
+                    vals.append(u)
             elif isinstance(v, bool):
                 continue
             elif isinstance(v, int):
@@ -224,13 +254,25 @@ class PayloadIndex:
             return None
         if cond.values_count is not None or (cond.match is None) == (cond.range is None):
             return None
+        if cond.geo is not None:
+            return None
         m, r = cond.match, cond.range
         if r is not None:
-            if r.datetime or not self._numeric:
+            if not self._numeric or r.datetime != (self.schema == "datetime"):
                 return None
-            if self.schema == "integer" and self._non_int_points:
+            if self.schema == "integer" and (self._non_int_points or not self.spec.range):
                 return None
             return self._range_mask(r.gt, r.gte, r.lt, r.lte, size)
+        if self.schema == "integer" and not self.spec.lookup:
+            return None
+        if self.schema == "uuid":
+            values = (m.value,) if isinstance(m, MatchValue) else None
+            if isinstance(m, MatchAny) and m.kind == "str":
+                values = m.values
+            keys = [_uuid_int(v) for v in values or ()]
+            if values is None or None in keys:
+                return None  # not UUIDs: the payload scan compares the strings
+            return self._posting_mask(keys, size)
         if isinstance(m, MatchValue):
             v = m.value
             ok = (
@@ -255,3 +297,7 @@ class PayloadIndex:
 def _pkey(v: Any) -> Any:
     """Posting key that keeps ``True`` and ``1`` apart (they hash equal in Python)."""
     return ("b", v) if isinstance(v, bool) else v
+
+
+#: Any payload index (they share update / remove / points / answer_mask / answer).
+AnyIndex = PayloadIndex | GeoIndex | TextIndex

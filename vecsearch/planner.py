@@ -26,9 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from vecsearch.filters import Condition, FieldCondition, Filter, HasId, HasVector, Not, matches
+from vecsearch.filters import (
+    Condition,
+    FieldCondition,
+    Filter,
+    HasId,
+    HasVector,
+    MinShould,
+    Not,
+    matches,
+)
 from vecsearch.ids import PointId
-from vecsearch.payload_index import PayloadIndex
+from vecsearch.payload_index import AnyIndex
 
 PayloadSource = Callable[[np.ndarray | None], Iterator[tuple[int, PointId, dict[str, Any]]]]
 
@@ -39,7 +48,7 @@ class Selector:
     def __init__(
         self,
         alive: np.ndarray,
-        payload_indexes: Mapping[str, PayloadIndex],
+        payload_indexes: Mapping[str, AnyIndex],
         id_labels: Callable[[Iterable[PointId]], np.ndarray],
         payload_source: PayloadSource,
         vector_masks: Mapping[str, np.ndarray] | None = None,
@@ -89,8 +98,8 @@ class Selector:
     def _filter_mask(self, f: Filter) -> np.ndarray | None:
         out: np.ndarray | None = None  # None: every live label (copied only when needed)
         for clause, combine in ((f.must, "and"), (f.should, "or"), (f.must_not, "not")):
-            if clause is None:
-                continue
+            if clause is None or (combine == "or" and not clause):
+                continue  # an empty should is no constraint (Qdrant)
             masks = [self._cond_mask(c) for c in clause]
             if any(m is None for m in masks):
                 return None
@@ -137,11 +146,46 @@ class Selector:
             return out
         labels = None if n_cand == int(np.count_nonzero(self.alive)) else np.flatnonzero(cand)
         masks = self.vector_masks
+        known = self._index_answers(flt)
+        current = 0
+
+        def resolve(c: FieldCondition) -> bool | None:
+            m = known.get(id(c))
+            return None if m is None else bool(m[current])
+
         for label, pid, payload in self.payload_source(labels):
             if label < len(out) and cand[label]:
                 names = frozenset(n for n, m in masks.items() if label < len(m) and m[label])
-                if matches(flt, payload, pid, names):
+                current = label
+                if matches(flt, payload, pid, names, resolve if known else None):
                     out[label] = True
+        return out
+
+    def _index_answers(self, flt: Filter) -> dict[int, np.ndarray]:
+        """Masks of the field conditions (outside ``nested``) that payload indexes answer,
+        by ``id`` of the condition, so the payload scan keeps each index's meaning (a text
+        index's tokenizer, a uuid index's comparison) rather than re-reading the field."""
+        out: dict[int, np.ndarray] = {}
+
+        def walk(c: Condition | MinShould) -> None:
+            if isinstance(c, FieldCondition):
+                idx = self.indexes.get(c.key)
+                m = idx.answer_mask(c, len(self.alive)) if idx is not None else None
+                if m is not None:
+                    out[id(c)] = m
+            elif isinstance(c, Filter):
+                for clause in (c.must, c.should, c.must_not):
+                    for sub in clause or ():
+                        walk(sub)
+                if c.min_should is not None:
+                    walk(c.min_should)
+            elif isinstance(c, MinShould):
+                for sub in c.conditions:
+                    walk(sub)
+            elif isinstance(c, Not):
+                walk(c.condition)
+
+        walk(flt)
         return out
 
 

@@ -730,7 +730,13 @@ def test_payload_index_create_use_delete(filled, data):
     )
     result(r)
     error(
-        filled.put("/collections/c/index", json={"field_name": "g", "field_schema": "geo"}),
+        filled.put(
+            "/collections/c/index",
+            json={
+                "field_name": "g",
+                "field_schema": {"type": "integer", "range": False, "lookup": False},
+            },
+        ),
         400,
         "field_schema",
     )

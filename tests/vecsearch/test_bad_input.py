@@ -151,7 +151,11 @@ WRITE_CASES = [
     (lambda c: c.set_payload({"a": 1}, points=[1], key="a..b"), "validation_error", "key"),
     (lambda c: c.overwrite_payload({"a": math.inf}, points=[1]), "validation_error", "payload"),
     (lambda c: c.delete_payload("i", points=[1]), "validation_error", "keys"),
-    (lambda c: c.create_payload_index("i", "geo"), "validation_error", "field_schema"),
+    (
+        lambda c: c.create_payload_index("i", {"type": "integer", "lookup": False, "range": False}),
+        "validation_error",
+        "field_schema",
+    ),
     (lambda c: c.create_payload_index("i", "nonsense"), "validation_error", "field_schema"),
 ]
 
