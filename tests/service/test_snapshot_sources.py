@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import models
+from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from tests.service.conftest import free_port
@@ -66,7 +66,8 @@ def _fill_http(client) -> tuple[str, bytes, str]:
     return snap["name"], data, snap["checksum"]
 
 
-def test_qdrant_client_recovers_from_our_own_download_url(qclient, server):
+def test_qdrant_client_recovers_from_our_own_download_url(server):
+    qclient = QdrantClient(url=server.url, timeout=120)  # recovery opens (builds) an index
     qclient.create_collection("c", models.VectorParams(size=4, distance=models.Distance.EUCLID))
     qclient.upsert(
         "c", [models.PointStruct(id=i, vector=X[i].tolist(), payload={"i": i}) for i in range(30)]

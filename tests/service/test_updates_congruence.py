@@ -47,11 +47,14 @@ def _fill(c: QdrantClient) -> None:
 
 
 @pytest.fixture
-def pair(qclient):
+def pair(server):
+    # a generous timeout: a cold Numba cache compiles the write paths' kernels on first use
+    ours = QdrantClient(url=server.url, timeout=120)
     ref = QdrantClient(":memory:")
-    for c in (qclient, ref):
+    for c in (ours, ref):
         _fill(c)
-    return qclient, ref
+    yield ours, ref
+    ours.close()
 
 
 class Vectors:
