@@ -1,19 +1,29 @@
 """Qdrant's filter language: JSON -> parsed model -> evaluation on one point.
 
-Supported (semantics follow Qdrant's condition checker):
+Supported (semantics follow Qdrant's condition checker and qdrant-client's local mode, the
+reference the congruence tests compare with):
 
-* clauses ``must`` (all), ``should`` (at least one; an empty list matches nothing),
-  ``must_not`` (none), ``min_should`` ``{"conditions": [...], "min_count": n}``; each clause
-  takes a list or a single condition; filters nest as conditions;
-* field conditions ``{"key": path, ...}`` with ``match`` (``value``: string / integer / bool;
-  ``any`` / ``except``: list of strings or of integers; ``text``: substring), ``range``
-  (``gt`` / ``gte`` / ``lt`` / ``lte``: numbers, or RFC 3339 date-times), ``values_count``,
-  and the shorthand ``"is_empty": true`` / ``"is_null": true``;
+* clauses ``must`` (all), ``should`` (at least one; an empty list is no constraint),
+  ``must_not`` (none), ``min_should`` ``{"conditions": [...], "min_count": n >= 1}``; each
+  clause takes a list or a single condition; filters nest as conditions;
+* field conditions ``{"key": path, ...}`` with
+  - ``match``: ``value`` (string / integer / bool), ``any`` / ``except`` (list of strings or
+    of integers), full text ``text`` (every query token is a token of the value),
+    ``text_any`` (some token is), ``phrase`` (the tokens occur consecutively), and
+    ``prefix`` / ``substring`` (case-sensitive string tests);
+  - ``range``: ``gt`` / ``gte`` / ``lt`` / ``lte``, numbers, or date-time strings in
+    Qdrant's formats (:mod:`vecsearch.datetimes`; no offset means UTC);
+  - ``values_count``: bounds on the number of values (array length, 1 for a scalar, 0 for
+    null or a missing field, so ``{"lt": 1}`` matches points without the field);
+  - ``geo_radius`` / ``geo_bounding_box`` / ``geo_polygon`` on ``{"lon", "lat"}`` values
+    (:mod:`vecsearch.geo`: haversine metres, antimeridian boxes, polygons with holes;
+    coordinates, radius and rings are validated);
+  - the shorthand ``"is_empty": true`` / ``"is_null": true``;
 * ``{"is_empty": {"key": ...}}`` (missing, null or ``[]`` everywhere the path leads),
-  ``{"is_null": {"key": ...}}`` (some value is null), ``{"has_id": [ids]}``,
-  ``{"has_vector": "name"}`` (the point has a vector of that name; ``""`` is the unnamed one),
-  ``{"nested": {"key": path, "filter": {...}}}`` (the filter must hold for one object of the
-  array at ``path``);
+  ``{"is_null": {"key": ...}}`` (some value is null, or an array holding a null),
+  ``{"has_id": [ids]}``, ``{"has_vector": "name"}`` (the point has a vector of that name;
+  ``""`` is the unnamed one), ``{"nested": {"key": path, "filter": {...}}}`` (the filter
+  must hold for one object of the array at ``path``);
 * paths with dots and ``[]`` / ``[n]`` (see :mod:`vecsearch.payload_path`).
 
 A field condition looks at every value at its path, opening a leaf array one level, and
@@ -21,8 +31,13 @@ holds if *any* value matches. Types are strict: integer ``1`` matches neither ``
 ``true``. ``except`` holds for a value not in the list (null never; values of another type
 always), so it does not match points that lack the field.
 
-Not supported (rejected with :class:`FilterError`): geo conditions, the full-text
-``phrase`` / ``text_any`` matches.
+Full text without a text index tokenizes as local mode does (runs of letters and digits,
+lowercased) and matches each string value alone; with a text index on the key the index's
+tokenizer and options decide, and a point's strings form one document (Qdrant's server;
+see :mod:`vecsearch.payload_index_text`). Older Qdrant servers matched ``text`` without an
+index by substrings; local mode 1.20 and this module use whole tokens (qdrant#10341).
+
+Not supported: ``slice`` conditions (Qdrant 1.20) are refused with "not supported".
 """
 
 from __future__ import annotations
@@ -35,7 +50,7 @@ from vecsearch import geo
 from vecsearch.datetimes import parse_datetime
 from vecsearch.errors import FilterError, InvalidPointIdError
 from vecsearch.ids import PointId, parse_point_id
-from vecsearch.payload_path import Step, get_values, iter_leaf_values, parse_path
+from vecsearch.payload_path import Step, get_values, parse_path
 from vecsearch.text.tokenizers import has_phrase, unindexed_tokens
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -341,6 +356,8 @@ def parse_condition(data: Any, field: str) -> Condition:
         return Nested(key, path, sub or Filter())
     if keys <= _FILTER_KEYS:
         return parse_filter(data, field) or Filter()
+    if "slice" in keys:
+        raise FilterError(f"{field}.slice", "slice conditions are not supported")
     if keys == {"has_vector"}:
         name = data["has_vector"]
         if not isinstance(name, str):
@@ -574,16 +591,16 @@ def _check_field(c: FieldCondition, payload: dict[str, Any]) -> bool:
         c.values_count.contains(n) for n in values_count_of(payload, c.path)
     ):
         return True
-    if c.match is None and c.range is None and c.geo is None:
+    m, r, g = c.match, c.range, c.geo
+    if m is None and r is None and g is None:
         return False
-    for v in iter_leaf_values(payload, c.path):
-        if c.match is not None and match_value(c.match, v):
-            return True
-        if c.range is not None and range_value(c.range, v):
-            return True
-        if c.geo is not None:
-            point = geo.as_geo_point(v)
-            if point is not None and c.geo.contains(*point):
+    for value in get_values(payload, c.path):
+        for v in value if isinstance(value, list) else (value,):
+            if m is not None and match_value(m, v):
+                return True
+            if r is not None and range_value(r, v):
+                return True
+            if g is not None and (point := geo.as_geo_point(v)) is not None and g.contains(*point):
                 return True
     return False
 

@@ -528,3 +528,9 @@ def test_nested_include_example():
         "country": {"capital": "Berlin"},
         "cities": [{"n": 1, "m": 2}],
     }
+
+
+def test_slice_conditions_are_refused_as_not_supported():
+    with pytest.raises(FilterError) as info:
+        parse_filter({"must": [{"slice": {"total": 2, "index": 0}}]})
+    assert info.value.field == "filter.must[0].slice" and "not supported" in info.value.reason
