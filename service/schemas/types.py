@@ -79,9 +79,11 @@ FilterJson = Annotated[
             "description": (
                 "Qdrant filter: {must, should, must_not: condition or list of conditions, "
                 "min_should: {conditions, min_count}}. Conditions: {key, match: {value | any | "
-                "except | text}}, {key, range: {gt, gte, lt, lte}}, {key, values_count}, "
-                "{is_empty: {key}}, {is_null: {key}}, {has_id: [ids]}, {has_vector: name}, "
-                "{nested: {key, filter}}, or a nested filter."
+                "except | text | text_any | phrase | prefix | substring}}, {key, range: {gt, "
+                "gte, lt, lte} (numbers or date-times)}, {key, values_count}, {key, geo_radius "
+                "| geo_bounding_box | geo_polygon}, {is_empty: {key}}, {is_null: {key}}, "
+                "{has_id: [ids]}, {has_vector: name}, {nested: {key, filter}}, or a nested "
+                "filter."
             ),
             "properties": {
                 "must": {},
