@@ -27,8 +27,10 @@ def create_field_index(
     body: CreateFieldIndex,
     t0: Started,
 ) -> JSONResponse:
-    """Index payload field ``field_name`` (keyword, integer, float or bool) so filters on it
-    are answered from the index."""
+    """Index payload field ``field_name`` so filters on it are answered from the index.
+    ``field_schema``: keyword, integer, float, bool, datetime, uuid, geo or text, as a name
+    or Qdrant's params object (see vecsearch.payload_schema; bad members are 400s naming
+    them). A new index of a field replaces the old one."""
     return ok(coll.create_payload_index(body.field_name, body.field_schema).to_dict(), t0)
 
 
