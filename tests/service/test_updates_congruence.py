@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
@@ -294,3 +296,114 @@ def test_refusals(client):
         "/collections/c/points/batch?wait=false", json={"operations": [{"upsert": pts}]}
     )
     assert r.status_code == 202 and r.json()["result"][0]["status"] == "acknowledged"
+
+
+# --------------------------------------------------------------------------------------------
+# Random batches (Hypothesis): operations that cannot fail, so that both sides apply them all
+# --------------------------------------------------------------------------------------------
+POOL_A = np.random.default_rng(7).normal(size=(24, 4)).round(3)
+POOL_B = np.random.default_rng(8).normal(size=(24, 3)).round(3)
+
+_ids = st.integers(0, 15)
+_g = st.integers(0, 3)
+_filter = st.builds(lambda g: _f("g", g), _g)
+_payload_st = st.fixed_dictionaries({"g": _g}, optional={"t": st.sampled_from(["x", "y"])})
+
+
+def _struct(i: int, j: int, with_b: bool, payload: dict) -> models.PointStruct:
+    vec = {"a": POOL_A[j].tolist(), **({"b": POOL_B[j].tolist()} if with_b else {})}
+    return models.PointStruct(id=i, vector=vec, payload=payload)
+
+
+_points = st.lists(
+    st.builds(_struct, _ids, st.integers(0, 23), st.booleans(), _payload_st),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda p: p.id,
+)
+_op = st.one_of(
+    st.builds(lambda ps: models.UpsertOperation(upsert=models.PointsList(points=ps)), _points),
+    st.builds(
+        lambda ps: models.UpsertOperation(
+            upsert=models.PointsBatch(
+                batch=models.Batch(
+                    ids=[p.id for p in ps],
+                    vectors={"a": [p.vector["a"] for p in ps]},
+                    payloads=[p.payload for p in ps],
+                )
+            )
+        ),
+        _points,
+    ),
+    st.builds(
+        lambda ids: models.DeleteOperation(delete=models.PointIdsList(points=ids)),
+        st.lists(_ids, min_size=1, max_size=3),
+    ),
+    st.builds(lambda f: models.DeleteOperation(delete=models.FilterSelector(filter=f)), _filter),
+    st.builds(
+        lambda p, f, key: models.SetPayloadOperation(
+            set_payload=models.SetPayload(payload=p, filter=f, key=key)
+        ),
+        _payload_st,
+        _filter,
+        st.sampled_from([None, "inner"]),
+    ),
+    st.builds(
+        lambda p, f: models.OverwritePayloadOperation(
+            overwrite_payload=models.SetPayload(payload=p, filter=f)
+        ),
+        _payload_st,
+        _filter,
+    ),
+    st.builds(
+        lambda f: models.DeletePayloadOperation(
+            delete_payload=models.DeletePayload(keys=["t"], filter=f)
+        ),
+        _filter,
+    ),
+    st.builds(
+        lambda f: models.ClearPayloadOperation(clear_payload=models.FilterSelector(filter=f)),
+        _filter,
+    ),
+    st.builds(
+        lambda f, v: models.DeleteVectorsOperation(
+            delete_vectors=models.DeleteVectors(vector=[v], filter=f)
+        ),
+        _filter,
+        st.sampled_from(["a", "b"]),
+    ),
+)
+
+
+def _state(c: QdrantClient) -> Any:
+    records, _ = c.scroll("h", limit=100, with_payload=True, with_vectors=True)
+    pts = [(r.id, r.payload, Vectors(r.vector)) for r in records]
+    hits = c.query_points("h", query=POOL_A[0].tolist(), using="a", limit=99, search_params=EXACT)
+    # points may share a vector: equal scores come in either order
+    return pts, sorted(
+        ((round(p.score, 4), p.id) for p in hits.points), key=lambda s: (-s[0], s[1])
+    )
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batches=st.lists(st.lists(_op, min_size=1, max_size=5), min_size=1, max_size=2))
+def test_random_batches_agree(pair, batches):
+    for c in pair:
+        c.delete_collection("h")
+        c.create_collection(
+            "h",
+            vectors_config={
+                "a": models.VectorParams(size=4, distance=models.Distance.COSINE),
+                "b": models.VectorParams(size=3, distance=models.Distance.EUCLID),
+            },
+        )
+        c.upsert("h", [_struct(i, i, i % 2 == 0, {"g": i % 4}) for i in range(10)])
+        for ops in batches:
+            c.batch_update_points("h", ops)
+    ours, ref = pair
+    assert _state(ours) == _state(ref)
