@@ -13,9 +13,10 @@ Three sources, none of them copied by hand into the page:
   called with a recording stand-in for the HTTP client, which captures the method and the
   URL template exactly as qdrant-client would send them. The tag is the class's (Qdrant's
   OpenAPI tag), the operation name is Qdrant's ``operationId``. Qdrant routes that
-  qdrant-client no longer mirrors (the deprecated search / recommend / discover family,
-  dropped from qdrant-client in 1.16 but still served by Qdrant) are listed in the notes'
-  ``[unlisted]`` table.
+  qdrant-client does not mirror (the deprecated search / recommend / discover family,
+  dropped from qdrant-client in 1.16 but still served by Qdrant; routes newer than the
+  installed client) are listed by hand in the notes' ``[unlisted]`` table, each with a note
+  saying why it is missing from qdrant-client.
 * Our routes: ``service.create_app`` over a throw-away data directory (never started), walked
   with FastAPI's route iterator; FastAPI's own docs pages are left out.
 * docs/qdrant-api-notes.toml, kept by hand: for each Qdrant route, ``"supported"``,
@@ -78,7 +79,8 @@ class QdrantRoute:
     operation: str
     method: str
     path: str
-    unlisted: bool = False  # in Qdrant's openapi.json but not in qdrant_client.http
+    #: for a route Qdrant serves but qdrant_client.http does not list: why (e.g. deprecated)
+    unlisted: str = ""
 
     @property
     def key(self) -> Key:
@@ -155,12 +157,15 @@ def client_routes() -> list[QdrantRoute]:
 
 
 def unlisted_routes(notes: Mapping[str, Any]) -> list[QdrantRoute]:
-    """The notes' ``[unlisted]`` Qdrant routes (``op = {tag, method, path}``)."""
+    """The notes' ``[unlisted]`` Qdrant routes (``op = {tag, method, path, note}``)."""
     out = []
     for op, spec in notes.get("unlisted", {}).items():
-        if not isinstance(spec, Mapping) or set(spec) != {"tag", "method", "path"}:
-            raise ValueError(f"[unlisted] {op}: expected {{tag, method, path}}")
-        out.append(QdrantRoute(spec["tag"], op, spec["method"].upper(), spec["path"], True))
+        if not isinstance(spec, Mapping) or set(spec) != {"tag", "method", "path", "note"}:
+            raise ValueError(f"[unlisted] {op}: expected {{tag, method, path, note}}")
+        if not spec["note"]:
+            raise ValueError(f"[unlisted] {op}: the note must say why qdrant-client lacks it")
+        route = QdrantRoute(spec["tag"], op, spec["method"].upper(), spec["path"], spec["note"])
+        out.append(route)
     return out
 
 
@@ -290,7 +295,7 @@ def render(routes: Iterable[QdrantRoute], notes: Mapping[str, Any]) -> str:
     statuses = {r.operation: status_of(r, annotations) for r in routes}
     counts = {k: sum(s.kind == k for s in statuses.values()) for k in KINDS}
     version = importlib.metadata.version("qdrant-client")
-    n_unlisted = sum(r.unlisted for r in routes)
+    n_unlisted = sum(bool(r.unlisted) for r in routes)
     lines = [
         "# Qdrant's REST API in vecsearch",
         "",
@@ -298,8 +303,8 @@ def render(routes: Iterable[QdrantRoute], notes: Mapping[str, Any]) -> str:
         "",
         f"Every route of Qdrant's REST API: the {len(routes) - n_unlisted} routes of "
         f"qdrant-client {version}'s `qdrant_client.http` (generated from Qdrant's "
-        f"`openapi.json`) and {n_unlisted} deprecated routes Qdrant still serves that "
-        "qdrant-client no longer lists (marked *deprecated*), with what vecsearch serves.",
+        f"`openapi.json`) and {n_unlisted} routes Qdrant serves that qdrant-client does not "
+        "list (with a note in italics), and what vecsearch serves of each.",
         "",
         f"**{len(routes)} routes: {counts['supported']} supported, {counts['partial']} "
         f"partial, {counts['not supported']} not supported.**",
@@ -321,7 +326,7 @@ def render(routes: Iterable[QdrantRoute], notes: Mapping[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         for r in group:
-            op = f"`{r.operation}`" + (" *deprecated*" if r.unlisted else "")
+            op = f"`{r.operation}`" + (f" *{r.unlisted}*" if r.unlisted else "")
             status = _cell(str(statuses[r.operation]))
             lines.append(f"| {r.method} | `{r.path}` | {op} | {status} |")
         lines.append("")
