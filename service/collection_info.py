@@ -96,10 +96,11 @@ def collection_info(desc: dict[str, Any]) -> dict[str, Any]:
         params["sparse_vectors"] = {s.name: s.sparse_params() for s in config.sparse}
     for key, default in _PARAM_DEFAULTS.items():
         params[key] = qdrant.get(key, default)
-    for key, value in (qdrant.get("params") or {}).items():
+    for key in ("sharding_method", "payload", "id_tracker"):
+        if qdrant.get(key) is not None:
+            params[key] = qdrant[key]
+    for key, value in (qdrant.get("params") or {}).items():  # PATCH's, over the create's
         params[key] = value
-    if qdrant.get("sharding_method") is not None:
-        params["sharding_method"] = qdrant["sharding_method"]
     error = desc["optimizer_error"]
     rebuilding = any(s["rebuilding"] for s in spaces.values())
     status = "red" if error else ("yellow" if rebuilding else "green")

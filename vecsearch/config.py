@@ -12,9 +12,11 @@ the frozen model, its stored JSON form (:meth:`CollectionConfig.to_dict` /
 vector), and :meth:`CollectionConfig.create` for Python callers.
 
 Settings that Qdrant accepts but that have no effect in a single-node embedded engine
-(shards, replication, WAL, optimizer thresholds, ``on_disk``, ``quantization_config``) are
-kept as given in :attr:`CollectionConfig.qdrant` / the space's fields, and echoed back in
-collection info, so clients that read them back see what they set. They change nothing:
+(shards, replication, WAL, optimizer thresholds, ``on_disk``, ``memory``,
+``quantization_config``) are checked by :mod:`vecsearch.config_checks`, kept as given in
+:attr:`CollectionConfig.qdrant` / the space's fields, and echoed back in collection info,
+so clients that read them back see what they set. They change nothing (the ones that would
+are refused):
 vectors are kept as float32 in RAM-resident indexes (use ``index.type = "binary"`` or
 ``"hnsw_binary"`` for binary codes).
 """

@@ -38,6 +38,14 @@ from vecsearch.config import (
     SparseSpaceConfig,
     parse_multivector,
 )
+from vecsearch.config_checks import (
+    check_memory,
+    check_optimizers,
+    check_params,
+    check_patch_params,
+    check_strict_mode,
+    check_wal,
+)
 from vecsearch.errors import ValidationError
 from vecsearch.registry import default_index_type, get_index_type
 from vecsearch.validate import check_int
@@ -50,6 +58,8 @@ QDRANT_ONLY_FIELDS = frozenset(
         "replication_factor",
         "write_consistency_factor",
         "on_disk_payload",
+        "payload",
+        "id_tracker",
         "optimizers_config",
         "wal_config",
         "quantization_config",
@@ -72,10 +82,11 @@ _VECTOR_FIELDS = frozenset(
         "index",
     }
 )
+#: Minimums of Qdrant's ``HnswConfigDiff`` (its OpenAPI schema).
 _HNSW_FIELDS = {
     "m": 0,
     "ef_construct": 4,
-    "full_scan_threshold": 1,
+    "full_scan_threshold": 10,
     "max_indexing_threads": 0,
     "payload_m": 0,
 }
@@ -84,6 +95,8 @@ _HNSW_FLAGS = frozenset({"on_disk", "inline_storage", "copy_vectors"})
 _HNSW_BUILD_KEYS = ("m", "ef_construct")
 #: Longest vector name accepted.
 MAX_NAME = 255
+#: Largest vector size Qdrant accepts (its validation of ``VectorParams.size``).
+MAX_SIZE = 65536
 
 
 def _hnsw(cfg: Any, field: str) -> dict[str, Any] | None:
@@ -98,6 +111,8 @@ def _hnsw(cfg: Any, field: str) -> dict[str, Any] | None:
             continue
         if key in _HNSW_FIELDS:
             out[key] = check_int(value, f"{field}.{key}", minimum=_HNSW_FIELDS[key])
+        elif key == "memory":  # where Qdrant keeps the graph; all of it is in RAM here
+            out[key] = check_memory(value, f"{field}.{key}")
         elif key in _HNSW_FLAGS:
             if not isinstance(value, bool):
                 raise ValidationError(f"{field}.{key}", f"expected true or false, got {value!r}")
@@ -170,6 +185,8 @@ def _space(
     if body.get("datatype") not in (None, "float32", "Float32"):
         raise ValidationError(f"{field}.datatype", "only float32 vectors are supported")
     size = check_int(body.get("size"), f"{field}.size", minimum=1)
+    if size > MAX_SIZE:
+        raise ValidationError(f"{field}.size", f"expected at most {MAX_SIZE}, got {size}")
     distance = Distance.parse(body.get("distance"), f"{field}.distance")
     comparator = parse_multivector(body.get("multivector_config"), distance, field)
     multi = comparator is not None
@@ -188,7 +205,7 @@ def _space(
     on_disk = body.get("on_disk")
     if on_disk is not None and not isinstance(on_disk, bool):
         raise ValidationError(f"{field}.on_disk", f"expected true or false, got {on_disk!r}")
-    memory = _memory(body.get("memory"), f"{field}.memory")
+    memory = _memory(body.get("memory"), f"{field}.memory", pinned=False)
     quant = body.get("quantization_config")
     if quant is not None and not isinstance(quant, Mapping | str):
         raise ValidationError(f"{field}.quantization_config", "expected an object")
@@ -208,13 +225,12 @@ def _space(
     )
 
 
-def _memory(value: Any, field: str) -> str | None:
-    """Qdrant's ``memory`` placement (stored and echoed; vectors stay in RAM here)."""
+def _memory(value: Any, field: str, *, pinned: bool = True) -> str | None:
+    """Qdrant's ``memory`` placement (stored and echoed; vectors stay in RAM here). Qdrant
+    refuses ``pinned`` for dense vector storage (``pinned=False``)."""
     if value is None:
         return None
-    if not isinstance(value, str) or value.lower() not in ("cold", "cached", "pinned"):
-        raise ValidationError(field, f"expected cold, cached or pinned, got {value!r}")
-    return value.lower()
+    return check_memory(value, field, pinned=pinned)
 
 
 def check_vector_name(name: Any, field: str) -> str:
@@ -257,11 +273,29 @@ def parse_create(body: Mapping[str, Any]) -> CollectionConfig:
         raise ValidationError(
             "index.type", f"index type {top_index[0]!r} is for {kind}-vector spaces; none here"
         )
-    qdrant = {k: body[k] for k in QDRANT_ONLY_FIELDS if body.get(k) is not None}
+    qdrant = _qdrant_settings(body)
     sparse = _sparse_spaces(raw_sparse, len(spaces), {s.name for s in spaces})
     return CollectionConfig(
         spaces, named=named, hnsw_config=top_hnsw or {}, qdrant=qdrant, sparse=sparse
     )
+
+
+def _qdrant_settings(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The create body's Qdrant settings kept without effect, checked with Qdrant's limits
+    (:mod:`vecsearch.config_checks` says which are echoed and which refused)."""
+    out = check_params(body)
+    if body.get("optimizers_config") is not None:
+        out["optimizers_config"] = check_optimizers(body["optimizers_config"])
+    if body.get("wal_config") is not None:
+        out["wal_config"] = check_wal(body["wal_config"])
+    if body.get("strict_mode_config") is not None:
+        out["strict_mode_config"] = check_strict_mode(body["strict_mode_config"])
+    for key in ("quantization_config", "metadata"):
+        if body.get(key) is not None:
+            if not isinstance(body[key], Mapping):
+                raise ValidationError(key, "expected an object")
+            out[key] = body[key]
+    return out
 
 
 _SPARSE_FIELDS = frozenset({"index", "modifier"})
@@ -446,7 +480,7 @@ def _patch_space(
     quant = diff.get("quantization_config", space.quantization_config)
     if quant == "Disabled":
         quant = None
-    memory = _memory(diff.get("memory"), f"{field}.memory") or space.memory
+    memory = _memory(diff.get("memory"), f"{field}.memory", pinned=False) or space.memory
     return replace(
         space,
         index=index,
@@ -480,13 +514,16 @@ def parse_patch(
         diff = vectors.get(space.name) or {}
         spaces.append(_patch_space(space, diff, top_diff, hnsw, f"vectors.{space.name}"))
     qdrant = dict(config.qdrant)
-    for key in ("optimizers_config", "params", "strict_mode_config"):
+    checks = {
+        "optimizers_config": check_optimizers,
+        "params": check_patch_params,
+        "strict_mode_config": check_strict_mode,
+    }
+    for key, check in checks.items():
         value = body.get(key)
         if value is None:
             continue
-        if not isinstance(value, Mapping):
-            raise ValidationError(key, "expected an object")
-        qdrant[key] = _merged(qdrant.get(key), value)
+        qdrant[key] = _merged(qdrant.get(key), check(value))
     if body.get("metadata") is not None:
         if not isinstance(body["metadata"], Mapping):
             raise ValidationError("metadata", "expected an object")

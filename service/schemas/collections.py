@@ -42,7 +42,7 @@ class IndexSpec(Body):
 class VectorParams(Body):
     """One dense vector space: the unnamed vector, or one named vector."""
 
-    size: StrictInt = Field(..., ge=1, description="Dimension of the vectors.")
+    size: StrictInt = Field(..., description="Dimension of the vectors: 1 to 65,536.")
     distance: Annotated[
         str,
         WithJsonSchema(
@@ -92,7 +92,9 @@ class CreateCollection(Body):
     """Qdrant's create-collection body plus vecsearch's ``index``.
 
     Qdrant fields that do not apply to a single-node embedded engine (shards, replication,
-    optimizer, WAL, quantization) are accepted and ignored.
+    optimizer, WAL, quantization, memory placement) are checked with Qdrant's limits and
+    echoed, or refused where ignoring them would change behaviour
+    (:mod:`vecsearch.config_checks`, docs/params.md).
     """
 
     vectors: (
@@ -113,6 +115,12 @@ class CreateCollection(Body):
     replication_factor: StrictInt | None = None
     write_consistency_factor: StrictInt | None = None
     on_disk_payload: StrictBool | None = None
+    payload: dict[str, Any] | None = Field(
+        None, description="Qdrant's {memory: cold | cached}: stored and echoed; no effect."
+    )
+    id_tracker: dict[str, Any] | None = Field(
+        None, description="Qdrant's {memory: cold | cached | pinned}: stored and echoed."
+    )
     hnsw_config: dict[str, Any] | None = Field(
         None,
         description="Qdrant's HNSW config: m / ef_construct (for hnsw), full_scan_threshold (KB).",

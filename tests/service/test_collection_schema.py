@@ -95,6 +95,7 @@ SCHEMAS: dict[str, Schema] = {
                 "read_fan_out_delay_ms",
                 "on_disk_payload",
                 "payload",
+                "id_tracker",  # 1.20: in qdrant-client 1.20's CollectionParams
                 "sparse_vectors",
             }
         ),

@@ -141,7 +141,7 @@ def test_create_with_the_index_extension(client):
     ("body", "status", "needle"),
     [
         ({}, 400, "vectors: expected an object"),
-        ({"vectors": {"size": 0, "distance": "Cosine"}}, 422, "vectors.size"),
+        ({"vectors": {"size": 0, "distance": "Cosine"}}, 400, "vectors.size"),
         ({"vectors": {"size": "4", "distance": "Cosine"}}, 422, "vectors.size"),
         ({"vectors": {"size": 4, "distance": "Manhattan"}}, 400, "vectors.distance"),
         ({"vectors": {"size": 4, "distance": "Cosine"}, "bogus": 1}, 422, "bogus: unknown field"),

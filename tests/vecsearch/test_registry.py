@@ -157,7 +157,7 @@ def test_hnsw_filtered_search_after_slot_reuse(db, rng):
         {
             "vectors": {"size": 8, "distance": "Euclid"},
             "index": {"type": "hnsw", "params": {"M": 8, "ef_construction": 32}},
-            "hnsw_config": {"full_scan_threshold": 4},  # KB: up to 128 points go exact
+            "hnsw_config": {"full_scan_threshold": 10},  # KB: up to 320 points go exact
         },
     )
     coll.create_payload_index("g", "integer")
