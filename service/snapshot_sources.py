@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
@@ -138,7 +139,7 @@ async def receive_upload(request: Request, dest: Path, max_bytes: int) -> None:
             n += len(chunk)
             if n > max_bytes:
                 raise _too_large(max_bytes)
-            parser.write(chunk)
+            await run_in_threadpool(parser.write, chunk)  # file writes off the event loop
         parser.finalize()
     except ValueError as exc:  # python-multipart's parse errors
         raise ValidationError(UPLOAD_FIELD, f"malformed multipart body: {exc}") from None
