@@ -106,9 +106,11 @@ class Database:
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
     def publish(self, work: Path, name: str, *, replace: bool = False) -> None:
-        """Move a complete collection directory into place (atomic rename)."""
+        """Move a complete collection directory into place (atomic rename); not under an
+        alias's name (Qdrant refuses a collection named like an alias)."""
         target = self.collections_dir / name
         with self._lock:
+            self._check_not_alias(name)
             old = None
             if target.exists():
                 if not replace:
@@ -144,12 +146,7 @@ class Database:
         with self._lock:
             if self.collection_exists(name):
                 raise CollectionExistsError(f"collection {name!r} already exists")
-            if self.aliases.get(name) is not None:
-                raise ValidationError(
-                    "collection_name",
-                    f"Can't create collection with name {name}. "
-                    "Alias with the same name already exists",
-                )
+            self._check_not_alias(name)
             work = self.work_dir("create", name)
             Collection.create(name, work, cfg).close(save_index=False)  # nothing to save yet
             self.publish(work, name)
@@ -159,6 +156,14 @@ class Database:
         """The collection that ``name`` designates: an alias's target, else ``name``."""
         check_collection_name(name)
         return self.aliases.get(name) or name
+
+    def _check_not_alias(self, name: str) -> None:
+        if self.aliases.get(name) is not None:
+            raise ValidationError(
+                "collection_name",
+                f"Can't create collection with name {name}. "
+                "Alias with the same name already exists",
+            )
 
     def get_collection(self, name: str) -> Collection:
         """The open collection ``name`` or aliased ``name`` (opened on first use)."""
