@@ -69,6 +69,8 @@ from vecsearch.payload_path import parse_path
 from vecsearch.payload_schema import parse_index_spec
 from vecsearch.point_input import PointWrite, parse_batch, parse_points, parse_vector_updates
 from vecsearch.query import Query, parse_query, parse_search, run, run_groups
+from vecsearch.query.kinds import parse_order_by
+from vecsearch.query.order import scroll_ordered
 from vecsearch.query.parse import Resolver
 from vecsearch.query.requests import group_answers, parse_group_request, parse_request
 from vecsearch.rebuild import Rebuilder
@@ -445,15 +447,26 @@ class Collection:
         offset: Any = None,
         with_payload: Any = True,
         with_vector: Any = False,
+        order_by: Any = None,
     ) -> tuple[list[Record], PointId | None]:
-        """Points in id order from id ``offset`` (inclusive); returns ``(records, next_offset)``."""
+        """Points in id order from id ``offset`` (inclusive); returns ``(records, next_offset)``.
+        With ``order_by`` (Qdrant's ``OrderBy``; no ``offset``, page on with ``start_from``)
+        the points in payload order, each with its ``order_value``, and no next offset."""
         flt = parse_filter(filter, "filter")
         limit = check_int(limit, "limit", minimum=1)
         start = id_key(parse_point_id(offset, "offset")) if offset is not None else None
         sel = PayloadSelector.parse(with_payload)
         wv = VectorSelector.parse(with_vector)
+        order = None if order_by is None else parse_order_by(order_by, "order_by")
+        if order is not None and offset is not None:
+            raise ValidationError("offset", "cannot be used with order_by: use start_from")
         with self.reading():
             store = self.store
+            limit = min(limit, self._state.n_points + 1)  # 2**63 must not reach SQLite
+            if order is not None:
+                allowed = np.flatnonzero(self._state.mask(flt if flt else Filter()))
+                got = scroll_ordered(store, self._records, allowed, order, limit, sel, wv)
+                return got, None
             if flt is None:
                 pairs = store.scroll_keys(start, limit + 1)
             else:

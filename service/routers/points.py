@@ -37,6 +37,7 @@ from service.schemas import (
 from service.security import ReadAccess, WriteAccess
 from vecsearch.errors import PointNotFoundError, ValidationError
 from vecsearch.ids import parse_point_id
+from vecsearch.query.parse import with_vector_of
 
 router = APIRouter(prefix="/collections/{collection_name}", tags=["points"])
 
@@ -297,15 +298,18 @@ def scroll_points(
     body: ScrollRequest | None = None,
 ) -> JSONResponse:
     """A page of points in id order from ``offset`` (inclusive); ``next_page_offset`` is
-    the id to pass as ``offset`` for the next page (null at the end)."""
+    the id to pass as ``offset`` for the next page (null at the end). With ``order_by``: in
+    payload order (each point once per distinct value, with its ``order_value``), paged by
+    ``start_from``, ``next_page_offset`` null."""
     body = body or ScrollRequest()
     reject_set("shard_key", body.shard_key)
-    reject_set("order_by", body.order_by, "is not supported: points scroll in id order")
+    wv, _ = with_vector_of(body.model_dump(include={"with_vector", "with_vectors"}), "")
     records, nxt = coll.scroll(
         filter=body.filter,
         limit=_default(body.limit, 10),
         offset=body.offset,
         with_payload=_default(body.with_payload, True),
-        with_vector=_default(body.with_vector, False),
+        with_vector=_default(wv, False),
+        order_by=body.order_by,
     )
     return ok({"points": [r.to_dict() for r in records], "next_page_offset": nxt}, t0)

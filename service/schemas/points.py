@@ -102,14 +102,21 @@ class CountRequest(Body):
 
 
 class ScrollRequest(Body):
-    """Page through points in id order."""
+    """Page through points in id order (or in payload order with ``order_by``)."""
 
     offset: PointId | None = Field(None, description="Start from this id (inclusive).")
     limit: StrictInt | None = Field(None, description="Page size, default 10.")
     filter: FilterJson | None = None
     with_payload: WithPayload = Field(None, description="Default true.")
     with_vector: WithVector = Field(None, description="Default false.")
-    order_by: Any = Field(None, description="Not supported: must be null.")
+    with_vectors: WithVector = Field(None, description="Spelling of with_vector.")
+    order_by: Any = Field(
+        None,
+        description=(
+            "A payload key, or {key, direction: asc | desc, start_from}: points in the order "
+            "of their values (numbers or RFC 3339 date-times), without offset."
+        ),
+    )
     shard_key: ShardKey = None
 
 

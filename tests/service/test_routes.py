@@ -365,8 +365,12 @@ def test_count_and_scroll(filled):
     page = result(filled.post("/collections/c/points/scroll", json={"filter": flt, "limit": 500}))
     assert [p["id"] for p in page["points"]] == list(range(1, 200, 3))
     assert page["next_page_offset"] is None
-    r = filled.post("/collections/c/points/scroll", json={"order_by": "g"})
-    error(r, 400, "order_by")
+    r = filled.post("/collections/c/points/scroll", json={"order_by": "g", "offset": 3})
+    error(r, 400, "offset: cannot be used with order_by")
+    r = filled.post("/collections/c/points/scroll", json={"order_by": {"key": "g", "x": 1}})
+    error(r, 400, "order_by.x")
+    body = {"with_vector": True, "with_vectors": True}
+    error(filled.post("/collections/c/points/scroll", json=body), 400, "with_vectors")
     error(filled.post("/collections/c/points/scroll", json={"limit": 0}), 400, "limit")
 
 

@@ -79,12 +79,18 @@ def parse_lookup_from(
     return resolve(value["collection"]), vector
 
 
-def example(space: AnySpace, ids: IdVectors, value: Any, field: str) -> tuple[Any, int | None]:
+def example(
+    space: AnySpace, ids: IdVectors, value: Any, field: str, *, raw: bool = False
+) -> tuple[Any, int | None]:
     """A checked example vector of ``space`` and the label it excludes (by-id examples of
-    this collection)."""
+    this collection). ``raw``: a given dense vector as given (checked, not normalised), as
+    Qdrant averages recommendation examples before normalising the average."""
     if isinstance(value, int | str) and not isinstance(value, bool):
         label, vec = ids.read(parse_point_id(value, field), field)
         return space.check_query(vec, field), label
+    if raw and isinstance(space, VectorSpace) and not space.multi:
+        space.check_query(value, field)
+        return np.asarray(value, dtype=np.float32), None
     if isinstance(space, SparseSpace):
         if is_inference_object(value):
             return query_vector(parse_document(value, field).tokens()), None
@@ -99,7 +105,7 @@ def example(space: AnySpace, ids: IdVectors, value: Any, field: str) -> tuple[An
 
 
 def _examples(
-    space: AnySpace, ids: IdVectors, values: Any, field: str
+    space: AnySpace, ids: IdVectors, values: Any, field: str, raw: bool = False
 ) -> tuple[list[Any], list[int]]:
     if values is None:
         return [], []
@@ -107,7 +113,7 @@ def _examples(
         raise ValidationError(field, "expected a list of vectors or point ids")
     vecs, labels = [], []
     for i, v in enumerate(values):
-        vec, label = example(space, ids, v, f"{field}[{i}]")
+        vec, label = example(space, ids, v, f"{field}[{i}]", raw=raw)
         vecs.append(vec)
         if label is not None:
             labels.append(label)
@@ -132,10 +138,11 @@ def parse_recommend(space: AnySpace, ids: IdVectors, body: Any, field: str) -> N
         raise ValidationError(
             f"{field}.strategy", f"unknown strategy {strategy!r}; expected one of {STRATEGIES}"
         )
-    pos, pl = _examples(space, ids, body.get("positive"), f"{field}.positive")
-    neg, nl = _examples(space, ids, body.get("negative"), f"{field}.negative")
+    avg = strategy == "average_vector"
+    pos, pl = _examples(space, ids, body.get("positive"), f"{field}.positive", avg)
+    neg, nl = _examples(space, ids, body.get("negative"), f"{field}.negative", avg)
     exclude = tuple(dict.fromkeys(pl + nl))
-    if strategy == "average_vector":
+    if avg:
         if not pos:
             raise ValidationError(
                 f"{field}.positive", "the average_vector strategy needs at least one positive"

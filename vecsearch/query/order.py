@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from vecsearch.errors import ValidationError
+from vecsearch.ids import key_to_id
+from vecsearch.models import PayloadSelector, Record, VectorSelector
 from vecsearch.payload_path import iter_leaf_values, parse_path
 from vecsearch.query.model import OrderBy
-from vecsearch.records import scroll_filtered
+from vecsearch.records import RecordReader, scroll_filtered
 from vecsearch.store import Store
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -113,3 +116,27 @@ def sample(allowed: np.ndarray, want: int, rng: np.random.Generator) -> np.ndarr
     if allowed.size <= want:
         return rng.permutation(allowed)
     return rng.choice(allowed, size=want, replace=False)
+
+
+def scroll_ordered(
+    store: Store,
+    records: RecordReader,
+    allowed: np.ndarray,
+    order: OrderBy,
+    limit: int,
+    sel: PayloadSelector,
+    wv: VectorSelector,
+) -> list[Record]:
+    """The first ``limit`` records of a scroll with ``order_by`` (each with its
+    ``order_value``; a point with several values appears once per value)."""
+    labels, keys, values = ordered(store, allowed, order, limit)
+    found = iter(records.records(labels.tolist(), sel, wv))
+    out: list[Record] = []
+    rec = next(found, None)
+    for key, value in zip(keys.tolist(), values, strict=True):
+        if rec is None:
+            break
+        if rec.id == key_to_id(key):  # points deleted since they were ordered are missing
+            out.append(replace(rec, order_value=value))
+            rec = next(found, None)
+    return out

@@ -303,6 +303,10 @@ def _stage(
         other, vector = found if found is not None else (None, None)
         ids = IdVectors(src, space.name, other, vector)
     target = _target(space, ids, query, f"{pre}query")
+    if target is None and stages:
+        raise ValidationError(
+            f"{pre}query", "missing: give a fusion or a query that ranks the prefetched points"
+        )
     if target is None:  # no query: the points passing the filter, in id order
         target = Scan()
     if isinstance(target, Fusion):
