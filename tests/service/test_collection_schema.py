@@ -356,3 +356,26 @@ def test_collection_info_conforms(client, name):
     parsed = m.CollectionInfo.model_validate_json(json.dumps(result), strict=True)
     assert parsed.points_count == len(points)
     assert parsed.config.params.shard_number == 1
+
+
+def test_collection_info_conforms_after_patch(client):
+    """PATCHed settings are echoed within the schema too (and a rebuild leaves it green)."""
+    body = {"vectors": {"v": {"size": DIM, "distance": "Cosine"}}, "index": {"type": "hnsw"}}
+    assert client.put("/collections/c", json=body).status_code == 200
+    points = [{"id": i, "vector": {"v": v}} for i, v in enumerate(_dense(64))]
+    assert client.put("/collections/c/points", json={"points": points}).status_code == 200
+    patch = {
+        "vectors": {"v": {"hnsw_config": {"m": 8, "ef_construct": 64}, "memory": "cold"}},
+        "hnsw_config": {"full_scan_threshold": 500},
+        "optimizers_config": {"indexing_threshold": 1000},
+        "params": {"replication_factor": 2, "payload": {"memory": "cached"}},
+        "metadata": {"owner": "tests"},
+    }
+    r = client.patch("/collections/c", json=patch)
+    assert r.status_code == 200, r.text
+    result = client.get("/collections/c").json()["result"]
+    assert schema_problems(result) == []
+    parsed = m.CollectionInfo.model_validate_json(json.dumps(result), strict=True)
+    assert parsed.config.params.vectors["v"].hnsw_config.m == 8
+    assert parsed.config.params.replication_factor == 2
+    assert parsed.config.metadata == {"owner": "tests"}
