@@ -20,9 +20,12 @@ Semantics:
 * **in order**: each operation sees the earlier ones (a delete by filter after an upsert
   deletes the upserted points; a ``set_payload`` may address a point upserted before it);
 * **atomic**: the operations run in one store transaction (:meth:`vecsearch.store.Store.batch`)
-  that commits, durably, only when all succeeded. An operation that fails while applying
-  (``set_payload`` or ``update_vectors`` on a missing id: 404) rolls the store back and
-  reloads the in-memory state from it, so the collection is exactly as before the request;
+  that commits, durably, only when all succeeded. An operation addressing a missing id
+  (``set_payload``, ``update_vectors``, ... by ids: 404) is caught before anything is written,
+  by following which ids exist through the operations (upserts add ids, deletes by id remove
+  them). Only after a delete by filter, whose ids are known when it runs, can an operation
+  fail while applying: then the store rolls back and the in-memory state is reloaded from it
+  (which costs a load of the collection), so the collection is exactly as before the request;
 * **isolated**: the batch holds the collection's exclusive lock from its first write to its
   commit, so no search sees a partly applied batch (searches of that collection wait for the
   batch; single writes hold it only per chunk of points);
@@ -43,12 +46,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from vecsearch import payload_changes
-from vecsearch.errors import ValidationError
+from vecsearch.errors import PointNotFoundError, ValidationError
 from vecsearch.filters import parse_filter
-from vecsearch.ids import parse_point_ids
+from vecsearch.ids import id_key, key_to_id, parse_point_ids
 from vecsearch.models import UpdateResult
 from vecsearch.point_input import parse_batch, parse_points, parse_vector_updates
 from vecsearch.sparse_space import SparseSpace
@@ -65,8 +69,22 @@ OPERATIONS = (
     "delete_vectors",
 )
 
-#: A parsed operation: applies itself to the collection (inside the batch).
-Step = Callable[[Any], UpdateResult]
+
+@dataclass(frozen=True)
+class Step:
+    """A parsed operation: ``run(collection)`` applies it (inside the batch); the id keys it
+    ``adds`` (upsert), ``removes`` (delete by ids) and ``requires`` to exist (by-id updates);
+    ``unknown``: it removes points that only running it tells (delete by filter)."""
+
+    run: Callable[[Any], UpdateResult]
+    adds: tuple[bytes, ...] = ()
+    removes: tuple[bytes, ...] = ()
+    requires: tuple[bytes, ...] = ()
+    unknown: bool = False
+
+
+def _keys(points: Any) -> tuple[bytes, ...]:
+    return tuple(dict.fromkeys(id_key(p) for p in parse_point_ids(points)))
 
 
 @contextmanager
@@ -125,14 +143,15 @@ def _upsert(coll: Any, body: Any, field: str) -> Step:
             if "ids" not in b or "vectors" not in b:
                 raise ValidationError("batch", "expected ids and vectors")
             write = parse_batch(coll.config, b["ids"], b["vectors"], b.get("payloads"))
-    return lambda c: c._upsert(write)
+    return Step(lambda c: c._upsert(write), adds=tuple(write.keys))
 
 
 def _delete(coll: Any, body: Any, field: str) -> Step:
     body = _fields(body, {"points", "filter", "shard_key"}, field)
     _unsupported(body, field, "shard_key")
     points, flt = _selector(body, field)
-    return lambda c: c.delete(points=points, filter=flt)
+    run = lambda c: c.delete(points=points, filter=flt)  # noqa: E731
+    return Step(run, unknown=True) if points is None else Step(run, removes=_keys(points))
 
 
 def _payload_change(coll: Any, body: Any, field: str, kind: str) -> Step:
@@ -158,7 +177,10 @@ def _payload_change(coll: Any, body: Any, field: str, kind: str) -> Step:
             change = payload_changes.delete_keys(body["keys"])
         else:
             change = payload_changes.clear()
-    return lambda c: c._rewrite_payloads(points, flt, change)
+    return Step(
+        lambda c: c._rewrite_payloads(points, flt, change),
+        requires=() if points is None else _keys(points),
+    )
 
 
 def _update_vectors(coll: Any, body: Any, field: str) -> Step:
@@ -166,7 +188,7 @@ def _update_vectors(coll: Any, body: Any, field: str) -> Step:
     _unsupported(body, field, "shard_key", "update_filter")
     with _named(field):
         write = parse_vector_updates(coll.config, body.get("points"))
-    return lambda c: c._update_vectors(write)
+    return Step(lambda c: c._update_vectors(write), requires=tuple(write.keys))
 
 
 def _delete_vectors(coll: Any, body: Any, field: str) -> Step:
@@ -178,7 +200,10 @@ def _delete_vectors(coll: Any, body: Any, field: str) -> Step:
         raise ValidationError(f"{field}.vector", "expected a non-empty list of vector names")
     for i, name in enumerate(names):
         coll.space(name, f"{field}.vector[{i}]")
-    return lambda c: c.delete_vectors(list(names), points=points, filter=flt)
+    return Step(
+        lambda c: c.delete_vectors(list(names), points=points, filter=flt),
+        requires=() if points is None else _keys(points),
+    )
 
 
 def parse_operations(coll: Any, operations: Any, field: str = "operations") -> list[Step]:
@@ -208,18 +233,42 @@ def parse_operations(coll: Any, operations: Any, field: str = "operations") -> l
     return steps
 
 
+def check_ids(coll: Any, steps: Sequence[Step]) -> None:
+    """Raise :class:`PointNotFoundError` for the first by-id operation whose id will not
+    exist when it runs, following the ids through the batch (up to its first delete by
+    filter); call with the collection's write lock held."""
+    wanted = list(dict.fromkeys(k for s in steps for k in (*s.requires, *s.removes, *s.adds)))
+    exist = set(coll.store.lookup(wanted, writer=True)) if wanted else set()
+    for step in steps:
+        if step.unknown:
+            return
+        missing = next((k for k in step.requires if k not in exist), None)
+        if missing is not None:
+            raise PointNotFoundError(
+                f"no point with id {key_to_id(missing)} in collection {coll.name!r}"
+            )
+        exist.difference_update(step.removes)
+        exist.update(step.adds)
+
+
 def apply_batch(coll: Any, operations: Any) -> list[UpdateResult]:
     """Validate then apply ``operations`` to collection ``coll`` in order, atomically (see
     the module docstring); returns one result per operation."""
     steps = parse_operations(coll, operations)
     if not steps:
         return []
-    with coll._write_lock, coll._rw.write():
+    with coll._write_lock:
+        check_ids(coll, steps)
+        return _apply(coll, steps)
+
+
+def _apply(coll: Any, steps: Sequence[Step]) -> list[UpdateResult]:
+    with coll._rw.write():
         store = coll.store
         stats = {n: s.text_stats for n, s in coll.spaces.items() if isinstance(s, SparseSpace)}
         try:
             with store.batch():
-                return [step(coll) for step in steps]
+                return [step.run(coll) for step in steps]
         except BaseException:
             # the store is as before the batch: so must the derived state be
             coll._state.load()

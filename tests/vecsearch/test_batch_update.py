@@ -91,10 +91,18 @@ def test_operations_apply_in_order_and_see_each_other(db: Database) -> None:
     assert coll.count() == 21
 
 
+@pytest.mark.parametrize("after_filter_delete", [False, True])
 @pytest.mark.parametrize("failing", ["set_payload", "update_vectors", "delete_vectors"])
-def test_a_failing_operation_changes_nothing(db: Database, failing: str) -> None:
+def test_a_failing_operation_changes_nothing(
+    db: Database, failing: str, after_filter_delete: bool, monkeypatch
+) -> None:
+    """Caught before writing (ids followed through the batch), or, after a delete by
+    filter, while applying: then the store rolls back and the memory state is reloaded."""
     coll = filled(db)
     before, seq = state(coll), coll.store.seq
+    loads = []
+    real_load = coll._state.load
+    monkeypatch.setattr(coll._state, "load", lambda: (loads.append(1), real_load()))
     bad = {
         "set_payload": {"set_payload": {"payload": {"z": 1}, "points": [5, 999]}},
         "update_vectors": {"update_vectors": {"points": [{"id": 999, "vector": {"a": vec(0)}}]}},
@@ -106,13 +114,16 @@ def test_a_failing_operation_changes_nothing(db: Database, failing: str) -> None
         {"delete": {"points": [0, 1, 2]}},
         {"set_payload": {"payload": {"g": 1}, "filter": {"must": [{"has_id": [4, 5]}]}}},
         {"delete_vectors": {"vector": ["b"], "points": [6]}},
+        {"delete": {"filter": {"must": [{"has_id": [8]}]}}} if after_filter_delete else None,
         bad,
         {"delete": {"points": [7]}},
     ]
-    with pytest.raises(PointNotFoundError):
+    ops = [op for op in ops if op is not None]
+    with pytest.raises(PointNotFoundError, match="999"):
         coll.batch_update(ops)
     assert state(coll) == before
     assert coll.store.seq == seq
+    assert len(loads) == (1 if after_filter_delete else 0)
     # and on disk: a fresh connection sees the old store
     conn = sqlite3.connect(coll.path / "store.sqlite")
     try:
@@ -176,6 +187,26 @@ def test_validation_errors_name_the_operation_and_change_nothing(db: Database) -
         with pytest.raises(ValidationError) as err:
             coll.batch_update(ops)
         assert err.value.field.startswith(field), (ops, err.value.field)
+    assert state(coll) == before
+
+
+def test_ids_are_followed_through_the_batch(db: Database) -> None:
+    coll = filled(db)
+    ok = [
+        {"upsert": {"points": [{"id": 200, "vector": {"a": vec(1)}}]}},
+        {"set_payload": {"payload": {"k": 1}, "points": [200]}},  # exists by then
+        {"delete": {"points": [200, 3]}},
+        {"upsert": {"points": [{"id": 3, "vector": {"b": vec(2)}}]}},
+        {"update_vectors": {"points": [{"id": 3, "vector": {"a": vec(3)}}]}},
+    ]
+    assert len(coll.batch_update(ok)) == 5
+    assert coll.retrieve([200]) == []
+    (p3,) = coll.retrieve([3], with_vector=True)
+    assert set(p3.vector) == {"a", "b"} and p3.payload == {}
+    before = state(coll)
+    gone = [{"delete": {"points": [4]}}, {"clear_payload": {"points": [4]}}]
+    with pytest.raises(PointNotFoundError, match="id 4"):
+        coll.batch_update(gone)
     assert state(coll) == before
 
 
