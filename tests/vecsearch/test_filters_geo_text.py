@@ -9,7 +9,7 @@ import uuid
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from qdrant_client.http import models
 from qdrant_client.local import datetime_utils
@@ -534,3 +534,87 @@ def test_slice_conditions_are_refused_as_not_supported():
     with pytest.raises(FilterError) as info:
         parse_filter({"must": [{"slice": {"total": 2, "index": 0}}]})
     assert info.value.field == "filter.must[0].slice" and "not supported" in info.value.reason
+
+
+# --------------------------------------------------------------------------------------------
+# Random filters of the new kinds through a collection, indexed or not, against local mode
+# --------------------------------------------------------------------------------------------
+
+coord = st.sampled_from([-70, -65, -10, 0, 10, 52.52, 60, 170, -170, 13.405, 33.3])
+geo_point = st.builds(lambda lon, lat: {"lon": lon, "lat": max(-90, min(90, lat))}, coord, coord)
+random_payloads = st.fixed_dictionaries(
+    {},
+    optional={
+        "loc": st.one_of(geo_point, st.lists(geo_point, max_size=3), st.none()),
+        "d": st.sampled_from([*DATES[:11], "2024-03-05", "2023-12-31T23:00:00-02:00", "x"]),
+        "u": st.sampled_from([str(uuid.UUID(int=i)) for i in range(4)]),
+        "t": st.lists(st.sampled_from(["fox", "Quick", "brown", "dog", "the"]), max_size=5).map(
+            " ".join
+        ),
+    },
+)
+geo_conds = st.sampled_from([{"key": "loc", **c} for c in GEO_CONDITIONS])
+date_conds = st.builds(
+    lambda op, v: {"key": "d", "range": {op: v}},
+    st.sampled_from(["gt", "gte", "lt", "lte"]),
+    st.sampled_from(["2024-01-01", "2024-01-01T10:00:00Z", "2024-01-01T09:30:00+01:00"]),
+)
+uuid_conds = st.one_of(
+    st.builds(lambda i: {"key": "u", "match": {"value": str(uuid.UUID(int=i))}}, st.integers(0, 4)),
+    st.builds(
+        lambda ids: {"key": "u", "match": {"any": [str(uuid.UUID(int=i)) for i in ids]}},
+        st.lists(st.integers(0, 4), max_size=3),
+    ),
+)
+text_conds = st.builds(
+    lambda kind, words: {"key": "t", "match": {kind: " ".join(words)}},
+    st.sampled_from(["text", "text_any", "phrase"]),
+    st.lists(st.sampled_from(["fox", "quick", "BROWN", "dog", "cat"]), max_size=3),
+)
+other_conds = st.one_of(
+    st.builds(
+        lambda k, b: {"key": k, "values_count": b},
+        st.sampled_from(["loc", "t"]),
+        st.sampled_from([{"lt": 1}, {"gte": 2}, {"gt": 0, "lte": 2}]),
+    ),
+    st.builds(lambda k: {"is_empty": {"key": k}}, st.sampled_from(["loc", "t", "d"])),
+)
+new_leaf = st.one_of(geo_conds, date_conds, uuid_conds, text_conds, other_conds)
+
+
+def _clauses(children):
+    return st.builds(
+        lambda must, should, must_not: {
+            k: v for k, v in (("must", must), ("should", should), ("must_not", must_not)) if v
+        },
+        st.lists(children, max_size=2),
+        st.lists(children, max_size=2),
+        st.lists(children, max_size=2),
+    )
+
+
+new_filters = _clauses(st.recursive(new_leaf, _clauses, max_leaves=4))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    data=st.lists(random_payloads, min_size=1, max_size=15),
+    flts=st.lists(new_filters, min_size=1, max_size=5),
+    indexed=st.booleans(),
+)
+def test_random_filters_through_a_collection_agree_with_local_mode(
+    tmp_path_factory, data, flts, indexed
+):
+    db = Database(tmp_path_factory.mktemp("g"))
+    try:
+        c = db.create_collection("c", {"vectors": {"size": 2, "distance": "Euclid"}})
+        if indexed:
+            for key, schema in (("loc", "geo"), ("d", "datetime"), ("u", "uuid"), ("t", "text")):
+                c.create_payload_index(key, schema)
+        c.upsert_batch(list(range(len(data))), np.zeros((len(data), 2)), data)
+        for flt in flts:
+            want = [i for i, p in enumerate(data) if local(flt, p, i)]
+            assert c.count(flt) == len(want), flt
+            assert [r.id for r in c.scroll(filter=flt, limit=100)[0]] == want, flt
+    finally:
+        db.close()
