@@ -103,6 +103,15 @@ Wait = Annotated[
     bool | None,
     Query(
         description=(
+            "Accepted for compatibility: the operation is complete (and durable) when it is "
+            "answered."
+        )
+    ),
+]
+PointWait = Annotated[
+    bool | None,
+    Query(
+        description=(
             "false: answer 202 with status 'acknowledged' (Qdrant's shape); true or absent: "
             "200 'completed'. Either way the write is performed before the answer: it is "
             "durable and visible to searches once acknowledged."
@@ -114,7 +123,7 @@ Consistency = Annotated[str | None, Query(description="Accepted and ignored (one
 
 
 async def _write_options(
-    wait: Wait = None, ordering: Consistency = None, timeout: Timeout = None
+    wait: PointWait = None, ordering: Consistency = None, timeout: Timeout = None
 ) -> bool | None:
     """Qdrant's query parameters of point writes (``?wait=&ordering=&timeout=``), declared
     once for the OpenAPI spec; returns ``wait`` (``ordering`` and ``timeout`` change
