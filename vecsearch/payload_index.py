@@ -6,7 +6,9 @@ returns ``None`` otherwise (the planner then evaluates payloads). Indexed values
 values a field condition looks at (the values at the path, leaf arrays opened one level),
 restricted to the index's type:
 
-* ``keyword``: strings; answers ``match.value`` (string) and ``match.any`` (strings);
+* ``keyword``: strings; answers ``match.value`` (string) and ``match.any`` (strings), and
+  ``match.prefix`` / ``match.substring`` by a pass over its distinct values (Qdrant's
+  ``prefix`` option only speeds prefixes up there; the answer is the same);
 * ``integer``: integers; answers ``match.value`` / ``match.any`` (integers) and ``range``
   while the field holds no non-integer numbers;
 * ``float``: integers and floats; answers ``range``;
@@ -47,7 +49,14 @@ from typing import Any
 import numpy as np
 
 from vecsearch.datetimes import parse_datetime
-from vecsearch.filters import Condition, FieldCondition, MatchAny, MatchValue
+from vecsearch.filters import (
+    Condition,
+    FieldCondition,
+    MatchAny,
+    MatchPrefix,
+    MatchSubstring,
+    MatchValue,
+)
 from vecsearch.payload_index_geo import GeoIndex
 from vecsearch.payload_index_text import TextIndex
 from vecsearch.payload_path import iter_leaf_values, parse_path
@@ -265,6 +274,14 @@ class PayloadIndex:
             return self._range_mask(r.gt, r.gte, r.lt, r.lte, size)
         if self.schema == "integer" and not self.spec.lookup:
             return None
+        if isinstance(m, MatchPrefix | MatchSubstring):
+            if self.schema != "keyword":
+                return None
+            if isinstance(m, MatchPrefix):
+                hits = [k for k in list(self._postings) if k.startswith(m.prefix)]
+            else:
+                hits = [k for k in list(self._postings) if m.substring in k]
+            return self._posting_mask(hits, size)
         if self.schema == "uuid":
             values = (m.value,) if isinstance(m, MatchValue) else None
             if isinstance(m, MatchAny) and m.kind == "str":

@@ -618,3 +618,22 @@ def test_random_filters_through_a_collection_agree_with_local_mode(
             assert [r.id for r in c.scroll(filter=flt, limit=100)[0]] == want, flt
     finally:
         db.close()
+
+
+def test_keyword_index_answers_prefix_and_substring(db):
+    words = ["apple", "apricot", "Apple", "banana", "grape", "pineapple"]
+    payloads = [{"k": w} for w in words] + [{"k": ["band", "ape"]}, {"k": 5}, {}]
+    plain = db.create_collection("plain", {"vectors": {"size": 2, "distance": "Euclid"}})
+    indexed = db.create_collection("indexed", {"vectors": {"size": 2, "distance": "Euclid"}})
+    indexed.create_payload_index("k", {"type": "keyword", "prefix": True})
+    for c in (plain, indexed):
+        c.upsert_batch(list(range(len(payloads))), np.zeros((len(payloads), 2)), payloads)
+    for m in ({"prefix": "ap"}, {"prefix": "ban"}, {"prefix": ""}, {"substring": "ape"}):
+        flt = {"must": [{"key": "k", "match": m}]}
+        want = [i for i, p in enumerate(payloads) if local(flt, p)]
+        assert want
+        for c in (plain, indexed):
+            assert [r.id for r in c.scroll(filter=flt, limit=20)[0]] == want
+        sel = indexed._state.selector()
+        sel.mask(parse_filter(flt))
+        assert sel.last_method == "index"
