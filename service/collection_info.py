@@ -25,7 +25,8 @@ OPTIMIZER_DEFAULTS = {
     "default_segment_number": 1,
     "max_segment_size": None,
     "memmap_threshold": None,
-    "indexing_threshold": 0,
+    # not 0, which in Qdrant means "indexing disabled": here every point is indexed at once
+    "indexing_threshold": None,
     "flush_interval_sec": 0,
     "max_optimization_threads": None,
 }
@@ -35,6 +36,8 @@ WAL_DEFAULTS = {"wal_capacity_mb": 32, "wal_segments_ahead": 0}
 #: Qdrant's default ``ef_construct``, reported when no vector builds an HNSW graph (Qdrant's
 #: schema wants ``ef_construct >= 4`` even where ``m = 0`` says there is no graph).
 DEFAULT_EF_CONSTRUCT = 100
+#: Qdrant's default graph parameters.
+QDRANT_HNSW_DEFAULTS = {"m": 16, "ef_construct": DEFAULT_EF_CONSTRUCT}
 _PARAM_DEFAULTS = {
     "shard_number": 1,
     "replication_factor": 1,
@@ -75,9 +78,14 @@ def _hnsw_config(config: CollectionConfig) -> dict[str, Any]:
         "max_indexing_threads": 0,
         "on_disk": False,
     }
-    graphs = [g for g in (_graph_params(s) for s in config.spaces) if g]
-    if graphs:
-        hnsw.update(graphs[0])
+    # the collection's hnsw_config is what the vectors without their own one use (Qdrant's
+    # meaning): their graph parameters in effect, else Qdrant's defaults once any graph exists
+    graphs = [_graph_params(s) for s in config.spaces]
+    inherited = [g for g, s in zip(graphs, config.spaces, strict=True) if g and not s.hnsw_config]
+    if inherited:
+        hnsw.update(inherited[0])
+    elif any(graphs):
+        hnsw.update(QDRANT_HNSW_DEFAULTS)
     hnsw.update(config.hnsw_config)
     return hnsw
 

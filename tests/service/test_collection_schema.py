@@ -379,3 +379,29 @@ def test_collection_info_conforms_after_patch(client):
     assert parsed.config.params.vectors["v"].hnsw_config.m == 8
     assert parsed.config.params.replication_factor == 2
     assert parsed.config.metadata == {"owner": "tests"}
+
+
+@pytest.mark.parametrize(
+    ("body", "expect"),
+    [
+        # the vectors use the collection's config: the graph parameters in effect
+        ({"vectors": {"size": 4, "distance": "Dot"}, "index": {"type": "hnsw"}}, (16, 200)),
+        ({"vectors": {"size": 4, "distance": "Dot"}, "hnsw_config": {"m": 8}}, (8, 200)),
+        # every vector has its own: Qdrant's defaults with the given changes, as Qdrant shows
+        (
+            {
+                "vectors": {"a": {"size": 4, "distance": "Dot", "hnsw_config": {"m": 8}}},
+                "hnsw_config": {"ef_construct": 50},
+            },
+            (16, 50),
+        ),
+        # no graph anywhere: m 0, Qdrant's default ef_construct
+        ({"vectors": {"size": 4, "distance": "Dot"}, "index": {"type": "flat"}}, (0, 100)),
+    ],
+)
+def test_collection_hnsw_config_means_what_qdrant_means(client, body, expect):
+    assert client.put("/collections/c", json=body).status_code == 200
+    config = client.get("/collections/c").json()["result"]["config"]
+    assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == expect
+    # not 0, which would tell a Qdrant client that indexing is disabled
+    assert config["optimizer_config"]["indexing_threshold"] is None
