@@ -46,7 +46,7 @@ def main() -> None:
     step = 0
     while True:
         step += 1
-        kind = rng.choice(["upsert", "upsert", "upsert", "delete", "payload", "save"])
+        kind = rng.choice(["upsert", "upsert", "upsert", "delete", "payload", "save", "batch"])
         if kind == "upsert":
             n = int(rng.integers(1, 60))
             ids = list(range(nxt, nxt + n))
@@ -68,6 +68,31 @@ def main() -> None:
             op = f"touch {step} " + " ".join(map(str, live))
             say("begin", op)
             coll.set_payload({"touched": step}, points=live)
+        elif kind == "batch" and nxt > first:
+            # one atomic batch: new points, and deletes of older ones
+            n = int(rng.integers(1, 30))
+            ids = list(range(nxt, nxt + n))
+            nxt += n
+            dels = sorted({int(x) for x in rng.integers(0, ids[0], size=4)})
+            op = f"batch {ids[0]} {ids[-1]} " + " ".join(map(str, dels))
+            say("begin", op)
+            vecs = [vector(i).tolist() for i in ids]
+            coll.batch_update(
+                [
+                    {"upsert": {"batch": {"ids": ids, "vectors": vecs}}},
+                    {"set_payload": {"payload": {}, "points": ids}},
+                    {"overwrite_payload": {"payload": {"x": 1}, "points": ids[:1]}},
+                    {"delete": {"points": dels}},
+                    {
+                        "upsert": {
+                            "points": [
+                                {"id": i, "vector": vecs[j], "payload": payload(i)}
+                                for j, i in enumerate(ids)
+                            ]
+                        }
+                    },
+                ]
+            )
         elif kind == "save":
             op = "save"
             say("begin", op)

@@ -42,6 +42,9 @@ class Model:
             step, ids = int(args[0]), list(map(int, args[1:]))
             for i in ids:
                 self.points[i]["touched"] = step
+        elif kind == "batch":  # upserts lo..hi, deletes the rest (older ids)
+            self.apply(f"upsert {args[0]} {args[1]}")
+            self.apply("delete " + " ".join(args[2:]))
 
     def ids_of(self, op: str) -> list[int]:
         kind, *args = op.split()
@@ -51,6 +54,8 @@ class Model:
             return list(map(int, args))
         if kind == "touch":
             return list(map(int, args[1:]))
+        if kind == "batch":
+            return list(range(int(args[0]), int(args[1]) + 1))
         return []
 
 
@@ -127,6 +132,14 @@ def check(data_dir: Path, model: Model, pending: str | None) -> None:
             assert gone in (set(), live_before), f"partial delete {pending}"
             if gone:
                 model.apply(pending)
+        elif kind == "batch":  # the upserts and the deletes: all or nothing
+            present = pend_ids & set(stored)
+            assert present in (set(), pend_ids), f"partial batch {pending}"
+            dels = {int(x) for x in pending.split()[3:]} & set(model.points)
+            gone = {i for i in dels if i not in stored}
+            assert gone == (dels if present else set()), f"partial batch {pending}"
+            if present:
+                model.apply(pending)
         elif kind == "touch":
             step = int(pending.split()[1])
             done = {i for i in pend_ids if stored[i].payload.get("touched") == step}
@@ -170,7 +183,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
                 model.apply(op)
                 total_acked += 1
                 pending = None
-            if word in ("begin", "ack") and op.startswith("upsert"):
+            if word in ("begin", "ack") and op.startswith(("upsert", "batch")):
                 model.next_id = max(model.next_id, int(op.split()[2]) + 1)
         check(data_dir, model, pending)
     assert total_acked > 10, "the child made too little progress to test anything"
