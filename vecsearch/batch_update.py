@@ -29,15 +29,16 @@ Semantics:
 * **isolated**: the batch holds the collection's exclusive lock from its first write to its
   commit, so no search sees a partly applied batch (searches of that collection wait for the
   batch; single writes hold it only per chunk of points);
-* each operation takes its own sequence number: the result is one ``UpdateResult`` per
-  operation, as Qdrant answers.
+* the result is one ``UpdateResult`` per operation, as Qdrant answers; each operation that
+  writes takes its own sequence number (one that changes nothing reports the current one,
+  as single writes do).
 
 Deliberate deviation: Qdrant's server (and qdrant-client's local mode) apply the operations
 one by one and keep those before a failing one; we keep none of them. A client that retries
 a failed batch then never applies its first operations twice, and "applied in order" holds
 whenever the batch succeeds, so every successful batch answers exactly as Qdrant's does.
 
-An empty list is accepted and changes nothing (as Qdrant and qdrant-client's local mode do).
+An empty list is accepted and changes nothing (as qdrant-client's local mode does).
 Unsupported options (``shard_key``, ``update_filter``, ``update_mode`` other than
 ``upsert``) are refused with 400, as on the single-operation routes.
 """
