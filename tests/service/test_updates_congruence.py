@@ -136,6 +136,7 @@ OPS = [
 
 def test_batch_update_agrees(pair):
     ours, ref = pair
+    assert [c.batch_update_points("t", []) for c in pair] == [[], []]
     results = [c.batch_update_points("t", OPS) for c in pair]
     assert [len(r) for r in results] == [len(OPS)] * 2
     assert {r.status for r in results[0]} == {models.UpdateStatus.COMPLETED}
@@ -284,7 +285,7 @@ def test_refusals(client):
     assert r.status_code == 404
     r = client.post("/collections/c/points/scroll", json={})
     assert [p["id"] for p in r.json()["result"]["points"]] == [1]
-    # an empty batch is fine (as in Qdrant), and wait=false answers 202 acknowledged
+    # an empty batch is fine (as in local mode), and wait=false answers 202 acknowledged
     r = client.post("/collections/c/points/batch", json={"operations": []})
     assert r.status_code == 200 and r.json()["result"] == []
     r = client.put("/collections/c/points?wait=false", json=pts)
