@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from qdrant_client import QdrantClient, models
 
 from service import create_app
@@ -286,3 +288,61 @@ def test_aliases_survive_a_restart(tmp_path):
         c.close()
     finally:
         srv.stop()
+
+
+# -- random sequences (Hypothesis): the same refusals and the same state as local mode -----------
+NAMES = ["x", "y", "a"]  # a (and b) are collections
+TARGETS = ["a", "b", "x", "nope"]
+action = st.one_of(
+    st.builds(_create, st.sampled_from(NAMES), st.sampled_from(TARGETS)),
+    st.builds(_delete, st.sampled_from(NAMES)),
+    st.builds(_rename, st.sampled_from(NAMES), st.sampled_from(NAMES)),
+)
+actions = st.lists(action, min_size=1, max_size=3)
+step = st.one_of(  # alias changes three times as often as collection changes
+    actions,
+    actions,
+    actions,
+    st.just("recreate b"),  # delete collection b (its aliases go) and create it again
+    st.sampled_from(NAMES).map(lambda n: ("create collection", n)),
+)
+
+
+def _run(c: QdrantClient, s: Any) -> bool:
+    """Apply one step; True if it was accepted."""
+    try:
+        if s == "recreate b":
+            c.delete_collection("b")
+            c.create_collection("b", models.VectorParams(size=8, distance=models.Distance.COSINE))
+        elif isinstance(s, tuple):
+            c.create_collection(s[1], models.VectorParams(size=8, distance=models.Distance.DOT))
+        else:
+            c.update_collection_aliases(change_aliases_operations=s)
+    except Exception:  # local mode raises ValueError, ours UnexpectedResponse
+        return False
+    return True
+
+
+@settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=st.lists(step, min_size=1, max_size=8))
+@example(steps=[[_create("x", "a")], [_rename("x", "a")]])
+@example(steps=[[_create("x", "b"), _create("y", "x")], "recreate b", ("create collection", "y")])
+@example(steps=[[_create("x", "b")], ("create collection", "x"), "recreate b", [_delete("x")]])
+def test_random_alias_sequences_agree_with_local_mode(pair, steps):
+    ours, ref = pair
+    for c in pair:  # a fresh start: no aliases, collections a and b only
+        for a in c.get_aliases().aliases:
+            c.update_collection_aliases(change_aliases_operations=[_delete(a.alias_name)])
+        for d in c.get_collections().collections:
+            if d.name not in ("a", "b"):
+                c.delete_collection(d.name)
+    for s in steps:
+        assert _run(ours, s) == _run(ref, s), s
+        assert _alias_state(ours) == _alias_state(ref), s
+        names = [sorted(d.name for d in c.get_collections().collections) for c in pair]
+        assert names[0] == names[1], s
