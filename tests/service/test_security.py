@@ -34,6 +34,7 @@ WRITE_ROUTES = {
     ("POST", "/collections/{collection_name}/snapshots/upload"),
     ("PUT", "/collections/{collection_name}/relevance"),
     ("DELETE", "/collections/{collection_name}/relevance"),
+    ("POST", "/collections/aliases"),
 }
 OPEN_ROUTES = {("GET", "/"), ("GET", "/healthz"), ("GET", "/livez"), ("GET", "/readyz")}
 
