@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             401: {"model": ErrorEnvelope, "description": "Missing or invalid API key"},
             403: {"model": ErrorEnvelope, "description": "Read-only API key on a write"},
             404: {"model": ErrorEnvelope, "description": "Collection, point or snapshot absent"},
-            409: {"model": ErrorEnvelope, "description": "Collection already exists"},
+            409: {"model": ErrorEnvelope, "description": "Collection open in another process"},
             413: {"model": ErrorEnvelope, "description": "Request body too large"},
             422: {"model": ErrorEnvelope, "description": "Body of the wrong shape"},
         },

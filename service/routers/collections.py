@@ -18,7 +18,7 @@ from service.schemas import (
     UpdateCollection,
 )
 from service.security import ReadAccess, WriteAccess
-from vecsearch.errors import IndexTypeUnavailableError, ValidationError
+from vecsearch.errors import CollectionExistsError, IndexTypeUnavailableError, ValidationError
 
 router = APIRouter(tags=["collections"])
 
@@ -47,7 +47,7 @@ def create_collection(
     t0: Started,
     timeout: Timeout = None,
 ) -> JSONResponse:
-    """Create an empty collection (409 if it exists) with the unnamed vector or named
+    """Create an empty collection (400 if it exists, as Qdrant) with the unnamed vector or named
     vectors, each its own vector space.
 
     vecsearch extension: ``index: {type, params}`` (top level, or per vector) chooses the
@@ -58,6 +58,10 @@ def create_collection(
         db.create_collection(collection_name, body.model_dump(exclude_unset=True))
     except IndexTypeUnavailableError as exc:  # the request asked for it: the caller's error
         raise ValidationError("index.type", str(exc)) from exc
+    except CollectionExistsError as exc:  # Qdrant answers 400 (BadInput), not 409, here
+        raise ValidationError(
+            "collection_name", f"Wrong input: Collection `{collection_name}` already exists!"
+        ) from exc
     return ok(True, t0)
 
 

@@ -35,7 +35,7 @@ def test_qdrant_client_end_to_end(qclient, rng):
         qclient.create_collection(
             "docs", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE)
         )
-    assert exc.value.status_code == 409
+    assert exc.value.status_code == 400  # as Qdrant (BadInput)
 
     half = N // 2
     res = qclient.upsert(
