@@ -109,3 +109,19 @@ def test_routes_resolve_aliases(client):
     assert r.status_code == 200 and r.json()["result"]["local_shards"][0]["points_count"] == 4
     assert client.get("/collections/x/memory").status_code == 200
     assert client.get("/collections/x/optimizations").status_code == 200
+
+
+def test_a_rebuild_is_a_running_optimization(client, monkeypatch):
+    """While a vector's index is rebuilt (after a PATCH), it is listed as running and the
+    collection is yellow; the answer parses as qdrant-client's OptimizationsResponse."""
+    create(client, "a")
+    upsert(client, "a", rng.normal(size=(6, 4)).astype(np.float32))
+    coll = client.app.state.service.db.get_collection("a")
+    monkeypatch.setattr(coll.rebuilder, "running", lambda name=None: True)
+    r = client.get("/collections/a/optimizations", params={"with": "idle_segments"})
+    res = m.OptimizationsResponse.model_validate(r.json()["result"])
+    assert [(o.status, [s.points_count for s in o.segments]) for o in res.running] == [
+        (m.TrackerStatusOneOf.OPTIMIZING, [6])
+    ]
+    assert res.summary.idle_segments == 0 and res.idle_segments == []
+    assert client.get("/collections/a").json()["result"]["status"] == "yellow"
