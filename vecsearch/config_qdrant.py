@@ -90,7 +90,9 @@ _HNSW_FIELDS = {
     "max_indexing_threads": 0,
     "payload_m": 0,
 }
-_HNSW_FLAGS = frozenset({"on_disk", "inline_storage", "copy_vectors"})
+#: (not ``copy_vectors``: no Qdrant schema has it, and echoed in a vector's hnsw_config it
+#: made qdrant-client's HnswConfigDiff, which forbids unknown fields, refuse collection info)
+_HNSW_FLAGS = frozenset({"on_disk", "inline_storage"})
 #: Qdrant's hnsw_config keys that become index build parameters (through the type's aliases).
 _HNSW_BUILD_KEYS = ("m", "ef_construct")
 #: Longest vector name accepted.

@@ -66,6 +66,10 @@ BAD_CREATE: dict[str, tuple[dict[str, Any], str]] = {
         "optimizers_config.turbo",
     ),
     "float16 vectors": ({"vectors": {**VEC, "datatype": "float16"}}, "vectors.datatype"),
+    "hnsw field outside Qdrant's schema": (
+        {"vectors": {**VEC, "hnsw_config": {"copy_vectors": True}}},
+        "vectors.hnsw_config.copy_vectors: unknown",
+    ),
 }
 
 
