@@ -5,9 +5,10 @@ in memory. A single-node engine over SQLite has none of these parts, so
 :mod:`vecsearch.config_qdrant` keeps them as given and collection info echoes them. This
 module checks them first with Qdrant's own limits (the ``minimum`` / ``maximum`` of
 Qdrant's OpenAPI schemas ``CreateCollection``, ``CollectionParamsDiff``, ``WalConfigDiff``,
-``OptimizersConfigDiff``, ``PayloadStorageParams``, ``StrictModeConfig``; docs/redoc/
-v1.19.x/openapi.json), so that a bad value is a 400 naming the field and what is echoed
-stays within Qdrant's schema.
+``OptimizersConfigDiff``, ``PayloadStorageParams``, ``StrictModeConfig``,
+``QuantizationConfig``; docs/redoc/v1.19.x/openapi.json), so that a bad value is a 400
+naming the field and what is echoed stays within Qdrant's schema (qdrant-client parses
+collection info with models that refuse unknown fields).
 
 What happens to each setting (also in docs/params.md, "Qdrant settings"):
 
@@ -49,6 +50,10 @@ OPTIMIZER_MINIMUMS = {
     "indexing_threshold": 0,
     "flush_interval_sec": 0,
 }
+#: Every field of Qdrant's ``OptimizersConfigDiff``.
+OPTIMIZER_KEYS = frozenset(
+    {*OPTIMIZER_MINIMUMS, "deleted_threshold", "max_optimization_threads", "prevent_unoptimized"}
+)
 #: Integer collection parameters (``CreateCollection`` / ``CollectionParamsDiff``), minimum.
 PARAM_MINIMUMS = {
     "shard_number": 1,
@@ -110,8 +115,7 @@ def check_wal(value: Any, field: str = "wal_config") -> dict[str, Any]:
 def check_optimizers(value: Any, field: str = "optimizers_config") -> dict[str, Any]:
     """Qdrant's ``OptimizersConfigDiff`` (nulls dropped)."""
     obj = _object(value, field)
-    _unknown(obj, {*OPTIMIZER_MINIMUMS, "deleted_threshold", "max_optimization_threads",
-                   "prevent_unoptimized"}, field)  # fmt: skip
+    _unknown(obj, OPTIMIZER_KEYS, field)
     out: dict[str, Any] = {}
     for key, v in obj.items():
         sub = f"{field}.{key}"
@@ -188,3 +192,53 @@ def check_patch_params(value: Any) -> dict[str, Any]:
     obj = _object(value, "params")
     _unknown(obj, PATCH_PARAM_KEYS, "params")
     return check_params(obj, "params.")
+
+
+#: Qdrant's quantization configs: kind -> {field: allowed values (None: any of its type)}.
+_QUANTIZATION: dict[str, dict[str, tuple[Any, ...] | type | None]] = {
+    "scalar": {"type": ("int8",), "quantile": float, "always_ram": bool, "memory": MEMORY},
+    "product": {
+        "compression": ("x4", "x8", "x16", "x32", "x64"),
+        "always_ram": bool,
+        "memory": MEMORY,
+    },
+    "binary": {
+        "always_ram": bool,
+        "memory": MEMORY,
+        "encoding": ("one_bit", "two_bits", "one_and_half_bits"),
+        "query_encoding": ("default", "binary", "scalar4bits", "scalar8bits"),
+    },
+    "turbo": {"always_ram": bool, "memory": MEMORY, "bits": ("bits1", "bits1_5", "bits2", "bits4")},
+}
+_QUANTIZATION_REQUIRED = {"scalar": ("type",), "product": ("compression",)}
+
+
+def check_quantization(value: Any, field: str = "quantization_config") -> dict[str, Any]:
+    """Qdrant's ``QuantizationConfig`` (scalar, product, binary or turbo), checked field by
+    field: it is echoed in collection info, which qdrant-client parses with models that
+    refuse unknown fields, so a malformed one would make the collection unreadable."""
+    obj = _object(value, field)
+    if len(obj) != 1 or next(iter(obj)) not in _QUANTIZATION:
+        raise ValidationError(field, f"expected one of {{{'}, {'.join(_QUANTIZATION)}}}")
+    kind, spec = next(iter(obj.items()))
+    sub = f"{field}.{kind}"
+    spec = _object(spec, sub)
+    allowed = _QUANTIZATION[kind]
+    _unknown(spec, allowed, sub)
+    for key in _QUANTIZATION_REQUIRED.get(kind, ()):
+        if spec.get(key) is None:
+            raise ValidationError(f"{sub}.{key}", "missing")
+    out: dict[str, Any] = {}
+    for key, v in spec.items():
+        if v is None:
+            continue
+        rule = allowed[key]
+        if rule is bool:
+            _bool(v, f"{sub}.{key}")
+        elif rule is float:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.5 <= v <= 1:
+                raise ValidationError(f"{sub}.{key}", f"expected a number in [0.5, 1], got {v!r}")
+        elif isinstance(rule, tuple) and v not in rule:
+            raise ValidationError(f"{sub}.{key}", f"expected one of {', '.join(rule)}, got {v!r}")
+        out[key] = v
+    return {kind: out}

@@ -43,6 +43,7 @@ from vecsearch.config_checks import (
     check_optimizers,
     check_params,
     check_patch_params,
+    check_quantization,
     check_strict_mode,
     check_wal,
 )
@@ -209,8 +210,8 @@ def _space(
         raise ValidationError(f"{field}.on_disk", f"expected true or false, got {on_disk!r}")
     memory = _memory(body.get("memory"), f"{field}.memory", pinned=False)
     quant = body.get("quantization_config")
-    if quant is not None and not isinstance(quant, Mapping | str):
-        raise ValidationError(f"{field}.quantization_config", "expected an object")
+    if quant is not None:
+        quant = check_quantization(quant, f"{field}.quantization_config")
     return SpaceConfig(
         name=name,
         id=sid,
@@ -292,11 +293,12 @@ def _qdrant_settings(body: Mapping[str, Any]) -> dict[str, Any]:
         out["wal_config"] = check_wal(body["wal_config"])
     if body.get("strict_mode_config") is not None:
         out["strict_mode_config"] = check_strict_mode(body["strict_mode_config"])
-    for key in ("quantization_config", "metadata"):
-        if body.get(key) is not None:
-            if not isinstance(body[key], Mapping):
-                raise ValidationError(key, "expected an object")
-            out[key] = body[key]
+    if body.get("quantization_config") is not None:
+        out["quantization_config"] = check_quantization(body["quantization_config"])
+    if body.get("metadata") is not None:
+        if not isinstance(body["metadata"], Mapping):
+            raise ValidationError("metadata", "expected an object")
+        out["metadata"] = body["metadata"]
     return out
 
 
@@ -482,6 +484,8 @@ def _patch_space(
     quant = diff.get("quantization_config", space.quantization_config)
     if quant == "Disabled":
         quant = None
+    elif "quantization_config" in diff and quant is not None:
+        quant = check_quantization(quant, f"{field}.quantization_config")
     memory = _memory(diff.get("memory"), f"{field}.memory", pinned=False) or space.memory
     return replace(
         space,
@@ -534,10 +538,8 @@ def parse_patch(
         q = body["quantization_config"]
         if q is None or q == "Disabled":
             qdrant.pop("quantization_config", None)
-        elif isinstance(q, Mapping):
-            qdrant["quantization_config"] = q
         else:
-            raise ValidationError("quantization_config", "expected an object or 'Disabled'")
+            qdrant["quantization_config"] = check_quantization(q)
     new = replace(config, spaces=tuple(spaces), hnsw_config=hnsw, qdrant=qdrant, sparse=sparse)
     changed = [s.name for s, o in zip(new.spaces, config.spaces, strict=True) if s.index != o.index]
     return new, changed

@@ -66,6 +66,26 @@ BAD_CREATE: dict[str, tuple[dict[str, Any], str]] = {
         "optimizers_config.turbo",
     ),
     "float16 vectors": ({"vectors": {**VEC, "datatype": "float16"}}, "vectors.datatype"),
+    "unknown quantization kind": (
+        {"vectors": VEC, "quantization_config": {"fancy": {}}},
+        "quantization_config: expected one of",
+    ),
+    "scalar quantization without type": (
+        {"vectors": VEC, "quantization_config": {"scalar": {"quantile": 0.9}}},
+        "quantization_config.scalar.type: missing",
+    ),
+    "quantile out of range": (
+        {"vectors": {**VEC, "quantization_config": {"scalar": {"type": "int8", "quantile": 2}}}},
+        "vectors.quantization_config.scalar.quantile",
+    ),
+    "bad compression": (
+        {"vectors": VEC, "quantization_config": {"product": {"compression": "x3"}}},
+        "quantization_config.product.compression",
+    ),
+    "unknown binary quantization field": (
+        {"vectors": VEC, "quantization_config": {"binary": {"bits": 2}}},
+        "quantization_config.binary.bits",
+    ),
     "hnsw field outside Qdrant's schema": (
         {"vectors": {**VEC, "hnsw_config": {"copy_vectors": True}}},
         "vectors.hnsw_config.copy_vectors: unknown",
@@ -93,6 +113,11 @@ BAD_PATCH: dict[str, tuple[dict[str, Any], str]] = {
     "pinned payload": ({"params": {"payload": {"memory": "pinned"}}}, "params.payload.memory"),
     "pinned dense vectors": ({"vectors": {"": {"memory": "pinned"}}}, "vectors..memory"),
     "strict mode enabled": ({"strict_mode_config": {"enabled": True}}, "not supported"),
+    "bad quantization": ({"quantization_config": {"scalar": {}}}, "quantization_config.scalar"),
+    "bad vector quantization": (
+        {"vectors": {"": {"quantization_config": {"binary": {"always_ram": 1}}}}},
+        "vectors..quantization_config.binary.always_ram",
+    ),
     "bad optimizer value": (
         {"optimizers_config": {"indexing_threshold": -1}},
         "optimizers_config.indexing_threshold",
@@ -167,3 +192,30 @@ def test_vector_size_refused_like_local_mode(qclient, size):
         if c is qclient:
             assert "400" in str(info.value) and "vectors.size" in str(info.value)
         assert not c.collection_exists("c")
+
+
+def test_quantization_configs_are_echoed_and_readable_by_qdrant_client(qclient):
+    qclient.create_collection(
+        "c",
+        models.VectorParams(
+            size=4,
+            distance=models.Distance.DOT,
+            quantization_config=models.BinaryQuantization(
+                binary=models.BinaryQuantizationConfig(always_ram=True)
+            ),
+        ),
+        quantization_config=models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99)
+        ),
+    )
+    qclient.update_collection(
+        "c",
+        quantization_config=models.ProductQuantization(
+            product=models.ProductQuantizationConfig(compression=models.CompressionRatio.X16)
+        ),
+    )
+    info = qclient.get_collection("c")  # parses with models that forbid unknown fields
+    assert info.config.quantization_config.product.compression == models.CompressionRatio.X16
+    assert info.config.params.vectors.quantization_config.binary.always_ram is True
+    qclient.update_collection("c", quantization_config=models.Disabled.DISABLED)
+    assert qclient.get_collection("c").config.quantization_config is None
