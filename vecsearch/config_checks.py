@@ -134,13 +134,64 @@ def check_optimizers(value: Any, field: str = "optimizers_config") -> dict[str, 
     return out
 
 
+#: Qdrant's ``StrictModeConfig``: integer fields and their minimum; flags; the rest.
+STRICT_INTS = {
+    "max_query_limit": 1,
+    "max_timeout": 1,
+    "search_max_hnsw_ef": 0,
+    "upsert_max_batchsize": 0,
+    "search_max_batchsize": 0,
+    "max_collection_vector_size_bytes": 0,
+    "read_rate_limit": 1,
+    "write_rate_limit": 1,
+    "max_collection_payload_size_bytes": 0,
+    "max_points_count": 1,
+    "filter_max_conditions": 0,
+    "condition_max_size": 0,
+    "max_payload_index_count": 0,
+    "max_resident_memory_percent": 1,
+}
+STRICT_FLAGS = frozenset(
+    {"enabled", "unindexed_filtering_retrieve", "unindexed_filtering_update", "search_allow_exact"}
+)
+#: Per-vector limits: field -> the one key of each vector's object.
+STRICT_PER_VECTOR = {"multivector_config": "max_vectors", "sparse_config": "max_length"}
+
+
 def check_strict_mode(value: Any, field: str = "strict_mode_config") -> dict[str, Any]:
-    """Qdrant's ``StrictModeConfig``: kept while it is not enabled; enabling it is refused
-    (its limits are not enforced here, and silently not enforcing them would be wrong)."""
+    """Qdrant's ``StrictModeConfig``, field by field: kept while it is not enabled; enabling
+    it is refused (its limits are not enforced here, and silently not enforcing them would
+    be wrong)."""
     obj = _object(value, field)
+    known = {*STRICT_INTS, *STRICT_FLAGS, *STRICT_PER_VECTOR, "search_max_oversampling"}
+    _unknown(obj, known, field)
     if obj.get("enabled") is True:
         raise ValidationError(f"{field}.enabled", "strict mode is not supported")
-    return {k: v for k, v in obj.items() if v is not None}
+    out: dict[str, Any] = {}
+    for key, v in obj.items():
+        sub = f"{field}.{key}"
+        if v is None:
+            continue
+        if key in STRICT_INTS:
+            out[key] = check_int(v, sub, minimum=STRICT_INTS[key])
+            if key == "max_resident_memory_percent" and v > 100:
+                raise ValidationError(sub, f"expected at most 100, got {v}")
+        elif key in STRICT_FLAGS:
+            out[key] = _bool(v, sub)
+        elif key == "search_max_oversampling":
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ValidationError(sub, f"expected a number, got {v!r}")
+            out[key] = v
+        else:
+            inner = STRICT_PER_VECTOR[key]
+            per = _object(v, sub)
+            for name, limits in per.items():
+                limits = _object(limits, f"{sub}.{name}")
+                _unknown(limits, (inner,), f"{sub}.{name}")
+                if limits.get(inner) is not None:
+                    check_int(limits[inner], f"{sub}.{name}.{inner}", minimum=1)
+            out[key] = dict(per)
+    return out
 
 
 def check_params(body: Mapping[str, Any], field_prefix: str = "") -> dict[str, Any]:

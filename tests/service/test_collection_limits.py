@@ -31,6 +31,18 @@ BAD_CREATE: dict[str, tuple[dict[str, Any], str]] = {
         {"vectors": VEC, "strict_mode_config": {"enabled": True, "max_query_limit": 5}},
         "strict_mode_config.enabled: strict mode is not supported",
     ),
+    "unknown strict mode field": (
+        {"vectors": VEC, "strict_mode_config": {"max_everything": 1}},
+        "strict_mode_config.max_everything",
+    ),
+    "strict mode limit of the wrong type": (
+        {"vectors": VEC, "strict_mode_config": {"max_query_limit": "10"}},
+        "strict_mode_config.max_query_limit",
+    ),
+    "strict mode per-vector limit": (
+        {"vectors": VEC, "strict_mode_config": {"sparse_config": {"s": {"max_length": 0}}}},
+        "strict_mode_config.sparse_config.s.max_length",
+    ),
     "pinned dense vectors": (
         {"vectors": {**VEC, "memory": "pinned"}},
         "vectors.memory: 'pinned' is not supported",
