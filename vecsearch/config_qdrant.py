@@ -533,7 +533,9 @@ def parse_patch(
     if body.get("metadata") is not None:
         if not isinstance(body["metadata"], Mapping):
             raise ValidationError("metadata", "expected an object")
-        qdrant["metadata"] = _merged(qdrant.get("metadata"), body["metadata"])
+        # Qdrant's merge: a null removes the key
+        merged = _merged(qdrant.get("metadata"), body["metadata"])
+        qdrant["metadata"] = {k: v for k, v in merged.items() if v is not None}
     if "quantization_config" in body:
         q = body["quantization_config"]
         if q is None or q == "Disabled":

@@ -231,3 +231,17 @@ def test_quantization_configs_are_echoed_and_readable_by_qdrant_client(qclient):
     assert info.config.params.vectors.quantization_config.binary.always_ram is True
     qclient.update_collection("c", quantization_config=models.Disabled.DISABLED)
     assert qclient.get_collection("c").config.quantization_config is None
+
+
+def test_metadata_agrees_with_local_mode(qclient):
+    """Create with metadata, merge changes by PATCH (a null removes a key), as local mode."""
+    ref = QdrantClient(":memory:")
+    for c in (qclient, ref):
+        c.create_collection(
+            "c",
+            models.VectorParams(size=4, distance=models.Distance.DOT),
+            metadata={"owner": "a", "n": 1, "tags": ["x"]},
+        )
+        c.update_collection("c", metadata={"n": 2, "owner": None, "new": {"k": True}})
+    got = [c.get_collection("c").config.metadata for c in (qclient, ref)]
+    assert got[0] == got[1] == {"n": 2, "tags": ["x"], "new": {"k": True}}
