@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from qdrant_client import QdrantClient
 from qdrant_client.http import models as m
 
 from vecsearch.registry import get_index_type, index_types
@@ -405,3 +406,39 @@ def test_collection_hnsw_config_means_what_qdrant_means(client, body, expect):
     assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == expect
     # not 0, which would tell a Qdrant client that indexing is disabled
     assert config["optimizer_config"]["indexing_threshold"] is None
+
+
+def test_vector_params_agree_with_local_mode(qclient):
+    """What qdrant-client sends comes back as local mode reports it. Deliberate difference:
+    a vector's hnsw_config also shows the graph parameters in effect (given keys agree)."""
+    ref = QdrantClient(":memory:")
+    vectors = {
+        "text": m.VectorParams(
+            size=8,
+            distance=m.Distance.COSINE,
+            hnsw_config=m.HnswConfigDiff(m=8),
+            on_disk=True,
+            quantization_config=m.ScalarQuantization(
+                scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, always_ram=True)
+            ),
+        ),
+        "late": m.VectorParams(
+            size=4,
+            distance=m.Distance.DOT,
+            multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
+            memory=m.Memory.COLD,
+        ),
+        "geo": m.VectorParams(size=2, distance=m.Distance.EUCLID, datatype=m.Datatype.FLOAT32),
+    }
+    sparse = {"bm25": m.SparseVectorParams(modifier=m.Modifier.IDF)}
+    got = []
+    for c in (qclient, ref):
+        c.create_collection("t", vectors_config=vectors, sparse_vectors_config=sparse)
+        got.append(c.get_collection("t").config.params)
+    ours, theirs = got
+    assert ours.sparse_vectors == theirs.sparse_vectors
+    for name in vectors:
+        a, b = ours.vectors[name], theirs.vectors[name]
+        assert a.model_dump(exclude={"hnsw_config"}) == b.model_dump(exclude={"hnsw_config"})
+        given = (b.hnsw_config or m.HnswConfigDiff()).model_dump(exclude_none=True)
+        assert (a.hnsw_config or m.HnswConfigDiff()).model_dump(include=set(given)) == given
