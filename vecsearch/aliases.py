@@ -35,7 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vecsearch.errors import AliasNotFoundError, CollectionNotFoundError, ValidationError
+from vecsearch.errors import (
+    AliasNotFoundError,
+    CollectionNotFoundError,
+    StorageError,
+    ValidationError,
+)
 from vecsearch.index_files import fsync_dir
 
 FILE_NAME = "aliases.json"
@@ -103,8 +108,11 @@ class AliasStore:
     def _load(self) -> dict[str, str]:
         if not self.path.exists():
             return {}
-        data = json.loads(self.path.read_text("utf-8"))
-        return {str(k): str(v) for k, v in dict(data.get("aliases") or {}).items()}
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+            return {str(k): str(v) for k, v in dict(data["aliases"]).items()}
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise StorageError(f"{self.path} is not a readable alias file: {exc}") from exc
 
     def _save(self, mapping: dict[str, str]) -> None:
         tmp = self.path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")

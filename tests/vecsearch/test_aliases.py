@@ -9,7 +9,12 @@ import pytest
 
 from vecsearch.aliases import AliasStore, parse_actions
 from vecsearch.database import Database, check_collection_name
-from vecsearch.errors import AliasNotFoundError, CollectionNotFoundError, ValidationError
+from vecsearch.errors import (
+    AliasNotFoundError,
+    CollectionNotFoundError,
+    StorageError,
+    ValidationError,
+)
 
 BODY = {"vectors": {"size": 2, "distance": "Dot"}}
 
@@ -87,3 +92,9 @@ def test_parse_errors_name_the_field(body, field):
     with pytest.raises(ValidationError) as info:
         parse_actions(body, check_collection_name)
     assert info.value.field == field
+
+
+def test_a_damaged_alias_file_is_a_clear_storage_error(tmp_path):
+    (tmp_path / "aliases.json").write_text('{"aliases": ')
+    with pytest.raises(StorageError, match=r"aliases\.json is not a readable alias file"):
+        Database(tmp_path)
