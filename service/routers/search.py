@@ -58,10 +58,15 @@ def _engine_value(value: Any) -> Any:
 
 
 def _using(body: BaseModel) -> str:
+    """The vector name a body searches, for the dispatcher's key only (a malformed name is
+    the engine's to refuse: here it must merely not break the key)."""
     v = getattr(body, "vector", None)
-    if v is None:
-        return getattr(body, "using", None) or ""
-    return v.get("name", "") if isinstance(v, dict) else ""
+    name = (
+        getattr(body, "using", None)
+        if v is None
+        else (v.get("name") if isinstance(v, dict) else "")
+    )
+    return name if isinstance(name, str) else "?"
 
 
 def resolver(ctx: SearchContext) -> Callable[[str], Collection]:

@@ -12,13 +12,13 @@ reading the payloads of the allowed points).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from vecsearch.datetimes import parse_datetime
 from vecsearch.errors import ValidationError
 from vecsearch.ids import key_to_id
 from vecsearch.models import PayloadSelector, Record, VectorSelector
@@ -27,22 +27,16 @@ from vecsearch.query.model import OrderBy
 from vecsearch.records import RecordReader, scroll_filtered
 from vecsearch.store import Store
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: Filters allowing at most this many points are scanned by sorting their ids.
 SORT_LIMIT = 20_000
 
 
 def datetime_micros(value: str) -> int | None:
-    """Microseconds since the epoch of an RFC 3339 / ISO 8601 string (naive means UTC), or
-    None when it is not one; exact (no float rounding)."""
-    try:
-        t = dt.datetime.fromisoformat(value.strip().replace("z", "Z"))
-    except ValueError:
-        return None
-    if t.utcoffset() is None:
-        t = t.replace(tzinfo=dt.UTC)
-    d = t - _EPOCH
-    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+    """Microseconds since the epoch of a date-time string in the formats Qdrant reads
+    (:func:`vecsearch.datetimes.parse_datetime`, as filters use), or None when it is not
+    one (a float64 timestamp rounds back to the exact microsecond for centuries around now)."""
+    t = parse_datetime(value)
+    return None if t is None else round(t * 1_000_000)
 
 
 def order_value(value: Any) -> int | float | None:
