@@ -1,4 +1,9 @@
-"""Request body size limit (413), as pure ASGI middleware.
+"""Request body size limit (413) and repeated query parameters (400), as pure ASGI
+middleware.
+
+Every query parameter of the API is a scalar (``wait``, ``timeout``, ``consistency``, ...):
+one given twice is refused with a 400 naming it, rather than silently keeping one of the
+values.
 
 A declared ``Content-Length`` above the limit is refused before the body is read. A body
 without a length (chunked) is counted as it arrives; passing the limit raises an
@@ -9,6 +14,7 @@ error handler turns into the envelope. Either way nothing has been parsed or wri
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +49,12 @@ class BodySizeLimitMiddleware:
             response = error(413, self._message(), t0, "payload_too_large")
             await response(scope, receive, send)
             return
+        repeated = _repeated_parameter(scope.get("query_string", b""))
+        if repeated is not None:
+            t0 = scope.get(START_KEY) or time.perf_counter()
+            message = f"Bad request: query parameter {repeated!r} is given more than once"
+            await error(400, message, t0, "invalid_request")(scope, receive, send)
+            return
 
         seen = 0
 
@@ -56,3 +68,15 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+def _repeated_parameter(query: bytes) -> str | None:
+    """The first query parameter name that occurs twice, or None."""
+    if b"&" not in query:
+        return None
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None

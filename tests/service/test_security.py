@@ -1,4 +1,5 @@
-"""API keys (401 / 403 on every route), the body size limit (413) and CORS."""
+"""API keys (401 / 403 on every route), the body size limit (413), repeated query
+parameters (400) and CORS."""
 
 from __future__ import annotations
 
@@ -147,6 +148,17 @@ def test_body_size_limit(make_client):
     assert r.json()["status"]["error"].startswith("Payload too large")
     r = client.post("/collections/c/points/count", json={})
     assert r.json()["result"]["count"] == 5
+
+
+def test_repeated_query_parameter_is_refused(client):
+    """A scalar query parameter given twice is a 400 naming it (nothing is written)."""
+    client.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}})
+    body = {"points": [{"id": 1, "vector": [1.0, 2.0]}]}
+    r = client.put("/collections/c/points?wait=true&wait=false", json=body)
+    assert r.status_code == 400 and "'wait' is given more than once" in r.text
+    assert client.post("/collections/c/points/count", json={}).json()["result"]["count"] == 0
+    r = client.post("/collections/c/points/count?consistency=1&timeout=3", json={})
+    assert r.status_code == 200
 
 
 def test_cors(make_client):
