@@ -66,6 +66,8 @@ def _using(body: BaseModel) -> str:
         if v is None
         else (v.get("name") if isinstance(v, dict) else "")
     )
+    if name is None:
+        return ""
     return name if isinstance(name, str) else "?"
 
 
