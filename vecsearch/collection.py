@@ -30,7 +30,6 @@ does.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 import os
@@ -44,6 +43,7 @@ import numpy as np
 
 from vecsearch import payload_changes
 from vecsearch.batch_update import apply_batch
+from vecsearch.collection_query import QueryMethods
 from vecsearch.config import CollectionConfig
 from vecsearch.config_qdrant import parse_patch
 from vecsearch.errors import (
@@ -68,11 +68,8 @@ from vecsearch.payload_index import make_index
 from vecsearch.payload_path import parse_path
 from vecsearch.payload_schema import parse_index_spec
 from vecsearch.point_input import PointWrite, parse_batch, parse_points, parse_vector_updates
-from vecsearch.query import Query, parse_query, parse_search, run, run_groups
 from vecsearch.query.kinds import parse_order_by
 from vecsearch.query.order import scroll_ordered
-from vecsearch.query.parse import Resolver
-from vecsearch.query.requests import group_answers, parse_group_request, parse_request
 from vecsearch.rebuild import Rebuilder
 from vecsearch.records import RecordReader, scroll_filtered
 from vecsearch.relevance import RelevanceModel
@@ -88,8 +85,9 @@ log = logging.getLogger(__name__)
 STORE_FILE = "store.sqlite"
 
 
-class Collection:
-    """One collection of a :class:`vecsearch.database.Database` (thread-safe)."""
+class Collection(QueryMethods):
+    """One collection of a :class:`vecsearch.database.Database` (thread-safe); its search
+    and query methods come from :class:`vecsearch.collection_query.QueryMethods`."""
 
     #: Filters allowing at most this many points are scrolled by sorting their ids.
     SCROLL_SORT_LIMIT = 20_000
@@ -475,90 +473,6 @@ class Collection:
             records = self._records.records([lab for lab, _ in pairs[:limit]], sel, wv)
         nxt = key_to_id(pairs[limit][1]) if len(pairs) > limit else None
         return records, nxt
-
-    # ------------------------------------------------------------------------------------------
-    # Reads: search and query (the engine's query module)
-    # ------------------------------------------------------------------------------------------
-    def query(
-        self, body: Mapping[str, Any] | Query, resolve: Resolver | None = None
-    ) -> list[ScoredPoint]:
-        """Qdrant's Query API (``POST /points/query``; see :mod:`vecsearch.query.parse`);
-        ``resolve`` maps collection names to collections (``lookup_from``)."""
-        q = body if isinstance(body, Query) else parse_query(self, body, "", resolve)
-        return run(self, [q])[0]
-
-    def query_batch(
-        self,
-        bodies: Sequence[Mapping[str, Any] | Query],
-        field: str = "searches",
-        resolve: Resolver | None = None,
-        kind: str = "query",
-    ) -> list[list[ScoredPoint]]:
-        """Several read requests of ``kind`` (``query``, ``recommend``, ``discover``; see
-        :mod:`vecsearch.query.requests`), every one checked before any runs; one lock for
-        the batch. Errors name ``field[i]`` (``field=""``: a single request, errors name its
-        fields)."""
-        parse = functools.partial(parse_request, kind=kind, resolve=resolve)
-        return run(self, self._parse_batch(bodies, parse, field))
-
-    def query_groups(
-        self, body: Mapping[str, Any], resolve: Resolver | None = None, kind: str = "query"
-    ) -> list[dict[str, Any]]:
-        """A grouped read of ``kind`` (``/points/{query,search,recommend}/groups``): Qdrant's
-        ``PointGroup`` objects, best group first."""
-        q = parse_group_request(self, body, "", kind=kind, resolve=resolve)
-        assert q.groups is not None
-        return group_answers(run_groups(self, [q])[0], q.groups, resolve)
-
-    def search(
-        self,
-        vector: Any,
-        limit: int = 10,
-        offset: int = 0,
-        filter: Any = None,
-        params: Mapping[str, Any] | None = None,
-        score_threshold: float | None = None,
-        with_payload: Any = False,
-        with_vector: Any = False,
-        relevance_threshold: float | None = None,
-        using: str | None = None,
-    ) -> list[ScoredPoint]:
-        """The ``limit`` best points for ``vector`` in space ``using`` after skipping
-        ``offset``, best first.
-
-        ``params``: ``{"exact": true}`` for exact search, and per-call index parameters
-        (``hnsw_ef`` / ``ef``, ``nprobe``, ...). ``filter``: Qdrant filter JSON or a parsed
-        :class:`Filter`. ``k`` results come back whenever ``k`` points pass the filter.
-        ``relevance_threshold`` (needs a fitted relevance model) drops hits whose calibrated
-        relevance is below it, so fewer than ``limit`` (or no) hits may come back.
-        """
-        body = {
-            "vector": vector if using is None else {"name": using, "vector": vector},
-            "limit": limit,
-            "offset": offset,
-            "filter": filter,
-            "params": params,
-            "score_threshold": score_threshold,
-            "with_payload": with_payload,
-            "with_vector": with_vector,
-            "relevance_threshold": relevance_threshold,
-        }
-        return run(self, [parse_search(self, body)])[0]
-
-    def search_batch(
-        self, requests: Sequence[Mapping[str, Any] | Query], field: str = "searches"
-    ) -> list[list[ScoredPoint]]:
-        """Several searches (Qdrant's search bodies); every request is validated before any
-        runs, so one bad request fails the batch."""
-        return run(self, self._parse_batch(requests, parse_search, field))
-
-    def _parse_batch(self, bodies: Any, parse: Callable[..., Query], field: str) -> list[Query]:
-        if isinstance(bodies, Mapping) or not isinstance(bodies, Sequence):
-            raise ValidationError(field, "expected a list of requests")
-        return [
-            b if isinstance(b, Query) else parse(self, b, f"{field}[{i}]" if field else "")
-            for i, b in enumerate(bodies)
-        ]
 
     def check_relevance_threshold(self, value: Any, using: str, field: str) -> float | None:
         """A checked ``relevance_threshold`` (it needs a model fitted on space ``using``)."""
