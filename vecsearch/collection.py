@@ -382,6 +382,12 @@ class Collection(QueryMethods):
                 }
         return UpdateResult(seq)
 
+    def order_index(self, key: str) -> Any:
+        """The payload index on ``key`` if it can serve ``order_by`` (integer, float or
+        datetime), else None (shared lock held)."""
+        idx = self._state.pindexes.get(key)
+        return idx if getattr(idx, "orders", False) else None
+
     def payload_schema(self) -> dict[str, dict[str, Any]]:
         """Qdrant's ``payload_schema``: ``{field: {"data_type", "points"}}``."""
         with self._rw.read():
@@ -463,7 +469,8 @@ class Collection(QueryMethods):
             limit = min(limit, self._state.n_points + 1)  # 2**63 must not reach SQLite
             if order is not None:
                 allowed = np.flatnonzero(self._state.mask(flt if flt else Filter()))
-                got = scroll_ordered(store, self._records, allowed, order, limit, sel, wv)
+                idx = self.order_index(order.key)
+                got = scroll_ordered(store, self._records, allowed, order, limit, sel, wv, idx)
                 return got, None
             if flt is None:
                 pairs = store.scroll_keys(start, limit + 1)

@@ -185,6 +185,36 @@ class PayloadIndex:
         """Number of points with at least one indexed value."""
         return len(self._values)
 
+    @property
+    def orders(self) -> bool:
+        """Whether the index can serve ``order_by`` (integer, float and datetime values)."""
+        return self._numeric
+
+    def order_pairs(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, values)`` with one entry per distinct indexed value of each of
+        ``labels`` (float64 values, for sorting; :meth:`order_values` gives them exactly)."""
+        inside = labels[labels < self._single.shape[0]]
+        vals = self._single[inside]
+        keep = ~np.isnan(vals)
+        out_l, out_v = [inside[keep]], [vals[keep]]
+        if self._multi:
+            multi = [(lab, v) for lab in labels.tolist() for v in self._multi.get(lab, ())]
+            if multi:
+                out_l.append(np.fromiter((m[0] for m in multi), np.int64, len(multi)))
+                out_v.append(np.fromiter((m[1] for m in multi), np.float64, len(multi)))
+        values = np.concatenate(out_v)
+        if self.schema == "datetime":  # seconds -> microseconds, as order_values gives them
+            values = np.round(values * 1_000_000)
+        return np.concatenate(out_l), values
+
+    def order_values(self, label: int) -> tuple:
+        """The distinct values of ``label`` as ``order_by`` values: numbers as indexed,
+        date-times as microseconds since the epoch."""
+        vals = self._values.get(label, ())
+        if self.schema == "datetime":
+            return tuple(round(v * 1_000_000) for v in vals)
+        return vals
+
     # -- lookups -------------------------------------------------------------------------------
     def _posting(self, value: Any) -> np.ndarray:
         k = _pkey(value)

@@ -24,7 +24,10 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 from service import create_app
 from tests.service.conftest import ServerThread, make_settings
 
-pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Local mode performs exact"),
+    pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant"),
+]
 N = 120
 rng = np.random.default_rng(11)
 D8 = rng.normal(size=(N, 8)).astype(np.float32)
@@ -92,6 +95,16 @@ def _fill(c: QdrantClient) -> None:
         ),
     )
     c.upsert("m", [models.PointStruct(id=i, vector=MULTI[i].tolist()) for i in range(40)])
+    # "d" again, with payload indexes that order_by uses (Qdrant's server needs them)
+    c.create_collection(
+        "di", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE)
+    )
+    for key, schema in (("t", "float"), ("when", "datetime"), ("nums", "integer")):
+        c.create_payload_index("di", key, schema)
+    c.upsert(
+        "di",
+        [models.PointStruct(id=i, vector=D8[i].tolist(), payload=_payload(i)) for i in range(N)],
+    )
     # the lookup collection: ids are group values of "g", vectors of the same size as "d"
     c.create_collection(
         "lk", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE)
@@ -297,6 +310,29 @@ CALLS: dict[str, Callable[[QdrantClient], Any]] = {
     "scroll order_by filtered": lambda c: [
         (r.id, r.order_value, r.payload["t"])
         for r in c.scroll("d", order_by="t", scroll_filter=_g(0), limit=5)[0]
+    ],
+    "order_by indexed, each kind": lambda c: [
+        [
+            (p.id, p.order_value)
+            for p in c.query_points(
+                "di",
+                query=models.OrderByQuery(
+                    order_by=models.OrderBy(key=k, direction=d, start_from=s)
+                ),
+                query_filter=f,
+                limit=9,
+            ).points
+        ]
+        for k, d, s, f in [
+            ("t", "asc", None, None),
+            ("t", "desc", 50.5, _g(1)),
+            ("when", "desc", "2024-01-15T00:00:00Z", None),
+            ("nums", "asc", 5, None),
+            ("nums", "desc", None, _g(2)),
+        ]
+    ],
+    "scroll order_by indexed": lambda c: [
+        (r.id, r.order_value) for r in c.scroll("di", order_by="nums", limit=15)[0]
     ],
     "filter only": lambda c: _q(c, query_filter=_g(2), limit=6, offset=2),
     "rescore prefetch by recommend": lambda c: _q(

@@ -61,6 +61,8 @@ class Reader(Protocol):
 
     def relevance_for(self, using: str) -> Any: ...
 
+    def order_index(self, key: str) -> Any: ...
+
     def hits(
         self,
         labels: np.ndarray,
@@ -266,7 +268,8 @@ class _Batch:
                 labels, scores = labels[keep], scores[keep]
             return labels, scores
         if isinstance(t, OrderBy):
-            labels, _keys, values = ordered(self.store, allowed, t, want)
+            index = self.src.order_index(t.key)
+            labels, _keys, values = ordered(self.store, allowed, t, want, index)
             return labels, np.asarray(values, dtype=object)
         if isinstance(t, Sample):
             labels = sample(allowed, want, np.random.default_rng())

@@ -4,10 +4,11 @@
 ``order_by`` follows Qdrant's semantics: every value at ``key`` (numbers; RFC 3339
 date-times, which order as microseconds since the epoch; other values are skipped) puts the
 point in the order once per distinct value, so a point with ``[1, 5]`` appears twice;
-``start_from`` is inclusive; ties are broken by point id (ascending in both directions). The
-values are read from the payloads of the allowed points (Qdrant serves this from a range
-index on ``key`` and refuses the query without one; here no index is needed, at the cost of
-reading the payloads of the allowed points).
+``start_from`` is inclusive; ties are broken by point id (ascending in both directions).
+With an integer, float or datetime payload index on ``key`` the order comes from the index
+(its values: an integer index holds no floats, as on Qdrant's server), sorted with numpy;
+without one (Qdrant's server refuses the query then, local mode does not) the values are
+read from the payloads of the allowed points, which costs a payload read per point.
 """
 
 from __future__ import annotations
@@ -61,28 +62,53 @@ def parse_start(value: Any, field: str) -> int | float | None:
 
 
 def ordered(
-    store: Store, allowed: np.ndarray, order: OrderBy, want: int
+    store: Store, allowed: np.ndarray, order: OrderBy, want: int, index: Any = None
 ) -> tuple[np.ndarray, np.ndarray, list[int | float]]:
     """The first ``want`` ``(labels, id keys, order values)`` of the allowed labels in
-    ``order``."""
-    path = parse_path(order.key, "order_by.key")
+    ``order``. ``index``: a payload index on the key that can order (integer, float,
+    datetime): its values are used, as Qdrant's server orders by the index (an integer
+    index holds no floats); without one, every number and date-time at the key counts, read
+    from the payloads (local mode's semantics)."""
     entries: list[tuple[int | float, bytes, int]] = []
+
+    def add(lab: int, key: bytes, values: Any) -> None:
+        seen: set[int | float] = set()
+        for ov in values:
+            if ov is None or ov in seen:
+                continue
+            if order.start_from is not None and (
+                ov > order.start_from if order.descending else ov < order.start_from
+            ):
+                continue
+            seen.add(ov)
+            entries.append((ov, key, lab))
+
     labels = allowed.tolist()
-    for s in range(0, len(labels), 4096):
-        rows = store.rows(labels[s : s + 4096])
-        for lab, row in rows.items():
-            payload = json.loads(row[2]) if row[2] else {}
-            seen: set[int | float] = set()
-            for v in iter_leaf_values(payload, path):
-                ov = order_value(v)
-                if ov is None or ov in seen:
-                    continue
-                if order.start_from is not None and (
-                    ov > order.start_from if order.descending else ov < order.start_from
-                ):
-                    continue
-                seen.add(ov)
-                entries.append((ov, row[1], lab))
+    if index is not None:
+        lab_arr, val_arr = index.order_pairs(allowed)
+        if order.start_from is not None:
+            s = float(order.start_from)
+            keep = val_arr <= s if order.descending else val_arr >= s
+            lab_arr, val_arr = lab_arr[keep], val_arr[keep]
+        # only the first ``want`` and those tied with the last need their exact values and
+        # id keys (the tie-breakers)
+        rank = np.argsort(-val_arr if order.descending else val_arr, kind="stable")
+        if rank.size > want:
+            last = val_arr[rank[want - 1]]
+            rank = rank[: want + int(np.count_nonzero(val_arr[rank[want:]] == last))]
+        chosen = lab_arr[rank]
+        keys = store.pids(list(dict.fromkeys(chosen.tolist())))
+        for lab in dict.fromkeys(chosen.tolist()):
+            if lab in keys:
+                vals = [v for v in index.order_values(lab) if _ranked(v, val_arr[rank])]
+                add(lab, keys[lab], vals)
+    else:
+        path = parse_path(order.key, "order_by.key")
+        for s in range(0, len(labels), 4096):
+            rows = store.rows(labels[s : s + 4096])
+            for lab, row in rows.items():
+                payload = json.loads(row[2]) if row[2] else {}
+                add(lab, row[1], (order_value(v) for v in iter_leaf_values(payload, path)))
     # ties by id key ascending whatever the direction: sort by key, then stably by value
     entries.sort(key=lambda e: e[1])
     entries.sort(key=lambda e: e[0], reverse=order.descending)
@@ -92,6 +118,12 @@ def ordered(
         np.asarray([e[1] for e in top], dtype=object),
         [e[0] for e in top],
     )
+
+
+def _ranked(value: int | float, chosen: np.ndarray) -> bool:
+    """Whether an exact value is among the float values chosen (a point's other values may
+    rank beyond the cut)."""
+    return bool(np.any(chosen == float(value)))
 
 
 def id_order(store: Store, allowed: np.ndarray, alive: int, want: int) -> np.ndarray:
@@ -120,10 +152,11 @@ def scroll_ordered(
     limit: int,
     sel: PayloadSelector,
     wv: VectorSelector,
+    index: Any = None,
 ) -> list[Record]:
     """The first ``limit`` records of a scroll with ``order_by`` (each with its
     ``order_value``; a point with several values appears once per value)."""
-    labels, keys, values = ordered(store, allowed, order, limit)
+    labels, keys, values = ordered(store, allowed, order, limit, index)
     found = iter(records.records(labels.tolist(), sel, wv))
     out: list[Record] = []
     rec = next(found, None)
