@@ -13,6 +13,8 @@ from bench.result_paths import RESULTS_DIR, result_path, result_paths, study_dir
 STUDY_FILES = {
     "binary": {"summary.json", "summary.md", "recall-vs-bits.png"},
     "relevance": {"NOTES.md"},
+    # a study of the API, not of a dataset: no dataset or k to name its record by
+    "congruence": {"summary.json", "summary.md"},
 }
 RECORD = re.compile(r"(?P<dataset>[A-Za-z0-9_.+-]+?)-k(?P<k>[1-9][0-9]*)(?:-[A-Za-z0-9_.+-]+)?")
 
