@@ -18,6 +18,9 @@ def test_probes(client):
     for path in ("/healthz", "/livez", "/readyz"):
         r = client.get(path)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    # Qdrant's texts (its tests/openapi/test_k8s_health.py compares them)
+    assert client.get("/healthz").text == client.get("/livez").text == "healthz check passed"
+    assert client.get("/readyz").text == "all shards are ready"
 
 
 def test_readyz_is_503_until_warm_up_finishes(tmp_path, monkeypatch):
