@@ -49,6 +49,17 @@ def test_page_is_current(built: tuple[str, list[str]]) -> None:
     assert current == page, f"docs/qdrant-api.md is stale: run {REGENERATE}"
 
 
+def test_readme_lists_every_route_by_status() -> None:
+    readme = qr.README.read_text(encoding="utf-8")
+    assert readme == qr.build_readme(), f"README.md's route list is stale: run {REGENERATE}"
+    block = readme[readme.index(qr.README_START) : readme.index(qr.README_END)]
+    routes = qr.client_routes() + qr.unlisted_routes(qr.load_notes())
+    for r in routes:
+        assert f"`{r.method} {r.path}`" in block, r
+    with pytest.raises(ValueError, match="no"):
+        qr.splice("no block here", "x")
+
+
 def test_client_routes_are_qdrants() -> None:
     """The introspection finds Qdrant's routes with their methods, templates and tags."""
     routes = {r.operation: r for r in qr.client_routes()}
