@@ -390,11 +390,12 @@ def splice(readme: str, block: str) -> str:
     return readme[:start] + block + readme[end + len(README_END) :]
 
 
-def build_readme(notes_path: Path = NOTES, readme: Path = README) -> str:
-    """The README with its route block regenerated."""
+def build_readme(notes_path: Path = NOTES, readme: Path | None = None) -> str:
+    """The README (default :data:`README`) with its route block regenerated."""
     notes = load_notes(notes_path)
     routes = client_routes() + unlisted_routes(notes)
-    return splice(readme.read_text(encoding="utf-8"), readme_block(routes, notes))
+    text = (readme or README).read_text(encoding="utf-8")
+    return splice(text, readme_block(routes, notes))
 
 
 def build(notes_path: Path = NOTES) -> tuple[str, list[str]]:

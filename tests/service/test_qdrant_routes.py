@@ -191,10 +191,19 @@ def test_check_mode_reports_a_stale_page(
     page, _ = built
     monkeypatch.setattr(qr, "build", lambda: built)
     monkeypatch.setattr(qr, "DOC", tmp_path / "docs" / "qdrant-api.md")
+    readme = qr.README.read_text(encoding="utf-8")
+    monkeypatch.setattr(qr, "README", tmp_path / "README.md")
     monkeypatch.setattr(qr, "ROOT", tmp_path)
     qr.DOC.parent.mkdir()
     qr.DOC.write_text(page + "edited by hand\n", encoding="utf-8")
+    qr.README.write_text(readme, encoding="utf-8")
     assert qr.main(["--check"]) == 1
     assert qr.main([]) == 0
     assert qr.DOC.read_text(encoding="utf-8") == page
     assert qr.main(["--check"]) == 0
+    # a README whose route block was edited by hand is stale too, and is rewritten
+    start = readme.index(qr.README_START)
+    qr.README.write_text(readme[:start] + readme[start:].replace("`GET /`", "`GET /x`", 1))
+    assert qr.main(["--check"]) == 1
+    assert qr.main([]) == 0
+    assert qr.README.read_text(encoding="utf-8") == readme
