@@ -6,7 +6,9 @@ they come from one snapshot even while writes commit. Points deleted after a sea
 are left out. Vectors come back as stored (float32 arrays): the unnamed vector itself for
 collections created with the unnamed form, else ``{name: vector}`` of the selected vectors
 the point has (also for a collection of the unnamed form that has sparse vectors, whose
-unnamed vector is then ``""``). Sparse vectors come back as ``{"indices", "values"}``.
+unnamed vector is then ``""``, except that a point with only its unnamed vector selected gets
+the vector itself, as in Qdrant and qdrant-client's local mode). Sparse vectors come back as
+``{"indices", "values"}``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ class RecordReader:
         if not self.named and all(s.name == "" for s in wanted):
             blob = blobs[0] if blobs else None
             return None if blob is None else wanted[0].decode(blob)
-        return {s.name: s.decode(b) for s, b in zip(wanted, blobs, strict=True) if b is not None}
+        out = {s.name: s.decode(b) for s, b in zip(wanted, blobs, strict=True) if b is not None}
+        if not self.named and set(out) == {""}:
+            return out[""]  # only the unnamed vector: itself, as Qdrant and local mode answer
+        return out
 
     def records(
         self, labels: Sequence[int], sel: PayloadSelector, wv: VectorSelector

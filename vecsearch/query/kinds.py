@@ -34,7 +34,7 @@ from vecsearch.query.order import parse_start
 from vecsearch.space import VectorSpace
 from vecsearch.sparse_space import SparseSpace
 from vecsearch.text.bm25 import is_inference_object, parse_document, query_vector
-from vecsearch.validate import check_int
+from vecsearch.validate import check_int, unwrap_vector
 
 AnySpace = VectorSpace | SparseSpace
 #: Most MMR candidates (each chosen point is compared with all of them).
@@ -90,7 +90,7 @@ def example(
         return space.check_query(vec, field), label
     if raw and isinstance(space, VectorSpace) and not space.multi:
         space.check_query(value, field)
-        return np.asarray(value, dtype=np.float32), None
+        return np.asarray(unwrap_vector(value, field), dtype=np.float32), None
     if isinstance(space, SparseSpace):
         if is_inference_object(value):
             return query_vector(parse_document(value, field).tokens()), None

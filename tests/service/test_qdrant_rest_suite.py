@@ -1,0 +1,60 @@
+"""Regressions found by running Qdrant's own REST integration tests (qdrant/qdrant
+tests/openapi) against a vecsearch server: each case states Qdrant's answer, checked
+against qdrant-client's local mode where it has one."""
+
+from __future__ import annotations
+
+import pytest
+from qdrant_client import QdrantClient, models
+
+pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact")
+
+DENSE = {1: [0.05, 0.61, 0.76, 0.74], 2: [0.19, 0.81, 0.75, 0.11], 3: [0.36, 0.55, 0.47, 0.94]}
+SPARSE = {"indices": [1, 2, 3], "values": [0.1, 0.2, 0.3]}
+
+
+def _unnamed_with_sparse(client) -> None:
+    """Qdrant's basic_collection_setup shape: an unnamed dense vector plus a named sparse one."""
+    r = client.put(
+        "/collections/c",
+        json={"vectors": {"size": 4, "distance": "Dot"}, "sparse_vectors": {"sparse-text": {}}},
+    )
+    assert r.status_code == 200, r.text
+    points = [{"id": i, "vector": v} for i, v in DENSE.items()]
+    points.append({"id": 9, "vector": {"sparse-text": SPARSE}})
+    points.append({"id": 10, "vector": {"": DENSE[1], "sparse-text": SPARSE}})
+    r = client.put("/collections/c/points?wait=true", json={"points": points})
+    assert r.status_code == 200, r.text
+
+
+def test_only_unnamed_vector_comes_back_as_the_vector(client) -> None:
+    """A point of an unnamed-form collection with sparse vectors whose only vector is the
+    unnamed one gets the vector itself (not ``{"": [...]}``), as in Qdrant and local mode."""
+    _unnamed_with_sparse(client)
+    r = client.post("/collections/c/points", json={"ids": [1, 9, 10], "with_vector": True})
+    assert r.status_code == 200, r.text
+    got = {p["id"]: p["vector"] for p in r.json()["result"]}
+    assert got[1] == pytest.approx(DENSE[1])
+    assert set(got[9]) == {"sparse-text"}
+    assert set(got[10]) == {"", "sparse-text"}
+    r = client.post("/collections/c/points/scroll", json={"with_vectors": True, "limit": 1})
+    assert r.json()["result"]["points"][0]["vector"] == pytest.approx(DENSE[1])
+
+    ref = QdrantClient(":memory:")
+    ref.create_collection(
+        "c",
+        vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+        sparse_vectors_config={"sparse-text": models.SparseVectorParams()},
+    )
+    ref.upsert("c", [models.PointStruct(id=1, vector=DENSE[1])])
+    assert ref.retrieve("c", [1], with_vectors=True)[0].vector == pytest.approx(DENSE[1])
+
+
+def test_recommend_raw_example_by_unnamed_name(client) -> None:
+    """A raw recommendation example spelt ``{"": [...]}`` (accepted wherever a query vector
+    is) was a 500; it is the same example as the bare list."""
+    _unnamed_with_sparse(client)
+    bodies = [{"positive": [DENSE[2]], "limit": 3}, {"positive": [{"": DENSE[2]}], "limit": 3}]
+    answers = [client.post("/collections/c/points/recommend", json=b) for b in bodies]
+    assert [a.status_code for a in answers] == [200, 200], answers[1].text
+    assert answers[0].json()["result"] == answers[1].json()["result"]
