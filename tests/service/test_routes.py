@@ -542,6 +542,36 @@ def _nested(leaf: dict, depth: int) -> dict:
     return leaf
 
 
+def test_absurd_limits_of_every_query_kind_answer_normally(filled):
+    """A limit, offset or group size of 2**63 - 1 gives every point at most (or none), for
+    every query kind and the groups and scroll routes: never a 500 from numpy or SQLite."""
+    big, v = 2**63 - 1, [1.0] * DIM
+    q = "/collections/c/points/query"
+    cases = [
+        (q, {"limit": big}, 200),
+        (q, {"query": {"order_by": "g"}, "limit": big}, 200),
+        (q, {"query": {"sample": "random"}, "limit": big}, 200),
+        (
+            q,
+            {"query": {"recommend": {"positive": [1], "strategy": "best_score"}}, "limit": big},
+            199,
+        ),
+        (q, {"query": {"nearest": v, "mmr": {"diversity": 0.5}}, "limit": big}, 200),
+        (q, {"query": v, "prefetch": {"query": v, "limit": big}, "limit": big}, 200),
+        ("/collections/c/points/recommend", {"positive": [1], "limit": big}, 199),
+        ("/collections/c/points/scroll", {"order_by": "g", "limit": big}, 200),
+    ]
+    for path, body, n in cases:
+        got = result(filled.post(path, json=body))
+        points = got["points"] if isinstance(got, dict) else got
+        assert len(points) == n, (path, body)
+    assert result(filled.post(q, json={"limit": 3, "offset": big}))["points"] == []
+    body = {"query": v, "group_by": "g", "limit": big, "group_size": big}
+    groups = result(filled.post(f"{q}/groups", json=body))["groups"]
+    assert sorted(g["id"] for g in groups) == [0, 1, 2, 3]
+    assert sum(len(g["hits"]) for g in groups) == 200
+
+
 def test_query_errors_name_the_field(filled):
     v = [1.0] * DIM
     cases = [

@@ -30,6 +30,7 @@ from vecsearch.ids import PointId, key_to_id
 from vecsearch.models import PayloadSelector, ScoredPoint, VectorSelector
 from vecsearch.payload_path import iter_leaf_values, parse_path
 from vecsearch.planner import choose_plan
+from vecsearch.query.kinds import MAX_MMR_CANDIDATES
 from vecsearch.query.model import Examples, Fusion, Nearest, OrderBy, Query, Sample, Scan, Stage
 from vecsearch.query.order import id_order, ordered, sample
 from vecsearch.query.scoring import best_examples, mmr_order
@@ -179,7 +180,7 @@ class _Batch:
         hits)."""
         st, g = q.stage, q.groups
         assert g is not None
-        want = max(64, 4 * st.limit * g.size)
+        want = min(max(64, 4 * st.limit * g.size), max(self.n_points, 1))
         while True:
             labels, scores = self.stage(st, want)
             members, ids = _group(self.store, labels, g.key)
@@ -232,6 +233,8 @@ class _Batch:
         """Up to ``want`` ``(labels, scores)`` of a stage, best first (an ``order_by``
         stage's scores are its order values, an object array)."""
         t = st.target
+        # never more hits than points: a limit of 2**63 must not reach numpy or SQLite
+        want = min(want, max(self.n_points, 1))
         if not st.prefetch:
             return self.target(st, want, None)
         lists = [self.stage(p, p.limit) for p in st.prefetch]
@@ -254,7 +257,10 @@ class _Batch:
         if isinstance(t, Nearest):
             if t.mmr is None:
                 return self._nearest_over(st, want, candidates)
+            # default: the limit, at most MAX_MMR_CANDIDATES (each chosen point is compared
+            # with every candidate, so the re-ranking costs limit x candidates)
             cand = t.mmr.candidates if t.mmr.candidates is not None else st.limit
+            cand = min(cand, MAX_MMR_CANDIDATES)
             labels, scores = self._nearest_over(st, cand, candidates)
             space = self.src.space(st.using)
             order = mmr_order(space, t.vector, labels, t.mmr.diversity, want, self.store)

@@ -30,7 +30,8 @@ DEFAULT_RRF_K = 2
 @dataclass(frozen=True)
 class Mmr:
     """Maximal marginal relevance: re-rank the ``candidates`` nearest points (default: the
-    limit) greedily by ``(1 - diversity) * sim(query, p) - diversity * max sim(p, chosen)``."""
+    limit, at most :data:`vecsearch.query.kinds.MAX_MMR_CANDIDATES`) greedily by
+    ``(1 - diversity) * sim(query, p) - diversity * max sim(p, chosen)``."""
 
     diversity: float = 0.5
     candidates: int | None = None
