@@ -122,7 +122,7 @@ def _examples(
 
 def _only(body: Any, known: set[str], field: str, what: str) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
-        raise ValidationError(field, f"expected a {what} object")
+        raise ValidationError(field, f"expected an object ({what})")
     extra = sorted(set(body) - known)
     if extra:
         raise ValidationError(f"{field}.{extra[0]}", f"unknown {what} field")
