@@ -466,12 +466,12 @@ class Collection(QueryMethods):
             raise ValidationError("offset", "cannot be used with order_by: use start_from")
         with self.reading():
             store = self.store
-            limit = min(limit, self._state.n_points + 1)  # 2**63 must not reach SQLite
-            if order is not None:
+            if order is not None:  # a point with several values is listed once per value
                 allowed = np.flatnonzero(self._state.mask(flt if flt else Filter()))
                 idx = self.order_index(order.key)
                 got = scroll_ordered(store, self._records, allowed, order, limit, sel, wv, idx)
                 return got, None
+            limit = min(limit, self._state.n_points + 1)  # 2**63 must not reach SQLite
             if flt is None:
                 pairs = store.scroll_keys(start, limit + 1)
             else:

@@ -58,3 +58,22 @@ def test_recommend_raw_example_by_unnamed_name(client) -> None:
     answers = [client.post("/collections/c/points/recommend", json=b) for b in bodies]
     assert [a.status_code for a in answers] == [200, 200], answers[1].text
     assert answers[0].json()["result"] == answers[1].json()["result"]
+
+
+def test_order_by_lists_a_point_once_per_value_beyond_the_point_count(qclient) -> None:
+    """A scroll ``order_by`` over a key holding two values per point can return
+    twice as many entries as there are points; the limit was cut at the point count + 1."""
+    ref = QdrantClient(":memory:")
+    for c in (qclient, ref):
+        c.create_collection("o", vectors_config=models.VectorParams(size=2, distance="Dot"))
+        c.upsert(
+            "o",
+            [
+                models.PointStruct(id=i, vector=[1.0, i], payload={"m": [i, 21 - i]})
+                for i in range(20)
+            ],
+        )
+    got = qclient.scroll("o", limit=40, order_by="m")[0]
+    want = ref.scroll("o", limit=40, order_by="m")[0]
+    assert len(got) == 40
+    assert [(p.id, p.order_value) for p in got] == [(p.id, p.order_value) for p in want]
