@@ -5,7 +5,8 @@ A point's ``vector`` (Qdrant's ``VectorStruct``) is one of
 * a list of numbers: the unnamed vector (or, for a multi-vector space, a list of such lists);
 * an object ``{name: vector, ...}``: named vectors; names must exist in the collection;
   ``""`` names the unnamed vector; a named space may be left out (optional vectors), and
-  ``{}`` is a point without vectors (named collections only).
+  ``{}`` is a point without vectors (as in Qdrant), except in a collection of the unnamed
+  form with no other vector (there a point always has its one vector).
 
 The column form of upsert (Qdrant's ``Batch``) gives ``vectors`` as a list (the unnamed
 vector of each point) or ``{name: [vector of point 0, ...]}``; ``None`` entries leave that
@@ -139,7 +140,7 @@ def _split(
                 raise ValidationError(
                     field_of(i), "an inference object needs its vector name: {name: {text, model}}"
                 )
-            if not v and not config.named:
+            if not v and not config.named and len(names) == 1:
                 raise ValidationError(field_of(i), "missing: this collection has one vector")
             for name, value in v.items():
                 sub = f"{field_of(i)}.{name}" if name else field_of(i)
@@ -222,7 +223,7 @@ def batch_columns(config: CollectionConfig, vectors: Any, n: int, field: str) ->
                 _reject_value(values[i], f"{field}.{name}[{i}]")
             checked = _check(space, vals, lambda j, p=pos, nm=name: f"{field}.{nm}[{p[j]}]")
             out.append(Column(space, np.asarray(pos, dtype=np.int64), checked))
-        if not config.named and not any(c.space.name == "" for c in out):
+        if len(config.names) == 1 and not any(c.space.name == "" for c in out):
             raise ValidationError(field, "missing: this collection has one vector")
         return out
     if isinstance(vectors, str | bytes) or not isinstance(vectors, Sequence | np.ndarray):

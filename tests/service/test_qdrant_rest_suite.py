@@ -77,3 +77,35 @@ def test_order_by_lists_a_point_once_per_value_beyond_the_point_count(qclient) -
     want = ref.scroll("o", limit=40, order_by="m")[0]
     assert len(got) == 40
     assert [(p.id, p.order_value) for p in got] == [(p.id, p.order_value) for p in want]
+
+
+def test_point_without_vectors_in_unnamed_collection_with_sparse(client) -> None:
+    """``"vector": {}`` in a collection of the unnamed form that also has sparse vectors is a
+    point without vectors (Qdrant's test_facets upserts such points; local mode agrees);
+    it was refused as 'this collection has one vector'. With only the unnamed vector it is
+    still refused."""
+    _unnamed_with_sparse(client)
+    r = client.put(
+        "/collections/c/points?wait=true",
+        json={"points": [{"id": 100, "vector": {}, "payload": {"a": 1}}]},
+    )
+    assert r.status_code == 200, r.text
+    r = client.post("/collections/c/points", json={"ids": [100], "with_vector": True})
+    assert r.json()["result"] == [{"id": 100, "payload": {"a": 1}, "vector": {}}]
+    r = client.post("/collections/c/points/search", json={"vector": DENSE[1], "limit": 20}).json()[
+        "result"
+    ]
+    assert 100 not in [h["id"] for h in r]
+
+    ref = QdrantClient(":memory:")
+    ref.create_collection(
+        "c",
+        vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+        sparse_vectors_config={"sparse-text": models.SparseVectorParams()},
+    )
+    ref.upsert("c", [models.PointStruct(id=100, vector={}, payload={"a": 1})])
+    assert ref.retrieve("c", [100], with_vectors=True)[0].vector == {}
+
+    client.put("/collections/one", json={"vectors": {"size": 4, "distance": "Dot"}})
+    r = client.put("/collections/one/points", json={"points": [{"id": 1, "vector": {}}]})
+    assert r.status_code == 400 and "points[0].vector" in r.text
