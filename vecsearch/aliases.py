@@ -10,8 +10,9 @@ Rules, as Qdrant's server applies them (``update_aliases`` in
 lib/storage/src/content_manager/toc/collection_meta_ops.rs, ``resolve_name`` in toc/mod.rs):
 
 * ``create_alias``: the target must be a collection, not an alias (404 otherwise); the alias
-  must not be the name of a collection (400, "Collection `x` already exists!"); an alias of
-  the same name is re-pointed;
+  must not be the name of a collection (409, "Collection `x` already exists!": the server's
+  ``validate_collection_not_exists`` is a StorageError::AlreadyExists, and Qdrant's own
+  tests/openapi/test_alias.py expects 409); an alias of the same name is re-pointed;
 * ``delete_alias``: removing an alias that does not exist is not an error;
 * ``rename_alias``: the old alias must exist (404); an alias called like the new name is
   replaced;
@@ -37,6 +38,7 @@ from typing import Any
 
 from vecsearch.errors import (
     AliasNotFoundError,
+    CollectionExistsError,
     CollectionNotFoundError,
     StorageError,
     ValidationError,
@@ -147,9 +149,9 @@ class AliasStore:
                     target, alias = a["collection_name"], a["alias_name"]
                     if not is_collection(target):
                         raise CollectionNotFoundError(f"Collection `{target}` doesn't exist!")
-                    if is_collection(alias):
-                        raise ValidationError(
-                            f"{act.field}.alias_name", f"Collection `{alias}` already exists!"
+                    if is_collection(alias):  # Qdrant: StorageError::AlreadyExists, 409
+                        raise CollectionExistsError(
+                            f"{act.field}.alias_name: Collection `{alias}` already exists!"
                         )
                     new[alias] = target
                 elif act.kind == "delete_alias":
