@@ -109,3 +109,13 @@ def test_point_without_vectors_in_unnamed_collection_with_sparse(client) -> None
     client.put("/collections/one", json={"vectors": {"size": 4, "distance": "Dot"}})
     r = client.put("/collections/one/points", json={"points": [{"id": 1, "vector": {}}]})
     assert r.status_code == 400 and "points[0].vector" in r.text
+
+
+def test_groups_lookup_in_a_missing_collection_is_404_in_qdrants_words(client) -> None:
+    _unnamed_with_sparse(client)
+    r = client.post(
+        "/collections/c/points/query/groups",
+        json={"query": DENSE[1], "group_by": "g", "with_lookup": {"collection": "nope"}},
+    )
+    assert r.status_code == 404, r.text
+    assert "Collection nope not found" in r.json()["status"]["error"]

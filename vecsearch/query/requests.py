@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from vecsearch.errors import ValidationError
+from vecsearch.errors import CollectionNotFoundError, ValidationError
 from vecsearch.ids import parse_point_id
 from vecsearch.models import ScoredPoint
 from vecsearch.query.model import Groups, Query
@@ -86,7 +86,13 @@ def group_answers(
     if spec.lookup is not None:
         if resolve is None:
             raise ValidationError("with_lookup", "is not available here (no database)")
-        other = resolve(spec.lookup.collection)
+        try:
+            other = resolve(spec.lookup.collection)
+        except CollectionNotFoundError:  # Qdrant's words (its test_group.py checks them)
+            name = spec.lookup.collection
+            raise CollectionNotFoundError(
+                f"with_lookup.collection: Collection {name} not found"
+            ) from None
     for value, hits in groups:
         group: dict[str, Any] = {"id": value, "hits": [h.to_dict() for h in hits]}
         if other is not None and spec.lookup is not None:
