@@ -113,9 +113,8 @@ def get_points(
 ) -> JSONResponse:
     """The points with these ids, in request order (missing ids are skipped)."""
     reject_set("shard_key", body.shard_key)
-    records = coll.retrieve(
-        body.ids, _default(body.with_payload, True), _default(body.with_vector, False)
-    )
+    wv, _ = with_vector_of(body.model_dump(include={"with_vector", "with_vectors"}), "")
+    records = coll.retrieve(body.ids, _default(body.with_payload, True), _default(wv, False))
     return ok([r.to_dict() for r in records], t0)
 
 

@@ -63,6 +63,7 @@ class PointRequest(Body):
     ids: list[PointId]
     with_payload: WithPayload = Field(None, description="Default true.")
     with_vector: WithVector = Field(None, description="Default false.")
+    with_vectors: WithVector = Field(None, description="Spelling of with_vector.")
     shard_key: ShardKey = None
 
 

@@ -119,3 +119,16 @@ def test_groups_lookup_in_a_missing_collection_is_404_in_qdrants_words(client) -
     )
     assert r.status_code == 404, r.text
     assert "Collection nope not found" in r.json()["status"]["error"]
+
+
+def test_retrieve_accepts_with_vectors(client) -> None:
+    """POST /points takes ``with_vectors`` as well as ``with_vector`` (Qdrant's serde alias,
+    as scroll and search already did); it was a 422 'unknown field'."""
+    _unnamed_with_sparse(client)
+    r = client.post("/collections/c/points", json={"ids": [1], "with_vectors": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["result"][0]["vector"] == pytest.approx(DENSE[1])
+    r = client.post(
+        "/collections/c/points", json={"ids": [1], "with_vector": True, "with_vectors": True}
+    )
+    assert r.status_code == 400 and "with_vectors" in r.text
