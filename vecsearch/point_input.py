@@ -362,4 +362,17 @@ def parse_vector_updates(config: CollectionConfig, points: Any) -> PointWrite:
             raise ValidationError(f"points[{i}].vector", "missing: give the vectors to set")
         ids.append(parse_point_id(p["id"], f"points[{i}].id"))
         vectors.append(p["vector"])
-    return PointWrite.of(ids, point_columns(config, vectors, lambda i: f"points[{i}].vector"), None)
+    columns = point_columns(config, vectors, lambda i: f"points[{i}].vector")
+    keys = [id_key(pid) for pid in ids]
+    if len(set(keys)) == len(keys):
+        return PointWrite.of(ids, columns, None)
+    # An id given more than once: its entries apply in order, as Qdrant (and local mode)
+    # apply them one by one, so each vector keeps the last value given for it; the entries
+    # were checked above under their own names.
+    merged: dict[bytes, tuple[Any, dict[str, Any]]] = {}
+    for pid, key, v in zip(ids, keys, vectors, strict=True):
+        named = dict(v) if isinstance(v, Mapping) else {"": v}
+        merged[key] = (pid, {**merged[key][1], **named} if key in merged else named)
+    ids = [pid for pid, _ in merged.values()]
+    vectors = [vs for _, vs in merged.values()]
+    return PointWrite.of(ids, point_columns(config, vectors, lambda i: "points"), None)

@@ -132,3 +132,31 @@ def test_retrieve_accepts_with_vectors(client) -> None:
         "/collections/c/points", json={"ids": [1], "with_vector": True, "with_vectors": True}
     )
     assert r.status_code == 400 and "with_vectors" in r.text
+
+
+def test_update_vectors_same_point_twice_applies_both(qclient) -> None:
+    """Two entries for one point in one update_vectors call, each setting another vector:
+    both apply, in order (the second entry replaced the whole point's update, so the first
+    vector kept its old value). Qdrant's test_optional_vectors; local mode agrees."""
+    ref = QdrantClient(":memory:")
+    old = {"a": [0.1, 0.3, 0.2, 0.9], "b": [0.8, 0.6, 0.3, 0.0]}
+    steps = [
+        models.PointVectors(id=7, vector={"a": [0.8, 0.8, 0.9, 0.2]}),
+        models.PointVectors(id=7, vector={"b": [0.3, 0.6, 0.4, 0.4]}),
+        models.PointVectors(id=1, vector={"a": [0.5, 0.5, 0.5, 0.5]}),
+        models.PointVectors(id=7, vector={"b": [0.9, 0.9, 0.7, 0.5], "a": [0.2, 0.1, 0.1, 0.3]}),
+        models.PointVectors(id=7, vector={"b": [0.4, 0.5, 0.6, 0.2]}),
+    ]
+    params = models.VectorParams(size=4, distance=models.Distance.DOT)
+    for c in (qclient, ref):
+        c.create_collection("n", vectors_config={"a": params, "b": params})
+        c.upsert("n", [models.PointStruct(id=i, vector=old) for i in (1, 7)])
+        c.update_vectors("n", steps[:2])
+        c.update_vectors("n", steps[2:])
+    got = {p.id: p.vector for p in qclient.retrieve("n", [1, 7], with_vectors=True)}
+    want = {p.id: p.vector for p in ref.retrieve("n", [1, 7], with_vectors=True)}
+    assert got.keys() == want.keys() == {1, 7}
+    for pid in want:
+        for name in ("a", "b"):
+            assert got[pid][name] == pytest.approx(want[pid][name], abs=1e-6), (pid, name)
+    assert got[7]["a"] == pytest.approx([0.2, 0.1, 0.1, 0.3], abs=1e-6)
