@@ -96,9 +96,10 @@ class RecommendGroupsRequest(_Read, _Groups):
 
 
 class DiscoverRequest(_Read):
-    """Points near ``target`` within the region the context pairs mark."""
+    """Points near ``target`` within the region the context pairs mark (without ``target``:
+    a context search, the points best satisfying the pairs)."""
 
-    target: Example
+    target: Example | None = None
     context: list[ContextPair] | None = None
     limit: StrictInt | None = Field(None, description="Number of hits, default 10.")
     offset: StrictInt | None = None

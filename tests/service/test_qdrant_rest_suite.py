@@ -160,3 +160,18 @@ def test_update_vectors_same_point_twice_applies_both(qclient) -> None:
         for name in ("a", "b"):
             assert got[pid][name] == pytest.approx(want[pid][name], abs=1e-6), (pid, name)
     assert got[7]["a"] == pytest.approx([0.2, 0.1, 0.1, 0.3], abs=1e-6)
+
+
+def test_legacy_discover_without_target_is_a_context_search(client) -> None:
+    """``/points/discover`` with context pairs and no target is Qdrant's context search
+    (the same points and scores as the Query API's ``context`` query); it was a 422."""
+    _unnamed_with_sparse(client)
+    pairs = [{"positive": 1, "negative": [0.0, 0.0, 1.0, 0.0]}]
+    r = client.post("/collections/c/points/discover", json={"context": pairs, "limit": 5})
+    assert r.status_code == 200, r.text
+    q = client.post("/collections/c/points/query", json={"query": {"context": pairs}, "limit": 5})
+    want = [(p["id"], p["score"]) for p in q.json()["result"]["points"]]
+    assert [(p["id"], p["score"]) for p in r.json()["result"]] == want
+    assert want and all(score <= 0.0 for _, score in want)
+    r = client.post("/collections/c/points/discover", json={"limit": 5})
+    assert r.status_code == 400, r.text

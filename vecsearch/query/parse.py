@@ -440,6 +440,10 @@ def legacy_query(body: Mapping[str, Any], kind: str, field: str, groups: bool = 
     _unknown(body, known - ({"offset"} if groups else set()), field, f"{kind} request")
     out = {k: v for k, v in body.items() if k not in own and v is not None}
     inner = {k: body[k] for k in own if body.get(k) is not None}
+    if kind == "discover" and "target" not in inner:
+        # no target: Qdrant's discovery API does a context search with the pairs
+        out["query"] = {"context": inner.get("context") or []}
+        return out
     if kind == "discover" and "context" not in inner:
         inner["context"] = []
     out["query"] = {kind: inner}
