@@ -123,7 +123,9 @@ def collection_info(desc: dict[str, Any]) -> dict[str, Any]:
         if qdrant.get(key) is not None:
             out_config[key] = qdrant[key]
     unnamed = spaces.get("")
+    created = {"created_at": qdrant["created_at"]} if qdrant.get("created_at") else {}
     return {
+        **created,
         "status": status,
         "optimizer_status": {"error": error} if error else "ok",
         "points_count": desc["points_count"],

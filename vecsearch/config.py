@@ -296,7 +296,8 @@ class CollectionConfig:
     hnsw_config: dict[str, Any] = field(default_factory=dict)
     #: Qdrant settings accepted without effect here (``optimizers_config``, ``wal_config``,
     #: ``params`` such as ``shard_number``, ``quantization_config``, ``strict_mode_config``,
-    #: ``metadata``), as given, echoed in collection info.
+    #: ``metadata``), as given, echoed in collection info; and ``created_at`` (RFC 3339, set
+    #: by :meth:`Database.create_collection`, reported as Qdrant's ``CollectionInfo.created_at``).
     qdrant: dict[str, Any] = field(default_factory=dict)
     #: Sparse vector spaces (Qdrant's ``sparse_vectors``), by creation order.
     sparse: tuple[SparseSpaceConfig, ...] = ()

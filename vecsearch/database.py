@@ -23,12 +23,14 @@ time may open a collection (an advisory lock enforces it).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
 import threading
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +145,9 @@ class Database:
         """Create an empty collection; ``config`` may be Qdrant's create-collection body."""
         check_collection_name(name)
         cfg = config if isinstance(config, CollectionConfig) else parse_create(config)
+        if "created_at" not in cfg.qdrant:  # Qdrant's CollectionInfo.created_at (RFC 3339)
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            cfg = dataclasses.replace(cfg, qdrant={**cfg.qdrant, "created_at": now})
         with self._lock:
             if self.collection_exists(name):
                 raise CollectionExistsError(f"collection {name!r} already exists")

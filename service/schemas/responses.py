@@ -64,6 +64,9 @@ class CollectionInfo(BaseModel):
     segments_count: int
     config: dict[str, Any]
     payload_schema: dict[str, Any]
+    created_at: str | None = Field(
+        None, description="Creation time (RFC 3339, UTC); absent for older collections."
+    )
     vecsearch: dict[str, Any] | None = None
 
 

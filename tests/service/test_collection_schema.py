@@ -61,6 +61,7 @@ SCHEMAS: dict[str, Schema] = {
                 "config",
                 "payload_schema",
                 "update_queue",
+                "created_at",  # Qdrant 1.20 (qdrant-client 1.20's CollectionInfo has it)
             }
         ),
         frozenset({"config", "optimizer_status", "payload_schema", "segments_count", "status"}),

@@ -175,3 +175,20 @@ def test_legacy_discover_without_target_is_a_context_search(client) -> None:
     assert want and all(score <= 0.0 for _, score in want)
     r = client.post("/collections/c/points/discover", json={"limit": 5})
     assert r.status_code == 400, r.text
+
+
+def test_collection_info_has_created_at_that_survives_patch(client, qclient) -> None:
+    """Qdrant's ``CollectionInfo.created_at`` (RFC 3339, UTC): set at creation, kept by a
+    PATCH (Qdrant's test_collection_created_at); qdrant-client parses it."""
+    from datetime import UTC, datetime, timedelta
+
+    _unnamed_with_sparse(client)
+    at = client.get("/collections/c").json()["result"]["created_at"]
+    age = datetime.now(UTC) - datetime.fromisoformat(at)
+    assert timedelta(0) <= age < timedelta(minutes=1)
+    r = client.patch("/collections/c", json={"metadata": {"k": "v"}})
+    assert r.status_code == 200, r.text
+    assert client.get("/collections/c").json()["result"]["created_at"] == at
+    qclient.create_collection("q", vectors_config=models.VectorParams(size=2, distance="Dot"))
+    info = qclient.get_collection("q")
+    assert info.created_at is not None and info.created_at.tzinfo is not None
