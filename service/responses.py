@@ -38,6 +38,18 @@ def ok(result: Any, t0: float, status_code: int = 200) -> Response:
     )
 
 
+def ok_or_accepted(result: Any, t0: float, wait: bool | None) -> Response:
+    """A snapshot operation's answer: with ``?wait=false`` Qdrant answers 202 ``{"status":
+    "accepted"}`` without a result (the task runs in its background); so do we, though the
+    operation has been performed already. Otherwise the success envelope."""
+    if wait is not False:
+        return ok(result, t0)
+    return FastJSONResponse(
+        {"result": None, "status": "accepted", "time": time.perf_counter() - t0},
+        status_code=202,
+    )
+
+
 def update_result(result: Any, t0: float, wait: bool | None) -> Response:
     """A write's ``UpdateResult`` (or list of them, for a batch). With ``?wait=false``
     Qdrant answers 202 with status ``acknowledged``; so do we, though the write has been

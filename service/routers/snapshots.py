@@ -6,7 +6,8 @@ A snapshot is one tar file with a SHA-256 checksum, taken while writes continue 
 temporary file first (:mod:`service.snapshot_sources`); ``upload`` restores from a snapshot
 sent as the ``snapshot`` part of a ``multipart/form-data`` body. The file (and ``checksum``,
 when given) is verified before the collection is touched. ``priority`` is checked and has no
-effect (one replica); ``wait`` is accepted: recovery is always complete when answered.
+effect (one replica); ``wait`` is accepted: recovery is always complete when answered, and
+``?wait=false`` on create and delete answers Qdrant's 202 ``{"status": "accepted"}``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import DB, CollectionName, Started, State, Wait
-from service.responses import ok
+from service.responses import ok, ok_or_accepted
 from service.schemas import Envelope, SnapshotDescription
 from service.schemas.snapshots import SnapshotRecover
 from service.security import ReadAccess, WriteAccess
@@ -43,8 +44,9 @@ SnapshotName = Annotated[str, PathParam(description="File name of the snapshot."
 def create_snapshot(
     collection_name: CollectionName, db: DB, t0: Started, wait: Wait = None
 ) -> JSONResponse:
-    """Snapshot the collection (writes may continue meanwhile)."""
-    return ok(db.create_snapshot(collection_name).to_dict(), t0)
+    """Snapshot the collection (writes may continue meanwhile); ``?wait=false``: 202
+    ``accepted`` as Qdrant answers (the snapshot exists already)."""
+    return ok_or_accepted(db.create_snapshot(collection_name).to_dict(), t0, wait)
 
 
 @router.get(
@@ -86,9 +88,9 @@ def delete_snapshot(
     t0: Started,
     wait: Wait = None,
 ) -> JSONResponse:
-    """Delete one snapshot file and its checksum."""
+    """Delete one snapshot file and its checksum (``?wait=false``: 202 ``accepted``)."""
     db.delete_snapshot(collection_name, snapshot_name)
-    return ok(True, t0)
+    return ok_or_accepted(True, t0, wait)
 
 
 def snapshot_location(db: Database, location: str) -> Path:

@@ -192,3 +192,21 @@ def test_collection_info_has_created_at_that_survives_patch(client, qclient) -> 
     qclient.create_collection("q", vectors_config=models.VectorParams(size=2, distance="Dot"))
     info = qclient.get_collection("q")
     assert info.created_at is not None and info.created_at.tzinfo is not None
+
+
+def test_snapshot_create_and_delete_without_wait_answer_202_accepted(client, qclient) -> None:
+    """``?wait=false`` on snapshot create / delete: Qdrant's 202 ``{"status": "accepted"}``
+    (its test_snapshot_operations_non_wait); the snapshot is made (and deleted) all the same.
+    qdrant-client's ``create_snapshot(wait=False)`` reads it as no result."""
+    _unnamed_with_sparse(client)
+    r = client.post("/collections/c/snapshots?wait=false")
+    assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
+    names = [s["name"] for s in client.get("/collections/c/snapshots").json()["result"]]
+    assert len(names) == 1
+    r = client.delete(f"/collections/c/snapshots/{names[0]}?wait=false")
+    assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
+    assert client.get("/collections/c/snapshots").json()["result"] == []
+    assert client.post("/collections/c/snapshots").status_code == 200
+    qclient.create_collection("s", vectors_config=models.VectorParams(size=2, distance="Dot"))
+    assert qclient.create_snapshot("s", wait=False) is None
+    assert len(qclient.list_snapshots("s")) == 1
