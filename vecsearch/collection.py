@@ -423,12 +423,14 @@ class Collection(QueryMethods):
             return self._records.records([found[k] for k in keys if k in found], sel, wv)
 
     def point_vector(self, pid: PointId, using: str, field: str) -> tuple[int, np.ndarray]:
-        """``(label, vector)`` of point ``pid`` in space ``using`` (a by-id query)."""
-        space = self.space(using, field)
+        """``(label, vector)`` of point ``pid`` in space ``using`` (a by-id query). A
+        missing point is reported before an unknown vector name (404 first, as Qdrant,
+        which retrieves the point and then picks its vector)."""
         with self.reading():
             found = self.store.lookup([id_key(pid)])
             if not found:
                 raise PointNotFoundError(f"{field}: no point with id {pid} in {self.name!r}")
+            space = self.space(using, field)
             label = next(iter(found.values()))
             blob = self.store.vectors(space.config.id, [label]).get(label)
         if blob is None:

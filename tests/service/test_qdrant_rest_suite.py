@@ -210,3 +210,20 @@ def test_snapshot_create_and_delete_without_wait_answer_202_accepted(client, qcl
     qclient.create_collection("s", vectors_config=models.VectorParams(size=2, distance="Dot"))
     assert qclient.create_snapshot("s", wait=False) is None
     assert len(qclient.list_snapshots("s")) == 1
+
+
+def test_recommend_by_missing_id_with_unknown_vector_is_404(client) -> None:
+    """A by-id example naming a missing point in a lookup collection whose vector name is
+    also unknown: 404 for the point, as Qdrant answers (its test_multicollection_reco); an
+    existing point with the unknown vector name stays a 400."""
+    _unnamed_with_sparse(client)
+    client.put("/collections/o", json={"vectors": {"other": {"size": 4, "distance": "Dot"}}})
+    client.put(
+        "/collections/o/points?wait=true",
+        json={"points": [{"id": 1, "vector": {"other": DENSE[1]}}]},
+    )
+    lf = {"collection": "o", "vector": "unknown_vector"}
+    r = client.post("/collections/c/points/recommend", json={"positive": [2], "lookup_from": lf})
+    assert r.status_code == 404, r.text
+    r = client.post("/collections/c/points/recommend", json={"positive": [1], "lookup_from": lf})
+    assert r.status_code == 400, r.text
