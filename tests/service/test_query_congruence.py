@@ -94,7 +94,13 @@ def _fill(c: QdrantClient) -> None:
             ),
         ),
     )
-    c.upsert("m", [models.PointStruct(id=i, vector=MULTI[i].tolist()) for i in range(40)])
+    c.upsert(
+        "m",
+        [
+            models.PointStruct(id=i, vector=MULTI[i].tolist(), payload={"v": [i, 100 + i, 200 + i]})
+            for i in range(40)
+        ],
+    )
     # "d" again, with payload indexes that order_by uses (Qdrant's server needs them)
     c.create_collection(
         "di", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE)
@@ -330,6 +336,12 @@ CALLS: dict[str, Callable[[QdrantClient], Any]] = {
             ("nums", "asc", 5, None),
             ("nums", "desc", None, _g(2)),
         ]
+    ],
+    "order_by lists a point once per value, past the point count": lambda c: [
+        (p.id, p.order_value)
+        for p in c.query_points(
+            "m", query=models.OrderByQuery(order_by="v"), limit=100, with_payload=False
+        ).points
     ],
     "scroll order_by indexed": lambda c: [
         (r.id, r.order_value) for r in c.scroll("di", order_by="nums", limit=15)[0]

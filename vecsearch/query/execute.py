@@ -233,8 +233,10 @@ class _Batch:
         """Up to ``want`` ``(labels, scores)`` of a stage, best first (an ``order_by``
         stage's scores are its order values, an object array)."""
         t = st.target
-        # never more hits than points: a limit of 2**63 must not reach numpy or SQLite
-        want = min(want, max(self.n_points, 1))
+        # never more hits than points (a limit of 2**63 must not reach numpy or SQLite),
+        # except for order_by, which lists a point once per distinct value (plain slicing)
+        if not isinstance(t, OrderBy):
+            want = min(want, max(self.n_points, 1))
         if not st.prefetch:
             return self.target(st, want, None)
         lists = [self.stage(p, p.limit) for p in st.prefetch]
