@@ -11,6 +11,7 @@ from vecsearch.aliases import AliasStore, parse_actions
 from vecsearch.database import Database, check_collection_name
 from vecsearch.errors import (
     AliasNotFoundError,
+    CollectionExistsError,
     CollectionNotFoundError,
     StorageError,
     ValidationError,
@@ -51,7 +52,7 @@ def test_changes_are_all_or_nothing_and_saved(tmp_path):
         for bad, error in (
             (_create("y", "zzz"), CollectionNotFoundError),
             ({"rename_alias": {"old_alias_name": "q", "new_alias_name": "r"}}, AliasNotFoundError),
-            (_create("a", "a"), ValidationError),
+            (_create("a", "a"), CollectionExistsError),  # Qdrant's 409
         ):
             with pytest.raises(error):
                 _apply(db, _create("first", "a"), bad)
