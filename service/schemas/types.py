@@ -136,6 +136,8 @@ ShardKey = Annotated[
 
 
 class Body(BaseModel):
-    """Request bodies reject unknown fields, as Qdrant does."""
+    """Request bodies reject unknown fields (422 naming the field). A deliberate difference:
+    Qdrant's server ignores fields it does not know (its own REST tests send some), but
+    here a misspelt or unsupported option must not silently do nothing."""
 
     model_config = ConfigDict(extra="forbid")
