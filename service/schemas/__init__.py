@@ -11,7 +11,6 @@ from service.schemas.collections import (
     CreateCollection,
     CreateFieldIndex,
     IndexSpec,
-    SnapshotRecover,
     UpdateCollection,
     VectorParams,
     VectorParamsDiff,
@@ -58,6 +57,7 @@ from service.schemas.search import (
     SearchRequest,
     SearchRequestBatch,
 )
+from service.schemas.snapshots import SnapshotRecover
 
 __all__ = [
     "Batch",

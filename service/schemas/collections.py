@@ -197,21 +197,6 @@ class CreateFieldIndex(Body):
     ] = None
 
 
-class SnapshotRecover(Body):
-    """Restore a collection from a snapshot file of this server."""
-
-    location: str = Field(
-        ...,
-        description=(
-            "file:// URL or path of a snapshot inside the data directory's snapshots folder "
-            "(remote URLs are not supported)."
-        ),
-    )
-    priority: str | None = Field(None, description="Accepted and ignored.")
-    checksum: str | None = Field(None, description="Expected SHA-256 of the file.")
-    api_key: str | None = Field(None, description="Accepted and ignored (no remote fetch).")
-
-
 class CreateAlias(Body):
     """Another name for a collection (which must exist and not be an alias itself)."""
 
