@@ -104,7 +104,7 @@ _QUERY_KEYS = frozenset(
         "shard_key",
     }
 )
-_GROUP_KEYS = frozenset({"group_by", "group_size", "with_lookup"})
+GROUP_KEYS = frozenset({"group_by", "group_size", "with_lookup"})
 _PREFETCH_KEYS = frozenset(
     {"query", "prefetch", "using", "filter", "params", "score_threshold", "limit", "lookup_from"}
 )
@@ -373,16 +373,17 @@ def parse_query_groups(
 ) -> Query:
     """A groups body (``POST /points/query/groups``: a query body without ``offset``, plus
     ``group_by``, ``group_size`` (default 3), ``with_lookup``; ``limit`` counts groups)."""
-    _unknown(body, (_QUERY_KEYS - {"offset"}) | _GROUP_KEYS, field, "query groups request")
-    groups = _groups(body, field)
-    plain = {k: v for k, v in body.items() if k not in _GROUP_KEYS}
+    _unknown(body, (_QUERY_KEYS - {"offset"}) | GROUP_KEYS, field, "query groups request")
+    groups = parse_groups(body, field)
+    plain = {k: v for k, v in body.items() if k not in GROUP_KEYS}
     q = _query(src, plain, field, resolve)
     if q.relevance_threshold is not None:
         raise ValidationError(f"{_pre(field)}relevance_threshold", "is not supported with groups")
     return Query(q.stage, 0, q.with_payload, q.with_vector, groups=groups)
 
 
-def _groups(body: Mapping[str, Any], field: str) -> Groups:
+def parse_groups(body: Mapping[str, Any], field: str) -> Groups:
+    """The ``group_by``, ``group_size`` (default 3) and ``with_lookup`` of a groups body."""
     pre = _pre(field)
     key = body.get("group_by")
     if not isinstance(key, str) or not key:
@@ -436,7 +437,7 @@ def legacy_query(body: Mapping[str, Any], kind: str, field: str, groups: bool = 
     """A legacy ``/points/recommend`` or ``/points/discover`` body (``kind``) as the
     equivalent Query API body (plus the group keys when ``groups``)."""
     own = _RECOMMEND if kind == "recommend" else _DISCOVER
-    known = _LEGACY | own | (_GROUP_KEYS if groups else frozenset())
+    known = _LEGACY | own | (GROUP_KEYS if groups else frozenset())
     _unknown(body, known - ({"offset"} if groups else set()), field, f"{kind} request")
     out = {k: v for k, v in body.items() if k not in own and v is not None}
     inner = {k: body[k] for k in own if body.get(k) is not None}

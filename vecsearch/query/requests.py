@@ -18,12 +18,11 @@ from vecsearch.ids import parse_point_id
 from vecsearch.models import ScoredPoint
 from vecsearch.query.model import Groups, Query
 from vecsearch.query.parse import (
-    _GROUP_KEYS,
+    GROUP_KEYS,
     Resolver,
     Source,
-    _groups,
-    _unknown,
     legacy_query,
+    parse_groups,
     parse_query,
     parse_query_groups,
     parse_search,
@@ -64,10 +63,11 @@ def parse_group_request(
     if kind in ("recommend", "discover"):
         return parse_query_groups(src, legacy_query(body, kind, field, groups=True), field, resolve)
     if kind == "search":
-        plain = {k: v for k, v in body.items() if k not in _GROUP_KEYS}
-        if "offset" in plain:
-            _unknown({"offset": 0}, frozenset(), field, "search groups request")
-        groups = _groups(body, field)
+        plain = {k: v for k, v in body.items() if k not in GROUP_KEYS}
+        if "offset" in plain:  # groups have no offset
+            pre = f"{field}." if field else ""
+            raise ValidationError(f"{pre}offset", "unknown search groups request field")
+        groups = parse_groups(body, field)
         q = parse_search(src, plain, field)
         if q.relevance_threshold is not None:
             raise ValidationError("relevance_threshold", "is not supported with groups")
