@@ -71,10 +71,10 @@ class ServiceState:
                     self.failed[name] = str(exc)
                     log.error("collection %s cannot be opened: %s", name, exc)
             if self.settings.warmup:
-                from service.warmup import warm_kernels
+                from service.warmup import needed_index_types, warm_kernels
 
                 self.phase = "compiling kernels"
-                warm_kernels(should_stop=self._stop.is_set)
+                warm_kernels(needed_index_types(db), should_stop=self._stop.is_set)
             if self._stop.is_set():
                 return
             self.load_seconds = time.perf_counter() - t0

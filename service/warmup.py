@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,13 @@ _DIM = 16
 def available_index_types() -> list[str]:
     """Registered index types whose modules import in this build."""
     return [name for name in index_types() if get_index_type(name).available()]
+
+
+def needed_index_types(db: Any) -> list[str] | None:
+    """The index types whose kernels to compile before ready for the collections of ``db``;
+    None means every available type (today's behaviour; narrowed by issue 19's first-start
+    work)."""
+    return None
 
 
 def warm_kernels(
