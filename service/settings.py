@@ -47,6 +47,65 @@ class Settings(BaseSettings):
             "bounded by max_body_bytes"
         ),
     )
+    max_result_points: int = Field(
+        100_000,
+        ge=1,
+        description=(
+            "most points one request may ask for: the sum over its searches of offset + "
+            "limit (limit x group_size for groups, sample x limit for a distance matrix, "
+            "limit for scroll); 400 above (Qdrant's strict mode max_query_limit plays this "
+            "part there, unset by default; 20 searches of limit 100,000 with payloads took "
+            "1.9 GB)"
+        ),
+    )
+    max_searches_per_request: int = Field(
+        1_000,
+        ge=1,
+        description=(
+            "most searches one request may run: batch entries plus all their prefetch "
+            "stages; 400 above"
+        ),
+    )
+    max_search_param: int = Field(
+        100_000,
+        ge=1,
+        description=(
+            "largest value of an integer search parameter (hnsw_ef / ef, nprobe, k_factor, "
+            "candidates, n_threads); 400 above (Qdrant's strict mode search_max_hnsw_ef)"
+        ),
+    )
+    max_connections: int = Field(
+        512,
+        ge=1,
+        description=(
+            "open connections (or requests in progress) beyond which uvicorn answers 503 "
+            "(its limit_concurrency)"
+        ),
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, description="idle keep-alive connections are closed after this (uvicorn's)"
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "a connection whose request line and headers are not complete this long after it "
+            "opened (or after its previous response) is closed"
+        ),
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="largest request line plus headers (431 and close above)",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "a request body not received completely this long after the app starts reading "
+            "it is answered 408 and the connection closed (slow-body clients)"
+        ),
+    )
     cors_origins: KeyList = Field(
         default_factory=list, description="origins allowed by CORS ('*' for any; none: off)"
     )
