@@ -75,6 +75,11 @@ class ServiceState:
 
                 self.phase = "compiling kernels"
                 warm_kernels(needed_index_types(db), should_stop=self._stop.is_set)
+                from service.warmup import start_background_warm  # the rest, after ready
+
+                self.background_warm = start_background_warm(
+                    needed_index_types(db), should_stop=self._stop.is_set
+                )
             if self._stop.is_set():
                 return
             self.load_seconds = time.perf_counter() - t0

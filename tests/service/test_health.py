@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service import Settings, create_app
-from service.warmup import available_index_types, warm_kernels
+from service.warmup import all_units, available_index_types, warm_kernels
 from tests.service.conftest import create, make_settings, upsert
 
 
@@ -27,7 +27,7 @@ def test_readyz_is_503_until_warm_up_finishes(tmp_path, monkeypatch):
     release = threading.Event()
     entered = threading.Event()
 
-    def slow_warm(should_stop=lambda: False):
+    def slow_warm(units=None, should_stop=lambda: False):
         entered.set()
         assert release.wait(30)
         return {}
@@ -78,7 +78,8 @@ def test_real_warm_up_compiles_every_available_type(tmp_path):
     types = available_index_types()
     assert {"flat", "binary"} <= set(types)
     spent = warm_kernels()
-    assert set(spent) == set(types)
+    assert set(spent) == {str(u) for u in all_units()}  # every type, distance, and sparse
+    assert {u.split("/")[0] for u in spent} == {*types, "sparse"}
     app = create_app(make_settings(tmp_path, warmup=True))
     with TestClient(app) as client:
         assert app.state.service.wait_ready(120)
