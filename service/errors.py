@@ -2,7 +2,8 @@
 
 * engine errors (:class:`indexes.errors.VecsearchError`) by their ``category``:
   ``bad_request`` 400, ``not_found`` 404, ``conflict`` 409, ``unavailable`` 503,
-  ``internal`` 500; the message is the engine's, which names the field;
+  ``internal`` 500, ``insufficient_storage`` 507 (a full disk); the message is the
+  engine's, which names the field;
 * request-shape errors found by the request models (FastAPI's
   :class:`~fastapi.exceptions.RequestValidationError`): 422 naming the field
   (``points[0].id: Field required``), or 400 for a body that is not JSON;
@@ -36,6 +37,7 @@ STATUS_OF_CATEGORY = {
     "conflict": 409,
     "unavailable": 503,
     "internal": 500,
+    "insufficient_storage": 507,
 }
 _SOURCES = ("body", "query", "path", "header", "cookie")
 #: Tags of the tagged unions of the request models: not fields, left out of error paths.

@@ -8,7 +8,8 @@ envelope) and a ``category``:
 * ``"not_found"``: a collection, point or snapshot does not exist;
 * ``"conflict"``: the thing to create already exists, or is in use;
 * ``"unavailable"``: a feature is not installed in this build;
-* ``"internal"``: storage trouble that is not the caller's fault.
+* ``"internal"``: storage trouble that is not the caller's fault;
+* ``"insufficient_storage"``: the disk (or the database) is full; nothing was written.
 
 Validation errors name the offending field (``field`` attribute, e.g. ``"points[3].vector"``,
 ``"filter.must[0].match"``) so the service can say exactly what was wrong.
@@ -45,6 +46,7 @@ __all__ = [
     "SnapshotIntegrityError",
     "SnapshotNotFoundError",
     "StorageError",
+    "StorageFullError",
     "ValidationError",
     "VecsearchError",
     "VectorDimensionError",
@@ -200,6 +202,14 @@ class StorageError(EngineError):
 
     code = "storage_error"
     category = "internal"
+
+
+class StorageFullError(StorageError):
+    """A write failed because the disk or the database is full; nothing of it was written
+    (the service answers 507 Insufficient Storage)."""
+
+    code = "storage_full"
+    category = "insufficient_storage"
 
 
 def error_category(exc: BaseException) -> str:
