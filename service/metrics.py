@@ -8,7 +8,12 @@
 * ``vecsearch_collection_points{collection}``: points per open collection (read at scrape);
 * ``vecsearch_http_requests_in_flight``: HTTP requests being served (read at scrape; the
   search dispatcher reads it too, see :mod:`service.dispatch`);
-* ``vecsearch_ready``: 1 once collections are loaded and kernels compiled.
+* ``vecsearch_ready``: 1 once collections are loaded and kernels compiled;
+* ``vecsearch_searches_total{outcome}``: searches of the search routes (batch entries, one
+  for a single search) ``answered``, and ``skipped`` because the client had gone (prefetch
+  stages not run count too; see :mod:`service.dispatch`);
+* ``vecsearch_requests_cancelled_total``: search requests stopped because their client
+  disconnected.
 
 Routes are labelled by their template (``/collections/{collection_name}/points/query``),
 never by the raw path, so the label set stays small; unmatched paths share ``<unmatched>``.
@@ -110,6 +115,17 @@ class Metrics:
             "vecsearch_search_dispatch",
             "Searches run inline on the event loop or in the thread pool (service.dispatch)",
             ["where"],
+            registry=self.registry,
+        )
+        self.searches = Counter(
+            "vecsearch_searches",
+            "Searches answered, and skipped because the client had disconnected",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.cancelled = Counter(
+            "vecsearch_requests_cancelled",
+            "Search requests stopped because their client disconnected",
             registry=self.registry,
         )
         self.registry.register(_StateCollector(points, ready, lambda: self.in_flight))

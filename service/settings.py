@@ -66,14 +66,6 @@ class Settings(BaseSettings):
             "stages; 400 above"
         ),
     )
-    max_search_param: int = Field(
-        100_000,
-        ge=1,
-        description=(
-            "largest value of an integer search parameter (hnsw_ef / ef, nprobe, k_factor, "
-            "candidates, n_threads); 400 above (Qdrant's strict mode search_max_hnsw_ef)"
-        ),
-    )
     max_connections: int = Field(
         512,
         ge=1,

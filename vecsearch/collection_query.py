@@ -16,6 +16,7 @@ from typing import Any
 from vecsearch.errors import ValidationError
 from vecsearch.models import ScoredPoint
 from vecsearch.query import Query, parse_query, parse_search, run, run_groups
+from vecsearch.query.execute import Control
 from vecsearch.query.parse import Resolver
 from vecsearch.query.requests import group_answers, parse_group_request, parse_request
 
@@ -38,22 +39,28 @@ class QueryMethods:
         field: str = "searches",
         resolve: Resolver | None = None,
         kind: str = "query",
+        control: Control | None = None,
     ) -> list[list[ScoredPoint]]:
         """Several read requests of ``kind`` (``query``, ``recommend``, ``discover``; see
         :mod:`vecsearch.query.requests`), every one checked before any runs; one lock for
         the batch. Errors name ``field[i]`` (``field=""``: a single request, errors name its
-        fields)."""
+        fields). ``control`` can stop the batch between searches
+        (:class:`~vecsearch.query.execute.Control`)."""
         parse = functools.partial(parse_request, kind=kind, resolve=resolve)
-        return run(self, self._parse_batch(bodies, parse, field))
+        return run(self, self._parse_batch(bodies, parse, field), control)
 
     def query_groups(
-        self, body: Mapping[str, Any], resolve: Resolver | None = None, kind: str = "query"
+        self,
+        body: Mapping[str, Any],
+        resolve: Resolver | None = None,
+        kind: str = "query",
+        control: Control | None = None,
     ) -> list[dict[str, Any]]:
         """A grouped read of ``kind`` (``/points/{query,search,recommend}/groups``): Qdrant's
         ``PointGroup`` objects, best group first."""
         q = parse_group_request(self, body, "", kind=kind, resolve=resolve)
         assert q.groups is not None
-        return group_answers(run_groups(self, [q])[0], q.groups, resolve)
+        return group_answers(run_groups(self, [q], control)[0], q.groups, resolve)
 
     def search(
         self,
@@ -91,11 +98,14 @@ class QueryMethods:
         return run(self, [parse_search(self, body)])[0]
 
     def search_batch(
-        self, requests: Sequence[Mapping[str, Any] | Query], field: str = "searches"
+        self,
+        requests: Sequence[Mapping[str, Any] | Query],
+        field: str = "searches",
+        control: Control | None = None,
     ) -> list[list[ScoredPoint]]:
         """Several searches (Qdrant's search bodies); every request is validated before any
-        runs, so one bad request fails the batch."""
-        return run(self, self._parse_batch(requests, parse_search, field))
+        runs, so one bad request fails the batch. ``control``: as for :meth:`query_batch`."""
+        return run(self, self._parse_batch(requests, parse_search, field), control)
 
     def _parse_batch(self, bodies: Any, parse: Callable[..., Query], field: str) -> list[Query]:
         if isinstance(bodies, Mapping) or not isinstance(bodies, Sequence):

@@ -7,10 +7,11 @@ translate Qdrant's bodies and answers. Plain ``def`` routes: they run in the thr
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from service.deps import CollectionDep, ReadOptions, Started
+from service.limits import limits_of
 from service.responses import ok
 from service.schemas import Envelope
 from service.schemas.facets import (
@@ -48,8 +49,12 @@ def facet_counts(coll: CollectionDep, body: FacetRequest, t0: Started) -> JSONRe
     return ok({"hits": [h.to_dict() for h in hits]}, t0)
 
 
-def _matrix(coll: CollectionDep, body: SearchMatrixRequest) -> DistanceMatrix:
+def _matrix(coll: CollectionDep, body: SearchMatrixRequest, http: Request) -> DistanceMatrix:
     _no_shard_key(body.shard_key)
+    # sample x limit pairs come back (and sample x sample scores are computed)
+    limits_of(http.app.state.service.settings).check_matrix(
+        body.sample, body.limit, coll.point_count
+    )
     return distance_matrix(coll, body.sample, body.limit, body.filter, body.using)
 
 
@@ -59,10 +64,12 @@ def _matrix(coll: CollectionDep, body: SearchMatrixRequest) -> DistanceMatrix:
     dependencies=[ReadAccess, ReadOptions],
     summary="Distance matrix as pairs",
 )
-def matrix_pairs(coll: CollectionDep, body: SearchMatrixRequest, t0: Started) -> JSONResponse:
+def matrix_pairs(
+    coll: CollectionDep, body: SearchMatrixRequest, t0: Started, http: Request
+) -> JSONResponse:
     """Sample ``sample`` points (passing ``filter``, with vector ``using``) and give, for
     each, its ``limit`` nearest sampled points with their scores."""
-    return ok(_matrix(coll, body).pairs(), t0)
+    return ok(_matrix(coll, body, http).pairs(), t0)
 
 
 @router.post(
@@ -71,6 +78,8 @@ def matrix_pairs(coll: CollectionDep, body: SearchMatrixRequest, t0: Started) ->
     dependencies=[ReadAccess, ReadOptions],
     summary="Distance matrix as offsets",
 )
-def matrix_offsets(coll: CollectionDep, body: SearchMatrixRequest, t0: Started) -> JSONResponse:
+def matrix_offsets(
+    coll: CollectionDep, body: SearchMatrixRequest, t0: Started, http: Request
+) -> JSONResponse:
     """The same matrix in coordinate form (offsets into ``ids``)."""
-    return ok(_matrix(coll, body).offsets(), t0)
+    return ok(_matrix(coll, body, http).offsets(), t0)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from service.deps import CollectionDep, ReadOptions, Started, WaitFlag
+from service.limits import limits_of
 from service.responses import ok, update_result
 from service.schemas import (
     CountRequest,
@@ -294,14 +295,18 @@ def count_points(
 def scroll_points(
     coll: CollectionDep,
     t0: Started,
+    http: Request,
     body: ScrollRequest | None = None,
 ) -> JSONResponse:
     """A page of points in id order from ``offset`` (inclusive); ``next_page_offset`` is
     the id to pass as ``offset`` for the next page (null at the end). With ``order_by``: in
     payload order (each point once per distinct value, with its ``order_value``), paged by
-    ``start_from``, ``next_page_offset`` null."""
+    ``start_from``, ``next_page_offset`` null. A page of more points than the setting
+    ``max_result_points`` is refused with 400 (a limit of 2**63 or 10**30 is a page of
+    every point of a small collection)."""
     body = body or ScrollRequest()
     reject_set("shard_key", body.shard_key)
+    limits_of(http.app.state.service.settings).check_scroll(body.limit, coll.point_count)
     wv, _ = with_vector_of(body.model_dump(include={"with_vector", "with_vectors"}), "")
     records, nxt = coll.scroll(
         filter=body.filter,

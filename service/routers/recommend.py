@@ -9,12 +9,11 @@ become the equivalent Query API requests there); routes only translate, as in
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from service.deps import Consistency, SearchCtx, Timeout
-from service.responses import ok
-from service.routers.search import engine_body, kind_of, points_json, resolver
+from service.routers.search import engine_body, kind_of, points_json, request_limits, resolver
 from service.schemas import Envelope, ScoredPoint
 from service.schemas.examples import (
     DiscoverRequest,
@@ -31,45 +30,59 @@ from service.security import ReadAccess
 router = APIRouter(prefix="/collections/{collection_name}/points", tags=["search"])
 
 
-async def _one(ctx: SearchCtx, body: RecommendRequest | DiscoverRequest, kind: str) -> Response:
+async def _one(
+    ctx: SearchCtx, http: Request, body: RecommendRequest | DiscoverRequest, kind: str
+) -> Response:
     coll, request, resolve = ctx.coll, engine_body(body), resolver(ctx)
+    points = request_limits(ctx).check_searches([request], "", coll.point_count)
     key, index_type = kind_of(coll, [body])
-    hits = await ctx.state.dispatcher.run(
+    return await ctx.state.dispatcher.respond(
+        http,
         key,
         index_type,
-        lambda: points_json(coll.query_batch([request], "", resolve, kind)[0]),
+        lambda ctl: points_json(coll.query_batch([request], "", resolve, kind, ctl)[0]),
+        ctx.t0,
+        points=points,
     )
-    return ok(hits, ctx.t0)
 
 
 async def _batch(
-    ctx: SearchCtx, body: RecommendRequestBatch | DiscoverRequestBatch, kind: str
+    ctx: SearchCtx, http: Request, body: RecommendRequestBatch | DiscoverRequestBatch, kind: str
 ) -> Response:
     coll, resolve = ctx.coll, resolver(ctx)
     requests = [engine_body(b) for b in body.searches]
+    points = request_limits(ctx).check_searches(requests, "searches", coll.point_count)
     key, index_type = kind_of(coll, body.searches)
-    results = await ctx.state.dispatcher.run(
+    return await ctx.state.dispatcher.respond(
+        http,
         key,
         index_type,
-        lambda: [points_json(h) for h in coll.query_batch(requests, "searches", resolve, kind)],
+        lambda ctl: [
+            points_json(h) for h in coll.query_batch(requests, "searches", resolve, kind, ctl)
+        ],
+        ctx.t0,
         n=len(requests),
+        points=points,
     )
-    return ok(results, ctx.t0)
 
 
 async def _groups(
     ctx: SearchCtx,
+    http: Request,
     body: SearchGroupsRequest | QueryGroupsRequest | RecommendGroupsRequest,
     kind: str,
 ) -> Response:
     coll, request, resolve = ctx.coll, engine_body(body), resolver(ctx)
+    points = request_limits(ctx).check_groups(request, coll.point_count)
     key, index_type = kind_of(coll, [body])
-    groups = await ctx.state.dispatcher.run(
+    return await ctx.state.dispatcher.respond(
+        http,
         (key[0], key[1] + "+groups"),
         index_type,
-        lambda: coll.query_groups(request, resolve, kind),
+        lambda ctl: {"groups": coll.query_groups(request, resolve, kind, ctl)},
+        ctx.t0,
+        points=points,
     )
-    return ok({"groups": groups}, ctx.t0)
 
 
 @router.post(
@@ -81,13 +94,14 @@ async def _groups(
 async def recommend_points(
     ctx: SearchCtx,
     body: RecommendRequest,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
     """Qdrant's recommendation: strategy ``average_vector`` (a nearest search to the
     combined vector), ``best_score`` or ``sum_scores`` (an exact scan); examples given by id
     are left out of the results."""
-    return await _one(ctx, body, "recommend")
+    return await _one(ctx, http, body, "recommend")
 
 
 @router.post(
@@ -99,11 +113,12 @@ async def recommend_points(
 async def recommend_batch(
     ctx: SearchCtx,
     body: RecommendRequestBatch,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
     """Several recommendations; every one is validated before any runs."""
-    return await _batch(ctx, body, "recommend")
+    return await _batch(ctx, http, body, "recommend")
 
 
 @router.post(
@@ -115,11 +130,12 @@ async def recommend_batch(
 async def recommend_groups(
     ctx: SearchCtx,
     body: RecommendGroupsRequest,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
     """Recommendations grouped by ``group_by``: ``limit`` groups of up to ``group_size``."""
-    return await _groups(ctx, body, "recommend")
+    return await _groups(ctx, http, body, "recommend")
 
 
 @router.post(
@@ -131,12 +147,13 @@ async def recommend_groups(
 async def discover_points(
     ctx: SearchCtx,
     body: DiscoverRequest,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
     """Qdrant's discovery search (exact scan): points satisfying more context pairs first,
     then nearer the target."""
-    return await _one(ctx, body, "discover")
+    return await _one(ctx, http, body, "discover")
 
 
 @router.post(
@@ -148,11 +165,12 @@ async def discover_points(
 async def discover_batch(
     ctx: SearchCtx,
     body: DiscoverRequestBatch,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
     """Several discovery searches; every one is validated before any runs."""
-    return await _batch(ctx, body, "discover")
+    return await _batch(ctx, http, body, "discover")
 
 
 @router.post(
@@ -164,12 +182,13 @@ async def discover_batch(
 async def search_groups(
     ctx: SearchCtx,
     body: SearchGroupsRequest,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
     """Nearest points grouped by ``group_by``: ``limit`` groups of up to ``group_size``
     hits, groups ranked by their best hit."""
-    return await _groups(ctx, body, "search")
+    return await _groups(ctx, http, body, "search")
 
 
 @router.post(
@@ -181,9 +200,10 @@ async def search_groups(
 async def query_groups(
     ctx: SearchCtx,
     body: QueryGroupsRequest,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
     """Any Query API query grouped by ``group_by`` (``with_lookup`` adds each group's point
     from another collection)."""
-    return await _groups(ctx, body, "query")
+    return await _groups(ctx, http, body, "query")

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from service.deps import Consistency, SearchContext, SearchCtx, Timeout
-from service.responses import ok
+from service.limits import RequestLimits, limits_of
 from service.schemas import (
     Envelope,
     QueryRequest,
@@ -99,6 +99,12 @@ def points_json(hits: list) -> list[dict[str, Any]]:
     return [h.to_dict() for h in hits]
 
 
+def request_limits(ctx: SearchContext) -> RequestLimits:
+    """The service's per-request search limits (settings ``max_result_points``,
+    ``max_searches_per_request``; see :mod:`service.limits`)."""
+    return limits_of(ctx.state.settings)
+
+
 @router.post(
     "/search",
     response_model=Envelope[list[ScoredPoint]],
@@ -108,6 +114,7 @@ def points_json(hits: list) -> list[dict[str, Any]]:
 async def search_points(
     ctx: SearchCtx,
     body: SearchRequest,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
@@ -115,11 +122,16 @@ async def search_points(
     ``filter``, best first."""
     coll = ctx.coll
     request = engine_body(body)
+    points = request_limits(ctx).check_searches([request], "", coll.point_count)
     key, index_type = kind_of(coll, [body])
-    hits = await ctx.state.dispatcher.run(
-        key, index_type, lambda: points_json(coll.search_batch([request], "")[0])
+    return await ctx.state.dispatcher.respond(
+        http,
+        key,
+        index_type,
+        lambda ctl: points_json(coll.search_batch([request], "", ctl)[0]),
+        ctx.t0,
+        points=points,
     )
-    return ok(hits, ctx.t0)
 
 
 @router.post(
@@ -131,20 +143,24 @@ async def search_points(
 async def search_batch(
     ctx: SearchCtx,
     body: SearchRequestBatch,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
     """Several searches; every one is validated before any runs."""
     coll = ctx.coll
     requests = [engine_body(s) for s in body.searches]
+    points = request_limits(ctx).check_searches(requests, "searches", coll.point_count)
     key, index_type = kind_of(coll, body.searches)
-    results = await ctx.state.dispatcher.run(
+    return await ctx.state.dispatcher.respond(
+        http,
         key,
         index_type,
-        lambda: [points_json(h) for h in coll.search_batch(requests)],
+        lambda ctl: [points_json(h) for h in coll.search_batch(requests, control=ctl)],
+        ctx.t0,
         n=len(requests),
+        points=points,
     )
-    return ok(results, ctx.t0)
 
 
 @router.post(
@@ -156,6 +172,7 @@ async def search_batch(
 async def query_points(
     ctx: SearchCtx,
     body: QueryRequest,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
@@ -163,12 +180,19 @@ async def query_points(
     query (see :mod:`vecsearch.query.parse`)."""
     coll = ctx.coll
     request = engine_body(body)
+    points = request_limits(ctx).check_searches([request], "", coll.point_count)
     key, index_type = kind_of(coll, [body])
     resolve = resolver(ctx)
-    hits = await ctx.state.dispatcher.run(
-        key, index_type, lambda: points_json(coll.query_batch([request], "", resolve)[0])
+    return await ctx.state.dispatcher.respond(
+        http,
+        key,
+        index_type,
+        lambda ctl: {
+            "points": points_json(coll.query_batch([request], "", resolve, control=ctl)[0])
+        },
+        ctx.t0,
+        points=points,
     )
-    return ok({"points": hits}, ctx.t0)
 
 
 @router.post(
@@ -180,18 +204,25 @@ async def query_points(
 async def query_batch(
     ctx: SearchCtx,
     body: QueryRequestBatch,
+    http: Request,
     consistency: Consistency = None,
     timeout: Timeout = None,
 ) -> Response:
     """Several queries; every one is validated before any runs."""
     coll = ctx.coll
     requests = [engine_body(q) for q in body.searches]
+    points = request_limits(ctx).check_searches(requests, "searches", coll.point_count)
     key, index_type = kind_of(coll, body.searches)
     resolve = resolver(ctx)
-    results = await ctx.state.dispatcher.run(
+    return await ctx.state.dispatcher.respond(
+        http,
         key,
         index_type,
-        lambda: [{"points": points_json(h)} for h in coll.query_batch(requests, resolve=resolve)],
+        lambda ctl: [
+            {"points": points_json(h)}
+            for h in coll.query_batch(requests, resolve=resolve, control=ctl)
+        ],
+        ctx.t0,
         n=len(requests),
+        points=points,
     )
-    return ok(results, ctx.t0)

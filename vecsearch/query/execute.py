@@ -13,12 +13,18 @@ a masked search). A fusion stage combines the ranked lists of its prefetches by 
 rank (``rrf``) or by normalised scores (``dbsf``); a re-scoring stage scores the union of
 its prefetches' points exactly with its own vector, in its own space. Thresholds apply to
 each stage's own scores; ``offset`` and the relevance filter to the top stage only.
+
+A :class:`Control` lets the caller stop a batch whose answer nobody waits for any more (the
+HTTP client has gone): it is checked before every query of a batch and before every
+prefetch stage, i.e. between kernel calls (one kernel call is not interrupted), and
+:class:`Cancelled` is raised there; it also counts the queries answered and skipped.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -75,18 +81,77 @@ class Reader(Protocol):
     ) -> list[ScoredPoint]: ...
 
 
-def run(src: Reader, queries: Sequence[Query]) -> list[list[ScoredPoint]]:
-    """The hits of every query, in order."""
+class Cancelled(Exception):
+    """Raised between two searches of a batch once its :class:`Control` is cancelled."""
+
+
+class Control:
+    """Cancellation and progress of one batch, shared by the thread that runs it and the one
+    that learns the caller has gone (``cancel`` is thread-safe).
+
+    ``on_done(n)`` is called after each ``n`` queries answered, ``on_skip(n)`` once with the
+    number of queries (and prefetch stages) left unrun when the batch stops."""
+
+    def __init__(
+        self,
+        on_done: Callable[[int], None] | None = None,
+        on_skip: Callable[[int], None] | None = None,
+    ) -> None:
+        self._cancelled = threading.Event()
+        self.on_done = on_done
+        self.on_skip = on_skip
+        #: Queries answered so far.
+        self.done = 0
+
+    def cancel(self) -> None:
+        """Ask the batch to stop at its next check."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def check(self, remaining: int) -> None:
+        """Raise :class:`Cancelled` (counting ``remaining`` as skipped) if cancelled."""
+        if self._cancelled.is_set():
+            if self.on_skip is not None:
+                self.on_skip(remaining)
+            raise Cancelled(f"cancelled with {remaining} searches left")
+
+    def answered(self, n: int = 1) -> None:
+        self.done += n
+        if self.on_done is not None:
+            self.on_done(n)
+
+
+def run(
+    src: Reader, queries: Sequence[Query], control: Control | None = None
+) -> list[list[ScoredPoint]]:
+    """The hits of every query, in order (see :class:`Control` for ``control``)."""
     with src.reading():
-        batch = _Batch(src)
-        return [batch.answer(q) for q in queries]
+        batch = _Batch(src, control)
+        out = []
+        for i, q in enumerate(queries):
+            batch.check(len(queries) - i)
+            out.append(batch.answer(q))
+            if control is not None:
+                control.answered()
+        return out
 
 
-def run_groups(src: Reader, queries: Sequence[Query]) -> list[list[tuple[Any, list[ScoredPoint]]]]:
+def run_groups(
+    src: Reader, queries: Sequence[Query], control: Control | None = None
+) -> list[list[tuple[Any, list[ScoredPoint]]]]:
     """The groups ``(value, hits)`` of every grouped query, in order."""
     with src.reading():
-        batch = _Batch(src)
-        return [batch.answer_groups(q) for q in queries]
+        batch = _Batch(src, control)
+        out = []
+        for i, q in enumerate(queries):
+            batch.check(len(queries) - i)
+            out.append(batch.answer_groups(q))
+            if control is not None:
+                control.answered()
+        return out
 
 
 def _in_space(space: AnySpace, labels: np.ndarray) -> np.ndarray:
@@ -123,11 +188,17 @@ def _group(
 class _Batch:
     """One batch under one lock: the filter-mask cache and the stage runners."""
 
-    def __init__(self, src: Reader) -> None:
+    def __init__(self, src: Reader, control: Control | None = None) -> None:
         self.src = src
         self.store = src.store
         self.n_points = src.point_count
         self._masks: dict[Filter, np.ndarray] = {}
+        self.control = control
+
+    def check(self, remaining: int) -> None:
+        """Stop here (:class:`Cancelled`) if the caller has gone."""
+        if self.control is not None:
+            self.control.check(remaining)
 
     def mask(self, flt: Filter | None) -> np.ndarray | None:
         if flt is None or flt.is_empty:
@@ -182,6 +253,7 @@ class _Batch:
         assert g is not None
         want = min(max(64, 4 * st.limit * g.size), max(self.n_points, 1))
         while True:
+            self.check(1)
             labels, scores = self.stage(st, want)
             members, ids = _group(self.store, labels, g.key)
             firsts = list(members)[: st.limit]
@@ -239,7 +311,10 @@ class _Batch:
             want = min(want, max(self.n_points, 1))
         if not st.prefetch:
             return self.target(st, want, None)
-        lists = [self.stage(p, p.limit) for p in st.prefetch]
+        lists = []
+        for i, p in enumerate(st.prefetch):
+            self.check(len(st.prefetch) - i)  # between prefetch stages
+            lists.append(self.stage(p, p.limit))
         if isinstance(t, Fusion):
             fuse = _dbsf if t.method == "dbsf" else _rrf
             labels, scores = fuse(lists, t)
