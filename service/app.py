@@ -95,7 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ALL:
         app.include_router(router)
     # add_middleware wraps: the last added runs first (CORS, then metrics, then the limit)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+    )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     if settings.cors_origins:
         app.add_middleware(

@@ -10,6 +10,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from service.app import create_app
+from service.connections import protocol_class
 from service.settings import Settings
 
 
@@ -25,6 +26,26 @@ def limit_blas_threads(n: int) -> Any:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(n, user_api="blas")
+
+
+def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
+    """uvicorn's configuration for ``app`` with the connection limits of ``settings``: at
+    most ``max_connections`` connections or requests in progress (503 above, uvicorn's
+    ``limit_concurrency``), idle keep-alive connections closed after
+    ``keep_alive_timeout_s``, request headers due within ``header_timeout_s`` and at most
+    ``max_header_bytes`` (:mod:`service.connections`). ``extra`` overrides (tests)."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": 30,
+        "http": protocol_class(settings.header_timeout_s, settings.max_header_bytes),
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }
+    options.update(extra)
+    return uvicorn.Config(app, **options)
 
 
 def serve(overrides: dict[str, Any] | None = None) -> int:
@@ -49,13 +70,7 @@ def serve(overrides: dict[str, Any] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s: %(message)s")
     limits = limit_blas_threads(settings.blas_threads)
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=30,
-        )
+        uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
     finally:
         if limits is not None:
             limits.restore_original_limits()
