@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from vecsearch.config_checks import INT64_MAX, check_int_range, check_vector_size
 from vecsearch.errors import ValidationError
 from vecsearch.registry import default_index_type, get_index_type
-from vecsearch.validate import check_int
 
 #: Default of Qdrant's ``full_scan_threshold`` (KB of vectors below which search is exact).
 DEFAULT_FULL_SCAN_THRESHOLD_KB = 10_000
@@ -391,7 +391,7 @@ class CollectionConfig:
     ) -> CollectionConfig:
         """A collection of one unnamed vector from Python arguments
         (``multivector="max_sim"`` for multi-vector points)."""
-        size = check_int(size, "vectors.size", minimum=1)
+        size = check_vector_size(size, "vectors.size")
         dist = Distance.parse(distance, "vectors.distance")
         comparator = parse_multivector(
             {"comparator": multivector} if multivector else None, dist, "vectors"
@@ -405,8 +405,8 @@ class CollectionConfig:
                 index, index_params, size, multivector=comparator is not None
             ),
             multivector=comparator,
-            full_scan_threshold_kb=check_int(
-                full_scan_threshold_kb, "full_scan_threshold", minimum=1
+            full_scan_threshold_kb=check_int_range(
+                full_scan_threshold_kb, "full_scan_threshold", 1, INT64_MAX // 1024
             ),
         )
         return cls((space,))

@@ -27,19 +27,71 @@ What happens to each setting (also in docs/params.md, "Qdrant settings"):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from vecsearch.errors import ValidationError
-from vecsearch.validate import check_int
 
 MEMORY = ("cold", "cached", "pinned")
 
-#: (minimum, maximum) of the integer fields of Qdrant's ``WalConfigDiff``.
+#: Qdrant's integer types at their largest: values past them fail Qdrant's parsing (400), and
+#: here they would overflow the int64 arithmetic of numpy and SQLite.
+USIZE_MAX = 2**64 - 1
+U32_MAX = 2**32 - 1
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The range a numeric setting must lie in: ``kind`` ``"int"`` (bools, floats and strings
+    refused) or ``"float"`` (finite int or float; bools and strings refused), ``lo`` to
+    ``hi`` inclusive (``open_low``: ``lo`` itself excluded)."""
+
+    kind: str
+    lo: float
+    hi: float
+    open_low: bool = False
+
+    def check(self, value: Any, field: str) -> Any:
+        """``value`` if it lies in the range, else :class:`ValidationError` giving the range."""
+        if self.kind == "int":
+            return check_int_range(value, field, int(self.lo), int(self.hi))
+        return check_number_range(value, field, self.lo, self.hi, open_low=self.open_low)
+
+
+def check_int_range(value: Any, field: str, lo: int, hi: int) -> int:
+    """An integer in ``[lo, hi]`` (bools, floats and strings refused), named in the error
+    with the range, so ``2**63`` or ``1e9`` is a 400 that says what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValidationError(field, f"expected an integer in [{lo}, {hi}], got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ValidationError(field, f"expected an integer in [{lo}, {hi}], got {int(value)}")
+    return int(value)
+
+
+def check_number_range(
+    value: Any, field: str, lo: float, hi: float, *, open_low: bool = False
+) -> float:
+    """A finite number in ``[lo, hi]`` (``(lo, hi]`` with ``open_low``); bools refused."""
+    bracket = "(" if open_low else "["
+    text = f"expected a number in {bracket}{lo:g}, {hi:g}]"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValidationError(field, f"{text}, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or not (lo < v if open_low else lo <= v) or v > hi:
+        raise ValidationError(field, f"{text}, got {value!r}")
+    return v
+
+
+#: (minimum, maximum) of the integer fields of Qdrant's ``WalConfigDiff`` (usize).
 WAL_LIMITS = {
-    "wal_capacity_mb": (1, None),
-    "wal_segments_ahead": (0, None),
-    "wal_retain_closed": (0, None),
+    "wal_capacity_mb": (1, USIZE_MAX),
+    "wal_segments_ahead": (0, USIZE_MAX),
+    "wal_retain_closed": (0, USIZE_MAX),
 }
 #: Integer fields of Qdrant's ``OptimizersConfigDiff`` and their minimum.
 OPTIMIZER_MINIMUMS = {
@@ -54,13 +106,14 @@ OPTIMIZER_MINIMUMS = {
 OPTIMIZER_KEYS = frozenset(
     {*OPTIMIZER_MINIMUMS, "deleted_threshold", "max_optimization_threads", "prevent_unoptimized"}
 )
-#: Integer collection parameters (``CreateCollection`` / ``CollectionParamsDiff``), minimum.
-PARAM_MINIMUMS = {
-    "shard_number": 1,
-    "replication_factor": 1,
-    "write_consistency_factor": 1,
-    "read_fan_out_factor": 0,
-    "read_fan_out_delay_ms": 0,
+#: Integer collection parameters (``CreateCollection`` / ``CollectionParamsDiff``):
+#: (minimum, maximum), the maximum that of Qdrant's type (``NonZeroU32``, ``u32``, ``u64``).
+PARAM_LIMITS = {
+    "shard_number": (1, U32_MAX),
+    "replication_factor": (1, U32_MAX),
+    "write_consistency_factor": (1, U32_MAX),
+    "read_fan_out_factor": (0, U32_MAX),
+    "read_fan_out_delay_ms": (0, USIZE_MAX),
 }
 
 
@@ -106,7 +159,7 @@ def check_wal(value: Any, field: str = "wal_config") -> dict[str, Any]:
     obj = _object(value, field)
     _unknown(obj, WAL_LIMITS, field)
     return {
-        k: check_int(v, f"{field}.{k}", minimum=WAL_LIMITS[k][0])
+        k: check_int_range(v, f"{field}.{k}", *WAL_LIMITS[k])
         for k, v in obj.items()
         if v is not None
     }
@@ -122,13 +175,13 @@ def check_optimizers(value: Any, field: str = "optimizers_config") -> dict[str, 
         if v is None:
             continue
         if key in OPTIMIZER_MINIMUMS:
-            out[key] = check_int(v, sub, minimum=OPTIMIZER_MINIMUMS[key])
+            out[key] = check_int_range(v, sub, OPTIMIZER_MINIMUMS[key], USIZE_MAX)
         elif key == "deleted_threshold":
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
                 raise ValidationError(sub, f"expected a number in [0, 1], got {v!r}")
             out[key] = v
         elif key == "max_optimization_threads":
-            out[key] = v if v == "auto" else check_int(v, sub, minimum=0)
+            out[key] = v if v == "auto" else check_int_range(v, sub, 0, USIZE_MAX)
         else:
             out[key] = _bool(v, sub)
     return out
@@ -173,14 +226,12 @@ def check_strict_mode(value: Any, field: str = "strict_mode_config") -> dict[str
         if v is None:
             continue
         if key in STRICT_INTS:
-            out[key] = check_int(v, sub, minimum=STRICT_INTS[key])
-            if key == "max_resident_memory_percent" and v > 100:
-                raise ValidationError(sub, f"expected at most 100, got {v}")
+            top = 100 if key == "max_resident_memory_percent" else USIZE_MAX
+            out[key] = check_int_range(v, sub, STRICT_INTS[key], top)
         elif key in STRICT_FLAGS:
             out[key] = _bool(v, sub)
         elif key == "search_max_oversampling":
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise ValidationError(sub, f"expected a number, got {v!r}")
+            check_number_range(v, sub, 1.0, float(USIZE_MAX))
             out[key] = v
         else:
             inner = STRICT_PER_VECTOR[key]
@@ -189,7 +240,7 @@ def check_strict_mode(value: Any, field: str = "strict_mode_config") -> dict[str
                 limits = _object(limits, f"{sub}.{name}")
                 _unknown(limits, (inner,), f"{sub}.{name}")
                 if limits.get(inner) is not None:
-                    check_int(limits[inner], f"{sub}.{name}.{inner}", minimum=1)
+                    check_int_range(limits[inner], f"{sub}.{name}.{inner}", 1, USIZE_MAX)
             out[key] = dict(per)
     return out
 
@@ -199,9 +250,9 @@ def check_params(body: Mapping[str, Any], field_prefix: str = "") -> dict[str, A
     (``field_prefix="params."``): the integer limits, ``on_disk_payload``, ``payload``,
     ``id_tracker`` and ``sharding_method``. Returns the given ones, checked."""
     out: dict[str, Any] = {}
-    for key, minimum in PARAM_MINIMUMS.items():
+    for key, (minimum, maximum) in PARAM_LIMITS.items():
         if body.get(key) is not None:
-            out[key] = check_int(body[key], f"{field_prefix}{key}", minimum=minimum)
+            out[key] = check_int_range(body[key], f"{field_prefix}{key}", minimum, maximum)
     if body.get("on_disk_payload") is not None:
         out["on_disk_payload"] = _bool(body["on_disk_payload"], f"{field_prefix}on_disk_payload")
     if body.get("payload") is not None:
@@ -293,3 +344,131 @@ def check_quantization(value: Any, field: str = "quantization_config") -> dict[s
             raise ValidationError(f"{sub}.{key}", f"expected one of {', '.join(rule)}, got {v!r}")
         out[key] = v
     return {kind: out}
+
+
+# -- index build parameters ------------------------------------------------------------------
+#: Largest vector size (Qdrant's bound on ``VectorParams.size``); also the largest dimension
+#: of the vectors an index derives (MUVERA's final projection).
+MAX_VECTOR_SIZE = 65_536
+#: Largest HNSW ``M`` (Qdrant's ``m``): each node keeps ``2 * M`` int32 links on layer 0, and
+#: the graph allocates them for 1,024 nodes at a time (8 MB at this bound).
+MAX_HNSW_M = 1_024
+#: Largest HNSW ``ef_construction`` (Qdrant's ``ef_construct``): the build beam width.
+MAX_EF_CONSTRUCTION = 4_096
+#: Largest beam width and candidate count a search (or an index's default) may ask for;
+#: search-time values above it are clamped to it (Qdrant accepts any ``hnsw_ef``).
+MAX_SEARCH_BEAM = 65_536
+#: Largest candidates-per-hit multiplier (oversampling, shortlist, k_factor); search-time
+#: values above it are clamped to it.
+MAX_OVERSAMPLING = 1_000.0
+#: Largest IVF list count, and the most floats its centroids may take (``nlist * dim``:
+#: 256 MB of float32).
+MAX_NLIST = 65_536
+MAX_IVF_CENTROID_FLOATS = 1 << 26
+#: Largest MUVERA encoding before the final projection (``r_reps * 2**k_sim * d_proj``,
+#: ``d_proj`` the vector size when 0): 512 KB of float32 per document.
+MAX_FDE_DIM = 1 << 17
+#: Iteration counts (k-means, PQ, OPQ rounds): bounded so one create cannot ask for a
+#: build that never ends.
+MAX_ITERATIONS = 1_000
+MAX_SEED = U32_MAX
+
+
+def check_vector_size(value: Any, field: str = "vectors.size") -> int:
+    """A vector size: an integer in ``[1, MAX_VECTOR_SIZE]`` (Qdrant's 65,536)."""
+    return check_int_range(value, field, 1, MAX_VECTOR_SIZE)
+
+
+_SEED = Bound("int", 0, MAX_SEED)
+_FRACTION = Bound("float", 0.0, 1.0, open_low=True)
+_HNSW_GRAPH = {
+    "M": Bound("int", 2, MAX_HNSW_M),
+    "ef_construction": Bound("int", 1, MAX_EF_CONSTRUCTION),
+    "seed": _SEED,
+}
+#: Every numeric build parameter of every index type, by type: its range. (Flags and
+#: choices -- ``keep_vectors``, ``scoring``, ``codec``... -- are checked by the index's own
+#: config class, which names them.)
+INDEX_BOUNDS: dict[str, dict[str, Bound]] = {
+    "flat": {},
+    "hnsw": {
+        **_HNSW_GRAPH,
+        "ef_search": Bound("int", 1, MAX_SEARCH_BEAM),
+        "max_batch": Bound("int", 1, 1 << 20),
+        "batch_fraction": _FRACTION,
+        "consolidate_fraction": _FRACTION,
+        "exact_filter_ratio": Bound("float", 0.0, 1e6),
+    },
+    "hnsw_binary": dict(_HNSW_GRAPH),
+    "ivf_pq": {
+        "nlist": Bound("int", 1, MAX_NLIST),
+        "m": Bound("int", 1, MAX_VECTOR_SIZE),
+        "nbits": Bound("int", 4, 8),
+        "opq_rounds": Bound("int", 1, MAX_ITERATIONS),
+        "kmeans_iter": Bound("int", 1, MAX_ITERATIONS),
+        "pq_iter": Bound("int", 1, MAX_ITERATIONS),
+        "max_points_per_centroid": Bound("int", 1, 1 << 16),
+        "seed": _SEED,
+    },
+    "binary": {"bits": Bound("int", 1, 4)},
+    "spann": {
+        "head_ratio": _FRACTION,
+        "replica_count": Bound("int", 1, 255),
+        "rng_factor": Bound("float", 0.0, 1_000.0, open_low=True),
+        "closure_ratio": Bound("float", 1.0, 1_000.0),
+        "posting_vector_limit": Bound("int", 4, 1 << 16),
+        "build_candidates": Bound("int", 1, MAX_EF_CONSTRUCTION),
+        "reassign_candidates": Bound("int", 1, MAX_EF_CONSTRUCTION),
+        "branching": Bound("int", 2, 1_024),
+        "head_M": Bound("int", 2, MAX_HNSW_M),
+        "head_ef_construction": Bound("int", 1, MAX_EF_CONSTRUCTION),
+        "slack": Bound("float", 0.0, 10.0),
+        "max_train_points": Bound("int", 1, 10_000_000),
+        "chunk_rows": Bound("int", 1, 1 << 20),
+        "kmeans_iter": Bound("int", 1, MAX_ITERATIONS),
+        "compact_fraction": _FRACTION,
+        "seed": _SEED,
+    },
+    "muvera": {
+        **_HNSW_GRAPH,
+        "r_reps": Bound("int", 1, 4_096),
+        "k_sim": Bound("int", 0, 16),
+        "d_proj": Bound("int", 0, MAX_VECTOR_SIZE),
+        "final_dim": Bound("int", 0, MAX_VECTOR_SIZE),
+        "candidates": Bound("int", 1, MAX_SEARCH_BEAM),
+        "seed": _SEED,
+    },
+}
+
+
+def check_index_bounds(
+    type_name: str, dim: int, params: Mapping[str, Any], fields: Mapping[str, str]
+) -> None:
+    """Check the build parameters ``params`` of an index of type ``type_name`` over
+    ``dim``-dimensional vectors against :data:`INDEX_BOUNDS` and the limits that combine
+    several of them (IVF centroids, MUVERA's encoding). ``fields[name]`` is how the request
+    named parameter ``name`` (errors name it so); types without bounds pass."""
+    bounds = INDEX_BOUNDS.get(type_name)
+    if bounds is None:
+        return
+    for name, value in params.items():
+        if name in bounds:
+            bounds[name].check(value, fields.get(name, name))
+    if type_name == "ivf_pq":
+        nlist = int(params.get("nlist", 1))
+        if nlist * dim > MAX_IVF_CENTROID_FLOATS:
+            raise ValidationError(
+                fields.get("nlist", "nlist"),
+                f"nlist * vector size must be at most {MAX_IVF_CENTROID_FLOATS} (the centroids' "
+                f"float32 values); got {nlist} * {dim}; at this size nlist <= "
+                f"{MAX_IVF_CENTROID_FLOATS // dim}",
+            )
+    if type_name == "muvera":
+        d_proj = int(params.get("d_proj", 16)) or dim
+        fde = int(params.get("r_reps", 20)) * (1 << int(params.get("k_sim", 5))) * d_proj
+        if fde > MAX_FDE_DIM:
+            raise ValidationError(
+                fields.get("r_reps", "r_reps"),
+                f"r_reps * 2**k_sim * d_proj (d_proj 0: the vector size) must be at most "
+                f"{MAX_FDE_DIM}, got {fde}",
+            )

@@ -39,17 +39,23 @@ from vecsearch.config import (
     parse_multivector,
 )
 from vecsearch.config_checks import (
+    INT64_MAX,
+    MAX_EF_CONSTRUCTION,
+    MAX_HNSW_M,
+    MAX_VECTOR_SIZE,
+    USIZE_MAX,
+    check_int_range,
     check_memory,
     check_optimizers,
     check_params,
     check_patch_params,
     check_quantization,
     check_strict_mode,
+    check_vector_size,
     check_wal,
 )
 from vecsearch.errors import ValidationError
 from vecsearch.registry import default_index_type, get_index_type
-from vecsearch.validate import check_int
 
 #: Qdrant create-collection fields kept as given, without effect (echoed in info).
 QDRANT_ONLY_FIELDS = frozenset(
@@ -83,13 +89,16 @@ _VECTOR_FIELDS = frozenset(
         "index",
     }
 )
-#: Minimums of Qdrant's ``HnswConfigDiff`` (its OpenAPI schema).
+#: (minimum, maximum) of Qdrant's ``HnswConfigDiff``: the minimums are its OpenAPI schema's;
+#: the maximums bound the graph this builds (``m``, ``ef_construct``; ``payload_m`` as ``m``),
+#: keep the planner's int64 arithmetic exact (``full_scan_threshold``, KB) or are Qdrant's
+#: ``usize`` (``max_indexing_threads``, echoed only).
 _HNSW_FIELDS = {
-    "m": 0,
-    "ef_construct": 4,
-    "full_scan_threshold": 10,
-    "max_indexing_threads": 0,
-    "payload_m": 0,
+    "m": (0, MAX_HNSW_M),
+    "ef_construct": (4, MAX_EF_CONSTRUCTION),
+    "full_scan_threshold": (10, INT64_MAX // 1024),
+    "max_indexing_threads": (0, USIZE_MAX),
+    "payload_m": (0, MAX_HNSW_M),
 }
 #: (not ``copy_vectors``: no Qdrant schema has it, and echoed in a vector's hnsw_config it
 #: made qdrant-client's HnswConfigDiff, which forbids unknown fields, refuse collection info)
@@ -99,7 +108,7 @@ _HNSW_BUILD_KEYS = ("m", "ef_construct")
 #: Longest vector name accepted.
 MAX_NAME = 255
 #: Largest vector size Qdrant accepts (its validation of ``VectorParams.size``).
-MAX_SIZE = 65536
+MAX_SIZE = MAX_VECTOR_SIZE
 
 
 def _hnsw(cfg: Any, field: str) -> dict[str, Any] | None:
@@ -113,7 +122,7 @@ def _hnsw(cfg: Any, field: str) -> dict[str, Any] | None:
         if value is None:
             continue
         if key in _HNSW_FIELDS:
-            out[key] = check_int(value, f"{field}.{key}", minimum=_HNSW_FIELDS[key])
+            out[key] = check_int_range(value, f"{field}.{key}", *_HNSW_FIELDS[key])
         elif key == "memory":  # where Qdrant keeps the graph; all of it is in RAM here
             out[key] = check_memory(value, f"{field}.{key}")
         elif key in _HNSW_FLAGS:
@@ -187,9 +196,7 @@ def _space(
         raise ValidationError(f"{field}.{sorted(extra)[0]}", "unknown vector config field")
     if body.get("datatype") not in (None, "float32", "Float32"):
         raise ValidationError(f"{field}.datatype", "only float32 vectors are supported")
-    size = check_int(body.get("size"), f"{field}.size", minimum=1)
-    if size > MAX_SIZE:
-        raise ValidationError(f"{field}.size", f"expected at most {MAX_SIZE}, got {size}")
+    size = check_vector_size(body.get("size"), f"{field}.size")
     distance = Distance.parse(body.get("distance"), f"{field}.distance")
     comparator = parse_multivector(body.get("multivector_config"), distance, field)
     multi = comparator is not None
@@ -328,7 +335,7 @@ def _sparse_index(value: Any, field: str) -> dict[str, Any] | None:
         if key not in _SPARSE_INDEX_FIELDS:
             raise ValidationError(sub, "unknown sparse index field")
         if key == "full_scan_threshold":
-            out[key] = check_int(v, sub, minimum=0)
+            out[key] = check_int_range(v, sub, 0, USIZE_MAX)
         elif key == "on_disk":
             if not isinstance(v, bool):
                 raise ValidationError(sub, f"expected true or false, got {v!r}")

@@ -25,6 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indexes.base import SearchParams
+from vecsearch.config_checks import (
+    MAX_OVERSAMPLING,
+    MAX_SEARCH_BEAM,
+    check_index_bounds,
+)
 from vecsearch.errors import IndexTypeUnavailableError, ValidationError
 
 #: Qdrant search-request parameter names accepted for every index type.
@@ -104,13 +109,16 @@ class IndexType:
     # -- build parameters ----------------------------------------------------------------------
     def build_params(self, dim: int, given: Mapping[str, Any] | None, field: str) -> dict:
         """Constructor keywords: defaults overlaid with ``given`` (aliases resolved), checked
-        against the constructor's signature; unknown names raise :class:`ValidationError`."""
+        against the constructor's signature; unknown names raise :class:`ValidationError`,
+        and so do values outside :data:`vecsearch.config_checks.INDEX_BOUNDS` (the error
+        names the field as the request spelt it and gives the range)."""
         index_cls, _ = self.classes()
         sig = inspect.signature(index_cls.__init__)
         hidden = ("self", "dim", "metric", "work_dir")
         accepted = {n for n in sig.parameters if n not in hidden}
         takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
         params = dict(self.defaults(dim))
+        named = {n: f"{field}.{n}" for n in params}  # how the request spelt each name
         for key, value in (given or {}).items():
             name = self.build_aliases.get(key, key)
             if value is None:
@@ -126,6 +134,13 @@ class IndexType:
                     f"{field}.{key}", f"expected a number, string or bool, got {value!r}"
                 )
             params[name] = value
+            named[name] = f"{field}.{key}"
+        signature_defaults = {
+            n: p.default
+            for n, p in sig.parameters.items()
+            if n not in hidden and p.default is not p.empty
+        }
+        check_index_bounds(self.name, dim, {**signature_defaults, **params}, named)
         return params
 
     def make_index(
@@ -191,6 +206,7 @@ class IndexType:
                     f"{sorted(names | set(self.search_aliases) | QDRANT_SEARCH_KEYS)}",
                 )
             kwargs[target] = _coerce(kinds[target], value, f"{field}.{key}")
+        kwargs = {k: _clamp(k, v) for k, v in kwargs.items()}
         try:
             return params_cls(**kwargs), exact
         except (TypeError, ValueError) as exc:
@@ -220,10 +236,31 @@ def _coerce(kind: str, value: Any, field: str) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, f"expected a number, got {value!r}")
+    if isinstance(value, float) and math.isnan(value):
+        raise ValidationError(field, "expected a number, got NaN")
     if kind == "int" and isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationError(field, f"expected a finite number, got {value!r}")
         return math.ceil(value)
+    return value
+
+
+#: Search-parameter fields that are beam widths or candidate counts, and multipliers of the
+#: candidates per hit: values above :data:`MAX_SEARCH_BEAM` / :data:`MAX_OVERSAMPLING` are
+#: clamped (Qdrant accepts any ``hnsw_ef`` and ``oversampling``; past these they would only
+#: allocate, never find more).
+_BEAM_FIELDS = frozenset({"ef", "ef_heads", "nprobe", "n_probe", "candidates"})
+_MULTIPLIER_FIELDS = frozenset({"oversampling", "shortlist", "k_factor"})
+
+
+def _clamp(name: str, value: Any) -> Any:
+    """``value`` of search parameter ``name``, clamped to its maximum (see above)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if name in _BEAM_FIELDS and value > MAX_SEARCH_BEAM:
+        return MAX_SEARCH_BEAM
+    if name in _MULTIPLIER_FIELDS and value > MAX_OVERSAMPLING:
+        return int(MAX_OVERSAMPLING) if isinstance(value, int) else MAX_OVERSAMPLING
     return value
 
 
