@@ -39,6 +39,8 @@ VERSION = 2
 #: Snapshot versions this build restores (1: one ``index/``, schema-1 store).
 READABLE = (1, 2)
 SUFFIX = ".snapshot"
+#: Characters of the collection's name that begin its snapshots' file names.
+SNAPSHOT_NAME_PREFIX = 200
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,10 @@ def create_snapshot(collection: Any, dest_dir: Path) -> SnapshotDescription:
     """Write a snapshot of ``collection`` into ``dest_dir`` and return its description."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
-    name = f"{collection.name}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4().hex[:6]}{SUFFIX}"
+    # at most 200 characters of the collection's name (255 allowed): the file, its .sha256
+    # and its .part stay within the file system's 255 bytes
+    stem = collection.name[:SNAPSHOT_NAME_PREFIX]
+    name = f"{stem}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4().hex[:6]}{SUFFIX}"
     with tempfile.TemporaryDirectory(prefix=".snap-", dir=dest_dir) as tmp_s:
         tmp = Path(tmp_s)
         with collection._persist_lock:
