@@ -33,6 +33,7 @@ __all__ = [
     "CollectionExistsError",
     "CollectionLockedError",
     "CollectionNotFoundError",
+    "CollectionUnavailableError",
     "EngineError",
     "FilterError",
     "IndexTypeUnavailableError",
@@ -47,6 +48,7 @@ __all__ = [
     "SnapshotNotFoundError",
     "StorageError",
     "StorageFullError",
+    "TooManyOpenFilesError",
     "ValidationError",
     "VecsearchError",
     "VectorDimensionError",
@@ -202,6 +204,22 @@ class StorageError(EngineError):
 
     code = "storage_error"
     category = "internal"
+
+
+class CollectionUnavailableError(EngineError):
+    """A collection exists on disk but cannot be opened (unreadable files, a bad ``LOCK``, a
+    damaged store); the message says why, without server paths. The others are served."""
+
+    code = "collection_unavailable"
+    category = "unavailable"
+
+
+class TooManyOpenFilesError(EngineError):
+    """The process ran out of file descriptors (``EMFILE`` / ``ENFILE``): a transient
+    shortage, not the caller's fault (see :mod:`vecsearch.fdlimit`)."""
+
+    code = "too_many_open_files"
+    category = "unavailable"
 
 
 class StorageFullError(StorageError):
