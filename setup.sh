@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up vecsearch on a fresh Debian/Ubuntu machine: the system data package the harness and
-# tests read (Fashion-MNIST), a virtualenv in .venv, and the project with every extra.
+# tests read (Fashion-MNIST), a virtualenv in .venv, the project with every extra, and its
+# compiled search kernels.
 # Idempotent: a second run only checks that everything is there.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,4 +24,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "setup: installing vecsearch and its dependencies into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# Compile the search kernels into Numba's on-disk cache (__pycache__ beside the sources), so the
+# first `vecsearch serve` loads them instead of compiling them: ready in seconds, not minutes.
+# A few minutes the first time, seconds on a second run. VECSEARCH_SETUP_WARMUP=0 skips it.
+if [ "${VECSEARCH_SETUP_WARMUP:-1}" != "0" ]; then
+  echo "setup: compiling the search kernels (VECSEARCH_SETUP_WARMUP=0 skips this)"
+  .venv/bin/python -m service.warmup --quiet
+fi
 echo "setup: done"

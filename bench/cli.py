@@ -3,8 +3,9 @@
 Commands: ``run`` (recall/QPS benchmark), ``lid`` (intrinsic dimensionality of a dataset),
 ``lid-order`` (insertion order vs recall for a graph index), ``list`` (datasets and systems),
 ``report`` (re-render Markdown/PNG from a result JSON), ``http`` (HTTP service load),
-``relevance`` (relevance filtering on Vaswani / Cranfield, bench/relevance_eval.py) and
-``spann`` (the SPANN disk-index benchmark, :mod:`bench.spann_bench`).
+``relevance`` (relevance filtering on Vaswani / Cranfield, bench/relevance_eval.py),
+``spann`` (the SPANN disk-index benchmark, :mod:`bench.spann_bench`) and ``first-start``
+(seconds to ready on a fresh clone, :mod:`bench.first_start`).
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rel.add_argument("relevance_args", nargs=argparse.REMAINDER)
 
+    first = sub.add_parser(
+        "first-start",
+        help="seconds to /readyz on a fresh clone, cold vs warm kernel cache (first_start.py)",
+        add_help=False,
+    )
+    first.add_argument("first_start_args", nargs=argparse.REMAINDER)
+
     rep = sub.add_parser("report", help="re-render Markdown and PNG from a result JSON")
     rep.add_argument("json", help="result file written by `run` or `lid-order`")
     rep.add_argument("--reference", help="system the summary's ratios refer to")
@@ -148,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.relevance_eval import main as relevance_main
 
         return relevance_main(args_list[1:])
+    if args_list[:1] == ["first-start"]:
+        from bench.first_start import main as first_start_main
+
+        return first_start_main(args_list[1:])
     args = build_parser().parse_args(args_list)
     command = "python -m bench " + shlex.join(args_list)
     try:

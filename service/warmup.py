@@ -350,13 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nice", type=int, default=0, help="raise this process's niceness by N")
     p.add_argument("--parent", type=int, help="stop between units once this process is gone")
     p.add_argument("--list", action="store_true", help="print every unit and exit")
+    p.add_argument("--quiet", action="store_true", help="one summary line, no line per unit")
+    p.add_argument("--json", action="store_true", help="print seconds per unit as JSON")
     args = p.parse_args(argv)
     if args.list:
         print("\n".join(map(str, all_units())))
         return 0
     if args.nice:
         os.nice(args.nice)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:
         units = _expand(args.units or None)
     except (ValueError, VecsearchError) as exc:
@@ -364,8 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     parent = args.parent
     t0 = time.perf_counter()
     spent = warm_kernels(units, should_stop=lambda: parent is not None and os.getppid() != parent)
-    print(json.dumps({"seconds": spent, "total": round(time.perf_counter() - t0, 2)}))
-    return 0
+    total = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"seconds": spent, "total": round(total, 2)}))
+    else:
+        print(f"warm-up: {len(spent)} kernel units compiled or loaded in {total:.1f} s")
+    return 0 if len(spent) == len(units) else 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ STUDY_FILES = {
     "relevance": {"NOTES.md"},
     # a study of the API, not of a dataset: no dataset or k to name its record by
     "congruence": {"summary.json", "summary.md"},
+    # a study of start-up on a fresh clone: no dataset or k either
+    "first_start": {"summary.json", "summary.md", "summary.png"},
 }
 RECORD = re.compile(r"(?P<dataset>[A-Za-z0-9_.+-]+?)-k(?P<k>[1-9][0-9]*)(?:-[A-Za-z0-9_.+-]+)?")
 
