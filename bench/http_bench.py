@@ -3,6 +3,7 @@ same collection searched in-process in the same run, and a mixed read/write load
 
     python -m bench http [--dataset glove-50-angular] [--index hnsw] [--n 390000]
                          [--clients 1 8 32] [--duration 10] [--mixed-duration 15] [--soak 60]
+    python -m bench http --writes [--baseline TREE]   (writes under load: bench/http_writes.py)
 
 1. Build collection ``bench`` from the first ``--n`` train rows (``vecsearch build``).
 2. In-process: N threads each call ``Collection.search`` in a closed loop (query rows of the
@@ -364,7 +365,13 @@ def render(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the measures and write the JSON and Markdown reports."""
+    """Run the measures and write the JSON and Markdown reports (``--writes``: the study of
+    writes under load instead, :mod:`bench.http_writes`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--writes" in argv:
+        from bench.http_writes import main as writes_main
+
+        return writes_main([a for a in argv if a != "--writes"])
     p = argparse.ArgumentParser(
         prog="python -m bench http",
         description=__doc__,

@@ -10,10 +10,18 @@ Qdrant's collection-info JSON is the service's business (it calls :meth:`describ
 Write path (one writer at a time per collection, readers never wait for the disk):
 
 1. validate everything (a rejected request changes nothing);
-2. commit to the SQLite store (durable when the call returns; the write gets a new ``seq``);
+2. commit to the SQLite store (durable when the call returns; the write gets a new ``seq``).
+   Upserts, vector updates and deletes / payload changes by id go through the group
+   committer (:mod:`vecsearch.group_commit`): writes that arrive while one commit is in
+   progress share the next one (one fsync for all of them, a ``SAVEPOINT`` each so one
+   failing write fails alone). Writes that read the in-memory state (by filter), BM25
+   documents (whose statistics the next write reads) and schema changes run alone under the
+   write lock, as before. Readers never hold the writer back here: WAL lets them read while
+   the commit runs;
 3. apply to the in-memory state (spaces' indexes, live-label mask, payload indexes) under the
-   exclusive side of a readers-writer lock, in chunks of :attr:`Collection.APPLY_CHUNK`
-   points so concurrent searches are delayed by at most one chunk.
+   exclusive side of a readers-writer lock, in chunks of :attr:`MemoryState.APPLY_CHUNK`
+   points so concurrent searches are delayed by at most one chunk (a group of small writes
+   is applied in one exclusive section). The write returns after this step.
 
 A write is visible to every search that starts after the call returns. If the process dies
 between 2 and 3, the next open brings each index up to date from the store; if step 3 fails
@@ -53,6 +61,7 @@ from vecsearch.errors import (
     ValidationError,
 )
 from vecsearch.filters import Filter, parse_filter
+from vecsearch.group_commit import GroupCommitter, Staged
 from vecsearch.ids import PointId, id_key, key_to_id, parse_point_id, parse_point_ids
 from vecsearch.index_files import adopt_schema1_index
 from vecsearch.locks import RWLock, lock_dir, unlock
@@ -81,6 +90,11 @@ from vecsearch.text.bm25 import TextStats
 from vecsearch.validate import check_int, payload_json
 
 log = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    """The in-memory update of a write that changed nothing."""
+
 
 STORE_FILE = "store.sqlite"
 
@@ -121,6 +135,9 @@ class Collection(QueryMethods):
             self.last_plan = ""
             self._state = MemoryState(name, self._store, self.spaces, self.uuid, self._rw)
             self._state.load()
+            self._committer = GroupCommitter(
+                lambda: self.store, self._write_lock, self._rw, MemoryState.APPLY_CHUNK
+            )
             self._relevance = RelevanceSlot(
                 name, self.uuid, self._store, self._write_lock, self._rw
             )
@@ -219,29 +236,56 @@ class Collection(QueryMethods):
         vectors}``."""
         return self._upsert(parse_batch(self.config, ids, vectors, payloads))
 
+    def _commit(self, stage: Callable[[], Staged], points: int = 1) -> Any:
+        """Run a write ``stage`` (:mod:`vecsearch.group_commit`): inside the open batch of
+        this thread (:mod:`vecsearch.batch_update`), else in the next group commit."""
+        if self.store.in_batch():
+            result, apply = stage()
+            apply()
+            return result
+        return self._committer.submit(stage, points)
+
+    @staticmethod
+    def _has_documents(write: PointWrite) -> bool:
+        """Whether the write carries BM25 documents (their statistics are in-memory state
+        that the next write reads, so such writes run alone)."""
+        return any(getattr(c, "docs", ()) for c in write.columns)
+
     def _upsert(self, write: PointWrite) -> UpdateResult:
         if not write.keys:
             return UpdateResult(self.store.seq)
         assert write.payloads is not None
-        with self._write_lock:
-            # decided under the lock: a payload index created meanwhile must see these points
-            parsed = (
-                [json.loads(t) for t in write.payloads]
-                if self._state.pindexes
-                else [{}] * len(write.keys)
-            )
-            write, stats = write.resolved(self._text_stats)
+        if self._has_documents(write):
+            with self._write_lock:
+                write, stats = write.resolved(self._text_stats)
+                seq, labels, existed = self.store.upsert(
+                    write.keys, write.payloads, write.store_columns(), write.meta
+                )
+                self._install_stats(stats)
+                self._upserted(write, labels, existed)()
+            return UpdateResult(seq)
+
+        def stage() -> Staged:
             seq, labels, existed = self.store.upsert(
                 write.keys, write.payloads, write.store_columns(), write.meta
             )
-            self._install_stats(stats)
-            self._state.apply_vectors(
-                np.asarray(labels, dtype=np.int64),
-                write.columns,
-                replaced=np.asarray(existed, dtype=bool),
-                payloads=parsed,
-            )
-        return UpdateResult(seq)
+            return UpdateResult(seq), self._upserted(write, labels, existed)
+
+        return self._commit(stage, len(write.keys))
+
+    def _upserted(
+        self, write: PointWrite, labels: Sequence[int], existed: Sequence[bool]
+    ) -> Callable[[], None]:
+        """The in-memory update of a committed upsert (payload texts are decoded there, under
+        the exclusive lock, only if some payload index needs them)."""
+        assert write.payloads is not None
+        payloads = write.payloads
+        return lambda: self._state.apply_vectors(
+            np.asarray(labels, dtype=np.int64),
+            write.columns,
+            replaced=np.asarray(existed, dtype=bool),
+            payloads=payloads,
+        )
 
     def update_vectors(self, points: Sequence[Mapping[str, Any]]) -> UpdateResult:
         """Set some vectors of existing points, ``[{"id", "vector": {name: vector}}]``; their
@@ -249,13 +293,21 @@ class Collection(QueryMethods):
         return self._update_vectors(parse_vector_updates(self.config, points))
 
     def _update_vectors(self, write: PointWrite) -> UpdateResult:
-        with self._write_lock:
+        if self._has_documents(write):
+            with self._write_lock:
+                labels = self._labels_of(write.keys)
+                write, stats = write.resolved(self._text_stats)
+                seq = self.store.set_vectors(labels.tolist(), write.store_columns(), write.meta)
+                self._install_stats(stats)
+                self._state.apply_vectors(labels, write.columns)
+            return UpdateResult(seq)
+
+        def stage() -> Staged:
             labels = self._labels_of(write.keys)
-            write, stats = write.resolved(self._text_stats)
             seq = self.store.set_vectors(labels.tolist(), write.store_columns(), write.meta)
-            self._install_stats(stats)
-            self._state.apply_vectors(labels, write.columns)
-        return UpdateResult(seq)
+            return UpdateResult(seq), lambda: self._state.apply_vectors(labels, write.columns)
+
+        return self._commit(stage, len(write.keys))
 
     def batch_update(self, operations: Sequence[Mapping[str, Any]]) -> list[UpdateResult]:
         """Qdrant's batch update: the operations, all validated first, applied in order and
@@ -280,6 +332,18 @@ class Collection(QueryMethods):
 
     def delete(self, points: Sequence[Any] | None = None, filter: Any = None) -> UpdateResult:
         """Delete points by ids (missing ids are ignored) or by filter."""
+        if points is not None and filter is None:
+            keys = self._keys(points)
+
+            def stage() -> Staged:
+                found = self.store.lookup(keys, writer=True)
+                labels = np.fromiter(found.values(), dtype=np.int64, count=len(found))
+                if labels.size == 0:
+                    return UpdateResult(self.store.seq), _nothing
+                seq = self.store.delete(labels.tolist())
+                return UpdateResult(seq), lambda: self._state.apply_delete(labels)
+
+            return self._commit(stage, len(keys))
         with self._write_lock:
             labels = self._targets(points, filter, strict=False)
             if labels.size == 0:
@@ -298,13 +362,17 @@ class Collection(QueryMethods):
             )
         return np.asarray([found[k] for k in keys], dtype=np.int64)
 
+    @staticmethod
+    def _keys(points: Any) -> list[bytes]:
+        """The distinct id keys of a ``points`` list (checked)."""
+        return list(dict.fromkeys(id_key(p) for p in parse_point_ids(points, "points")))
+
     def _targets(self, points: Any, filter: Any, *, strict: bool) -> np.ndarray:
         """Labels addressed by ``points`` (ids) or ``filter``; call with the write lock held."""
         if (points is None) == (filter is None):
             raise ValidationError("points", "give either points (ids) or filter, not both/neither")
         if points is not None:
-            pids = parse_point_ids(points, "points")
-            keys = list(dict.fromkeys(id_key(p) for p in pids))
+            keys = self._keys(points)
             if strict:
                 return self._labels_of(keys)
             found = self.store.lookup(keys, writer=True)
@@ -319,16 +387,23 @@ class Collection(QueryMethods):
     def _rewrite_payloads(
         self, points: Any, filter: Any, change: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> UpdateResult:
-        with self._write_lock:
+        def stage() -> Staged:
             labels = self._targets(points, filter, strict=True)
             if labels.size == 0:
-                return UpdateResult(self.store.seq)
+                return UpdateResult(self.store.seq), _nothing
             rows = self.store.rows(labels.tolist(), writer=True)
             new = [(lab, change(json.loads(r[2]))) for lab, r in rows.items()]
             texts = [(lab, payload_json(p, "payload")) for lab, p in new]
             seq = self.store.set_payloads(texts)
-            self._state.apply_payloads(new)
-        return UpdateResult(seq)
+            return UpdateResult(seq), lambda: self._state.apply_payloads(new)
+
+        if points is not None and filter is None:  # by ids: group commit
+            self._keys(points)  # a bad id list is refused before it queues
+            return self._commit(stage)
+        with self._write_lock:  # by filter (reads the in-memory state) or refused: alone
+            result, apply = stage()
+            apply()
+        return result
 
     def set_payload(
         self,

@@ -1,5 +1,7 @@
 """What a collection holds in memory, derived from its store: the live-label mask, the
-payload indexes and the vector spaces' indexes, and how committed writes reach them.
+payload indexes (declared, and automatic ones for fields filtered on without one:
+:mod:`vecsearch.payload_index_auto`) and the vector spaces' indexes, and how committed writes
+reach them.
 
 Committed writes are applied under the exclusive side of the collection's readers-writer
 lock, in chunks of :attr:`MemoryState.APPLY_CHUNK` points, so concurrent searches wait for
@@ -17,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from vecsearch.errors import StorageError
-from vecsearch.filters import Filter
+from vecsearch.filters import FieldCondition, Filter
 from vecsearch.ids import PointId, id_key, key_to_id
 from vecsearch.locks import RWLock
 from vecsearch.payload_index import AnyIndex, make_index
+from vecsearch.payload_index_auto import AutoIndex, AutoIndexes
 from vecsearch.payload_schema import load_index_spec
 from vecsearch.planner import Selector
 from vecsearch.point_input import Column
@@ -48,6 +51,7 @@ class MemoryState:
         self.alive = np.zeros(1024, dtype=bool)
         self.n_points = 0
         self.pindexes: dict[str, AnyIndex] = {}
+        self.auto = AutoIndexes()
 
     def load(self) -> None:
         """(Re)build everything from the store (the spaces load their saved indexes)."""
@@ -59,6 +63,7 @@ class MemoryState:
         self.pindexes = {
             k: make_index(k, load_index_spec(t)) for k, t in store.payload_schema().items()
         }
+        self.auto = AutoIndexes()  # rebuilt on demand
         if self.pindexes:
             for label, raw in store.iter_rows("label, payload", writer=True):
                 p = json.loads(raw)
@@ -92,7 +97,28 @@ class MemoryState:
             self._id_labels,
             self._payload_source,
             {name: s.present for name, s in self.spaces.items()},
+            self._auto_index,
         )
+
+    def _auto_index(self, c: FieldCondition) -> AutoIndex | None:
+        """The automatic index for ``c`` (built from the store if missing; shared lock held,
+        so no write's in-memory update runs meanwhile, and the store is at least as new as
+        the state: later updates of the points it read are idempotent)."""
+
+        def fill(idx: AutoIndex) -> None:
+            for label, raw in self.store.iter_rows("label, payload"):
+                idx.update(label, json.loads(raw))
+
+        return self.auto.lookup(c, self.n_points, fill)
+
+    def _indexes_need_payloads(self) -> bool:
+        """Whether some payload index (declared or automatic) reads payloads on writes."""
+        return bool(self.pindexes or self.auto.indexes)
+
+    def _index_payload(self, label: int, payload: dict[str, Any]) -> None:
+        for idx in self.pindexes.values():
+            idx.update(label, payload)
+        self.auto.update(label, payload)
 
     def mask(self, flt: Filter | None) -> np.ndarray:
         """Boolean mask of the live labels passing ``flt``."""
@@ -140,11 +166,12 @@ class MemoryState:
         columns: Sequence[Column],
         *,
         replaced: np.ndarray | None = None,
-        payloads: Sequence[dict[str, Any]] | None = None,
+        payloads: Sequence[dict[str, Any] | str] | None = None,
     ) -> None:
         """Written vectors of ``labels`` (``columns`` index into them). For upserts also
-        ``payloads`` (the points become live) and ``replaced`` (which labels existed: they
-        lose the vectors of the spaces they are not given one for)."""
+        ``payloads`` (the points become live; dicts or JSON texts, decoded here only if a
+        payload index needs them) and ``replaced`` (which labels existed: they lose the
+        vectors of the spaces they are not given one for)."""
         store = self.store
         has: dict[str, np.ndarray] = {}
         if replaced is not None:  # which batch positions give each space a vector
@@ -172,10 +199,10 @@ class MemoryState:
                             gone = replaced[s:e] & ~has[space.name][s:e]
                             if gone.any():
                                 space.remove(lab[gone])
-                    if payloads is not None:
-                        for idx in self.pindexes.values():
-                            for one, p in zip(lab.tolist(), payloads[s:e], strict=True):
-                                idx.update(one, p)
+                    # decided under the exclusive lock: an index built meanwhile is seen
+                    if payloads is not None and self._indexes_need_payloads():
+                        for one, p in zip(lab.tolist(), payloads[s:e], strict=True):
+                            self._index_payload(one, json.loads(p) if isinstance(p, str) else p)
 
         self._apply(run)
 
@@ -201,23 +228,23 @@ class MemoryState:
                         space.remove(lab)
                     self.n_points -= int(self.alive[lab].sum())
                     self.alive[lab] = False
-                    for idx in self.pindexes.values():
-                        for one in lab.tolist():
+                    for one in lab.tolist():
+                        for idx in self.pindexes.values():
                             idx.remove(one)
+                        self.auto.remove(one)
 
         self._apply(run)
 
     def apply_payloads(self, items: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """New payloads of existing points (for the payload indexes)."""
-        if not self.pindexes:
-            return
 
         def run() -> None:
             for s, e in self._chunks(len(items)):
                 with self.rw.write():
+                    if not self._indexes_need_payloads():
+                        return
                     for label, p in items[s:e]:
-                        for idx in self.pindexes.values():
-                            idx.update(label, p)
+                        self._index_payload(label, p)
 
         self._apply(run)
 

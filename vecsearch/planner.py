@@ -3,7 +3,8 @@
 :class:`Selector` turns a parsed filter into the exact set of points that pass it, as a
 boolean mask over the collection's label space:
 
-1. every sub-condition a payload index (or the id map, for ``has_id``; the vector spaces'
+1. every sub-condition a payload index (declared, or else automatic:
+   :mod:`vecsearch.payload_index_auto`; or the id map, for ``has_id``; the vector spaces'
    presence masks, for ``has_vector``) can answer exactly is answered as a set, and sets
    combine by mask algebra (``must`` = AND, ``should`` = OR, ``must_not`` = AND NOT,
    ``min_should`` = counting);
@@ -52,6 +53,7 @@ class Selector:
         id_labels: Callable[[Iterable[PointId]], np.ndarray],
         payload_source: PayloadSource,
         vector_masks: Mapping[str, np.ndarray] | None = None,
+        auto_index: Callable[[FieldCondition], AnyIndex | None] | None = None,
     ) -> None:
         self.alive = alive
         self.indexes = payload_indexes
@@ -59,6 +61,9 @@ class Selector:
         self.payload_source = payload_source
         #: Vector name -> which labels have that vector (``has_vector``).
         self.vector_masks = vector_masks or {}
+        #: Field condition -> an automatic index that answers it as the payload scan would
+        #: (:mod:`vecsearch.payload_index_auto`), tried when no declared index answers.
+        self.auto_index = auto_index
         #: How the last mask was computed ("index" or "scan"), for tests and metrics.
         self.last_method = "index"
 
@@ -73,8 +78,7 @@ class Selector:
         """A fresh mask (never ``self.alive`` itself) of live labels passing ``c``, or ``None``
         when ``c`` needs payloads."""
         if isinstance(c, FieldCondition):
-            idx = self.indexes.get(c.key)
-            m = idx.answer_mask(c, len(self.alive)) if idx is not None else None
+            m = self._field_mask(c)
             if m is not None:
                 m &= self.alive
             return m
@@ -94,6 +98,15 @@ class Selector:
             inner = self._cond_mask(c.condition)
             return None if inner is None else self.alive & ~inner
         return None  # is_empty, is_null, nested: need payloads
+
+    def _field_mask(self, c: FieldCondition) -> np.ndarray | None:
+        """A declared index's answer to ``c``, else an automatic index's, else ``None``."""
+        idx = self.indexes.get(c.key)
+        m = idx.answer_mask(c, len(self.alive)) if idx is not None else None
+        if m is None and self.auto_index is not None:
+            auto = self.auto_index(c)
+            m = auto.answer_mask(c, len(self.alive)) if auto is not None else None
+        return m
 
     def _filter_mask(self, f: Filter) -> np.ndarray | None:
         out: np.ndarray | None = None  # None: every live label (copied only when needed)
@@ -169,8 +182,7 @@ class Selector:
 
         def walk(c: Condition | MinShould) -> None:
             if isinstance(c, FieldCondition):
-                idx = self.indexes.get(c.key)
-                m = idx.answer_mask(c, len(self.alive)) if idx is not None else None
+                m = self._field_mask(c)
                 if m is not None:
                     out[id(c)] = m
             elif isinstance(c, Filter):

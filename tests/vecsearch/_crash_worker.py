@@ -2,12 +2,18 @@
 a loop, logging ``begin <op>`` before and ``ack <op>`` after every call, until killed.
 
 Point content is a pure function of the id, so the parent can check vectors and payloads
-exactly. Usage: ``python -m tests.vecsearch._crash_worker DATA_DIR FIRST_ID SEED``.
+exactly. Usage: ``python -m tests.vecsearch._crash_worker DATA_DIR FIRST_ID SEED [THREADS]``.
+
+With ``THREADS`` (group commit, tests/vecsearch/test_group_commit.py), that many threads
+upsert new points concurrently instead, one or a few points per call (thread ``t`` takes the
+ids ``FIRST_ID + t (mod THREADS)``), so concurrent writes share commits; each call is logged
+with its own ``begin`` / ``ack`` lines, and several may be in flight at the kill.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 
@@ -26,11 +32,38 @@ def payload(i: int) -> dict:
     return {"id": i, "s": "x" * (i % 7), "nested": {"k": i % 3, "l": list(range(i % 4))}}
 
 
+_SAY = threading.Lock()
+
+
 def say(*words: str) -> None:
     """Log one line with a single write: under ``PYTHONUNBUFFERED`` print() writes each
     argument separately, and a kill between them would leave a torn ``ack`` line."""
-    sys.stdout.write(" ".join(words) + "\n")
-    sys.stdout.flush()
+    with _SAY:
+        sys.stdout.write(" ".join(words) + "\n")
+        sys.stdout.flush()
+
+
+def concurrent_upserts(coll, first: int, seed: int, threads: int) -> None:
+    """``threads`` writers upserting new points (1-3 per call) until killed."""
+
+    def writer(t: int) -> None:
+        rng = np.random.default_rng(seed * 1000 + t)
+        nxt = first + t
+        while True:
+            ids = [nxt + threads * j for j in range(int(rng.integers(1, 4)))]
+            nxt = ids[-1] + threads
+            op = "upsert " + " ".join(map(str, ids))
+            say("begin", op)
+            coll.upsert(
+                [{"id": i, "vector": vector(i).tolist(), "payload": payload(i)} for i in ids]
+            )
+            say("ack", op)
+
+    workers = [threading.Thread(target=writer, args=(t,), daemon=True) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
 
 
 def main() -> None:
@@ -42,6 +75,9 @@ def main() -> None:
     else:
         coll = db.create_collection("crash", {"vectors": {"size": DIM, "distance": "Euclid"}})
     say("ready")
+    if len(sys.argv) > 4:
+        concurrent_upserts(coll, first, seed, int(sys.argv[4]))
+        return
     nxt = first
     step = 0
     while True:
