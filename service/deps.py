@@ -1,15 +1,18 @@
 """Dependencies shared by the routers, as ``Annotated`` aliases.
 
 ``CollectionDep`` resolves the ``collection_name`` path parameter to an open collection
-(404 if it does not exist); ``Started`` is when the request entered the app (for the
-envelope's ``time``); ``Wait``, ``Timeout`` and ``Consistency`` are Qdrant's query
-parameters. ``WaitFlag`` gives a point write its ``?wait=``: ``false`` answers 202
+(404 if it does not exist, 503 with the reason if it cannot be opened) and leases it for the
+request: every collection the request looks up stays open until the request ends, however
+busy the pool of open collections (:mod:`vecsearch.pool`); ``Started`` is when the request
+entered the app (for the envelope's ``time``); ``Wait``, ``Timeout`` and ``Consistency`` are
+Qdrant's query parameters. ``WaitFlag`` gives a point write its ``?wait=``: ``false`` answers 202
 ``acknowledged`` as Qdrant does, although the write was still performed synchronously (see
 :func:`service.responses.update_result`).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -53,14 +56,15 @@ CollectionName = Annotated[
 ]
 
 
-async def get_collection(collection_name: CollectionName, db: DB) -> Collection:
-    """The named collection. Already open: returned at once, on the event loop (a thread
-    pool hop costs about a millisecond on a loaded machine); otherwise opened in the thread
-    pool (opening reads the store and the saved index)."""
-    coll = db.loaded_collection(collection_name)
-    if coll is not None:
-        return coll
-    return await run_in_threadpool(db.get_collection, collection_name)
+async def get_collection(collection_name: CollectionName, db: DB) -> AsyncIterator[Collection]:
+    """The named collection, leased for the request. Already open: returned at once, on the
+    event loop (a thread pool hop costs about a millisecond on a loaded machine); otherwise
+    opened in the thread pool (opening reads the store and the saved index)."""
+    with db.lease_scope():  # the thread pool runs in a copy of this context: same scope
+        coll = db.loaded_collection(collection_name)
+        if coll is None:
+            coll = await run_in_threadpool(db.get_collection, collection_name)
+        yield coll
 
 
 CollectionDep = Annotated[Collection, Depends(get_collection)]
@@ -78,16 +82,20 @@ class SearchContext:
         self.t0 = t0
 
 
-async def get_search_context(collection_name: CollectionName, request: Request) -> SearchContext:
-    """The named collection (404 if absent), the service state and the request start."""
+async def get_search_context(
+    collection_name: CollectionName, request: Request
+) -> AsyncIterator[SearchContext]:
+    """The named collection (404 if absent; leased for the request, with every collection
+    the search looks up), the service state and the request start."""
     state: ServiceState = request.app.state.service
     db = state.db
     if db is None:
         raise HTTPException(503, "Service unavailable: the database is not open")
-    coll = db.loaded_collection(collection_name)
-    if coll is None:
-        coll = await run_in_threadpool(db.get_collection, collection_name)
-    return SearchContext(coll, state, request_start(request))
+    with db.lease_scope():
+        coll = db.loaded_collection(collection_name)
+        if coll is None:
+            coll = await run_in_threadpool(db.get_collection, collection_name)
+        yield SearchContext(coll, state, request_start(request))
 
 
 SearchCtx = Annotated[SearchContext, Depends(get_search_context)]

@@ -2,9 +2,15 @@
 
 Start-up (:meth:`ServiceState.open`) opens the :class:`~vecsearch.database.Database` at once
 and starts a loader thread that (1) builds the demo collection if asked and it is missing,
-(2) opens every collection (loading saved indexes, catching up with later writes), and
-(3) compiles the search kernels. ``/readyz`` is 503 until the loader has finished; requests
-are served meanwhile (a collection is opened on first use if the loader has not reached it).
+(2) opens the collections, up to the pool's ``max_open_collections`` (loading saved indexes,
+catching up with later writes; the others are opened on first use), and (3) compiles the
+search kernels. ``/readyz`` is 503 until the loader has finished; requests are served
+meanwhile (a collection is opened on first use if the loader has not reached it).
+
+A collection that cannot be opened does not hold readiness back: it is recorded with its
+reason (:attr:`vecsearch.database.Database.failed`), answers 503 with that reason to
+authenticated callers, and ``/readyz`` notes it for them only; an unauthenticated probe sees
+the status and Qdrant's text, never a reason or a path.
 """
 
 from __future__ import annotations
@@ -36,8 +42,8 @@ class ServiceState:
         self.db: Database | None = None
         self.ready = threading.Event()
         self.phase = "starting"
-        #: Collections that failed to open, with the reason (reported by /readyz).
-        self.failed: dict[str, str] = {}
+        #: Why start-up failed (for authenticated callers of /readyz; no paths).
+        self.startup_error: str | None = None
         self.load_seconds: float | None = None
         self._stop = threading.Event()
         self._loader: threading.Thread | None = None
@@ -47,7 +53,7 @@ class ServiceState:
     # -- lifecycle -----------------------------------------------------------------------------
     def open(self) -> None:
         """Open the database and start loading collections and compiling kernels."""
-        self.db = Database(self.settings.data_dir)
+        self.db = Database(self.settings.data_dir, max_open=self.settings.max_open_collections)
         self._loader = threading.Thread(target=self._load, name="vecsearch-loader", daemon=True)
         self._loader.start()
 
@@ -62,14 +68,14 @@ class ServiceState:
                 self.phase = "building the demo collection"
                 ensure_demo_collection(db, should_stop=self._stop.is_set)
             self.phase = "loading collections"
-            for name in db.list_collections():
+            # as many as the pool holds: opening more would only close the first ones again
+            for name in db.list_collections()[: self.settings.max_open_collections]:
                 if self._stop.is_set():
                     return
                 try:
                     db.get_collection(name)
-                except VecsearchError as exc:
-                    self.failed[name] = str(exc)
-                    log.error("collection %s cannot be opened: %s", name, exc)
+                except VecsearchError:
+                    continue  # recorded in db.failed (and logged) by the database
             if self.settings.warmup:
                 from service.warmup import needed_index_types, warm_kernels
 
@@ -87,43 +93,47 @@ class ServiceState:
             self.ready.set()
             log.info("ready in %.1f s", self.load_seconds)
         except Exception as exc:
-            self.phase = f"failed: {exc}"
+            self.phase = "start-up failed"
+            self.startup_error = db._reason(exc)
             log.exception("start-up failed")
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until ready (tests, demo); False on timeout."""
         return self.ready.wait(timeout)
 
+    @property
+    def failed(self) -> dict[str, str]:
+        """Collections that exist but cannot be opened, with the reason."""
+        return self.db.failed if self.db is not None else {}
+
     def close(self) -> None:
-        """Stop the loader (between steps), then save indexes and close the database."""
+        """Stop the loader (between steps), then save the changed indexes and close the
+        database (a collection whose save fails is still closed, the others still saved)."""
         self._stop.set()
         if self._loader is not None:
             self._loader.join(self.CLOSE_WAIT)
         if self.db is not None:
-            self.db.close()
+            self.db.close()  # each failure is logged once, by the database
 
     # -- reporting -----------------------------------------------------------------------------
     def points_per_collection(self) -> dict[str, int]:
-        """Points in each collection that opens (for the metrics gauge)."""
-        out: dict[str, int] = {}
+        """Points per collection for the metrics gauge: the open ones, and the others as at
+        their last close (a scrape never opens a collection)."""
         db = self.db
-        if db is None:
-            return out
-        for name in db.list_collections():
-            try:
-                out[name] = db.get_collection(name).count()
-            except VecsearchError:
-                continue
-        return out
+        return db.point_counts() if db is not None else {}
 
-    def readiness(self) -> tuple[bool, str]:
-        """``(ready, text)`` for ``/readyz``."""
+    def readiness(self, authorized: bool = True) -> tuple[bool, str]:
+        """``(ready, text)`` for ``/readyz``; reasons (failed collections, a failed start)
+        only for an ``authorized`` caller."""
         if not self.ready.is_set():
-            return False, f"not ready: {self.phase}"
-        # Qdrant's words (its k8s probe tests compare the text): here every collection is
-        # loaded and the kernels are compiled.
+            text = f"not ready: {self.phase}"
+            if authorized and self.startup_error:
+                text += f": {self.startup_error}"
+            return False, text
+        # Qdrant's words (its k8s probe tests compare the text): here the collections are
+        # loaded (up to the pool's size) and the kernels compiled.
         text = "all shards are ready"
-        if self.failed:
+        if self.failed and authorized:
             text += "; failed to open: " + ", ".join(
                 f"{k} ({v})" for k, v in sorted(self.failed.items())
             )

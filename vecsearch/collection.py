@@ -279,12 +279,11 @@ class Collection(QueryMethods):
         """The in-memory update of a committed upsert (payload texts are decoded there, under
         the exclusive lock, only if some payload index needs them)."""
         assert write.payloads is not None
-        payloads = write.payloads
-        return lambda: self._state.apply_vectors(
+        return self._state.upserted(
             np.asarray(labels, dtype=np.int64),
-            write.columns,
-            replaced=np.asarray(existed, dtype=bool),
-            payloads=payloads,
+            write.columns,  # type: ignore[arg-type]
+            np.asarray(existed, dtype=bool),
+            write.payloads,
         )
 
     def update_vectors(self, points: Sequence[Mapping[str, Any]]) -> UpdateResult:
@@ -645,16 +644,47 @@ class Collection(QueryMethods):
                     space.install(space.build(self.store, writer=True))
             self._save_locked()
 
+    def _space_saved(self, space: VectorSpace | SparseSpace) -> bool:
+        """Whether the space's saved index is what a save would write now (same uuid,
+        sequence number and index config); writers blocked by the caller."""
+        state = space.files.state()
+        if not space.ready:  # an untrained index is not saved (save() removes the files)
+            return state is None
+        if state is None or state.get("uuid") != self.uuid:
+            return False
+        if int(state.get("applied_seq", -1)) != self.store.seq:
+            return False
+        if isinstance(space, SparseSpace):
+            return True
+        index = space.config.index
+        return state.get("index_type") == index.type and state.get("params") == index.params
+
+    def needs_save(self) -> bool:
+        """Whether some space's saved index is older than the store (changes since the last
+        save, or never saved): what :meth:`close` would save."""
+        with self._persist_lock, self._write_lock:
+            if self._closed:
+                return False
+            return not all(self._space_saved(s) for s in self.spaces.values())
+
+    @property
+    def busy(self) -> bool:
+        """Whether a background rebuild is running (the pool does not close it then)."""
+        return self.rebuilder.running()
+
     def close(self, *, save_index: bool = True) -> None:
-        """Stop background rebuilds, save the indexes (unless ``save_index=False``) and
-        release the collection."""
+        """Stop background rebuilds, save the indexes whose saved copy is not current
+        (unless ``save_index=False``: an unchanged collection writes nothing) and release
+        the collection. The store and the lock are released even if a save fails."""
         self.rebuilder.stop()
         with self._persist_lock, self._write_lock:  # same order as save_index()
             if self._closed:
                 return
             try:
                 if save_index:
-                    self._save_locked()
+                    for space in self.spaces.values():
+                        if not self._space_saved(space):
+                            space.save(self.store, self.uuid)
             finally:
                 with self._rw.write():
                     self._closed = True

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.deps import State
 from service.schemas import VersionInfo
-from service.security import ReadAccess
+from service.security import ReadAccess, check_access
 from vecsearch import __version__
 
 router = APIRouter(tags=["service"])
@@ -48,10 +48,26 @@ async def livez() -> str:
     summary="Readiness probe",
     responses={503: {"description": "Collections still loading or kernels compiling"}},
 )
-async def readyz(state: State) -> PlainTextResponse:
-    """200 once every collection is loaded and the search kernels are compiled, else 503."""
-    ready, text = state.readiness()
+async def readyz(state: State, request: Request) -> PlainTextResponse:
+    """200 once the collections are loaded (as many as the pool of open collections holds)
+    and the search kernels are compiled, else 503. Collections that cannot be opened do not
+    hold it back; they (and why start-up failed, if it did) are named only to a caller
+    with a valid API key (or to anyone when no key is configured)."""
+    ready, text = state.readiness(authorized=_authorized(state, request))
     return PlainTextResponse(text, status_code=200 if ready else 503)
+
+
+def _authorized(state: State, request: Request) -> bool:
+    """Whether the request carries a key that may read (always, without keys)."""
+    key = request.headers.get("api-key")
+    if not key:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        key = token.strip() if scheme.lower() == "bearer" else None
+    try:
+        check_access(state.settings, key, write=False)
+    except HTTPException:
+        return False
+    return True
 
 
 @router.get(
