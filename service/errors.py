@@ -27,6 +27,7 @@ from indexes.errors import VecsearchError
 from service.responses import error, request_start
 from service.schemas.collections import NAMED, UNNAMED
 from vecsearch.errors import error_category
+from vecsearch.fdlimit import exhaustion_error, is_fd_exhaustion
 
 log = logging.getLogger("service")
 
@@ -77,8 +78,18 @@ def describe_validation_error(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "Validation error in request: " + "; ".join(msgs)
 
 
+def _fds_exhausted(t0: float, exc: BaseException) -> Response:
+    """503 for running out of file descriptors, wherever it happened (a transient shortage;
+    vecsearch.fdlimit recognises it)."""
+    err = exhaustion_error(exc)
+    log.warning("out of file descriptors: %s", exc)
+    return error(503, str(err), t0, err.code)
+
+
 async def _engine_error(request: Request, exc: Exception) -> Response:
     status = STATUS_OF_CATEGORY.get(error_category(exc), 500)
+    if status == 500 and is_fd_exhaustion(exc):
+        return _fds_exhausted(request_start(request), exc)
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
     return error(status, str(exc), request_start(request), getattr(exc, "code", None))
@@ -99,6 +110,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
+    if is_fd_exhaustion(exc):
+        return _fds_exhausted(request_start(request), exc)
     log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return error(
         500, f"Service internal error: {type(exc).__name__}", request_start(request), "internal"

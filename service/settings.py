@@ -123,6 +123,17 @@ class Settings(BaseSettings):
             "(0: always in the thread pool; see service/dispatch.py)"
         ),
     )
+    max_open_collections: int = Field(
+        100,
+        ge=1,
+        description=(
+            "collections kept open at once; the least recently used idle ones are closed "
+            "(index saved if changed) to open others, and also whenever open file "
+            "descriptors pass 3/4 of `ulimit -n`. An open collection holds 4 descriptors "
+            "plus 2 per thread that has read from it (see docs/limits.md); 100 suits the "
+            "default limit of 1024"
+        ),
+    )
     warmup: bool = Field(True, description="compile the search kernels before /readyz is 200")
     qdrant_version: str = Field(
         QDRANT_API_VERSION, description="Qdrant API version reported by GET /"
