@@ -47,6 +47,14 @@ class Settings(BaseSettings):
             "bounded by max_body_bytes"
         ),
     )
+    max_snapshots_per_collection: int = Field(
+        0,
+        ge=0,
+        description=(
+            "snapshots kept per collection: after a snapshot is created, the oldest beyond "
+            "this many are deleted (0: keep all, as Qdrant does)"
+        ),
+    )
     max_result_points: int = Field(
         100_000,
         ge=1,

@@ -12,6 +12,7 @@ effect (one replica); ``wait`` is accepted: recovery is always complete when ans
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlparse
@@ -28,7 +29,8 @@ from service.schemas.snapshots import SnapshotRecover
 from service.security import ReadAccess, WriteAccess
 from service.snapshot_sources import fetch_snapshot, receive_upload
 from vecsearch.database import Database
-from vecsearch.errors import ValidationError
+from vecsearch.errors import SnapshotNotFoundError, ValidationError
+from vecsearch.snapshots import prune_snapshots
 
 router = APIRouter(prefix="/collections/{collection_name}/snapshots", tags=["snapshots"])
 
@@ -42,11 +44,17 @@ SnapshotName = Annotated[str, PathParam(description="File name of the snapshot."
     summary="Create a snapshot",
 )
 def create_snapshot(
-    collection_name: CollectionName, db: DB, t0: Started, wait: Wait = None
+    collection_name: CollectionName, db: DB, state: State, t0: Started, wait: Wait = None
 ) -> JSONResponse:
     """Snapshot the collection (writes may continue meanwhile); ``?wait=false``: 202
-    ``accepted`` as Qdrant answers (the snapshot exists already)."""
-    return ok_or_accepted(db.create_snapshot(collection_name).to_dict(), t0, wait)
+    ``accepted`` as Qdrant answers (the snapshot exists already). With
+    ``max_snapshots_per_collection`` set, the oldest snapshots beyond that many are then
+    deleted."""
+    desc = db.create_snapshot(collection_name)
+    keep = state.settings.max_snapshots_per_collection
+    if keep:  # retention: the oldest beyond the newest ``keep`` go
+        prune_snapshots(db.snapshot_path(collection_name, desc.name).parent, keep, desc.name)
+    return ok_or_accepted(desc.to_dict(), t0, wait)
 
 
 @router.get(
@@ -93,8 +101,13 @@ def delete_snapshot(
     return ok_or_accepted(True, t0, wait)
 
 
-def snapshot_location(db: Database, location: str) -> Path:
-    """The local file a recover ``location`` names; it must lie in ``DATA_DIR/snapshots``."""
+def snapshot_location(db: Database, location: str, collection_name: str | None = None) -> Path:
+    """The local file a recover ``location`` names; it must lie in ``DATA_DIR/snapshots``.
+
+    A relative path is looked up in the recovered collection's snapshot folder first, then
+    in the snapshots folder itself, then -- a bare file name, as ``POST .../snapshots``
+    returns it -- in every collection's folder (it must be found in exactly one). Errors
+    never show the server's paths."""
     parsed = urlparse(location)
     if parsed.scheme not in ("", "file"):
         raise ValidationError(
@@ -104,16 +117,39 @@ def snapshot_location(db: Database, location: str) -> Path:
     if not raw or "\x00" in raw:
         raise ValidationError("location", "expected a file path")
     root = db.snapshots_dir.resolve()
-    path = Path(raw)
-    try:
-        path = (path if path.is_absolute() else root / path).resolve()
-    except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
-        raise ValidationError("location", f"cannot resolve the path: {exc}") from None
-    if not path.is_relative_to(root):
-        raise ValidationError(
-            "location", f"must be a snapshot inside the data directory's snapshots folder {root}"
-        )
-    return path
+    given = Path(raw)
+    if given.is_absolute():
+        candidates = [given]
+    else:
+        candidates = [root / given]
+        if collection_name is not None:
+            own = root / db.resolve(collection_name) / given
+            candidates.insert(0, own)
+        if len(given.parts) == 1:
+            found = sorted(p for p in root.glob(f"*/{glob.escape(raw)}") if p.parent != root)
+            if len(found) == 1:
+                candidates.append(found[0])
+            elif len(found) > 1 and not any(c.exists() for c in candidates):
+                raise ValidationError(
+                    "location",
+                    f"{raw!r} is in the snapshot folders of several collections "
+                    f"({', '.join(sorted(p.parent.name for p in found))}); give "
+                    "<collection>/<snapshot name>",
+                )
+    for candidate in candidates:
+        try:
+            path = candidate.resolve()
+        except (OSError, RuntimeError):  # e.g. a symlink loop
+            raise ValidationError("location", "cannot resolve the path") from None
+        if not path.is_relative_to(root):
+            raise ValidationError(
+                "location", "must be a snapshot inside the data directory's snapshots folder"
+            )
+        if path.is_file():
+            return path
+    raise SnapshotNotFoundError(
+        f"snapshot {raw!r} does not exist in the data directory's snapshots folder"
+    )
 
 
 @router.put(
@@ -136,7 +172,7 @@ def recover_from_snapshot(
     touched."""
     check_priority(body.priority)
     if urlparse(body.location).scheme not in ("http", "https"):
-        path = snapshot_location(db, body.location)
+        path = snapshot_location(db, body.location, collection_name)
         db.restore_snapshot(path, collection_name, checksum=body.checksum)
         return ok(True, t0)
     tmp = db.work_dir("fetch", "snapshot")
