@@ -50,6 +50,7 @@ from vecsearch import geo
 from vecsearch.datetimes import parse_datetime
 from vecsearch.errors import FilterError, InvalidPointIdError
 from vecsearch.ids import PointId, parse_point_id
+from vecsearch.json_limits import lone_surrogate_path, lone_surrogate_reason
 from vecsearch.payload_path import Step, get_values, parse_path
 from vecsearch.text.tokenizers import has_phrase, unindexed_tokens
 
@@ -276,12 +277,33 @@ _FIELD_KEYS = frozenset(
 )
 
 
+#: Deepest nesting of filters: the top filter is level 1, and each filter given as a condition
+#: of another (in must / should / must_not / min_should, or as a ``nested`` filter) adds one.
+MAX_FILTER_DEPTH = 64
+
+
 def parse_filter(data: Any, field: str = "filter") -> Filter | None:
     """Parse a filter (``None`` stays ``None``); errors name the offending field."""
+    return _parse_filter(data, field, field, 1)
+
+
+def parse_condition(data: Any, field: str) -> Condition:
+    """Parse one condition (field, is_empty, is_null, has_id, nested, or a nested filter)."""
+    return _parse_condition(data, field, field, 1)
+
+
+def _parse_filter(data: Any, field: str, root: str, level: int) -> Filter | None:
+    """A filter at nesting ``level`` of the filter named ``root`` (which deep errors name)."""
     if data is None:
         return None
     if isinstance(data, Filter):
         return data
+    if level > MAX_FILTER_DEPTH:
+        raise FilterError(
+            root,
+            f"filter nested deeper than {MAX_FILTER_DEPTH} levels (the limit; each filter "
+            "inside must, should, must_not, min_should or nested adds a level)",
+        )
     if not isinstance(data, Mapping):
         raise FilterError(field, f"expected an object, got {type(data).__name__}")
     unknown = set(data) - _FILTER_KEYS
@@ -298,7 +320,7 @@ def parse_filter(data: Any, field: str = "filter") -> Filter | None:
         items = raw if isinstance(raw, list) else [raw]
         sub = f"{field}.{name}"
         return tuple(
-            parse_condition(c, f"{sub}[{i}]" if isinstance(raw, list) else sub)
+            _parse_condition(c, f"{sub}[{i}]" if isinstance(raw, list) else sub, root, level)
             for i, c in enumerate(items)
         )
 
@@ -315,14 +337,17 @@ def parse_filter(data: Any, field: str = "filter") -> Filter | None:
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise FilterError(f"{sub}.min_count", f"expected an integer >= 1, got {count!r}")
         min_should = MinShould(
-            tuple(parse_condition(c, f"{sub}.conditions[{i}]") for i, c in enumerate(conds)),
+            tuple(
+                _parse_condition(c, f"{sub}.conditions[{i}]", root, level)
+                for i, c in enumerate(conds)
+            ),
             count,
         )
     return Filter(clause("must"), clause("should"), clause("must_not"), min_should)
 
 
-def parse_condition(data: Any, field: str) -> Condition:
-    """Parse one condition (field, is_empty, is_null, has_id, nested, or a nested filter)."""
+def _parse_condition(data: Any, field: str, root: str, level: int) -> Condition:
+    """A condition of a filter at nesting ``level``."""
     if not isinstance(data, Mapping):
         raise FilterError(field, f"expected a condition object, got {type(data).__name__}")
     if "key" in data:
@@ -352,10 +377,10 @@ def parse_condition(data: Any, field: str) -> Condition:
         path = parse_path(key, f"{field}.nested.key", error=FilterError)
         if path[-1] != ("all", None):
             path = (*path, ("all", None))
-        sub = parse_filter(inner["filter"], f"{field}.nested.filter")
+        sub = _parse_filter(inner["filter"], f"{field}.nested.filter", root, level + 1)
         return Nested(key, path, sub or Filter())
     if keys <= _FILTER_KEYS:
-        return parse_filter(data, field) or Filter()
+        return _parse_filter(data, field, root, level + 1) or Filter()
     if "slice" in keys:
         raise FilterError(f"{field}.slice", "slice conditions are not supported")
     if keys == {"has_vector"}:
@@ -425,6 +450,7 @@ def _parse_match(data: Any, field: str) -> Match:
     if not isinstance(data, Mapping) or len(data) != 1:
         raise FilterError(field, f"expected exactly one of {_MATCH_KINDS}")
     ((kind, value),) = data.items()
+    _valid_unicode(value, f"{field}.{kind}")
     if kind == "value":
         if isinstance(value, bool | str):
             return MatchValue(value)
@@ -454,6 +480,12 @@ def _parse_match(data: Any, field: str) -> Match:
             raise FilterError(f"{field}.{kind}", "expected a string")
         return _TEXT_KINDS[kind](value)
     raise FilterError(f"{field}.{kind}", f"unknown match type; expected {_MATCH_KINDS}")
+
+
+def _valid_unicode(value: Any, field: str) -> None:
+    """Refuse match values holding a lone surrogate (no UTF-8 encoder can write them)."""
+    if isinstance(value, str | list) and (found := lone_surrogate_path(value, field)):
+        raise FilterError(found[0], lone_surrogate_reason(found[1]))
 
 
 def _bounds(data: Any, field: str, *, count: bool = False) -> dict[str, Any]:

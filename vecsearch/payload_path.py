@@ -17,10 +17,12 @@ from functools import lru_cache
 from typing import Any
 
 from vecsearch.errors import ValidationError
+from vecsearch.json_limits import lone_surrogate_reason, printable
 
 #: One path step: ("key", name) | ("index", n) | ("all", None)
 Step = tuple[str, Any]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|([^.\[\]"]+)|\[(\d*)\]|(\.)')
 
 
@@ -62,6 +64,8 @@ def parse_path(
     """Parse a payload path, raising ``error`` (a :class:`ValidationError`) naming ``field``."""
     if not isinstance(key, str):
         raise error(field, f"expected a payload key string, got {key!r}")
+    if _SURROGATE.search(key):
+        raise error(field, lone_surrogate_reason(f"the key '{printable(key)}'"))
     parsed = _parse(key)
     if isinstance(parsed, str):
         raise error(field, f"malformed payload key {key!r}: {parsed}")

@@ -39,7 +39,7 @@ from vecsearch.index_files import DATA, IndexFiles
 from vecsearch.space import REBUILD_CHUNK, BuiltIndex, RebuildCancelled, catch_up_index
 from vecsearch.store import Store
 from vecsearch.text.bm25 import TextStats
-from vecsearch.validate import check_int
+from vecsearch.validate import MAX_VECTOR_NORM, check_int, norm_reason
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,9 @@ def check_sparse(value: Any, field: str) -> SparseVector:
         raise ValidationError(
             f"{field}.values[{bad[0]}]", f"must be a finite float32, got {val64[bad[0]]!r}"
         )
+    norm = float(np.sqrt(np.dot(val64, val64)))
+    if norm > MAX_VECTOR_NORM:  # scores must stay finite in float32 (vecsearch.validate)
+        raise ValidationError(f"{field}.values", norm_reason(norm))
     order = np.argsort(idx64, kind="stable")
     idx64, val64 = idx64[order], val64[order]
     dup = np.flatnonzero(idx64[1:] == idx64[:-1])

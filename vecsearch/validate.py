@@ -1,6 +1,16 @@
 """Boundary checks for request values: vectors, payloads, limits. Each error names its field.
 
 Validation happens before anything is written, so a rejected request changes nothing.
+
+Vectors must be finite in float32; outside Cosine (whose vectors are normalised) a vector's
+Euclidean norm may be at most :data:`MAX_VECTOR_NORM`, stored or query alike, so that no score
+can overflow float32 (a dot product is at most ``norm(q) * norm(v)`` = 1e30, a squared
+distance at most ``(norm(q) + norm(v))**2`` = 4e30, and sums of them over the vectors of a
+multi-vector stay finite too; float32 ends at 3.4e38). Qdrant stores such vectors and then
+answers ``"score": null``; refusing them at the door keeps every score a number.
+
+Payloads must nest at most :data:`~vecsearch.json_limits.MAX_PAYLOAD_DEPTH` levels, hold
+valid Unicode (no lone surrogates) and 64-bit integers: see :mod:`vecsearch.json_limits`.
 """
 
 from __future__ import annotations
@@ -13,6 +23,26 @@ from typing import Any
 import numpy as np
 
 from vecsearch.errors import ValidationError, VectorDimensionError, VectorValueError
+from vecsearch.json_limits import (
+    INT_RANGE,
+    MAX_PAYLOAD_DEPTH,
+    json_depth,
+    lone_surrogate_path,
+    lone_surrogate_reason,
+    may_hold_wide_int,
+    wide_int_path,
+)
+
+#: Largest Euclidean norm of a vector outside Cosine spaces (and of a sparse vector's values).
+MAX_VECTOR_NORM = 1e15
+
+
+def norm_reason(norm: float) -> str:
+    """The error reason for a vector whose norm exceeds :data:`MAX_VECTOR_NORM`."""
+    return (
+        f"vector norm {norm:.3g} exceeds the limit {MAX_VECTOR_NORM:.0e} (outside Cosine, "
+        "larger vectors could make scores overflow float32); scale the vectors down"
+    )
 
 
 def unwrap_vector(v: Any, field: str) -> Any:
@@ -62,13 +92,19 @@ def check_vectors(
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
         raise VectorValueError(field_of(i), "contains NaN or infinity (or exceeds float32 range)")
-    if cosine and out.shape[0]:
-        norms = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))
-        if not (norms > 0).all():
-            i = int(np.flatnonzero(~(norms > 0))[0])
-            raise VectorValueError(field_of(i), "zero vector cannot be used with Cosine distance")
-        out = np.ascontiguousarray(out / norms[:, None], dtype=np.float32)
-    return out
+    if not out.shape[0]:
+        return out
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))
+    if not cosine:
+        big = norms > MAX_VECTOR_NORM
+        if big.any():
+            i = int(np.flatnonzero(big)[0])
+            raise VectorValueError(field_of(i), norm_reason(float(norms[i])))
+        return out
+    if not (norms > 0).all():
+        i = int(np.flatnonzero(~(norms > 0))[0])
+        raise VectorValueError(field_of(i), "zero vector cannot be used with Cosine distance")
+    return np.ascontiguousarray(out / norms[:, None], dtype=np.float32)
 
 
 def check_query(vector: Any, dim: int, field: str, *, cosine: bool) -> np.ndarray:
@@ -86,9 +122,35 @@ def payload_json(payload: Any, field: str) -> str:
     if not isinstance(payload, Mapping):
         raise ValidationError(field, f"expected a JSON object, got {type(payload).__name__}")
     try:
-        return json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        raise ValidationError(field, _depth_reason()) from None
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, f"not valid JSON: {exc}") from None
+    if json_depth(text, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH:
+        raise ValidationError(field, _depth_reason())
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            found = lone_surrogate_path(payload, field)
+            path, what = found if found is not None else (field, "a string")
+            raise ValidationError(path, lone_surrogate_reason(what)) from None
+    if may_hold_wide_int(text) and (wide := wide_int_path(payload, field)) is not None:
+        lo, hi = INT_RANGE
+        raise ValidationError(
+            wide[0],
+            f"integer {wide[1]} is outside the 64-bit range [{lo}, {hi}] (send it as a "
+            "float or a string)",
+        )
+    return text
+
+
+def _depth_reason() -> str:
+    return (
+        f"payload nested deeper than {MAX_PAYLOAD_DEPTH} levels of objects and arrays "
+        "(the limit; the payload object is level 1)"
+    )
 
 
 def check_int(value: Any, field: str, *, minimum: int) -> int:

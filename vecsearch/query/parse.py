@@ -77,7 +77,8 @@ from vecsearch.text.bm25 import is_inference_object, parse_document, query_vecto
 from vecsearch.validate import check_int, check_threshold
 
 #: Deepest nesting of prefetches accepted (Qdrant documents none; this keeps a hostile body
-#: from exhausting the stack).
+#: from exhausting the stack). Each prefetch's filter may nest
+#: :data:`vecsearch.filters.MAX_FILTER_DEPTH` levels of its own.
 MAX_PREFETCH_DEPTH = 16
 _KINDS = (
     "vecsearch answers nearest (with mmr), recommend, discover, context, order_by, sample "
@@ -276,7 +277,9 @@ def _stage(
 ) -> Stage:
     pre = _pre(field)
     if depth > MAX_PREFETCH_DEPTH:
-        raise ValidationError(field, f"prefetch nested deeper than {MAX_PREFETCH_DEPTH} levels")
+        raise ValidationError(
+            field, f"prefetch nested deeper than {MAX_PREFETCH_DEPTH} levels (the limit)"
+        )
     if depth:
         _unknown(node, _PREFETCH_KEYS, field, "prefetch")
     query = node.get("query")
