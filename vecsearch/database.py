@@ -153,6 +153,11 @@ class Database:
             d.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._pool = CollectionPool(max_open)
+        self._pool.on_surplus = self._trim_soon
+        self._trimming = False
+        self._trim_lock = threading.Lock()
+        #: Work directories a failed operation could not remove yet (no descriptor left).
+        self._leftovers: list[Path] = []
         #: Collections that exist but failed to open: name -> reason (no server paths).
         self.failed: dict[str, str] = {}
         self.max_name_length = self._max_name_length()
@@ -276,16 +281,36 @@ class Database:
             if self.collection_exists(name):
                 raise CollectionExistsError(f"collection {name!r} already exists")
             self._check_not_alias(name)
+            self._remove_leftovers()
             work = self.work_dir("create", name)
             try:
                 Collection.create(name, work, cfg).close(save_index=False)  # nothing to save
                 self.publish(work, name)
             except BaseException as exc:
-                shutil.rmtree(work, ignore_errors=True)  # a failed create leaves no .tmp entry
+                self._discard(work)  # a failed create leaves no .tmp entry
                 if is_fd_exhaustion(exc):
                     raise exhaustion_error() from exc
                 raise
             return self.get_collection(name)
+
+    def _discard(self, work: Path) -> None:
+        """Remove a work directory now, or (out of descriptors, say) at the next chance."""
+        self._make_room(once=True)
+        try:
+            shutil.rmtree(work)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            self._leftovers.append(work)
+
+    def _remove_leftovers(self) -> None:
+        for work in list(self._leftovers):
+            with contextlib.suppress(FileNotFoundError):
+                try:
+                    shutil.rmtree(work)
+                except OSError:
+                    continue
+            self._leftovers.remove(work)
 
     def resolve(self, name: str) -> str:
         """The collection that ``name`` designates: an alias's target, else ``name``."""
@@ -354,11 +379,11 @@ class Database:
             text = f"{type(exc).__name__}: {text}"
         return text
 
-    def _make_room(self, *, once: bool = False) -> bool:
-        """Close least recently used idle collections while the pool is over its bound (one
-        with ``once``); True if one was closed."""
+    def _make_room(self, *, once: bool = False, incoming: int = 1) -> bool:
+        """Close least recently used idle collections while the pool has no room for
+        ``incoming`` more (one with ``once``); True if one was closed."""
         closed = False
-        while self._pool.over_budget():
+        while self._pool.over_budget(incoming):
             victim = self._pool.take_victim()
             if victim is None:
                 break
@@ -367,6 +392,30 @@ class Database:
             if once:
                 break
         return closed
+
+    def trim(self) -> None:
+        """Close idle collections while more than ``max_open`` are open (or descriptors are
+        short); what a thread of its own does after a request released the surplus. Closes
+        begun by other threads are waited for."""
+        self._make_room(incoming=0)
+        for ev in self._pool.closing_now():
+            ev.wait()
+
+    def _trim_soon(self) -> None:
+        with self._trim_lock:
+            if self._trimming:
+                return
+            self._trimming = True
+        threading.Thread(target=self._trim_thread, name="vecsearch-trim", daemon=True).start()
+
+    def _trim_thread(self) -> None:
+        try:
+            self._make_room(incoming=0)
+        except Exception:
+            log.exception("closing idle collections failed")
+        finally:
+            with self._trim_lock:
+                self._trimming = False
 
     def _close_detached(
         self, name: str, coll: Collection, ev: threading.Event, *, save_index: bool = True
@@ -454,6 +503,7 @@ class Database:
         time; one that fails to save is still closed and the others are still saved.
         Returns the failures (name -> reason), each logged once."""
         with self._lock:
+            self._remove_leftovers()
             detached = []
             for name, _ in self._pool.items():
                 coll, ev = self._pool.detach(name)

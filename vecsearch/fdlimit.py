@@ -41,8 +41,11 @@ def open_fds() -> int | None:
 
 
 def _near_limit() -> bool:
-    n = open_fds()
-    return n is not None and n >= fd_limit() - SQLITE_MARGIN
+    try:
+        n = len(os.listdir(_FD_DIR))
+    except OSError as exc:  # not even the listing could open a descriptor
+        return exc.errno in EXHAUSTED
+    return n >= fd_limit() - SQLITE_MARGIN
 
 
 def is_fd_exhaustion(exc: BaseException) -> bool:

@@ -63,6 +63,10 @@ class CollectionPool:
         self._closing: dict[str, threading.Event] = {}
         #: Points of each collection when it was last closed (metrics of closed collections).
         self.last_counts: dict[str, int] = {}
+        #: Called (without the lock) when a release leaves more than ``max_open`` open: the
+        #: database then closes the surplus in a thread of its own (never on the caller's
+        #: thread, which may be an event loop).
+        self.on_surplus: Any = None
 
     @property
     def fd_target(self) -> int:
@@ -103,6 +107,11 @@ class CollectionPool:
         with self._lock:
             return self._closing.get(name)
 
+    def closing_now(self) -> list[threading.Event]:
+        """Events of every close in progress."""
+        with self._lock:
+            return list(self._closing.values())
+
     # -- leases --------------------------------------------------------------------------------
     def acquire(self, coll: Any) -> None:
         """Pin ``coll`` (it is not closed to make room until :meth:`release`)."""
@@ -115,8 +124,11 @@ class CollectionPool:
             n = self._leases.get(coll, 0) - 1
             if n > 0:
                 self._leases[coll] = n
-            else:
-                self._leases.pop(coll, None)
+                return
+            self._leases.pop(coll, None)
+            surplus = self.max_open is not None and len(self._open) > self.max_open
+        if surplus and self.on_surplus is not None:
+            self.on_surplus()
 
     def leases(self, coll: Any) -> int:
         """Leases held on ``coll`` now."""
