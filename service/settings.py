@@ -59,11 +59,10 @@ class Settings(BaseSettings):
         100_000,
         ge=1,
         description=(
-            "most points one request may ask for: the sum over its searches of offset + "
-            "limit (limit x group_size for groups, sample x limit for a distance matrix, "
-            "limit for scroll); 400 above (Qdrant's strict mode max_query_limit plays this "
-            "part there, unset by default; 20 searches of limit 100,000 with payloads took "
-            "1.9 GB)"
+            "most points one request may return: the sum over its searches of their limits "
+            "(after offset, at most the collection's points; limit x group_size for groups, "
+            "sample x limit for a distance matrix, limit for scroll); 400 above. 20 searches "
+            "of limit 100,000 with payloads took 1.9 GB before this bound"
         ),
     )
     max_searches_per_request: int = Field(
