@@ -7,12 +7,14 @@ payload field that has no payload index; for one or two source trees in the same
 1. Build collection ``bench`` (``vecsearch build``, index ``--index``, default hnsw) from the
    first ``--n`` GloVe-50 train rows, each with payload ``{"group": i % 10, "tag": "t<i % 7>"}``
    and no payload index. One fresh build per tree, so every tree starts from the same data.
-2. Serve it from the tree (``vecsearch serve`` in a child process) and run, one after another:
+2. In-process first (a child process with the tree as its source, the engine alone):
+   single-point upserts from 1 and from 32 threads, and the filtered search's latency.
+3. Serve it from the tree (``vecsearch serve`` in a child process) and run, one after another:
    ``idle``: 1 client, single-point upserts (new ids), ``--idle-duration`` seconds;
    ``upserts``: 32 clients, single-point upserts only; ``mixed``: 32 clients, every 10th
    request of each client a single-point upsert, the others ``POST /points/query`` (limit 10)
    with the filter ``group == client % 10``. Latency percentiles per kind of request.
-3. Afterwards every acknowledged upsert must be retrievable (``lost_writes`` = 0).
+4. Afterwards every acknowledged upsert must be retrievable (``lost_writes`` = 0).
 
 ``--baseline TREE`` serves the same data from another checkout first (e.g. a
 ``git worktree`` of the commit before the change; it uses this checkout's virtualenv), so the
@@ -168,6 +170,61 @@ def build(data_dir: Path, x: np.ndarray, index: str) -> None:
     subprocess.run([*cmd, "--no-progress"], check=True, env=_env())
 
 
+#: In-process figures of one tree (run with that tree on ``sys.path``, before the server
+#: opens the collection): single-point upserts from 1 and from 32 threads, and filtered
+#: searches (the mixed load's filter, no payload index) from 1 thread.
+ENGINE = """
+import json, sys, threading, time
+import numpy as np
+from vecsearch.database import Database
+db = Database(sys.argv[1]); c = db.get_collection("bench")
+v = np.random.default_rng(2).standard_normal((4096, c.config.spaces[0].size)).astype("float32")
+def up(pid):
+    c.upsert([{"id": pid, "vector": v[pid % 4096].tolist(), "payload": {"group": pid % 10}}])
+base = 50_000_000
+t0 = time.perf_counter()
+for i in range(200):
+    up(base + i)
+serial = 200 / (time.perf_counter() - t0)
+def worker(t):
+    for i in range(50):
+        up(base + 1_000_000 * (t + 1) + i)
+ts = [threading.Thread(target=worker, args=(t,)) for t in range(32)]
+t0 = time.perf_counter()
+for t in ts: t.start()
+for t in ts: t.join()
+threaded = 32 * 50 / (time.perf_counter() - t0)
+flt = {"must": [{"key": "group", "match": {"value": 3}}]}
+c.search(v[0], filter=flt, limit=10)
+t0 = time.perf_counter()
+for i in range(50):
+    c.search(v[i], filter=flt, limit=10)
+search_ms = (time.perf_counter() - t0) / 50 * 1e3
+c.delete(points=[base + i for i in range(200)] + [
+    base + 1_000_000 * (t + 1) + i for t in range(32) for i in range(50)])
+db.close()
+print(json.dumps({"upserts_per_s_1_thread": serial, "upserts_per_s_32_threads": threaded,
+                  "filtered_search_ms": search_ms}))
+"""
+
+
+def engine(tree: Path, data_dir: Path) -> dict[str, Any]:
+    """:data:`ENGINE` run by a child process with ``tree`` as its source."""
+    import subprocess
+    import sys
+
+    env = {**_env(), "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", ENGINE, str(data_dir)],
+        env=env,
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def run_tree(tree: Path, x: np.ndarray, queries: np.ndarray, args: argparse.Namespace) -> dict:
     """Every phase against a server from ``tree`` over a fresh build of ``x``."""
     rng = np.random.default_rng(1)
@@ -175,12 +232,18 @@ def run_tree(tree: Path, x: np.ndarray, queries: np.ndarray, args: argparse.Name
     with tempfile.TemporaryDirectory(prefix="vecsearch-writes-") as tmp:
         data_dir = Path(tmp) / "data"
         build(data_dir, x, args.index)
+        in_process = engine(tree, data_dir)
+        print(f"{tree.name} in-process: {json.dumps(in_process)}", flush=True)
         server = Server(data_dir, tree=tree)
         try:
             server.wait_ready()
             port = server.port
             base = len(x)
-            res: dict[str, Any] = {"tree": str(tree), "loadavg_1m_start": machine()["loadavg_1m"]}
+            res: dict[str, Any] = {
+                "tree": str(tree),
+                "loadavg_1m_start": machine()["loadavg_1m"],
+                "in_process": in_process,
+            }
             acked: list[int] = []
             phases = (
                 ("idle", 1, args.idle_duration, 1),
@@ -229,6 +292,19 @@ def render(res: dict[str, Any]) -> str:
     ]
     for name, r in res["trees"].items():
         lines += _row(name, r)
+    lines += [
+        "",
+        "In-process (the engine alone, no HTTP; before the server starts):",
+        "",
+        "| tree | upserts/s, 1 thread | upserts/s, 32 threads | filtered search ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, r in res["trees"].items():
+        e = r["in_process"]
+        lines.append(
+            f"| {name} | {e['upserts_per_s_1_thread']:,.0f} | {e['upserts_per_s_32_threads']:,.0f}"
+            f" | {e['filtered_search_ms']:.2f} |"
+        )
     lines += [
         "",
         "The load generator (Python threads) and the server share the machine's cores, so"

@@ -124,9 +124,30 @@ class GroupCommitter:
 
     @staticmethod
     def _apply(ok: list[_Ticket]) -> None:
-        for g in ok:
+        """Run the in-memory updates in commit order; consecutive ones that can merge (an
+        ``apply`` with a ``merge(other)`` method returning the combined update, or None)
+        run as one, so an index inserts a group's points in one call."""
+        run: Callable[[], None] | None = None
+        owners: list[_Ticket] = []
+
+        def flush() -> None:
+            if run is None:
+                return
             try:
-                for apply in g.applies:
-                    apply()
+                run()
             except Exception as exc:  # committed, but memory could not follow (rebuilt)
-                g.error = exc
+                for g in owners:
+                    g.error = exc
+
+        for g in ok:
+            for apply in g.applies:
+                merged = None
+                if run is not None and hasattr(run, "merge"):
+                    merged = run.merge(apply)
+                if merged is not None:
+                    run = merged
+                    owners.append(g)
+                else:
+                    flush()
+                    run, owners = apply, [g]
+        flush()

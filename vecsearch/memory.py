@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -206,6 +207,17 @@ class MemoryState:
 
         self._apply(run)
 
+    def upserted(
+        self,
+        labels: np.ndarray,
+        columns: Sequence[Column],
+        replaced: np.ndarray,
+        payloads: Sequence[dict[str, Any] | str],
+    ) -> UpsertApply:
+        """The in-memory update of a committed upsert, as a callable that can merge with the
+        next one (:mod:`vecsearch.group_commit` runs a group's upserts as one)."""
+        return UpsertApply(self, labels, list(columns), replaced, list(payloads))
+
     def apply_vector_removal(self, labels: np.ndarray, spaces: Sequence[VectorSpace]) -> None:
         """The vectors of ``spaces`` were deleted from the points ``labels``."""
 
@@ -255,3 +267,58 @@ class MemoryState:
             self.n_points += int((~self.alive[labels]).sum())
             self.alive[labels] = True
             space.bulk_add(vectors, labels)
+
+
+@dataclass
+class UpsertApply:
+    """:meth:`MemoryState.apply_vectors` of one committed upsert, deferred; :meth:`merge`
+    joins consecutive upserts of distinct points with dense vectors into one update, so an
+    index adds a group's points in one call (3x cheaper per point for HNSW than one call
+    per point)."""
+
+    state: MemoryState
+    labels: np.ndarray
+    columns: list[Column]
+    replaced: np.ndarray
+    payloads: list[dict[str, Any] | str]
+
+    def __call__(self) -> None:
+        self.state.apply_vectors(
+            self.labels, self.columns, replaced=self.replaced, payloads=self.payloads
+        )
+
+    def _dense(self) -> bool:
+        return all(
+            isinstance(c, Column) and isinstance(c.vectors, np.ndarray) and c.vectors.ndim == 2
+            for c in self.columns
+        )
+
+    def merge(self, other: Any) -> UpsertApply | None:
+        """This update followed by ``other``, as one; None if they cannot merge (another
+        kind of update, a point in both, or vectors that are not dense arrays)."""
+        if not isinstance(other, UpsertApply) or other.state is not self.state:
+            return None
+        if not (self._dense() and other._dense()):
+            return None
+        if np.intersect1d(self.labels, other.labels).size:
+            return None
+        n = len(self.labels)
+        spaces = {c.space.name: c.space for c in (*self.columns, *other.columns)}
+        mine = {c.space.name: c for c in self.columns}
+        theirs = {c.space.name: c for c in other.columns}
+        columns = []
+        for name, space in spaces.items():
+            a, b = mine.get(name), theirs.get(name)
+            parts = [c for c in (a, b) if c is not None]
+            pos = [a.positions] if a is not None else []
+            if b is not None:
+                pos.append(np.asarray(b.positions) + n)
+            vecs = np.concatenate([c.vectors for c in parts])
+            columns.append(Column(space, np.concatenate(pos).astype(np.int64), vecs))
+        return UpsertApply(
+            self.state,
+            np.concatenate([self.labels, other.labels]),
+            columns,
+            np.concatenate([self.replaced, other.replaced]),
+            self.payloads + other.payloads,
+        )

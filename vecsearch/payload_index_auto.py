@@ -18,8 +18,8 @@ collection of more than :attr:`AutoIndexes.MAX_POINTS` points (those keep scanni
 payload index there). An index costs what a declared index of its type costs: a few hundred
 bytes per point that has the field (docs/limits.md gives measured figures).
 
-An automatic numeric index refuses ``range`` conditions while the field holds an integer
-beyond 2**53 (its float64 array would round it; the scan compares exactly).
+Numeric ranges compare values as float64 in both the index and the scan
+(:func:`vecsearch.filters.range_value`), so integers beyond 2**53 round the same way in both.
 """
 
 from __future__ import annotations
@@ -29,10 +29,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from vecsearch.filters import (
-    Condition,
     FieldCondition,
     MatchAny,
     MatchPrefix,
@@ -40,9 +37,6 @@ from vecsearch.filters import (
     MatchValue,
 )
 from vecsearch.payload_index import PayloadIndex
-from vecsearch.payload_path import iter_leaf_values
-
-_EXACT_FLOAT = 2**53
 
 
 def auto_type(c: FieldCondition) -> str | None:
@@ -64,37 +58,11 @@ def auto_type(c: FieldCondition) -> str | None:
 
 
 class AutoIndex(PayloadIndex):
-    """A :class:`PayloadIndex` built automatically; a numeric one also tracks the points
-    with integers too large for float64, and then leaves ranges to the scan."""
+    """A :class:`PayloadIndex` built automatically (``used``: when it last answered)."""
 
     def __init__(self, key: str, schema: str) -> None:
         super().__init__(key, schema)
-        self._huge: set[int] = set()
         self.used = 0
-
-    def update(self, label: int, payload: dict[str, Any] | None) -> None:
-        """As :meth:`PayloadIndex.update`, noting integers beyond 2**53."""
-        super().update(label, payload)
-        if (
-            self._numeric
-            and payload is not None
-            and any(
-                isinstance(v, int) and not isinstance(v, bool) and abs(v) > _EXACT_FLOAT
-                for v in iter_leaf_values(payload, self.path)
-            )
-        ):
-            self._huge.add(label)
-
-    def remove(self, label: int) -> None:
-        """As :meth:`PayloadIndex.remove`."""
-        super().remove(label)
-        self._huge.discard(label)
-
-    def answer_mask(self, cond: Condition, size: int) -> np.ndarray | None:
-        """As :meth:`PayloadIndex.answer_mask`, but no ``range`` while huge integers exist."""
-        if self._huge and isinstance(cond, FieldCondition) and cond.range is not None:
-            return None
-        return super().answer_mask(cond, size)
 
 
 class AutoIndexes:
