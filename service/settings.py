@@ -102,7 +102,9 @@ class Settings(BaseSettings):
         gt=0,
         description=(
             "a request body not received completely this long after the app starts reading "
-            "it is answered 408 and the connection closed (slow-body clients)"
+            "it is answered 408 and the connection closed (slow-body clients); the whole "
+            "body counts, so raise it with max_body_bytes for large uploads on slow links "
+            "(60 s for 32 MiB needs 0.55 MB/s)"
         ),
     )
     cors_origins: KeyList = Field(
