@@ -643,3 +643,43 @@ def test_internal_error_answers_500_logs_once_and_keeps_the_connection(
     assert len(errors) == 1, [rec.getMessage() for rec in errors]
     assert errors[0].name == "service" and errors[0].exc_info is not None
     assert "GET /collections" in errors[0].getMessage()
+
+
+# --- the same kinds of 500 found elsewhere in the query paths --------------------------------
+
+OTHERS = [
+    (
+        "POST",
+        "/collections/n/points/query",
+        '{"query": {"order_by": {"key": "i", "start_from": 18446744073709551616}}}',
+        "query.order_by.start_from: integer 18446744073709551616 is outside the 64-bit range",
+    ),
+    (
+        "POST",
+        "/collections/n/points/scroll",
+        '{"order_by": {"key": "i", "start_from": -9223372036854775809}}',
+        "order_by.start_from: integer -9223372036854775809 is outside the 64-bit range",
+    ),
+    (
+        "POST",
+        "/collections/n/points/query",
+        '{"prefetch": [{"query": [1, 1, 1, 1], "using": "img"}, {"query": [1, 1, 1, 1], '
+        '"using": "txt"}], "query": {"rrf": {"weights": [1e400, 1]}}}',
+        "query.rrf.weights[0]: expected a positive number, got inf",
+    ),
+    (
+        "POST",
+        "/collections/n/points/query",
+        '{"prefetch": [{"query": [1, 1, 1, 1], "using": "img"}, {"query": [1, 1, 1, 1], '
+        '"using": "txt"}], "query": {"rrf": {"weights": [NaN, 1]}}}',
+        "query.rrf.weights[0]: expected a positive number, got nan",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "raw", "message"), OTHERS)
+def test_numbers_out_of_range_in_query_options_are_refused(
+    client: TestClient, method: str, path: str, raw: str, message: str
+) -> None:
+    client.put("/collections/n/index", json={"field_name": "i", "field_schema": "integer"})
+    refused(client, method, path, raw, message)

@@ -44,7 +44,9 @@ def order_value(value: Any) -> int | float | None:
     """The order value of a payload value (Qdrant's ``OrderValue``), or None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return value  # (np.isfinite fails on integers beyond 64 bits)
+    if isinstance(value, float):
         return value if np.isfinite(value) else None
     if isinstance(value, str):
         return datetime_micros(value)
@@ -58,6 +60,8 @@ def parse_start(value: Any, field: str) -> int | float | None:
     out = order_value(value)
     if out is None:
         raise ValidationError(field, f"expected a number or an RFC 3339 date-time, got {value!r}")
+    if isinstance(out, int) and not -(2**63) <= out < 2**63:
+        raise ValidationError(field, f"integer {out} is outside the 64-bit range")
     return out
 
 

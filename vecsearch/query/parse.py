@@ -38,6 +38,7 @@ inference objects for dense spaces, and ``shard_key``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -210,11 +211,14 @@ def _rrf(value: Any, field: str) -> Fusion:
         return Fusion(k)
     if isinstance(weights, str | bytes) or not isinstance(weights, Sequence):
         raise ValidationError(f"{field}.weights", "expected a list of positive numbers")
+    out = []
     for i, w in enumerate(weights):
         number = isinstance(w, int | float) and not isinstance(w, bool)
-        if not number or not np.isfinite(w) or w <= 0:
+        value = float(w) if number and abs(w) < 1e308 else math.nan  # (no float overflow)
+        if not math.isfinite(value) or value <= 0:
             raise ValidationError(f"{field}.weights[{i}]", f"expected a positive number, got {w!r}")
-    return Fusion(k, tuple(float(w) for w in weights))
+        out.append(value)
+    return Fusion(k, tuple(out))
 
 
 def _target(
