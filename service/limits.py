@@ -34,7 +34,8 @@ from vecsearch.errors import ValidationError
 
 
 class BodySizeLimitMiddleware:
-    """Refuse request bodies larger than ``max_bytes`` with 413."""
+    """Refuse request bodies larger than ``max_bytes`` with 413, bodies not received within
+    ``body_timeout_s`` with 408, and repeated query parameters with 400."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, body_timeout_s: float | None = None) -> None:
         self.app = app
