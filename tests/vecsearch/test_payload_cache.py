@@ -157,12 +157,21 @@ def test_memory_is_bounded_by_the_number_of_indexes(coll, monkeypatch):
     assert coll.count({"must": [{"key": "k0", "match": {"value": 2}}]}) == 10
 
 
-def test_no_auto_index_past_the_point_limit(coll, monkeypatch):
-    monkeypatch.setattr(AutoIndexes, "MAX_POINTS", 10)
+def test_no_auto_index_past_the_point_budget(coll, monkeypatch):
+    monkeypatch.setattr(AutoIndexes, "POINT_BUDGET", 50)
+    vec = [1.0, 0.0, 0.0, 0.0]
+    coll.upsert([{"id": i, "vector": vec, "payload": {"a": i % 2, "b": i % 2}} for i in range(20)])
+    assert coll.count({"must": [{"key": "a", "match": {"value": 1}}]}) == 10
+    assert coll.count({"must": [{"key": "b", "match": {"value": 1}}]}) == 10
+    assert len(coll._state.auto.indexes) == 2  # 50 // 20 points
+    assert coll.count({"must": [{"key": "a", "match": {"value": "x"}}]}) == 0
+    assert len(coll._state.auto.indexes) == 2  # the least recently used one made room
+    assert set(coll._state.auto.indexes) == {("b", "integer"), ("a", "keyword")}
+    monkeypatch.setattr(AutoIndexes, "POINT_BUDGET", 10)
     vec = [1.0, 0.0, 0.0, 0.0]
     coll.upsert([{"id": i, "vector": vec, "payload": {"k": i % 2}} for i in range(20)])
     assert coll.count({"must": [{"key": "k", "match": {"value": 1}}]}) == 10
-    assert coll._state.auto.indexes == {}
+    assert ("k", "integer") not in coll._state.auto.indexes  # 10 // 20 points: none
 
 
 def test_auto_type_only_for_conditions_with_the_scans_meaning():
