@@ -36,6 +36,7 @@ service's ``max_snapshots_per_collection``).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -54,7 +55,13 @@ from typing import Any
 
 from indexes.errors import VecsearchError
 from vecsearch.config import CollectionConfig
-from vecsearch.config_checks import check_vector_size
+from vecsearch.config_checks import (
+    INT64_MAX,
+    check_int_range,
+    check_patch_params,
+    check_vector_size,
+)
+from vecsearch.config_qdrant import QDRANT_ONLY_FIELDS, parse_create
 from vecsearch.errors import (
     SnapshotIntegrityError,
     SnapshotNotFoundError,
@@ -313,6 +320,9 @@ def _stored_config(raw: Any, bad: Any) -> CollectionConfig:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
         raise bad(f"collection config is malformed: {what}") from None
+    if not config.spaces and not config.sparse:
+        raise bad("collection config has no vectors")
+    _check_as_created(config, bad)
     for sp in config.spaces:
         field = f"collection config: vector {sp.name!r}"
         try:
@@ -332,6 +342,53 @@ def _stored_config(raw: Any, bad: Any) -> CollectionConfig:
         except (TypeError, ValueError) as exc:
             raise bad(f"{field}: index params rejected: {exc}") from None
     return config
+
+
+#: Keys of a stored config's Qdrant settings besides the create body's: the creation time
+#: and PATCH's ``params`` (Qdrant's ``CollectionParamsDiff``).
+_STORED_ONLY = frozenset({"created_at", "params"})
+
+
+def _check_as_created(config: CollectionConfig, bad: Any) -> None:
+    """Run the stored config through the checks of creation (:func:`parse_create` of the
+    create body it corresponds to) and of PATCH's ``params``: what collection info echoes
+    must be what a client could have set, or reading it back would fail."""
+    try:
+        vectors: dict[str, Any] = {}
+        for sp in config.spaces:
+            params = sp.vector_params()
+            params["index"] = {"type": sp.index.type, "params": dict(sp.index.params)}
+            vectors[sp.name] = params
+        qdrant = dict(config.qdrant)
+        unknown = sorted(set(qdrant) - QDRANT_ONLY_FIELDS - _STORED_ONLY)
+        if unknown:
+            raise bad(f"collection config has an unknown setting {unknown[0]!r}")
+        if "created_at" in qdrant and not isinstance(qdrant["created_at"], str):
+            raise bad("collection config: created_at is not a string")
+        if qdrant.get("params") is not None:
+            check_patch_params(qdrant["params"])
+        body: dict[str, Any] = {
+            k: v for k, v in qdrant.items() if k in QDRANT_ONLY_FIELDS and v is not None
+        }
+        body["vectors"] = vectors if config.named else vectors.get("", {})
+        if config.hnsw_config:
+            body["hnsw_config"] = dict(config.hnsw_config)
+        if config.sparse:
+            body["sparse_vectors"] = {s.name: s.sparse_params() for s in config.sparse}
+        parse_create(body)
+        for sp in config.spaces:
+            check_int_range(
+                sp.full_scan_threshold_kb,
+                f"vector {sp.name!r} full_scan_threshold_kb",
+                1,
+                INT64_MAX // 1024,
+            )
+    except SnapshotIntegrityError:
+        raise
+    except VecsearchError as exc:
+        raise bad(f"collection config: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise bad(f"collection config is malformed: {exc}") from None
 
 
 def _check_rows(
@@ -416,12 +473,19 @@ def restore_errors(snapshot: str) -> Iterator[None]:
     try:
         yield
     except VecsearchError as exc:
-        if error_category(exc) == "bad_request":
+        if error_category(exc) in ("bad_request", "insufficient_storage"):
             raise
         raise SnapshotIntegrityError(
             f"snapshot {snapshot!r} cannot be opened: {public_message(str(exc))}"
         ) from None
-    except (MemoryError, OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the server's disk, not the snapshot
+            raise
+        raise SnapshotIntegrityError(
+            f"snapshot {snapshot!r} cannot be opened: {type(exc).__name__}: "
+            f"{public_message(exc.strerror or str(exc))}"
+        ) from None
+    except Exception as exc:  # whatever else a crafted store makes the opening raise
         raise SnapshotIntegrityError(
             f"snapshot {snapshot!r} cannot be opened: {type(exc).__name__}: "
             f"{public_message(str(exc))}"

@@ -160,6 +160,19 @@ def _drop_key(key: str) -> Callable[[Path], None]:
     return edit
 
 
+def _edit_config(**changes: object) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        cfg = _config(folder)
+        for key, value in changes.items():
+            if key.startswith("qdrant_"):
+                cfg["qdrant"][key[len("qdrant_") :]] = value
+            else:
+                cfg[key] = value
+        _set_config(folder, cfg)
+
+    return edit
+
+
 def _write(name: str, data: bytes) -> Callable[[Path], None]:
     return lambda folder: (folder / name).write_bytes(data)
 
@@ -182,6 +195,17 @@ CRAFTED = [
     ("vector size over 65,536", _edit_space(size=10**6), None,
      "size: expected an integer in [1, 65536], got 1000000"),
     ("bad distance", _edit_space(distance="Manhattan"), None, "malformed"),
+    ("no vectors", _edit_config(spaces=[]), None, "collection config has no vectors"),
+    ("newer config format", _edit_config(format=99), None, "is newer than this build reads"),
+    ("echoed setting malformed", _edit_config(qdrant_optimizers_config="x"), None,
+     "collection config: optimizers_config: expected an object"),
+    ("echoed setting over its bound", _edit_config(qdrant_shard_number=2**40), None,
+     "shard_number: expected an integer in [1, 4294967295], got 1099511627776"),
+    ("unknown setting", _edit_config(qdrant_evil=1), None, "unknown setting 'evil'"),
+    ("vector hnsw_config malformed", _edit_space(hnsw_config={"m": "x"}), None,
+     "hnsw_config.m: expected an integer in [0, 1024], got 'x'"),
+    ("multivector mismatch", _edit_space(multivector="max_sim"), None,
+     "index type 'hnsw' is for single-vector points; this vector space has multi-vector"),
     ("payload not JSON", lambda f: _sql(f, "UPDATE points SET payload='{x' WHERE label=0"),
      None, "the payload of point label 0 is not a JSON object"),
     ("malformed point id", lambda f: _sql(f, "UPDATE points SET pid=x'0203' WHERE label=0"),
@@ -379,3 +403,57 @@ def test_retention_off_by_default(srv) -> None:
     for _ in range(3):
         assert httpx.post(f"{url}/collections/c/snapshots").status_code == 200
     assert len(httpx.get(f"{url}/collections/c/snapshots").json()["result"]) == 3
+
+
+def test_snapshots_of_every_kind_of_collection_restore(srv) -> None:
+    """The verification refuses nothing a client could have created: named, sparse and
+    multi-vector spaces, several index types, every echoed setting, a PATCH."""
+    url = srv().url
+    body = {
+        "vectors": {
+            "a": {"size": 4, "distance": "Dot", "hnsw_config": {"m": 8, "ef_construct": 50}},
+            "b": {"size": 8, "distance": "Euclid", "index": {"type": "ivf_pq",
+                  "params": {"nlist": 4, "m": 2}}, "on_disk": True},
+            "m": {"size": 4, "distance": "Cosine",
+                  "multivector_config": {"comparator": "max_sim"}},
+            "f": {"size": 4, "distance": "Cosine", "hnsw_config": {"m": 0},
+                  "quantization_config": {"scalar": {"type": "int8", "quantile": 0.9}}},
+        },
+        "sparse_vectors": {"s": {"modifier": "idf", "index": {"full_scan_threshold": 100}}},
+        "hnsw_config": {"m": 12, "full_scan_threshold": 20},
+        "shard_number": 2,
+        "replication_factor": 1,
+        "on_disk_payload": True,
+        "optimizers_config": {"indexing_threshold": 1000, "deleted_threshold": 0.3},
+        "wal_config": {"wal_capacity_mb": 64},
+        "strict_mode_config": {"enabled": False, "max_query_limit": 100},
+        "quantization_config": {"binary": {"always_ram": True}},
+        "metadata": {"team": "x"},
+    }  # fmt: skip
+    r = httpx.put(f"{url}/collections/k", json=body)
+    assert r.status_code == 200, r.text
+    patch = {
+        "params": {"replication_factor": 2, "read_fan_out_factor": 1},
+        "vectors": {"a": {"hnsw_config": {"m": 10}}},
+        "metadata": {"more": 1},
+    }
+    assert httpx.patch(f"{url}/collections/k", json=patch).status_code == 200
+    point = {
+        "id": 1,
+        "vector": {
+            "a": [1, 0, 0, 0],
+            "b": [1, 2, 3, 4, 5, 6, 7, 8],
+            "m": [[1, 0, 0, 0], [0, 1, 0, 0]],
+            "f": [0, 0, 1, 0],
+            "s": {"indices": [3, 9], "values": [0.5, 1.5]},
+        },
+        "payload": {"x": 1},
+    }
+    r = httpx.put(f"{url}/collections/k/points?wait=true", json={"points": [point]})
+    assert r.status_code == 200, r.text
+    name = httpx.post(f"{url}/collections/k/snapshots").json()["result"]["name"]
+    r = httpx.put(f"{url}/collections/k2/snapshots/recover", json={"location": name})
+    assert r.status_code == 200, r.text
+    info = [httpx.get(f"{url}/collections/{c}").json()["result"] for c in ("k", "k2")]
+    assert info[0]["config"] == info[1]["config"]
+    assert _points(url, "k2") == _points(url, "k")
