@@ -81,7 +81,10 @@ def check_number_range(
     text = f"expected a number in {bracket}{lo:g}, {hi:g}]"
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ValidationError(field, f"{text}, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an integer past 1e308
+        raise ValidationError(field, f"{text}, got an integer past 1e308") from None
     if not math.isfinite(v) or not (lo < v if open_low else lo <= v) or v > hi:
         raise ValidationError(field, f"{text}, got {value!r}")
     return v

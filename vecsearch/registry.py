@@ -238,6 +238,11 @@ def _coerce(kind: str, value: Any, field: str) -> Any:
         raise ValidationError(field, f"expected a number, got {value!r}")
     if isinstance(value, float) and math.isnan(value):
         raise ValidationError(field, "expected a number, got NaN")
+    if kind == "float" and isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # an integer past 1e308: as large as a float gets
+            return math.inf
     if kind == "int" and isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationError(field, f"expected a finite number, got {value!r}")

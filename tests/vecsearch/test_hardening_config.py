@@ -114,6 +114,8 @@ REFUSED = [
     (multi(**idx("muvera", candidates=2**63)),
      "index.params.candidates: expected an integer in [1, 65536], got 9223372036854775808"),
     (multi(**idx("muvera", M=10**9)), "index.params.M: expected an integer in [2, 1024], got 1000000000"),
+    (vec(**idx("hnsw", exact_filter_ratio=2**1100)),
+     "index.params.exact_filter_ratio: expected a number in [0, 1e+06], got an integer past 1e308"),
     # echoed Qdrant settings: their Rust type's maximum
     (vec(wal_config={"wal_capacity_mb": 2**70}),
      "wal_config.wal_capacity_mb: expected an integer in [1, 18446744073709551615], got "
@@ -131,6 +133,8 @@ REFUSED = [
      "18446744073709551616"),
     (vec(strict_mode_config={"max_resident_memory_percent": 101}),
      "strict_mode_config.max_resident_memory_percent: expected an integer in [1, 100], got 101"),
+    (vec(strict_mode_config={"search_max_oversampling": 2**1100}),
+     "strict_mode_config.search_max_oversampling: expected a number in [1, 1.84467e+19], got an integer past 1e308"),
     (vec(strict_mode_config={"search_max_oversampling": 1e300}),
      "strict_mode_config.search_max_oversampling: expected a number in [1, 1.84467e+19], got 1e+300"),
     ({"vectors": {}, "sparse_vectors": {"s": {"index": {"full_scan_threshold": 2**64}}}},
@@ -238,6 +242,9 @@ def test_refused_patch_changes_nothing(db):
         ("spann", {"oversampling": 1e30}, "oversampling", MAX_OVERSAMPLING),
         ("muvera", {"candidates": 2**63, "hnsw_ef": 2**63}, "candidates", MAX_SEARCH_BEAM),
         ("muvera", {"hnsw_ef": 2**63}, "ef", MAX_SEARCH_BEAM),
+        ("binary", {"oversampling": 2**1100}, "oversampling", MAX_OVERSAMPLING),  # past 1e308
+        ("hnsw", {"exact_filter_ratio": 2**1100}, "exact_filter_ratio", float("inf")),
+        ("spann", {"max_dist_ratio": 2**1100}, "max_dist_ratio", float("inf")),
     ],
 )
 def test_search_parameters_are_clamped(type_, given, field, expected):
