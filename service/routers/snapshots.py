@@ -116,6 +116,15 @@ def snapshot_location(db: Database, location: str, collection_name: str | None =
     raw = unquote(parsed.path) if parsed.scheme == "file" else location
     if not raw or "\x00" in raw:
         raise ValidationError("location", "expected a file path")
+    try:
+        return _find_snapshot(db, raw, collection_name)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ValidationError(
+            "location", f"not a usable path: {exc.strerror or type(exc).__name__}"
+        ) from None
+
+
+def _find_snapshot(db: Database, raw: str, collection_name: str | None) -> Path:
     root = db.snapshots_dir.resolve()
     given = Path(raw)
     if given.is_absolute():
@@ -139,7 +148,7 @@ def snapshot_location(db: Database, location: str, collection_name: str | None =
     for candidate in candidates:
         try:
             path = candidate.resolve()
-        except (OSError, RuntimeError):  # e.g. a symlink loop
+        except RuntimeError:  # a symlink loop
             raise ValidationError("location", "cannot resolve the path") from None
         if not path.is_relative_to(root):
             raise ValidationError(

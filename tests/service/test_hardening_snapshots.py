@@ -308,6 +308,10 @@ def test_recover_by_the_name_create_returned(srv) -> None:
     assert r.json()["status"]["error"] == (
         "location: must be a snapshot inside the data directory's snapshots folder"
     )
+    for location in ("x" * 10_000, "a/" * 3_000):  # were 500s (OSError: name too long)
+        r = httpx.put(f"{url}/collections/c/snapshots/recover", json={"location": location})
+        assert r.status_code == 400
+        assert r.json()["status"]["error"] == "location: not a usable path: File name too long"
     assert _points(url, "c") == before
 
 
