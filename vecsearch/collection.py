@@ -243,6 +243,15 @@ class Collection(QueryMethods):
             result, apply = stage()
             apply()
             return result
+        if self._write_lock._is_owned():  # type: ignore[attr-defined]
+            # this thread holds the write lock (a leader waiting for it would deadlock with
+            # us): commit alone, now
+            (outcome,) = self.store.group([stage])
+            if isinstance(outcome, Exception):
+                raise outcome
+            result, apply = outcome
+            apply()
+            return result
         return self._committer.submit(stage, points)
 
     @staticmethod

@@ -266,3 +266,21 @@ def test_acknowledged_group_commits_survive_sigkill(tmp_path):
         finally:
             db.close()
     assert total_acked > 50, "the writers made too little progress to test anything"
+
+
+def test_a_write_from_the_thread_holding_the_write_lock_commits_alone(coll):
+    """No deadlock: a writer that already holds the write lock does not queue behind a
+    leader that waits for that lock."""
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(coll.upsert([point(2)])))
+    with coll._write_lock:
+        t.start()
+        deadline = time.monotonic() + 60
+        while not coll._committer._leading:  # the other writer leads and waits for us
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        coll.upsert([point(1)])
+        assert coll.count() == 1
+    t.join(60)
+    assert not t.is_alive() and len(out) == 1
+    assert sorted(r.id for r in coll.scroll(limit=10)[0]) == [1, 2]
