@@ -219,13 +219,16 @@ def unpack_snapshot(path: Path, target: Path, checksum: str | None = None) -> di
         raise SnapshotIntegrityError(f"snapshot {path.name!r} fails its SHA-256 checksum")
     target.mkdir(parents=True)
     try:
-        with tarfile.open(path, "r") as tar:
+        # "r:": uncompressed only (as snapshots are written), and no sparse members: what is
+        # unpacked is then never larger than the file (no decompression bomb)
+        with tarfile.open(path, "r:") as tar:
             members = tar.getmembers()
             for m in members:
                 top = m.name.split("/")[0]
                 if (
                     top not in ("manifest.json", "store.sqlite", "spaces", "index")
                     or not (m.isfile() or m.isdir())
+                    or m.issparse()
                     or ".." in m.name.split("/")
                     or m.name.startswith("/")
                 ):

@@ -261,6 +261,22 @@ def test_crafted_snapshots_are_400s_that_touch_nothing(srv, tmp_path: Path) -> N
     assert [p for p in os.listdir(tmp_path / "data" / ".tmp") if not p.startswith("owner.")] == []
 
 
+def test_compressed_snapshot_is_refused(srv, tmp_path: Path) -> None:
+    """Snapshots are plain tar files; a compressed one could unpack to far more than was
+    sent (a gzip bomb), so it is refused before anything is unpacked."""
+    url = srv().url
+    _fill(url, "c")
+    folder = _unpack(_snapshot_bytes(url, "c"), tmp_path / "snap")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for entry in ("manifest.json", "store.sqlite"):
+            tar.add(folder / entry, arcname=entry)
+    r = _upload(url, "copy", buf.getvalue())
+    assert r.status_code == 400
+    assert "is not readable" in r.json()["status"]["error"]
+    assert httpx.get(f"{url}/collections/copy").status_code == 404
+
+
 def test_damaged_index_files_are_rebuilt_from_the_store(srv, tmp_path: Path) -> None:
     """A snapshot whose index files are garbage loses nothing: the index is derived data,
     rebuilt from the store when the restored collection opens."""
