@@ -29,6 +29,6 @@ echo "setup: installing vecsearch and its dependencies into .venv"
 # A few minutes the first time, seconds on a second run. VECSEARCH_SETUP_WARMUP=0 skips it.
 if [ "${VECSEARCH_SETUP_WARMUP:-1}" != "0" ]; then
   echo "setup: compiling the search kernels (VECSEARCH_SETUP_WARMUP=0 skips this)"
-  .venv/bin/python -m service.warmup --quiet
+  .venv/bin/python -m service.warmup --quiet --jobs 0
 fi
 echo "setup: done"

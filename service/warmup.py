@@ -342,6 +342,46 @@ def start_background_warm(
         return None
 
 
+#: Index types by the compile time measured on a cold cache (bench/results/first_start/),
+#: longest first: :func:`warm_parallel` hands them out in this order.
+_COST_ORDER = ("ivf_pq", "binary", "hnsw_binary", "hnsw", "spann", SPARSE, "flat", "muvera")
+
+
+def warm_parallel(units: list[WarmUnit], jobs: int) -> dict[str, float]:
+    """:func:`warm_kernels` in ``jobs`` fresh processes, one index type (all its distances,
+    which share most kernels) per task, longest first: Numba compiles in one thread, so on
+    an idle machine this divides the install-time step by about the number of cores. Kernels
+    every type uses (exact search, filters, top-k) may be compiled by two workers at once;
+    the cache files are written atomically, so the second write only repeats work."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    groups: dict[str, list[WarmUnit]] = {}
+    for u in units:
+        groups.setdefault(u.index_type, []).append(u)
+    rank = {name: i for i, name in enumerate(_COST_ORDER)}
+    order = sorted(groups, key=lambda t: rank.get(t, -1))  # unknown types first: unmeasured
+    spent: dict[str, float] = {}
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process with Numba's threads
+    level = logging.getLogger().getEffectiveLevel()
+    workers = min(jobs, len(order))
+    with ProcessPoolExecutor(workers, ctx, _init_worker, (level,)) as pool:
+        for result in pool.map(warm_kernels, [groups[t] for t in order]):
+            spent.update(result)
+    return spent
+
+
+def _init_worker(level: int) -> None:
+    logging.basicConfig(level=level, format="%(message)s")
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m service.warmup [--nice N] [--parent PID] [UNIT ...]``: compile the kernels
     of the units (default: all) into Numba's on-disk cache; prints seconds per unit."""
@@ -352,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="print every unit and exit")
     p.add_argument("--quiet", action="store_true", help="one summary line, no line per unit")
     p.add_argument("--json", action="store_true", help="print seconds per unit as JSON")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="compile in N processes (0: one per usable CPU)"
+    )
     args = p.parse_args(argv)
     if args.list:
         print("\n".join(map(str, all_units())))
@@ -365,7 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     parent = args.parent
     t0 = time.perf_counter()
-    spent = warm_kernels(units, should_stop=lambda: parent is not None and os.getppid() != parent)
+    jobs = _usable_cpus() if args.jobs <= 0 else args.jobs
+    if jobs > 1 and parent is None:
+        spent = warm_parallel(units, jobs)
+    else:
+        spent = warm_kernels(
+            units, should_stop=lambda: parent is not None and os.getppid() != parent
+        )
     total = time.perf_counter() - t0
     if args.json:
         print(json.dumps({"seconds": spent, "total": round(total, 2)}))

@@ -18,6 +18,7 @@ from service.warmup import (
     main,
     needed_index_types,
     start_background_warm,
+    warm_parallel,
 )
 from tests.service.conftest import make_settings
 from vecsearch.database import Database
@@ -149,3 +150,10 @@ def test_ready_before_the_background_and_an_unwarmed_type_answers(tmp_path, rng)
             assert r.status_code == 200, r.text
             assert [p["id"] for p in r.json()["result"]["points"]] == _exact_top(x, q, 10)
     assert bg.wait(30) is not None  # the service's close stopped it
+
+
+def test_parallel_warm_compiles_each_unit_in_worker_processes():
+    units = [WarmUnit("flat", "Dot"), WarmUnit("flat", "Euclid"), WarmUnit(SPARSE)]
+    spent = warm_parallel(units, jobs=2)
+    assert set(spent) == {"flat/Dot", "flat/Euclid", "sparse"}
+    assert all(s >= 0 for s in spent.values())
