@@ -225,6 +225,19 @@ def engine(tree: Path, data_dir: Path) -> dict[str, Any]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _commit(tree: Path) -> str:
+    """The tree's git commit (``+`` when it has uncommitted changes), or ``?``."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(tree), *a], capture_output=True, text=True
+        ).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "?"
+    return head + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def run_tree(tree: Path, x: np.ndarray, queries: np.ndarray, args: argparse.Namespace) -> dict:
     """Every phase against a server from ``tree`` over a fresh build of ``x``."""
     rng = np.random.default_rng(1)
@@ -241,6 +254,7 @@ def run_tree(tree: Path, x: np.ndarray, queries: np.ndarray, args: argparse.Name
             base = len(x)
             res: dict[str, Any] = {
                 "tree": str(tree),
+                "commit": _commit(tree),
                 "loadavg_1m_start": machine()["loadavg_1m"],
                 "in_process": in_process,
             }
@@ -282,7 +296,11 @@ def render(res: dict[str, Any]) -> str:
         "",
         f"Command: `{res['command']}`. {res['machine']['cpu_count']} cores; load average at the"
         f" start of each tree's run in the last column ({res['machine']['platform']}).",
-        f" Phases: idle 1 client {res['idle_duration_s']:.0f} s; 32 clients upserts only and"
+        "Trees: "
+        + ", ".join(f"{k} = commit {v.get('commit', '?')}" for k, v in res["trees"].items())
+        + " (`+`: with uncommitted changes).",
+        "",
+        f"Phases: idle 1 client {res['idle_duration_s']:.0f} s; 32 clients upserts only and"
         f" 32 clients mixed (10 % upserts, 90 % filtered queries on `group`, no payload"
         f" index) {res['duration_s']:.0f} s each. Latencies in ms (p50 / p99).",
         "",

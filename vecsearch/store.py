@@ -200,7 +200,8 @@ class Store:
                 "Not enough space to store the write: the disk or the database is full "
                 "(SQLite: database or disk is full); the write was not applied"
             )
-        return StorageError(f"write to {self.path} failed: {exc}")
+        # the collection directory's name, not the server path (the message reaches clients)
+        return StorageError(f"write to the store of {self.path.parent.name!r} failed: {exc}")
 
     @contextmanager
     def batch(self) -> Iterator[None]:
