@@ -208,7 +208,11 @@ def test_running_out_of_descriptors_is_a_503(make_client):
                 held.append(os.open(os.devnull, os.O_RDONLY))
             except OSError:
                 break
-        answers = [client.get("/collections/later"), client.post("/collections/ok/snapshots")]
+        answers = [
+            client.get("/collections/later"),  # opening a collection
+            client.post("/collections/ok/snapshots"),  # SQLite's copy of the store
+            client.get("/collections"),  # listing the directory
+        ]
     finally:
         for fd in held:
             os.close(fd)
@@ -218,6 +222,7 @@ def test_running_out_of_descriptors_is_a_503(make_client):
         assert r.json()["status"]["code"] == "too_many_open_files"
         assert "too many open files" in r.text and "limit" in r.text
     assert client.get("/collections/later").status_code == 200  # descriptors again: served
+    assert len(client.get("/collections").json()["result"]["collections"]) == 2
     assert client.post("/collections/ok/snapshots").status_code == 200
 
 
