@@ -277,6 +277,10 @@ def _check_qdrant_param(key: str, value: Any, field: str) -> None:
         raise ValidationError(field, f"expected true or false, got {value!r}")
     if key == "quantization" and not isinstance(value, Mapping):
         raise ValidationError(field, f"expected an object, got {value!r}")
+    if key == "quantization" and value.get("oversampling") is not None:
+        o = value["oversampling"]  # Qdrant's QuantizationSearchParams: range(min = 1.0)
+        if isinstance(o, bool) or not isinstance(o, int | float) or not o >= 1:
+            raise ValidationError(f"{field}.oversampling", f"expected a number >= 1, got {o!r}")
 
 
 _REGISTRY: dict[str, IndexType] = {}

@@ -259,6 +259,8 @@ def test_search_parameters_are_clamped(type_, given, field, expected):
         ("hnsw", {"ef": True}, "params.ef: expected a number, got True"),
         ("hnsw", {"hnsw_ef": "64"}, "params.hnsw_ef: expected a positive integer, got '64'"),
         ("ivf_pq", {"nprobe": float("inf")}, "params.nprobe: expected a finite number, got inf"),
+        ("binary", {"quantization": {"oversampling": 0.5}}, "params.quantization.oversampling: expected a number >= 1, got 0.5"),
+        ("hnsw", {"quantization": {"oversampling": -1}}, "params.quantization.oversampling: expected a number >= 1, got -1"),
     ],
 )  # fmt: skip
 def test_search_parameters_refused(type_, given, message):
