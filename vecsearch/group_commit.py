@@ -11,8 +11,9 @@ committed it becomes the leader, takes every queued stage, and under the collect
 lock runs them in one transaction (a ``SAVEPOINT`` each, so a failing write fails alone),
 commits once, applies the committed writes to memory in order (under one exclusive section
 of the readers-writer lock when the group is small, so readers drain once per group instead
-of once per write) and hands every writer its outcome. Writers that queued meanwhile wait and
-form the next group. A write returns only after its own commit is durable and visible to
+of once per write) and hands every writer its outcome. Writers that queued meanwhile wait
+(each on its own event: no thundering herd) and form the next group, led by the first of
+them. A write returns only after its own commit is durable and visible to
 searches, as before, so an acknowledged write survives ``kill -9``.
 """
 
@@ -39,6 +40,10 @@ class _Ticket:
     result: Any = None
     error: BaseException | None = None
     applies: list = field(default_factory=list)
+    #: Set when the write is done, or when it is its turn to lead the next group.
+    wake: threading.Event = field(default_factory=threading.Event)
+    #: The group this ticket's writer leads (taken from the queue when it got the lead).
+    group: list[_Ticket] = field(default_factory=list)
 
 
 class GroupCommitter:
@@ -58,7 +63,7 @@ class GroupCommitter:
         self._write_lock = write_lock
         self._rw = rw
         self._apply_chunk = apply_chunk
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._queue: list[_Ticket] = []
         self._leading = False
         #: Sizes of the groups committed (the last ones), for tests and metrics.
@@ -70,34 +75,49 @@ class GroupCommitter:
         """Run ``stage`` in the next group commit; its result once it is durable and applied
         (its exception if it failed)."""
         t = _Ticket(stage, points)
-        with self._cond:
+        with self._lock:
             self._queue.append(t)
-            while not t.done and self._leading:
-                self._cond.wait()
-            if not t.done:
+            lead = not self._leading
+            if lead:
                 self._leading = True
-                group = self._queue[: self.MAX_GROUP]
-                del self._queue[: self.MAX_GROUP]
-            else:
-                group = []
-        if group:
-            try:
-                self._run(group)
-            except BaseException as exc:  # e.g. the collection was closed: every write fails
-                for g in group:
-                    if not g.finished and g.error is None:
-                        g.error = exc
-                if not isinstance(exc, Exception):
-                    raise
-            finally:
-                with self._cond:
-                    for g in group:
-                        g.done = True
-                    self._leading = False
-                    self._cond.notify_all()
+                t.group = self._take()
+        if not lead:
+            t.wake.wait()  # done, or promoted to lead the next group
+        if not t.done:
+            self._lead(t.group)
         if t.error is not None:
             raise t.error
         return t.result
+
+    def _take(self) -> list[_Ticket]:
+        """The next group: the oldest queued writes (lock held)."""
+        group = self._queue[: self.MAX_GROUP]
+        del self._queue[: self.MAX_GROUP]
+        return group
+
+    def _lead(self, group: list[_Ticket]) -> None:
+        """Commit ``group`` (this thread's write among them), wake its writers, and hand the
+        lead, with the next group, to the first writer queued meanwhile, if any."""
+        try:
+            self._run(group)
+        except BaseException as exc:  # e.g. the collection was closed: every write fails
+            for g in group:
+                if not g.finished and g.error is None:
+                    g.error = exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            with self._lock:
+                for g in group:
+                    g.done = True
+                nxt = self._queue[0] if self._queue else None
+                self._leading = nxt is not None
+                if nxt is not None:
+                    nxt.group = self._take()
+            for g in group:
+                g.wake.set()
+            if nxt is not None:
+                nxt.wake.set()
 
     def _run(self, group: list[_Ticket]) -> None:
         with self._write_lock:
