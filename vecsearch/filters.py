@@ -42,6 +42,7 @@ Not supported: ``slice`` conditions (Qdrant 1.20) are refused with "not supporte
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -519,6 +520,8 @@ def _parse_range(data: Any, field: str) -> Range:
     for name, v in bounds.items():
         if v != v:  # NaN
             raise FilterError(f"{field}.{name}", "NaN is not a valid bound")
+        if isinstance(v, int) and abs(v) > sys.float_info.max:  # float() would overflow
+            raise FilterError(f"{field}.{name}", "number out of range of a 64-bit float")
     return Range(**{k: float(v) for k, v in bounds.items()})
 
 

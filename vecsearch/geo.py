@@ -26,6 +26,7 @@ Each shape evaluates one point (``contains``) or arrays of lat/lon at once
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,8 @@ EARTH_RADIUS_M = 6371008.8
 
 
 def _is_number(v: Any) -> bool:
-    return type(v) in (int, float) and math.isfinite(v)
+    # (abs() <= the largest float: finite, and an int that float() does not overflow)
+    return type(v) in (int, float) and abs(v) <= sys.float_info.max
 
 
 def as_geo_point(value: Any) -> tuple[float, float] | None:

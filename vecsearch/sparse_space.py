@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ def _numbers(items: Any, field: str, what: str) -> np.ndarray:
         for i, x in enumerate(items):
             if isinstance(x, bool) or not isinstance(x, int | float):
                 raise ValidationError(f"{field}[{i}]", f"expected a number, got {x!r}")
+            if what == "numbers" and isinstance(x, int) and abs(x) > sys.float_info.max:
+                raise ValidationError(f"{field}[{i}]", f"must be a finite float32, got {x!r}")
         arr = np.asarray(items, dtype=np.float64 if what == "numbers" else object)
     return arr
 

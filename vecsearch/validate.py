@@ -35,6 +35,8 @@ from vecsearch.json_limits import (
 
 #: Largest Euclidean norm of a vector outside Cosine spaces (and of a sparse vector's values).
 MAX_VECTOR_NORM = 1e15
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NOT_FINITE = "contains NaN or infinity (or exceeds float32 range)"
 
 
 def norm_reason(norm: float) -> str:
@@ -85,13 +87,15 @@ def check_vectors(
             for x in v:
                 if isinstance(x, bool) or not isinstance(x, int | float | np.number):
                     raise ValidationError(field_of(i), f"expected numbers, got {x!r}")
+                if isinstance(x, int) and abs(x) > _FLOAT32_MAX:  # (float() could overflow)
+                    raise VectorValueError(field_of(i), _NOT_FINITE)
         rows = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), dim)
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.ascontiguousarray(rows, dtype=np.float32)
     finite = np.isfinite(out).all(axis=1)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        raise VectorValueError(field_of(i), "contains NaN or infinity (or exceeds float32 range)")
+        raise VectorValueError(field_of(i), _NOT_FINITE)
     if not out.shape[0]:
         return out
     norms = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))

@@ -677,6 +677,50 @@ OTHERS = [
 ]
 
 
+HUGE = "1" + "0" * 400  # an integer beyond the range of a float: float() overflows on it
+OTHERS += [
+    (
+        "POST",
+        "/collections/n/points/scroll",
+        '{"filter": {"must": [{"key": "i", "range": {"gt": @}}]}}'.replace("@", HUGE),
+        "filter.must[0].range.gt: number out of range of a 64-bit float",
+    ),
+    (
+        "POST",
+        "/collections/n/points/count",
+        '{"filter": {"must": [{"key": "loc", "geo_radius": '
+        '{"center": {"lon": @, "lat": 1}, "radius": 10}}]}}'.replace("@", HUGE),
+        f"filter.must[0].geo_radius.center.lon: expected a finite number, got {HUGE}",
+    ),
+    (
+        "POST",
+        "/collections/n/points/query",
+        (
+            '{"query": {"text": "hi", "model": "qdrant/bm25", "options": {"k": @}}, "using": "bm"}'
+        ).replace("@", HUGE),
+        f"query.options.k: expected a number >= 0.0, got {HUGE}",
+    ),
+    (
+        "POST",
+        "/collections/n/points/query",
+        '{"query": [1, 1, 1, @], "using": "img"}'.replace("@", HUGE),
+        "query: contains NaN or infinity (or exceeds float32 range)",
+    ),
+    (
+        "POST",
+        "/collections/n/points/query",
+        '{"query": {"indices": [1], "values": [@]}, "using": "sp"}'.replace("@", HUGE),
+        f"query.values[0]: must be a finite float32, got {HUGE}",
+    ),
+    (
+        "PUT",
+        "/collections/n/points",
+        '{"points": [{"id": 9, "vector": {"txt": [1, 1, 1, -@]}}]}'.replace("@", HUGE),
+        "points[0].vector.txt: contains NaN or infinity (or exceeds float32 range)",
+    ),
+]
+
+
 @pytest.mark.parametrize(("method", "path", "raw", "message"), OTHERS)
 def test_numbers_out_of_range_in_query_options_are_refused(
     client: TestClient, method: str, path: str, raw: str, message: str

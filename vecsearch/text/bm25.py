@@ -26,8 +26,8 @@ Options (Qdrant's ``Bm25Config``, all optional): ``k``, ``b``, ``avg_len``, ``to
 from __future__ import annotations
 
 import functools
-import math
 import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -101,7 +101,8 @@ def parse_document(value: Any, field: str) -> Document:
 
 
 def _number(value: Any, field: str, lo: float, hi: float | None = None) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = number and abs(value) <= sys.float_info.max  # finite (and no int too big for float)
     if not ok or value < lo or (hi is not None and value > hi):
         rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
         raise ValidationError(field, f"expected a number {rng}, got {value!r}")
