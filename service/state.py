@@ -94,7 +94,7 @@ class ServiceState:
             log.info("ready in %.1f s", self.load_seconds)
         except Exception as exc:
             self.phase = "start-up failed"
-            self.startup_error = db._reason(exc)
+            self.startup_error = db.reason(exc)
             log.exception("start-up failed")
 
     def wait_ready(self, timeout: float | None = None) -> bool:

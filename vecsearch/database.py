@@ -357,7 +357,7 @@ class Database:
         except Exception as exc:
             if is_fd_exhaustion(exc):
                 raise exhaustion_error() from exc
-            reason = self._reason(exc)
+            reason = self.reason(exc)
             if self.failed.get(name) != reason:  # logged once per distinct reason
                 log.error("collection %s cannot be opened: %s", name, reason)
             self.failed[name] = reason
@@ -370,7 +370,7 @@ class Database:
         self._pool.add(name, coll)
         return coll
 
-    def _reason(self, exc: BaseException) -> str:
+    def reason(self, exc: BaseException) -> str:
         """``exc`` as a message without the server's paths (relative to the data dir)."""
         text = str(exc)
         for root in {str(self.path.resolve()), str(self.path)}:
@@ -428,7 +428,7 @@ class Database:
             coll.close(save_index=save_index)
             return None
         except Exception as exc:
-            reason = self._reason(exc)
+            reason = self.reason(exc)
             log.error("collection %s: saving its index at close failed: %s", name, reason)
             return reason
         finally:
