@@ -257,7 +257,9 @@ def unpack_snapshot(path: Path, target: Path, checksum: str | None = None) -> di
         or manifest.get("version") not in READABLE
     ):
         versions = " or ".join(map(str, READABLE))
-        raise SnapshotIntegrityError(f"{path.name!r} is not a vecsearch snapshot (v{versions})")
+        raise SnapshotIntegrityError(
+            f"snapshot {path.name!r} is not a vecsearch snapshot (v{versions})"
+        )
     db = target / "store.sqlite"
     if not db.is_file():
         raise SnapshotIntegrityError(f"snapshot {path.name!r} has no store")

@@ -13,6 +13,8 @@ effect (one replica); ``wait`` is accepted: recovery is always complete when ans
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlparse
@@ -29,7 +31,7 @@ from service.schemas.snapshots import SnapshotRecover
 from service.security import ReadAccess, WriteAccess
 from service.snapshot_sources import fetch_snapshot, receive_upload
 from vecsearch.database import Database
-from vecsearch.errors import SnapshotNotFoundError, ValidationError
+from vecsearch.errors import SnapshotIntegrityError, SnapshotNotFoundError, ValidationError
 from vecsearch.snapshots import prune_snapshots
 
 router = APIRouter(prefix="/collections/{collection_name}/snapshots", tags=["snapshots"])
@@ -187,10 +189,20 @@ def recover_from_snapshot(
     tmp = db.work_dir("fetch", "snapshot")
     try:
         fetch_snapshot(body.location, tmp, state.settings.max_snapshot_bytes, body.api_key)
-        db.restore_snapshot(tmp, collection_name, checksum=body.checksum)
+        with _named(tmp, "the fetched snapshot"):
+            db.restore_snapshot(tmp, collection_name, checksum=body.checksum)
     finally:
         tmp.unlink(missing_ok=True)
     return ok(True, t0)
+
+
+@contextmanager
+def _named(tmp: Path, what: str) -> Iterator[None]:
+    """Say ``what`` instead of the temporary file's name in a restore's 400."""
+    try:
+        yield
+    except SnapshotIntegrityError as exc:
+        raise SnapshotIntegrityError(str(exc).replace(f"snapshot {tmp.name!r}", what)) from None
 
 
 PRIORITIES = ("no_sync", "snapshot", "replica")
@@ -239,7 +251,8 @@ async def upload_snapshot(
     tmp = db.work_dir("upload", "snapshot")
     try:
         await receive_upload(request, tmp, state.settings.max_snapshot_bytes)
-        await run_in_threadpool(db.restore_snapshot, tmp, collection_name, checksum=checksum)
+        with _named(tmp, "the uploaded snapshot"):
+            await run_in_threadpool(db.restore_snapshot, tmp, collection_name, checksum=checksum)
     finally:
         tmp.unlink(missing_ok=True)
     return ok(True, t0)

@@ -252,6 +252,7 @@ def test_crafted_snapshots_are_400s_that_touch_nothing(srv, tmp_path: Path) -> N
         assert r.status_code == 400, (case, r.status_code, r.text)
         message = r.json()["status"]["error"]
         assert words in message, (case, message)
+        assert message.startswith("the uploaded snapshot"), (case, message)  # no temp name
         assert data_dir not in message and str(tmp_path) not in message, (case, message)
         assert _points(url, "target") == before, case  # the existing collection is untouched
         r = _upload(url, f"fresh{i}", _pack(folder, extra))  # nor is a new one left behind
