@@ -74,6 +74,7 @@ from vecsearch.pool import CollectionPool, LeaseScope
 from vecsearch.snapshots import (
     SUFFIX,
     SnapshotDescription,
+    clean_leftovers,
     create_snapshot,
     describe,
     list_snapshots,
@@ -169,6 +170,7 @@ class Database:
         os.replace(fresh, owner)
         self._owner_finalizer = weakref.finalize(self, _release_owner, fd, str(owner))
         self._clean_tmp()
+        clean_leftovers(self.snapshots_dir)  # .snap-* work files of a snapshot killed midway
         self.aliases = AliasStore(self.path)
 
     def _max_name_length(self) -> int:
