@@ -16,7 +16,7 @@ valid Unicode (no lone surrogates) and 64-bit integers: see :mod:`vecsearch.json
 from __future__ import annotations
 
 import json
-import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -168,7 +168,8 @@ def check_threshold(value: Any, field: str = "score_threshold") -> float | None:
     """A finite number or ``None``."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not abs(value) <= sys.float_info.max:  # (no overflow on huge integers)
         raise ValidationError(field, f"expected a finite number, got {value!r}")
     return float(value)
 

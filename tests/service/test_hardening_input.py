@@ -718,6 +718,21 @@ OTHERS += [
         '{"points": [{"id": 9, "vector": {"txt": [1, 1, 1, -@]}}]}'.replace("@", HUGE),
         "points[0].vector.txt: contains NaN or infinity (or exceeds float32 range)",
     ),
+    (
+        "POST",
+        "/collections/n/points/query",
+        (
+            '{"prefetch": [{"query": [1, 1, 1, 1], "using": "img"}, {"query": [1, 1, 1, 1], '
+            '"using": "txt"}], "query": {"rrf": {"k": @}}}'
+        ).replace("@", HUGE),
+        f"query.rrf.k: expected an integer below 2^64, got {HUGE}",
+    ),
+    (
+        "POST",
+        "/collections/n/points/recommend",
+        '{"positive": [1], "using": "img", "score_threshold": @}'.replace("@", HUGE),
+        f"score_threshold: expected a finite number, got {HUGE}",
+    ),
 ]
 
 

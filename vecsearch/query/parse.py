@@ -206,6 +206,8 @@ def _rrf(value: Any, field: str) -> Fusion:
         raise ValidationError(f"{field}.{unknown[0]}", "unknown field")
     k = value.get("k")
     k = DEFAULT_RRF_K if k is None else check_int(k, f"{field}.k", minimum=1)
+    if k >= 2**64:  # (1 / (k + rank) must not overflow)
+        raise ValidationError(f"{field}.k", f"expected an integer below 2^64, got {k}")
     weights = value.get("weights")
     if weights is None:
         return Fusion(k)
