@@ -380,7 +380,7 @@ def test_download_does_not_follow_symlinks(srv, tmp_path: Path) -> None:
     assert str(tmp_path) not in r.text
 
 
-def test_leftovers_of_a_killed_snapshot_are_removed_after_a_restart(srv, tmp_path: Path) -> None:
+def test_leftovers_of_a_killed_snapshot_are_removed_at_start(srv, tmp_path: Path) -> None:
     server = srv()
     _fill(server.url, "c")
     name = httpx.post(f"{server.url}/collections/c/snapshots").json()["result"]["name"]
@@ -395,10 +395,13 @@ def test_leftovers_of_a_killed_snapshot_are_removed_after_a_restart(srv, tmp_pat
     (folder / f".{name}.part").write_bytes(b"old-style part")
     alive = folder / f".snap-{os.getppid()}-cafe0000-live"  # a live process's: kept
     alive.mkdir()
-    server = srv()
-    # the first snapshot call of the new process sweeps every collection's folder
+    server = srv()  # the database's opening sweeps every collection's folder
+    assert sorted(os.listdir(folder)) == sorted([name, f"{name}.sha256", alive.name])
     r = httpx.get(f"{server.url}/collections/c/snapshots")
     assert [s["name"] for s in r.json()["result"]] == [name]
+    # and listing a folder sweeps it too (a leftover made while this process runs)
+    (folder / ".snap-999999999-0badc0de-later").mkdir()
+    assert httpx.get(f"{server.url}/collections/c/snapshots").status_code == 200
     assert sorted(os.listdir(folder)) == sorted([name, f"{name}.sha256", alive.name])
 
 
