@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import create_app
 from tests.service.conftest import READ_KEY, WRITE_KEY, ServerThread, free_port, make_settings
+from vecsearch.collection import Collection
 from vecsearch.database import Database
 from vecsearch.fdlimit import open_fds
 
@@ -171,6 +172,46 @@ def test_more_collections_than_the_pool_holds(make_client):
     db.trim()
     assert len(db.open_collections()) <= 2
     assert client.get("/collections/c0").json()["result"]["points_count"] == 1
+
+
+def test_a_collection_in_use_by_a_request_is_not_closed_under_it(tmp_path, monkeypatch):
+    """With room for one open collection, a request on "b" arrives while one on "a" is in
+    flight: "a" stays open until its request is answered (the pool goes over its bound)."""
+    entered, release = threading.Event(), threading.Event()
+    real = Collection.describe
+
+    def describe(self):  # the real method, held at its start for collection "a" only
+        if self.name == "a":
+            entered.set()
+            assert release.wait(30)
+        return real(self)
+
+    monkeypatch.setattr(Collection, "describe", describe)
+    srv = ServerThread(create_app(make_settings(tmp_path, max_open_collections=1)))
+    srv.start()
+    try:
+        for name in ("a", "b"):
+            assert httpx.put(f"{srv.url}/collections/{name}", json=BODY).status_code == 200
+        db = srv.server.config.app.state.service.db
+        answers: list[httpx.Response] = []
+        first = threading.Thread(
+            target=lambda: answers.append(httpx.get(f"{srv.url}/collections/a", timeout=60))
+        )
+        first.start()
+        assert entered.wait(30)
+        a = db.loaded_collection("a")
+        assert a is not None
+        assert httpx.get(f"{srv.url}/collections/b", timeout=60).status_code == 200
+        assert not a.closed and set(db.open_collections()) == {"a", "b"}
+        release.set()
+        first.join(60)
+        assert [r.status_code for r in answers] == [200]
+        assert answers[0].json()["result"]["points_count"] == 0
+        db.trim()
+        assert len(db.open_collections()) == 1
+    finally:
+        release.set()
+        srv.stop()
 
 
 def test_a_request_scope_follows_the_request_into_the_thread_pool(tmp_path):
