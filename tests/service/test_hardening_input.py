@@ -742,3 +742,32 @@ def test_numbers_out_of_range_in_query_options_are_refused(
 ) -> None:
     client.put("/collections/n/index", json={"field_name": "i", "field_schema": "integer"})
     refused(client, method, path, raw, message)
+
+
+def test_payloads_stored_before_these_checks_are_still_readable(
+    tmp_path: Any, make_client: Callable[..., TestClient]
+) -> None:
+    """A store written before the checks may hold what orjson cannot write (an integer beyond
+    64 bits, 300 levels of nesting): reads of it answer 200 (the response falls back to
+    Python's encoder) instead of a 500 on every read of that point."""
+    import sqlite3
+
+    db = Database(tmp_path / "data")
+    db.create_collection("old", {"vectors": {"size": 2, "distance": "Dot"}})
+    db.get_collection("old").upsert([{"id": 1, "vector": [1, 2], "payload": {"a": 1}}])
+    db.close()
+    deep: Any = {"x": 1}
+    for _ in range(299):
+        deep = {"a": deep}
+    legacy = {"big": 2**70, "deep": deep}
+    (store,) = (tmp_path / "data").rglob("store.sqlite")
+    with sqlite3.connect(store) as con:
+        assert con.execute("UPDATE points SET payload=?", (json.dumps(legacy),)).rowcount == 1
+    con.close()
+    client = make_client()
+    r = client.post("/collections/old/points", json={"ids": [1], "with_payload": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["result"][0]["payload"] == legacy
+    body = {"query": [1, 1], "with_payload": True}
+    r = client.post("/collections/old/points/query", json=body)
+    assert r.status_code == 200 and r.json()["result"]["points"][0]["payload"] == legacy
