@@ -27,10 +27,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import platform
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,17 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from bench.http_server import Server, _env, machine
 from bench.result_paths import RESULTS_DIR, result_paths
 from vecsearch.datasets import load_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
 K = 10  # hits per search
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def closed_loop(
@@ -111,10 +101,6 @@ def build(data_dir: Path, x: np.ndarray, metric: str, index: str) -> float:
     return time.perf_counter() - t0
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
 def in_process(data_dir: Path, queries: np.ndarray, levels: list[int], duration: float) -> list:
     from threadpoolctl import threadpool_limits
 
@@ -143,47 +129,6 @@ def in_process(data_dir: Path, queries: np.ndarray, levels: list[int], duration:
     finally:
         db.close()
         limits.restore_original_limits()
-
-
-class Server:
-    """``vecsearch serve`` in a child process, from this checkout or from source ``tree``
-    (``bench.http_overhead`` compares trees), with ``extra_env`` on top of the environment."""
-
-    def __init__(
-        self, data_dir: Path, tree: Path = ROOT, extra_env: dict[str, str] | None = None
-    ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, **(extra_env or {}), "PYTHONPATH": str(tree)}
-        cmd = [sys.executable, "-m", "vecsearch.cli", "serve", "--data-dir", str(data_dir)]
-        cmd += ["--port", str(self.port), "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, env=env, cwd=tree)
-
-    def wait_ready(self, timeout: float = 1200) -> None:
-        """Wait for ``/readyz`` (a fresh tree compiles its kernels first)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("server exited")
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-            try:
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    return
-            except (OSError, http.client.HTTPException):
-                pass
-            finally:
-                c.close()
-            time.sleep(0.2)
-        raise TimeoutError("server not ready")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class _Conn:
@@ -302,18 +247,6 @@ def mixed(url: str, queries: np.ndarray, dim: int, start_id: int, duration: floa
     )
     print(f"mixed: {res}", flush=True)
     return res
-
-
-def machine() -> dict[str, Any]:
-    import importlib.metadata as md
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "loadavg_1m": os.getloadavg()[0],
-        "versions": {p: md.version(p) for p in ("numpy", "numba", "fastapi", "uvicorn", "httpx")},
-    }
 
 
 def render(res: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.http_bench import ROOT, Server, _env, machine
+from bench.http_server import ROOT, Server, _env, machine
 from bench.result_paths import RESULTS_DIR, result_paths
 from vecsearch.datasets import load_dataset
 

@@ -18,6 +18,7 @@ writers); readers use per-thread read-only connections and, thanks to WAL, never
 the writer. A bulk mode (``synchronous=OFF``) serves ``vecsearch build``, which makes its
 result durable with :meth:`Store.make_durable` before publishing the collection.
 
+Transactions (one write, a batch, a group commit) live in :mod:`vecsearch.store_tx`.
 A batch (:meth:`Store.batch`, Qdrant's ``POST /points/batch``) runs several writes in one
 transaction: each still takes its own ``seq``, later writes and every read of the batch's
 thread see the earlier ones, and either all commit (durably, at the end) or none does.
@@ -30,14 +31,13 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from vecsearch.errors import StorageError, StorageFullError
+from vecsearch.errors import StorageError
 from vecsearch.store_schema import (
     BASE,
     SCHEMA_VERSION,
@@ -46,6 +46,7 @@ from vecsearch.store_schema import (
     schema_version,
     vector_table,
 )
+from vecsearch.store_tx import Transactions
 
 #: Bound on SQL variables per statement (SQLite's default limit is 32766 since 3.32).
 CHUNK = 900
@@ -53,10 +54,9 @@ CHUNK = 900
 Row = tuple[int, bytes, str, int]  # label, pid key, payload json, seq
 #: Vectors of one space in a write: ``(positions in the batch, blobs)``.
 Column = tuple[Sequence[int], Sequence[bytes]]
-T = TypeVar("T")
 
 
-class Store:
+class Store(Transactions):
     """SQLite store of one collection (see module docstring)."""
 
     def __init__(self, path: str | os.PathLike[str], *, bulk: bool = False) -> None:
@@ -159,153 +159,6 @@ class Store:
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
-
-    def _tx(self, fn) -> Any:
-        """Run ``fn(conn)`` in one IMMEDIATE transaction on the write connection (inside
-        the open :meth:`batch` or :meth:`group` of this thread, if any).
-
-        A failed write is rolled back, and the error that made it fail is the one raised:
-        SQLite may already have rolled the transaction back itself (a full disk does), and
-        a ``ROLLBACK`` without a transaction ("cannot rollback - no transaction is active")
-        must not hide the cause."""
-        c = self._w
-        if self._batch_owner == threading.get_ident():
-            try:
-                return fn(c)
-            except sqlite3.Error as exc:
-                raise self._failure(exc) from exc
-        try:
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(c)
-                c.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        except sqlite3.Error as exc:
-            raise self._failure(exc) from exc
-        return out
-
-    def _rollback(self) -> None:
-        """Roll back the write connection's transaction, if SQLite has not done so already."""
-        if self._w.in_transaction:
-            with suppress(sqlite3.Error):
-                self._w.execute("ROLLBACK")
-
-    def _failure(self, exc: sqlite3.Error) -> StorageError:
-        """The engine error for a failed write: :class:`StorageFullError` (no server path
-        in its message) when the disk or the database is full."""
-        if _is_full(exc):
-            return StorageFullError(
-                "Not enough space to store the write: the disk or the database is full "
-                "(SQLite: database or disk is full); the write was not applied"
-            )
-        # the collection directory's name, not the server path (the message reaches clients)
-        return StorageError(f"write to the store of {self.path.parent.name!r} failed: {exc}")
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Run the block's writes (from this thread) as one transaction: committed, and
-        durable, when the block ends; rolled back (``seq`` and labels too) if it raises.
-        The caller serialises writers, as for single writes."""
-        c = self._w
-        seq, nxt = self.seq, self.next_label
-        try:
-            c.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise self._failure(exc) from exc
-        self._batch_owner = threading.get_ident()
-        try:
-            yield
-            try:
-                c.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise self._failure(exc) from exc
-        except BaseException:
-            self._rollback()
-            self.seq, self.next_label = seq, nxt
-            raise
-        finally:
-            self._batch_owner = None
-
-    def group(self, ops: Sequence[Callable[[], T]]) -> list[T | Exception]:
-        """Group commit: run ``ops`` (callables that write through this store's methods, from
-        this thread) in one transaction with one durable ``COMMIT`` (one fsync for all), each
-        inside its own ``SAVEPOINT``. An op that raises is undone alone (its ``seq`` and
-        labels too) and its exception is its outcome; the others still commit. Returns the
-        outcomes in order. If SQLite loses the whole transaction (a full disk may roll it
-        back) or ``COMMIT`` fails, the ops are run again one transaction each, so each gets
-        its own outcome; an op must therefore have no effect outside the store (the caller
-        applies in-memory changes after this returns). The caller serialises writers."""
-        if len(ops) == 1:
-            return self._one_each(ops)
-        c = self._w
-        seq, nxt = self.seq, self.next_label
-        try:
-            c.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error:
-            return self._one_each(ops)
-        self._batch_owner = threading.get_ident()
-        out: list[T | Exception] = []
-        lost = False
-        try:
-            for op in ops:
-                s, n = self.seq, self.next_label
-                c.execute("SAVEPOINT w")
-                try:
-                    out.append(op())
-                except Exception as exc:
-                    self.seq, self.next_label = s, n
-                    if not c.in_transaction:  # SQLite rolled back the whole group
-                        lost = True
-                        break
-                    c.execute("ROLLBACK TO w")
-                    out.append(exc)
-                c.execute("RELEASE w")
-            if not lost:
-                c.execute("COMMIT")
-        except sqlite3.Error:
-            lost = True
-        except BaseException:
-            self._rollback()
-            self.seq, self.next_label = seq, nxt
-            raise
-        finally:
-            self._batch_owner = None
-        if lost:
-            self._rollback()
-            self.seq, self.next_label = seq, nxt
-            return self._one_each(ops)
-        return out
-
-    def _one_each(self, ops: Sequence[Callable[[], T]]) -> list[T | Exception]:
-        """Each op in a transaction of its own (its own durable commit)."""
-        out: list[T | Exception] = []
-        for op in ops:
-            seq, nxt = self.seq, self.next_label
-            try:
-                with self.batch():
-                    out.append(op())
-            except Exception as exc:
-                self.seq, self.next_label = seq, nxt
-                out.append(exc)
-        return out
-
-    def in_batch(self) -> bool:
-        """Whether this thread runs a :meth:`batch` or :meth:`group` (its writes join it)."""
-        return self._batch_owner == threading.get_ident()
-
-    def _write(self, fn) -> int:
-        """One write transaction ``fn(conn, seq)`` that takes the next ``seq``."""
-
-        def run(c: sqlite3.Connection) -> int:
-            seq = self.seq + 1
-            fn(c, seq)
-            c.execute("UPDATE meta SET value=? WHERE key='seq'", (seq,))
-            return seq
-
-        self.seq = self._tx(run)
-        return self.seq
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         """A metadata value (read on the write connection: always current)."""
@@ -621,13 +474,6 @@ class Store:
             raise StorageError(f"cannot copy {self.path}: {exc}") from exc
         finally:
             conn.close()
-
-
-def _is_full(exc: sqlite3.Error) -> bool:
-    """Whether SQLite failed for want of space (SQLITE_FULL: the disk, or max_page_count)."""
-    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or (
-        "database or disk is full" in str(exc)
-    )
 
 
 def _put_meta(c: sqlite3.Connection, meta: Mapping[str, str] | None) -> None:
