@@ -202,7 +202,8 @@ def test_a_collection_in_use_by_a_request_is_not_closed_under_it(tmp_path, monke
         a = db.loaded_collection("a")
         assert a is not None
         assert httpx.get(f"{srv.url}/collections/b", timeout=60).status_code == 200
-        assert not a.closed and set(db.open_collections()) == {"a", "b"}
+        # b's request is over, so b may already be closed again (the surplus): a may not
+        assert not a.closed and "a" in db.open_collections()
         release.set()
         first.join(60)
         assert [r.status_code for r in answers] == [200]
