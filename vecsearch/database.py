@@ -155,7 +155,7 @@ class Database:
         self._lock = threading.RLock()
         self._pool = CollectionPool(max_open)
         self._pool.on_surplus = self._trim_soon
-        self._trimming = False
+        self._trimming = self._trim_again = False
         self._trim_lock = threading.Lock()
         #: Work directories a failed operation could not remove yet (no descriptor left).
         self._leftovers: list[Path] = []
@@ -405,19 +405,23 @@ class Database:
 
     def _trim_soon(self) -> None:
         with self._trim_lock:
-            if self._trimming:
+            if self._trimming:  # the running pass goes round once more
+                self._trim_again = True
                 return
-            self._trimming = True
+            self._trimming, self._trim_again = True, False
         threading.Thread(target=self._trim_thread, name="vecsearch-trim", daemon=True).start()
 
     def _trim_thread(self) -> None:
-        try:
-            self._make_room(incoming=0)
-        except Exception:
-            log.exception("closing idle collections failed")
-        finally:
+        while True:
+            try:
+                self._make_room(incoming=0)
+            except Exception:
+                log.exception("closing idle collections failed")
             with self._trim_lock:
-                self._trimming = False
+                if not self._trim_again:
+                    self._trimming = False
+                    return
+                self._trim_again = False
 
     def _close_detached(
         self, name: str, coll: Collection, ev: threading.Event, *, save_index: bool = True
