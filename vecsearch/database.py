@@ -510,6 +510,7 @@ class Database:
         Returns the failures (name -> reason), each logged once."""
         with self._lock:
             self._remove_leftovers()
+            others = self._pool.closing_now()  # closes begun by other threads (trimming)
             detached = []
             for name, _ in self._pool.items():
                 coll, ev = self._pool.detach(name)
@@ -518,6 +519,8 @@ class Database:
                 else:
                     detached.append((name, coll, ev))
             failures: dict[str, str] = {}
+            for ev in others:
+                ev.wait()
             if not detached:
                 return failures
             with ThreadPoolExecutor(
