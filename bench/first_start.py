@@ -12,8 +12,9 @@ What it does, in order, in a work folder (default ``/tmp/vecsearch-first-start``
    (the README's first screen without the install-time step). Then it waits for the
    background warm-up process to compile every other kernel unit (``background_s``).
 3. ``setup-warmup``: the cache wiped, the install-time step of ``./setup.sh``
-   (``.venv/bin/python -m service.warmup --quiet --jobs 0``), timed, and again on the warm
-   cache (what a second ``./setup.sh`` costs).
+   (``.venv/bin/python -m service.warmup --quiet --jobs 0``), timed, again on the warm
+   cache (what a second ``./setup.sh`` costs), and once more from a cold cache in one
+   process (``--jobs 1``) for comparison (the starts use the cache of the ``--jobs 0`` step).
 4. ``first-start``: that cache, no data: the README's first screen after ``./setup.sh``.
 5. ``restart``: the same again with the demo collection already built (a second start).
 
@@ -108,6 +109,17 @@ def _wipe_kernel_cache(repo: Path) -> int:
     return n
 
 
+def _move_kernel_cache(src: Path, dst: Path) -> None:
+    """Move Numba's cache files from the tree ``src`` to the same places under ``dst``."""
+    for pattern in ("*.nbi", "*.nbc"):
+        for f in src.rglob(pattern):
+            if ".venv" in f.parts:
+                continue
+            target = dst / f.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, target)
+
+
 def _kernel_cache_files(repo: Path) -> int:
     return sum(1 for f in repo.rglob("*.nbi") if ".venv" not in f.parts)
 
@@ -186,6 +198,31 @@ def _start(repo: Path, name: str, wait_background: bool, timeout: float) -> dict
     return out
 
 
+def _warm_step(repo: Path, *args: str) -> dict[str, float]:
+    """Run ``python -m service.warmup ARGS`` in the clone: wall seconds, its own CPU seconds
+    (with its workers) and the machine's busy CPU seconds meanwhile."""
+    own0 = os.times()
+    busy0 = _busy_cpu_seconds()
+    t0 = time.perf_counter()
+    subprocess.run(
+        [str(repo / ".venv/bin/python"), "-m", "service.warmup", *args],
+        cwd=repo,
+        env=_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    own1 = os.times()
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "cpu_s": own1.children_user
+        + own1.children_system
+        - own0.children_user
+        - own0.children_system,
+        "machine_cpu_s": _busy_cpu_seconds() - busy0,
+    }
+
+
 def run(work: Path, timeout: float) -> dict[str, Any]:
     """Every step of the module docstring; returns the record."""
     if work.exists():
@@ -207,30 +244,15 @@ def run(work: Path, timeout: float) -> dict[str, Any]:
     steps["cache_files_after_cold"] = _kernel_cache_files(repo)
     _wipe_kernel_cache(repo)
     load = list(os.getloadavg())
-    busy0 = _busy_cpu_seconds()
-    t0 = time.perf_counter()
-    subprocess.run(
-        [str(repo / ".venv/bin/python"), "-m", "service.warmup", *SETUP_WARMUP],
-        cwd=repo,
-        env=_env(),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    steps["setup_warmup_s"] = time.perf_counter() - t0
-    steps["setup_warmup_machine_cpu_s"] = _busy_cpu_seconds() - busy0
+    steps["setup_warmup"] = _warm_step(repo, *SETUP_WARMUP)
     steps["setup_warmup_load_average"] = [load, list(os.getloadavg())]
     steps["cache_files_after_setup_warmup"] = _kernel_cache_files(repo)
-    t0 = time.perf_counter()
-    subprocess.run(
-        [str(repo / ".venv/bin/python"), "-m", "service.warmup", *SETUP_WARMUP],
-        cwd=repo,
-        env=_env(),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    steps["setup_warmup_again_s"] = time.perf_counter() - t0  # a second ./setup.sh
+    steps["setup_warmup_again"] = _warm_step(repo, *SETUP_WARMUP)  # a second ./setup.sh
+    keep = repo.parent / "kernel-cache"  # the step once more in one process, for comparison
+    _move_kernel_cache(repo, keep)
+    steps["setup_warmup_one_process"] = _warm_step(repo, "--quiet", "--jobs", "1")
+    _wipe_kernel_cache(repo)
+    _move_kernel_cache(keep, repo)  # the starts below use the cache of setup.sh's own step
     starts.append(_start(repo, "first-start", wait_background=True, timeout=timeout))
     starts.append(_start(repo, "restart", wait_background=False, timeout=timeout))
     return {
@@ -248,6 +270,15 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.1f}"
 
 
+def _step(st: dict[str, float] | None) -> str:
+    if st is None:
+        return "—"
+    return (
+        f"{st['wall_s']:.1f} s ({st['cpu_s']:.0f} CPU s its own, "
+        f"{st['machine_cpu_s']:.0f} CPU s the whole machine's)"
+    )
+
+
 def markdown(rec: dict[str, Any]) -> str:
     """The report."""
     m, st = rec["machine"], rec["steps"]
@@ -261,9 +292,10 @@ def markdown(rec: dict[str, Any]) -> str:
         f"- `./setup.sh` on the fresh clone without its kernel step: "
         f"{_fmt(st['setup_without_warmup_s'])} s.",
         f"- its kernel step (`python -m service.warmup --jobs 0`, every unit, cold cache): "
-        f"{_fmt(st['setup_warmup_s'])} s ({st['cache_files_after_setup_warmup']} cache "
+        f"{_step(st.get('setup_warmup'))} ({st['cache_files_after_setup_warmup']} cache "
         f"indexes); again on a warm cache (a second `./setup.sh`): "
-        f"{_fmt(st['setup_warmup_again_s'])} s.",
+        f"{_step(st.get('setup_warmup_again'))}; the same step in one process (`--jobs 1`): "
+        f"{_step(st.get('setup_warmup_one_process'))}.",
         "",
         "| start | /healthz s | /readyz s | demo build s | kernels before ready s "
         "| background s | server CPU s to ready | machine CPU s to ready | load at start |",
