@@ -17,6 +17,8 @@ STUDY_FILES = {
     "congruence": {"summary.json", "summary.md"},
     # a study of start-up on a fresh clone: no dataset or k either
     "first_start": {"summary.json", "summary.md", "summary.png"},
+    # closing many collections (python -m bench.shutdown): no dataset or k either
+    "shutdown": {"summary.json", "summary.md", "summary.png"},
 }
 RECORD = re.compile(r"(?P<dataset>[A-Za-z0-9_.+-]+?)-k(?P<k>[1-9][0-9]*)(?:-[A-Za-z0-9_.+-]+)?")
 
