@@ -46,6 +46,7 @@ import shutil
 import sqlite3
 import tarfile
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -105,6 +106,8 @@ class SnapshotDescription:
     creation_time: str
     size: int
     checksum: str
+    #: The file's modification time (orders listings; not part of Qdrant's JSON).
+    mtime: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -173,11 +176,17 @@ def describe(path: Path) -> SnapshotDescription:
         # a link is never served: it could point anywhere on the server
         raise SnapshotNotFoundError(f"snapshot {path.name!r} does not exist")
     side = path.with_name(path.name + ".sha256")
-    checksum = side.read_text(encoding="utf-8").split()[0] if side.exists() else sha256_file(path)
-    st = path.stat()
+    try:
+        try:
+            checksum = side.read_text(encoding="utf-8").split()[0]
+        except (FileNotFoundError, IndexError, UnicodeDecodeError):  # none, or unreadable
+            checksum = sha256_file(path)
+        st = path.stat()
+    except FileNotFoundError:  # deleted meanwhile
+        raise SnapshotNotFoundError(f"snapshot {path.name!r} does not exist") from None
     created = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).replace(tzinfo=None)
     return SnapshotDescription(
-        path.name, created.isoformat(timespec="seconds"), st.st_size, checksum
+        path.name, created.isoformat(timespec="seconds"), st.st_size, checksum, st.st_mtime
     )
 
 
@@ -186,15 +195,16 @@ def list_snapshots(dest_dir: Path) -> list[SnapshotDescription]:
     clean_folder(dest_dir)
     if not dest_dir.is_dir():
         return []
-    files = sorted(
-        (
-            p
-            for p in dest_dir.iterdir()
-            if p.name.endswith(SUFFIX) and not p.name.startswith(".") and not p.is_symlink()
-        ),
-        key=lambda p: (p.stat().st_mtime, p.name),
-    )
-    return [describe(p) for p in files]
+    found = []
+    for p in dest_dir.iterdir():
+        if not p.name.endswith(SUFFIX) or p.name.startswith("."):
+            continue
+        try:  # a snapshot deleted meanwhile (a DELETE, retention) is simply not listed
+            found.append(describe(p))
+        except (SnapshotNotFoundError, FileNotFoundError):
+            continue
+    # oldest first: by creation time, then name (the time has a resolution of one second)
+    return sorted(found, key=lambda d: (d.mtime, d.name))
 
 
 def unpack_snapshot(path: Path, target: Path, checksum: str | None = None) -> dict[str, Any]:
@@ -553,27 +563,26 @@ def clean_folder(folder: Path) -> int:
     return removed
 
 
-def prune_snapshots(dest_dir: Path, keep: int, protect: str | None = None) -> list[str]:
-    """Delete the oldest snapshots in ``dest_dir`` (and their checksums) until at most
-    ``keep`` remain (``keep`` 0: keep all); ``protect`` (the one just made) is never deleted.
+def prune_snapshots(dest_dir: Path, keep: int) -> list[str]:
+    """Delete the oldest snapshots in ``dest_dir`` (and their checksums) so that only the
+    newest ``keep`` remain (``keep`` 0: keep all). Run after each create, under one lock:
+    the last run sees every snapshot completed before it, so concurrent creates end with
+    the newest ``keep`` (one just made may go at once if newer ones completed meanwhile).
     Returns the names deleted."""
     if keep <= 0:
         return []
-    snaps = [s.name for s in list_snapshots(dest_dir)]
-    excess = len(snaps) - keep
-    deleted = []
-    for name in snaps:
-        if excess <= 0:
-            break
-        if name == protect:
-            continue
-        (dest_dir / name).unlink(missing_ok=True)
-        (dest_dir / f"{name}.sha256").unlink(missing_ok=True)
-        deleted.append(name)
-        excess -= 1
-    if deleted:
-        fsync_dir(dest_dir)
-    return deleted
+    with _PRUNE_LOCK:
+        snaps = [s.name for s in list_snapshots(dest_dir)]  # oldest first
+        deleted = snaps[: max(0, len(snaps) - keep)]
+        for name in deleted:
+            (dest_dir / name).unlink(missing_ok=True)
+            (dest_dir / f"{name}.sha256").unlink(missing_ok=True)
+        if deleted:
+            fsync_dir(dest_dir)
+        return deleted
+
+
+_PRUNE_LOCK = threading.Lock()
 
 
 def remove_tree(path: Path) -> None:

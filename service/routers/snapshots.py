@@ -55,7 +55,12 @@ def create_snapshot(
     desc = db.create_snapshot(collection_name)
     keep = state.settings.max_snapshots_per_collection
     if keep:  # retention: the oldest beyond the newest ``keep`` go
-        prune_snapshots(db.snapshot_path(collection_name, desc.name).parent, keep, desc.name)
+        try:
+            folder = db.snapshot_path(collection_name, desc.name).parent
+        except SnapshotNotFoundError:  # a newer snapshot's retention removed it already
+            folder = None
+        if folder is not None:
+            prune_snapshots(folder, keep)
     return ok_or_accepted(desc.to_dict(), t0, wait)
 
 

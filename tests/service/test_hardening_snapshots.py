@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import tarfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -419,6 +420,36 @@ def test_retention_keeps_the_newest(srv, tmp_path: Path) -> None:
     assert sorted(os.listdir(folder)) == sorted([*names[-2:], *(f"{n}.sha256" for n in names[-2:])])
     r = httpx.put(f"{url}/collections/c/snapshots/recover", json={"location": names[-1]})
     assert r.status_code == 200, r.text
+
+
+def test_retention_under_concurrent_creates(srv) -> None:
+    """Six creates at once with a retention of 2, listings running meanwhile: every call
+    answers 200 (a snapshot deleted under a listing is just not listed), two remain, and
+    they are among those the creates returned."""
+    url = srv(max_snapshots_per_collection=2).url
+    _fill(url, "c")
+    statuses: list[int] = []
+    names: list[str] = []
+
+    def create() -> None:
+        r = httpx.post(f"{url}/collections/c/snapshots", timeout=60)
+        statuses.append(r.status_code)
+        if r.status_code == 200:
+            names.append(r.json()["result"]["name"])
+
+    def listing() -> None:
+        for _ in range(10):
+            statuses.append(httpx.get(f"{url}/collections/c/snapshots", timeout=60).status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    threads += [threading.Thread(target=listing) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert statuses == [200] * 26
+    listed = [s["name"] for s in httpx.get(f"{url}/collections/c/snapshots").json()["result"]]
+    assert len(listed) == 2 and set(listed) <= set(names)
 
 
 def test_retention_off_by_default(srv) -> None:
