@@ -29,6 +29,7 @@ from vecsearch.config_checks import (
     MAX_OVERSAMPLING,
     MAX_SEARCH_BEAM,
     check_index_bounds,
+    check_number_range,
 )
 from vecsearch.errors import IndexTypeUnavailableError, ValidationError
 
@@ -273,8 +274,24 @@ def _check_qdrant_param(key: str, value: Any, field: str) -> None:
     """Type-check Qdrant's generic search parameters even where they have no effect."""
     if key == "hnsw_ef" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValidationError(field, f"expected a positive integer, got {value!r}")
-    if key in ("indexed_only", "acorn") and not isinstance(value, bool | Mapping):
+    if key == "indexed_only" and not isinstance(value, bool):
         raise ValidationError(field, f"expected true or false, got {value!r}")
+    if key == "acorn":  # Qdrant's AcornSearchParams {enable, max_selectivity in [0, 1]}
+        if isinstance(value, bool):
+            return
+        if not isinstance(value, Mapping):
+            raise ValidationError(
+                field, f"expected an object {{enable, max_selectivity}}, got {value!r}"
+            )
+        extra = sorted(set(value) - {"enable", "max_selectivity"})
+        if extra:
+            raise ValidationError(f"{field}.{extra[0]}", "unknown field")
+        if value.get("enable") is not None and not isinstance(value["enable"], bool):
+            raise ValidationError(
+                f"{field}.enable", f"expected true or false, got {value['enable']!r}"
+            )
+        if value.get("max_selectivity") is not None:
+            check_number_range(value["max_selectivity"], f"{field}.max_selectivity", 0.0, 1.0)
     if key == "quantization" and not isinstance(value, Mapping):
         raise ValidationError(field, f"expected an object, got {value!r}")
     if key == "quantization" and value.get("oversampling") is not None:

@@ -261,6 +261,10 @@ def test_search_parameters_are_clamped(type_, given, field, expected):
         ("ivf_pq", {"nprobe": float("inf")}, "params.nprobe: expected a finite number, got inf"),
         ("binary", {"quantization": {"oversampling": 0.5}}, "params.quantization.oversampling: expected a number >= 1, got 0.5"),
         ("hnsw", {"quantization": {"oversampling": -1}}, "params.quantization.oversampling: expected a number >= 1, got -1"),
+        ("hnsw", {"acorn": {"enable": 2**63}}, "params.acorn.enable: expected true or false, got 9223372036854775808"),
+        ("hnsw", {"acorn": {"enable": True, "max_selectivity": 1e30}}, "params.acorn.max_selectivity: expected a number in [0, 1], got 1e+30"),
+        ("hnsw", {"acorn": {"enable": True, "x": 1}}, "params.acorn.x: unknown field"),
+        ("hnsw", {"indexed_only": {}}, "params.indexed_only: expected true or false, got {}"),
     ],
 )  # fmt: skip
 def test_search_parameters_refused(type_, given, message):
