@@ -42,6 +42,33 @@ def _nothing() -> None:
     """The in-memory update of a write that changed nothing."""
 
 
+class _UpsertStage:
+    """The stage of a plain upsert (:mod:`vecsearch.group_commit`); the store runs
+    consecutive ones of a group as one :meth:`~vecsearch.store.Store.upsert_many` (one
+    statement of each kind for the group instead of a few per write)."""
+
+    def __init__(self, coll: WriteMethods, write: PointWrite) -> None:
+        self.coll = coll
+        self.write = write
+
+    def __call__(self) -> Staged:
+        return self.run_many([self])[0]
+
+    def run_many(self, stages: Sequence[_UpsertStage]) -> list[Staged]:
+        """The stages' writes in one store call, each with its own seq."""
+        coll = self.coll
+        got = coll.store.upsert_many(
+            [
+                (s.write.keys, s.write.payloads, s.write.store_columns(), s.write.meta)
+                for s in stages
+            ]
+        )
+        return [
+            (UpdateResult(seq), coll._upserted(s.write, labels, existed))
+            for s, (seq, labels, existed) in zip(stages, got, strict=True)
+        ]
+
+
 class WriteMethods:
     """Writes of a collection (mixed into :class:`vecsearch.collection.Collection`, which
     provides the attributes below)."""
@@ -122,13 +149,7 @@ class WriteMethods:
                 self._upserted(write, labels, existed)()
             return UpdateResult(seq)
 
-        def stage() -> Staged:
-            seq, labels, existed = self.store.upsert(
-                write.keys, write.payloads, write.store_columns(), write.meta
-            )
-            return UpdateResult(seq), self._upserted(write, labels, existed)
-
-        return self._commit(stage, len(write.keys))
+        return self._commit(_UpsertStage(self, write), len(write.keys))
 
     def _upserted(
         self, write: PointWrite, labels: Sequence[int], existed: Sequence[bool]

@@ -192,48 +192,73 @@ class Store(Transactions):
         the vectors of every space it is not given one for (Qdrant's upsert replaces the
         point). ``meta`` entries are written in the same transaction (statistics that must
         agree with the vectors, such as BM25's document lengths)."""
+        return self.upsert_many([(keys, payloads, vectors, meta)])[0]
 
-        def run(c: sqlite3.Connection) -> tuple[int, list[int], list[bool], int]:
-            seq = self.seq + 1
-            existing = self._lookup(c, keys)
-            labels, existed = [], []
-            nxt = self.next_label
+    def upsert_many(
+        self,
+        writes: Sequence[
+            tuple[Sequence[bytes], Sequence[str], Mapping[int, Column], Mapping[str, str] | None]
+        ],
+    ) -> list[tuple[int, list[int], list[bool]]]:
+        """Several :meth:`upsert` calls ``(keys, payloads, vectors, meta)`` in one
+        transaction and one set of statements (a group commit's upserts): each still takes
+        its own ``seq``, in order. Writes that share a key are run one after the other."""
+        seen: set[bytes] = set()
+        for keys, *_ in writes:
+            if not seen.isdisjoint(keys):
+                return [self.upsert_many([w])[0] for w in writes]
+            seen.update(keys)
+
+        def run(c: sqlite3.Connection) -> tuple[list[tuple[int, list[int], list[bool]]], int]:
+            existing = self._lookup(c, list(seen) if len(writes) > 1 else writes[0][0])
+            seq, nxt = self.seq, self.next_label
+            out = []
             inserts, updates = [], []
-            for k, p in zip(keys, payloads, strict=True):
-                lab = existing.get(k)
-                if lab is None:
-                    lab = nxt
-                    nxt += 1
-                    inserts.append((lab, k, p, seq))
-                else:
-                    updates.append((p, seq, lab))
-                labels.append(lab)
-                existed.append(k in existing)
+            gone: dict[int, list[int]] = {sid: [] for sid in self.space_ids}
+            rows: dict[int, list[tuple[int, bytes, int]]] = {sid: [] for sid in self.space_ids}
+            metas: dict[str, str] = {}
+            for keys, payloads, vectors, meta in writes:
+                seq += 1
+                labels, existed = [], []
+                for k, p in zip(keys, payloads, strict=True):
+                    lab = existing.get(k)
+                    if lab is None:
+                        lab = nxt
+                        nxt += 1
+                        inserts.append((lab, k, p, seq))
+                    else:
+                        updates.append((p, seq, lab))
+                    labels.append(lab)
+                    existed.append(k in existing)
+                old = [lab for lab, e in zip(labels, existed, strict=True) if e]
+                for sid in self.space_ids:
+                    positions, blobs = vectors.get(sid, ((), ()))
+                    given = {labels[i] for i in positions}
+                    gone[sid] += [lab for lab in old if lab not in given]
+                    rows[sid] += [
+                        (labels[i], b, seq) for i, b in zip(positions, blobs, strict=True)
+                    ]
+                metas.update(meta or {})
+                out.append((seq, labels, existed))
             if updates:
                 c.executemany("UPDATE points SET payload=?, seq=? WHERE label=?", updates)
             if inserts:
                 c.executemany("INSERT INTO points VALUES (?, ?, ?, ?)", inserts)
-            old = [lab for lab, e in zip(labels, existed, strict=True) if e]
             for sid in self.space_ids:
                 table = vector_table(sid)
-                positions, blobs = vectors.get(sid, ((), ()))
-                given = {labels[i] for i in positions}
-                gone = [lab for lab in old if lab not in given]
-                _delete_labels(c, table, gone)
-                if positions:
+                _delete_labels(c, table, gone[sid])
+                if rows[sid]:
                     c.executemany(
                         f"INSERT OR REPLACE INTO {table}(label, vector, vseq) VALUES (?, ?, ?)",
-                        [(labels[i], b, seq) for i, b in zip(positions, blobs, strict=True)],
+                        rows[sid],
                     )
-            c.executemany(
-                "UPDATE meta SET value=? WHERE key=?", [(seq, "seq"), (nxt, "next_label")]
-            )
-            _put_meta(c, meta)
-            return seq, labels, existed, nxt
+            self._put_counters(c, seq, nxt)
+            _put_meta(c, metas)
+            return out, nxt
 
-        seq, labels, existed, nxt = self._tx(run)
-        self.seq, self.next_label = seq, nxt
-        return seq, labels, existed
+        out, nxt = self._tx(run)
+        self.seq, self.next_label = out[-1][0], nxt
+        return out
 
     def set_vectors(
         self,

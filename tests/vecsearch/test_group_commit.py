@@ -284,3 +284,16 @@ def test_a_write_from_the_thread_holding_the_write_lock_commits_alone(coll):
     t.join(60)
     assert not t.is_alive() and len(out) == 1
     assert sorted(r.id for r in coll.scroll(limit=10)[0]) == [1, 2]
+
+
+def test_upserts_of_one_point_in_a_group_apply_in_order(coll):
+    coll.upsert([point(0)])
+    jobs = [lambda: coll.upsert([point(9)])]
+    jobs += [lambda k=k: coll.upsert([point(1, k=k), point(2 + k)]) for k in range(6)]
+    out = run_queued(coll, jobs)
+    assert not any(isinstance(r, Exception) for r in out), out
+    last = max(range(1, 7), key=lambda j: out[j].operation_id)  # the last one committed
+    assert coll.retrieve([1])[0].payload == {"i": 1, "k": last - 1}
+    assert coll.count() == 9  # 0, 9, 1, and 2..7
+    assert coll.space("").index.ntotal == 9
+    assert coll.search([1.0, 1.0, 2.0, 3.0], limit=1)[0].id == 1
