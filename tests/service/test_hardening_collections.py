@@ -243,17 +243,20 @@ def test_running_out_of_descriptors_is_a_503(make_client):
     n = open_fds()
     assert n is not None
     resource.setrlimit(resource.RLIMIT_NOFILE, (n + 64, hard))
-    held = []
-    try:
-        while True:  # take every descriptor left
+    held: list[int] = []
+
+    def exhausted(call):  # take every descriptor left (again: a failure may free some)
+        while True:
             try:
                 held.append(os.open(os.devnull, os.O_RDONLY))
             except OSError:
-                break
+                return call()
+
+    try:
         answers = [
-            client.get("/collections/later"),  # opening a collection
-            client.post("/collections/ok/snapshots"),  # SQLite's copy of the store
-            client.get("/collections"),  # listing the directory
+            exhausted(lambda: client.get("/collections/later")),  # opening a collection
+            exhausted(lambda: client.post("/collections/ok/snapshots")),  # SQLite's copy
+            exhausted(lambda: client.get("/collections")),  # listing the directory
         ]
     finally:
         for fd in held:
