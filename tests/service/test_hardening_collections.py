@@ -326,7 +326,7 @@ def _fill(data: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_ten_thousand_collections_with_1024_descriptors(tmp_path):
-    """Measured on 2 cores with a load average of ~5: 153 s, of which the copies take ~40 s
+    """Measured on 2 cores with a load average of 5-7: 153-193 s, of which the copies ~40 s
     and the rest is the server: start, 50 creates over HTTP, the listing, and 10,050
     searches that each open a collection and close another (4 clients)."""
     data = tmp_path / "data"
