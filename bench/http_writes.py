@@ -8,7 +8,9 @@ payload field that has no payload index; for one or two source trees in the same
    first ``--n`` GloVe-50 train rows, each with payload ``{"group": i % 10, "tag": "t<i % 7>"}``
    and no payload index. One fresh build per tree, so every tree starts from the same data.
 2. In-process first (a child process with the tree as its source, the engine alone):
-   single-point upserts from 1 and from 32 threads, and the filtered search's latency.
+   single-point upserts from 1 and from 32 threads, the filtered search's latency, and
+   8 s of 32 threads of which every 10th request upserts while the others search with the
+   mixed load's filter (upsert and search p50 / p99). The points it adds are deleted again.
 3. Serve it from the tree (``vecsearch serve`` in a child process) and run, one after another:
    ``idle``: 1 client, single-point upserts (new ids), ``--idle-duration`` seconds;
    ``upserts``: 32 clients, single-point upserts only; ``mixed``: 32 clients, every 10th
@@ -172,7 +174,8 @@ def build(data_dir: Path, x: np.ndarray, index: str) -> None:
 
 #: In-process figures of one tree (run with that tree on ``sys.path``, before the server
 #: opens the collection): single-point upserts from 1 and from 32 threads, and filtered
-#: searches (the mixed load's filter, no payload index) from 1 thread.
+#: searches (the mixed load's filter, no payload index) from 1 thread, then 32 threads of
+#: which every 10th request upserts and the others search with that filter, for 8 s.
 ENGINE = """
 import json, sys, threading, time
 import numpy as np
@@ -200,11 +203,34 @@ t0 = time.perf_counter()
 for i in range(50):
     c.search(v[i], filter=flt, limit=10)
 search_ms = (time.perf_counter() - t0) / 50 * 1e3
-c.delete(points=[base + i for i in range(200)] + [
-    base + 1_000_000 * (t + 1) + i for t in range(32) for i in range(50)])
+lat = {"upsert": [], "search": []}
+stop = threading.Event()
+def mixed(t):
+    i = 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        if (i + t) % 10 == 9:
+            up(base + 40_000_000 + 1_000_000 * t + i)
+            kind = "upsert"
+        else:
+            flt_t = {"must": [{"key": "group", "match": {"value": t % 10}}]}
+            c.search(v[(t * 7 + i) % 4096], filter=flt_t, limit=10)
+            kind = "search"
+        lat[kind].append(time.perf_counter() - t0)
+        i += 1
+ts = [threading.Thread(target=mixed, args=(t,)) for t in range(32)]
+for t in ts: t.start()
+time.sleep(8)
+stop.set()
+for t in ts: t.join()
+pct = {k: [float(np.percentile(x, q) * 1e3) for q in (50, 99)] if x else None
+       for k, x in lat.items()}
+c.delete(filter={"must": [{"key": "group", "range": {"gte": 0}}], "must_not": [
+    {"key": "tag", "match": {"prefix": "t"}}]})
 db.close()
 print(json.dumps({"upserts_per_s_1_thread": serial, "upserts_per_s_32_threads": threaded,
-                  "filtered_search_ms": search_ms}))
+                  "filtered_search_ms": search_ms, "mixed_32_threads_p50_p99_ms": pct,
+                  "mixed_requests": {k: len(x) for k, x in lat.items()}}))
 """
 
 
@@ -290,6 +316,11 @@ def _row(name: str, r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _pair(e: dict[str, Any], kind: str) -> str:
+    got = e.get("mixed_32_threads_p50_p99_ms", {}).get(kind)
+    return "-" if not got else f"{got[0]:.1f} / {got[1]:.1f}"
+
+
 def render(res: dict[str, Any]) -> str:
     lines = [
         f"# Writes under load: {res['dataset']}, {res['n']:,} points, index {res['index']}",
@@ -314,14 +345,15 @@ def render(res: dict[str, Any]) -> str:
         "",
         "In-process (the engine alone, no HTTP; before the server starts):",
         "",
-        "| tree | upserts/s, 1 thread | upserts/s, 32 threads | filtered search ms |",
-        "|---|---:|---:|---:|",
+        "| tree | upserts/s, 1 thread | upserts/s, 32 threads | filtered search ms"
+        " | mixed 32 threads (10 % upserts, 8 s): upsert p50 / p99 ms | search p50 / p99 ms |",
+        "|---|---:|---:|---:|---|---|",
     ]
     for name, r in res["trees"].items():
         e = r["in_process"]
         lines.append(
             f"| {name} | {e['upserts_per_s_1_thread']:,.0f} | {e['upserts_per_s_32_threads']:,.0f}"
-            f" | {e['filtered_search_ms']:.2f} |"
+            f" | {e['filtered_search_ms']:.2f} | {_pair(e, 'upsert')} | {_pair(e, 'search')} |"
         )
     lines += [
         "",
