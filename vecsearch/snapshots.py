@@ -132,10 +132,16 @@ def create_snapshot(collection: Any, dest_dir: Path) -> SnapshotDescription:
         with open(part, "rb") as fh:
             os.fsync(fh.fileno())
         checksum = sha256_file(part)
+        st = part.stat()  # os.replace keeps it: the description needs no second look
+        # the checksum before the snapshot: a snapshot is never seen without it, and another
+        # create's retention may delete this one as soon as it is published
+        (dest_dir / f"{name}.sha256").write_text(f"{checksum}  {name}\n", encoding="utf-8")
         os.replace(part, dest_dir / name)
-    (dest_dir / f"{name}.sha256").write_text(f"{checksum}  {name}\n", encoding="utf-8")
     fsync_dir(dest_dir)
-    return describe(dest_dir / name)
+    created = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).replace(tzinfo=None)
+    return SnapshotDescription(
+        name, created.isoformat(timespec="seconds"), st.st_size, checksum, st.st_mtime
+    )
 
 
 def describe(path: Path) -> SnapshotDescription:
