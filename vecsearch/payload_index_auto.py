@@ -21,7 +21,7 @@ its type costs, measured at 190-410 bytes per point that has the field (keyword 
 222, float with distinct values 406), so at most about 400 MB per collection.
 
 Numeric ranges compare values as float64 in both the index and the scan
-(:func:`vecsearch.filters.range_value`), so integers beyond 2**53 round the same way in both.
+(:func:`vecsearch.filter_eval.range_value`), so integers beyond 2**53 round the same way in both.
 """
 
 from __future__ import annotations

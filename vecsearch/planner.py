@@ -10,7 +10,7 @@ boolean mask over the collection's label space:
    ``min_should`` = counting);
 2. if some condition needs the payload itself (unindexed field, ``is_empty``, ``nested``...),
    the answerable top-level ``must`` conditions narrow the candidates and the whole filter is
-   evaluated on the candidates' payloads (:func:`vecsearch.filters.matches`).
+   evaluated on the candidates' payloads (:func:`vecsearch.filter_eval.matches`).
 
 The mask is exact, so its population *is* the filter's cardinality. :func:`choose_plan`
 then picks, as Qdrant does with ``full_scan_threshold``: exact search over the allowed
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from vecsearch.filter_eval import matches
 from vecsearch.filters import (
     Condition,
     FieldCondition,
@@ -35,7 +36,6 @@ from vecsearch.filters import (
     HasVector,
     MinShould,
     Not,
-    matches,
 )
 from vecsearch.ids import PointId
 from vecsearch.payload_index import AnyIndex

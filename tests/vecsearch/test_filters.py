@@ -14,7 +14,8 @@ from qdrant_client.http import models
 from qdrant_client.local.payload_filters import check_filter as local_check_filter
 
 from vecsearch.errors import FilterError, ValidationError
-from vecsearch.filters import matches, parse_filter
+from vecsearch.filter_eval import matches
+from vecsearch.filters import parse_filter
 
 # --------------------------------------------------------------------------------------------
 # Documented cases (Qdrant's condition-checker tests and filtering docs)

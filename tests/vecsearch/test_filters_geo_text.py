@@ -19,7 +19,8 @@ from qdrant_client.local.payload_value_extractor import exclude_payload, include
 from vecsearch.database import Database
 from vecsearch.datetimes import parse_datetime
 from vecsearch.errors import FilterError, ValidationError
-from vecsearch.filters import matches, parse_filter
+from vecsearch.filter_eval import matches
+from vecsearch.filters import parse_filter
 from vecsearch.geo import as_geo_point, distance
 from vecsearch.models import PayloadSelector
 from vecsearch.payload_schema import IndexSpec, load_index_spec, parse_index_spec

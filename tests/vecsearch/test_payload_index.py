@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vecsearch.filters import matches, parse_filter
+from vecsearch.filter_eval import matches
+from vecsearch.filters import parse_filter
 from vecsearch.payload_index import PayloadIndex
 
 CONDITIONS = [
