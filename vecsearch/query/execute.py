@@ -128,27 +128,30 @@ def run(
     src: Reader, queries: Sequence[Query], control: Control | None = None
 ) -> list[list[ScoredPoint]]:
     """The hits of every query, in order (see :class:`Control` for ``control``)."""
-    with src.reading():
-        batch = _Batch(src, control)
-        out = []
-        for i, q in enumerate(queries):
-            batch.check(len(queries) - i)
-            out.append(batch.answer(q))
-            if control is not None:
-                control.answered()
-        return out
+    return _each(src, queries, control, _Batch.answer)
 
 
 def run_groups(
     src: Reader, queries: Sequence[Query], control: Control | None = None
 ) -> list[list[tuple[Any, list[ScoredPoint]]]]:
     """The groups ``(value, hits)`` of every grouped query, in order."""
+    return _each(src, queries, control, _Batch.answer_groups)
+
+
+def _each(
+    src: Reader,
+    queries: Sequence[Query],
+    control: Control | None,
+    answer: Callable[[_Batch, Query], Any],
+) -> list[Any]:
+    """``answer`` for every query of one batch under one shared lock, checking ``control``
+    before each."""
     with src.reading():
         batch = _Batch(src, control)
         out = []
         for i, q in enumerate(queries):
             batch.check(len(queries) - i)
-            out.append(batch.answer_groups(q))
+            out.append(answer(batch, q))
             if control is not None:
                 control.answered()
         return out
