@@ -32,6 +32,11 @@ ENGINE_OPTIONAL = {
     "threadpoolctl": "service, bench",
 }
 
+#: Cluster mode (extra "cluster"): ``vecsearch/cluster/`` may import ray at module level, as
+#: Ray actors are declared there; no engine module outside it may import ray or
+#: ``vecsearch.cluster`` (checked below), so single-node mode never loads ray.
+CLUSTER_ONLY = {"ray": "vecsearch/cluster/"}
+
 #: Top-level modules each layer may import (besides the standard library).
 ALLOWED = {
     # llvmlite is numba's own code generator (used for intrinsics such as prefetch)
@@ -215,6 +220,8 @@ def test_layer_imports_only_what_it_may(layer):
     for path in layer_files(layer):
         rel = path.relative_to(ROOT).as_posix()
         for mod in imports_of(path) - STDLIB - ALLOWED[layer]:
+            if rel.startswith(CLUSTER_ONLY.get(mod, "\0")):
+                continue
             if (rel, mod) not in EXCEPTIONS:
                 violations.append(f"{rel} imports {mod}")
     assert not violations, "layering broken:\n" + "\n".join(violations)
@@ -228,6 +235,24 @@ def test_engine_imports_optional_dependencies_lazily():
         for mod in sorted(imports_of(path, top_level_only=True) & set(ENGINE_OPTIONAL))
     ]
     assert not eager, "\n".join(eager)
+
+
+def test_only_cluster_mode_imports_ray():
+    """Outside ``vecsearch/cluster/`` nothing in the engine imports ray or the cluster
+    package (the service reaches cluster mode through its own composition root)."""
+    wrong = []
+    for path in layer_files("vecsearch"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("vecsearch/cluster/"):
+            continue
+        mods = {
+            alias.name if isinstance(node, ast.Import) else (node.module or "")
+            for node, _ in _imports(_parse(path))
+            for alias in (node.names if isinstance(node, ast.Import) else [node])
+        }
+        wrong += [f"{rel} imports {m}" for m in sorted(mods) if m.split(".")[0] == "ray"]
+        wrong += [f"{rel} imports {m}" for m in sorted(mods) if m.startswith("vecsearch.cluster")]
+    assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -1,0 +1,118 @@
+"""Sharded reads equal single-node reads on the same real data (exact search)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.cluster.conftest import BODY, payloads
+from vecsearch.cluster.collection import ClusterCollection, ClusterUnsupportedError
+from vecsearch.collection import Collection
+from vecsearch.config_qdrant import parse_create
+
+pytestmark = pytest.mark.cluster
+
+FILTER = {"must": [{"key": "g", "match": {"any": [1, 3, 4]}}]}
+
+
+@pytest.fixture(scope="module")
+def pair(ray_cluster, glove, tmp_path_factory):
+    """The same 3,000 points in a single-node collection and in a 3-shard one."""
+    points, _ = glove
+    base = tmp_path_factory.mktemp("sharded")
+    single = Collection.create("ref", base / "single", parse_create(BODY))
+    ids = list(range(len(points)))
+    single.upsert_batch(ids, {"cos": points, "l2": points}, payloads(len(points)))
+    cc = ClusterCollection.create("glove", {**BODY, "shard_number": 3}, str(base / "cluster"))
+    for lo in range(0, len(points), 1000):  # several writes, several sequence numbers
+        sl = slice(lo, lo + 1000)
+        cc.upsert_batch(ids[sl], {"cos": points[sl], "l2": points[sl]}, payloads(1000, lo))
+    yield single, cc
+    cc.close(drop=True)
+    single.close()
+
+
+def _same(got, want):
+    assert [h.id for h in got] == [h.id for h in want]
+    np.testing.assert_allclose([h.score for h in got], [h.score for h in want], rtol=1e-6)
+
+
+def test_points_spread_over_shards(pair):
+    _, cc = pair
+    counts = [s.read("count", None) for s in cc.shards]
+    assert sum(counts) == 3000 and min(counts) > 800
+    assert cc.count() == 3000
+    assert cc.count(FILTER) == pair[0].count(FILTER)
+
+
+@pytest.mark.parametrize("using", ["cos", "l2"])
+def test_exact_search_equals_single_node(pair, glove, using):
+    single, cc = pair
+    _, queries = glove
+    bodies = [
+        {
+            "vector": {"name": using, "vector": q.tolist()},
+            "limit": 10,
+            "params": {"exact": True},
+            "with_payload": True,
+        }
+        for q in queries
+    ]
+    for got, want in zip(cc.search_batch(bodies), single.search_batch(bodies), strict=True):
+        _same(got, want)
+        assert [h.payload for h in got] == [h.payload for h in want]
+    filtered = [{**b, "filter": FILTER, "offset": 7, "limit": 15} for b in bodies]
+    for got, want in zip(cc.search_batch(filtered), single.search_batch(filtered), strict=True):
+        _same(got, want)
+        assert all(h.payload["g"] in (1, 3, 4) for h in got)
+
+
+def test_query_api_with_offset_and_threshold(pair, glove):
+    single, cc = pair
+    _, queries = glove
+    bodies = [
+        {"query": q.tolist(), "using": "l2", "limit": 8, "offset": 30, "params": {"exact": True}}
+        for q in queries[:10]
+    ]
+    for got, want in zip(cc.query_batch(bodies), single.query_batch(bodies), strict=True):
+        _same(got, want)
+    q = {
+        "query": {"nearest": queries[0].tolist()},
+        "using": "cos",
+        "limit": 50,
+        "score_threshold": 0.8,
+        "params": {"exact": True},
+    }
+    _same(cc.query(q), single.query(q))
+    # the full per-shard k gives the same answers
+    cc.per_shard_k = "full"
+    try:
+        for got, want in zip(cc.query_batch(bodies), single.query_batch(bodies), strict=True):
+            _same(got, want)
+    finally:
+        cc.per_shard_k = "optimistic"
+
+
+def test_scroll_retrieve_and_refusals(pair):
+    single, cc = pair
+    for flt in (None, FILTER):
+        pages, offset = [], None
+        while True:
+            recs, offset = cc.scroll(flt, limit=700, offset=offset, with_payload=False)
+            pages.extend(r.id for r in recs)
+            if offset is None:
+                break
+        want, _ = single.scroll(flt, limit=5000, with_payload=False)
+        assert pages == [r.id for r in want]
+    ids = [2999, 5, 10_000, 17, 5]
+    got = cc.retrieve(ids, with_vector=["l2"])
+    want = single.retrieve(ids, with_vector=["l2"])
+    assert [r.id for r in got] == [2999, 5, 17] == [r.id for r in want]
+    np.testing.assert_array_equal(got[0].vector["l2"], want[0].vector["l2"])
+    with pytest.raises(ClusterUnsupportedError, match="not supported across shards"):
+        cc.query({"query": 5, "using": "cos"})
+    from vecsearch.errors import ValidationError
+
+    with pytest.raises(ValidationError) as err:  # an engine refusal arrives as itself
+        cc.search_batch([{"vector": {"name": "nope", "vector": [0.0] * 50}, "limit": 3}])
+    assert err.value.field.startswith("searches[0]")

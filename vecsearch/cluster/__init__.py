@@ -1,0 +1,53 @@
+"""Cluster mode (issue 20, first step): sharded, replicated collections on Ray.
+
+Optional (extra ``cluster``: ``ray``). Importing ``vecsearch`` or this package never imports
+ray; only :mod:`~vecsearch.cluster.placement`, :mod:`~vecsearch.cluster.replica`,
+:mod:`~vecsearch.cluster.shard`, :mod:`~vecsearch.cluster.catchup` and
+:mod:`~vecsearch.cluster.collection` do (``tests/test_layering.py`` checks both).
+
+Design. A cluster collection (:class:`vecsearch.cluster.collection.ClusterCollection`) is
+``shard_number`` shards times ``replication_factor`` replicas. Each replica is today's
+single-node :class:`~vecsearch.collection.Collection` in its own data directory on the node
+that holds it, owned by a Ray actor (:data:`vecsearch.cluster.replica.ShardReplica`, a
+quarter CPU, threaded so reads run during writes) pinned to that node
+(:mod:`~vecsearch.cluster.placement`: round robin, replicas of a shard on distinct nodes).
+The same query module runs on every shard; the merge (:mod:`~vecsearch.cluster.merge`) is the
+only cluster-specific step of a read.
+
+* Routing (:mod:`~vecsearch.cluster.routing`, pure): MurmurHash3 of the canonical id's
+  storage key, jump consistent hash to a shard; custom shard keys own shard sets.
+* Writes: validated by the driver, given the shard's next sequence number, logged (bounded
+  in-memory log per shard), sent to every live replica, acknowledged once
+  ``write_consistency_factor`` replicas applied them; a replica whose call fails is marked
+  dead. Replicas apply writes strictly in sequence order and record the last one durably
+  (``replica.json``).
+* Reads: one live replica per shard, in parallel; a replica that fails, times out or has not
+  applied the shard's last acknowledged write is replaced by another one for that read, so a
+  caller sees no error while one replica of each shard lives. Ranked reads use the optimistic
+  per-shard k with a re-query of the shards whose k-th score could still matter (the result
+  equals the full-k merge; ``per_shard_k="full"`` asks every shard for offset + limit).
+* Catch-up (:mod:`~vecsearch.cluster.catchup`, :meth:`ClusterCollection.recover`): a dead
+  replica is replaced on a node free of its shard and caught up from the write log, or from
+  a snapshot of a live replica plus the log after it, before it serves reads.
+
+Works (tests/cluster, a real 3-node ``ray.cluster_utils.Cluster``): create over 1..n shards
+and replicas; upsert, upsert_batch, update_vectors, delete, delete_vectors, the payload
+writes and payload indexes; search, search_batch, query, query_batch (nearest queries:
+dense, multi-vector and sparse vectors, filters, offset, score_threshold), count, scroll
+(id order), retrieve; exact sharded search equal to the single-node result. Failover and
+catch-up are implemented; their cluster tests (node loss under load, catch-up of a replaced
+replica) come with the next commit.
+
+Not done yet: the service wiring (``vecsearch serve --cluster``, ``GET /cluster``,
+``/collections/{c}/cluster`` and its move/replicate/drop operations); reopening a cluster
+collection after the driver restarts (layout and sequence numbers live in the driver's
+memory); queries by point id, prefetch/fusion, formulas, order_by (query and scroll),
+groups, facets, ``lookup_from`` and recommend/discover across shards (refused with
+:class:`~vecsearch.cluster.collection.ClusterUnsupportedError`); by-id payload writes that
+name a missing point may apply on the other shards before one refuses (single-node refuses
+all); a write whose acknowledgement failed has an unknown outcome (it stays in the log and
+may be applied by catch-up); snapshots travel whole through the object store (no chunking);
+the distributed bulk build; the recall/latency/failover measures (``python -m bench
+cluster``). With ANN indexes the optimistic k equals the full-k merge only when a shard's
+top-k' is the prefix of its top-k (true for exact search).
+"""

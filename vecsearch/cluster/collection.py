@@ -1,0 +1,528 @@
+"""``ClusterCollection``: a collection split into shards, each shard a set of replicas (one
+single-node :class:`~vecsearch.collection.Collection` per Ray actor, see
+:mod:`vecsearch.cluster.replica`), with the method names and argument shapes of
+``Collection`` so that the service can use either.
+
+Writes are routed by point id (:mod:`vecsearch.cluster.routing`), validated here first (a
+bad point refuses the whole request before any shard sees it), sent to every live replica
+of each target shard and acknowledged by ``write_consistency_factor`` of them
+(:mod:`vecsearch.cluster.shard`). Writes by filter and payload-index changes go to every
+shard. Reads go to one live replica per shard and fail over; ranked reads are merged by
+:mod:`vecsearch.cluster.merge` with the optimistic per-shard k (or ``per_shard_k="full"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+
+from vecsearch.cluster import catchup
+from vecsearch.cluster.merge import merge_hits, merge_scroll, optimistic_k, shards_to_requery
+from vecsearch.cluster.placement import alive_nodes, assign, pinned
+from vecsearch.cluster.replica import ShardReplica
+from vecsearch.cluster.routing import ShardKey, ShardRouter, canonical_ids
+from vecsearch.cluster.shard import Reaper, ReplicaHandle, Shard
+from vecsearch.config import CollectionConfig, SpaceConfig
+from vecsearch.config_qdrant import parse_create
+from vecsearch.errors import ValidationError
+from vecsearch.ids import id_key
+from vecsearch.models import Record, ScoredPoint, UpdateResult
+from vecsearch.point_input import parse_batch, parse_points
+from vecsearch.validate import check_int
+
+
+class ClusterUnsupportedError(ValidationError):
+    """A request form that cluster mode does not serve yet (named in the message)."""
+
+
+def _unsupported(field: str, what: str) -> ClusterUnsupportedError:
+    return ClusterUnsupportedError(field, f"{what} is not supported across shards yet")
+
+
+class ClusterCollection:
+    """A sharded, replicated collection (see module docstring); thread-safe."""
+
+    def __init__(
+        self,
+        name: str,
+        config: CollectionConfig,
+        data_dir: str | Path | Mapping[str, str | Path],
+        router: ShardRouter,
+        replication_factor: int,
+        write_consistency_factor: int,
+        *,
+        log_size: int = 10_000,
+        per_shard_k: str = "optimistic",
+        timeout: float = 30.0,
+    ) -> None:
+        if per_shard_k not in ("optimistic", "full"):
+            raise ValidationError("per_shard_k", "expected 'optimistic' or 'full'")
+        self.name = name
+        self.config = config
+        self.data_dir = data_dir
+        self.router = router
+        self.replication_factor = replication_factor
+        self.write_consistency_factor = write_consistency_factor
+        self.per_shard_k = per_shard_k
+        self.timeout = timeout
+        self.catchup_timeout = 4 * timeout
+        self.log_size = log_size
+        self.shards: list[Shard] = []
+        self._reaper = Reaper()
+        self._closed = False
+        self._lock = threading.Lock()
+        #: Shards re-queried at the full k by the last ranked read (tests, metrics).
+        self.last_requeried: list[int] = []
+
+    # -- creation ----------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        config: CollectionConfig | Mapping[str, Any],
+        data_dir: str | Path | Mapping[str, str | Path],
+        *,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
+        write_consistency_factor: int | None = None,
+        shard_keys: Mapping[ShardKey, int] | None = None,
+        **options: Any,
+    ) -> ClusterCollection:
+        """Create the collection's replicas on the Ray cluster this process is connected to.
+
+        ``config``: a :class:`CollectionConfig` or Qdrant's create body (whose
+        ``shard_number``, ``replication_factor`` and ``write_consistency_factor`` apply when
+        the arguments are None). ``data_dir``: the base directory on every node, or
+        ``{node_id: base directory}``. ``options``: ``log_size``, ``per_shard_k``, ``timeout``.
+        """
+        body = config if isinstance(config, Mapping) else {}
+        cfg = parse_create(config) if isinstance(config, Mapping) else config
+
+        def pick(value: int | None, key: str) -> int:
+            raw = value if value is not None else body.get(key, 1)
+            return check_int(raw, key, minimum=1)
+
+        shard_number = pick(shard_number, "shard_number")
+        rf = pick(replication_factor, "replication_factor")
+        wcf = pick(write_consistency_factor, "write_consistency_factor")
+        if wcf > rf:
+            raise ValidationError(
+                "write_consistency_factor", f"is {wcf}, more than replication_factor ({rf})"
+            )
+        router = ShardRouter(shard_number, shard_keys)
+        self = cls(name, cfg, data_dir, router, rf, wcf, **options)
+        layout = assign(router.shard_number, rf, alive_nodes())
+        for sid, nodes in enumerate(layout):
+            handles = []
+            for slot, node in enumerate(nodes):
+                path = self.replica_path(node, sid, slot)
+                actor = ShardReplica.options(**pinned(node)).remote(name, path, cfg.to_dict())
+                handles.append(ReplicaHandle(sid, slot, node, path, actor))
+            self.shards.append(Shard(sid, handles, self.log_size))
+        # every replica is up (its collection created) before the collection is returned
+        ray.get(
+            [r.actor.applied_seq.remote() for s in self.shards for r in s.replicas],
+            timeout=self.catchup_timeout,
+        )
+        return self
+
+    def replica_path(self, node_id: str, shard: int, slot: int) -> str:
+        """The data directory of replica ``slot`` of ``shard`` on node ``node_id``."""
+        base = self.data_dir[node_id] if isinstance(self.data_dir, Mapping) else self.data_dir
+        return str(Path(base) / self.name / f"shard-{shard}" / f"replica-{slot}")
+
+    # -- writes ------------------------------------------------------------------------------
+    def _write(self, calls: Mapping[int, tuple[str, tuple, dict[str, Any]]]) -> UpdateResult:
+        """Send one write per shard (all submitted before any is awaited)."""
+        sent = [
+            (self.shards[s], *self.shards[s].submit(op, a, kw)) for s, (op, a, kw) in calls.items()
+        ]
+        seqs = [
+            shard.acknowledge(seq, refs, self.write_consistency_factor, self.timeout, self._reaper)
+            for shard, seq, refs in sent
+        ]
+        return UpdateResult(max(seqs))
+
+    def _everywhere(
+        self, op: str, args: tuple, kwargs: dict[str, Any], shard_key: Any = None
+    ) -> UpdateResult:
+        return self._write({s: (op, args, kwargs) for s in self.router.read_shards(shard_key)})
+
+    def _by_ids(self, op: str, ids: Sequence[Any], build: Any, shard_key: Any) -> UpdateResult:
+        """A write of the items at positions ``ids`` grouped by shard; ``build(positions)``
+        gives the shard's ``(args, kwargs)``."""
+        groups = self.router.group(ids, shard_key)
+        if not groups:  # nothing to route: the engine answers as it would for one shard
+            groups = {self.router.read_shards(shard_key)[0]: []}
+        return self._write({s: (op, *build(pos)) for s, pos in groups.items()})
+
+    def upsert(self, points: Sequence[Mapping[str, Any]], shard_key: Any = None) -> UpdateResult:
+        """Insert or replace points (Qdrant's list form), as ``Collection.upsert``."""
+        parse_points(self.config, points)  # refuse a bad request before any shard sees it
+        pts = list(points)
+        return self._by_ids(
+            "upsert",
+            [p["id"] for p in pts],
+            lambda pos: (([pts[i] for i in pos],), {}),
+            shard_key,
+        )
+
+    def upsert_batch(
+        self,
+        ids: Sequence[Any],
+        vectors: Any,
+        payloads: Sequence[Any] | None = None,
+        shard_key: Any = None,
+    ) -> UpdateResult:
+        """Insert or replace points given column-wise, as ``Collection.upsert_batch``."""
+        parse_batch(self.config, ids, vectors, payloads)
+        ids = list(ids)
+
+        def take(column: Any, pos: list[int]) -> Any:
+            if isinstance(column, np.ndarray):
+                return column[pos]
+            return [column[i] for i in pos]
+
+        def build(pos: list[int]) -> tuple[tuple, dict]:
+            vecs = (
+                {k: take(v, pos) for k, v in vectors.items()}
+                if isinstance(vectors, Mapping)
+                else take(vectors, pos)
+            )
+            pays = None if payloads is None else take(payloads, pos)
+            return ([ids[i] for i in pos], vecs, pays), {}
+
+        return self._by_ids("upsert_batch", ids, build, shard_key)
+
+    def update_vectors(
+        self, points: Sequence[Mapping[str, Any]], shard_key: Any = None
+    ) -> UpdateResult:
+        """Replace named vectors of existing points, as ``Collection.update_vectors``."""
+        pts = list(points)
+        ids = canonical_ids([p.get("id") if isinstance(p, Mapping) else p for p in pts], "points")
+        return self._by_ids(
+            "update_vectors", ids, lambda pos: (([pts[i] for i in pos],), {}), shard_key
+        )
+
+    def _targeted(
+        self, op: str, args: tuple, points: Any, filter: Any, shard_key: Any, **kwargs: Any
+    ) -> UpdateResult:
+        """A write by ids (routed) or by filter (every shard)."""
+        if (points is None) == (filter is None):
+            raise ValidationError("points", "give either points (ids) or filter, not both/neither")
+        if filter is not None:
+            return self._everywhere(op, args, {**kwargs, "filter": filter}, shard_key)
+        ids = canonical_ids(points, "points")
+        return self._by_ids(
+            op, ids, lambda pos: (args, {**kwargs, "points": [ids[i] for i in pos]}), shard_key
+        )
+
+    def delete(
+        self, points: Sequence[Any] | None = None, filter: Any = None, shard_key: Any = None
+    ) -> UpdateResult:
+        """Delete points by ids or by filter."""
+        return self._targeted("delete", (), points, filter, shard_key)
+
+    def delete_vectors(
+        self,
+        vectors: Sequence[str],
+        points: Sequence[Any] | None = None,
+        filter: Any = None,
+        shard_key: Any = None,
+    ) -> UpdateResult:
+        """Remove named vectors from the points chosen by ids or filter."""
+        return self._targeted("delete_vectors", (vectors,), points, filter, shard_key)
+
+    def set_payload(
+        self,
+        payload: Mapping[str, Any],
+        points: Sequence[Any] | None = None,
+        filter: Any = None,
+        key: str | None = None,
+        shard_key: Any = None,
+    ) -> UpdateResult:
+        """Merge ``payload`` into the points' payloads."""
+        return self._targeted("set_payload", (payload,), points, filter, shard_key, key=key)
+
+    def overwrite_payload(
+        self,
+        payload: Mapping[str, Any],
+        points: Sequence[Any] | None = None,
+        filter: Any = None,
+        shard_key: Any = None,
+    ) -> UpdateResult:
+        """Replace the points' payloads."""
+        return self._targeted("overwrite_payload", (payload,), points, filter, shard_key)
+
+    def delete_payload(
+        self,
+        keys: Sequence[str],
+        points: Sequence[Any] | None = None,
+        filter: Any = None,
+        shard_key: Any = None,
+    ) -> UpdateResult:
+        """Remove payload keys from the points."""
+        return self._targeted("delete_payload", (keys,), points, filter, shard_key)
+
+    def clear_payload(
+        self, points: Sequence[Any] | None = None, filter: Any = None, shard_key: Any = None
+    ) -> UpdateResult:
+        """Remove every payload key from the points."""
+        return self._targeted("clear_payload", (), points, filter, shard_key)
+
+    def create_payload_index(self, field_name: str, field_schema: Any) -> UpdateResult:
+        """Index a payload field on every shard."""
+        return self._everywhere("create_payload_index", (field_name, field_schema), {})
+
+    def delete_payload_index(self, field_name: str) -> UpdateResult:
+        """Drop a payload index on every shard."""
+        return self._everywhere("delete_payload_index", (field_name,), {})
+
+    # -- reads: scatter and gather -----------------------------------------------------------
+    def _scatter(self, calls: Mapping[int, tuple[str, tuple, dict[str, Any]]]) -> dict[int, Any]:
+        """One read per shard, all started before any is awaited; failover per shard."""
+        started = {s: (c, self.shards[s].start_read(*c)) for s, c in calls.items()}
+        return {
+            s: self.shards[s].finish_read(*c, st, self.timeout) for s, (c, st) in started.items()
+        }
+
+    def _descending(self, using: str | None, field: str) -> bool:
+        space = self.config.any_space(using, field)
+        if isinstance(space, SpaceConfig):  # Euclid distances rank ascending, unless MaxSim
+            return space.distance.higher_is_better or space.is_multivector
+        return True  # sparse: dot products
+
+    def _plan(self, body: Mapping[str, Any], kind: str, field: str) -> tuple[bool, int, int]:
+        """``(descending, offset, limit)`` of a ranked read, or a clear refusal for the forms
+        whose merge is not a plain merge by score."""
+        pre = f"{field}." if field else ""
+        if not isinstance(body, Mapping):
+            raise ValidationError(field, "expected an object")
+        for key in ("prefetch", "lookup_from", "group_by"):
+            if body.get(key) is not None:
+                raise _unsupported(pre + key, f"{key!r}")
+        if kind == "search":
+            vec = body.get("vector")
+            using = vec.get("name") if isinstance(vec, Mapping) else None
+        else:
+            q = body.get("query")
+            if isinstance(q, Mapping):
+                if set(q) - {"nearest", "indices", "values"}:
+                    raise _unsupported(pre + "query", f"query {sorted(q)[0]!r}")
+                q = q.get("nearest", q)
+            if q is None or isinstance(q, int | str):
+                raise _unsupported(pre + "query", "a query without a vector (by id or none)")
+            using = body.get("using")
+        offset = check_int(body.get("offset") or 0, pre + "offset", minimum=0)
+        limit = check_int(body.get("limit", 10), pre + "limit", minimum=1)
+        return self._descending(using, pre + "using"), offset, limit
+
+    def _ranked(
+        self, op: str, kind: str, bodies: Sequence[Mapping[str, Any]], field: str, shard_key: Any
+    ) -> list[list[ScoredPoint]]:
+        if isinstance(bodies, Mapping) or not isinstance(bodies, Sequence):
+            raise ValidationError(field, "expected a list of requests")
+        plans = [
+            self._plan(b, kind, f"{field}[{i}]" if field else "") for i, b in enumerate(bodies)
+        ]
+        shards = self.router.read_shards(shard_key)
+        n = len(shards)
+        full = [o + lim for _, o, lim in plans]
+        first = (
+            full if self.per_shard_k == "full" else [optimistic_k(o, lim, n) for _, o, lim in plans]
+        )
+
+        def at(ks: Sequence[int], which: Sequence[int]) -> list[dict[str, Any]]:
+            return [{**bodies[i], "limit": ks[i], "offset": 0} for i in which]
+
+        every = range(len(bodies))
+        got = self._scatter({s: (op, (at(first, every), field), {}) for s in shards})
+        lists = {s: list(got[s]) for s in shards}
+        again: dict[int, list[int]] = {}
+        for i, (desc, _, _) in enumerate(plans):
+            per = [lists[s][i] for s in shards]
+            for j in shards_to_requery(per, first[i], full[i], descending=desc):
+                again.setdefault(shards[j], []).append(i)
+        if again:
+            more = self._scatter(
+                {s: (op, (at(full, which), field), {}) for s, which in again.items()}
+            )
+            for s, which in again.items():
+                for i, hits in zip(which, more[s], strict=True):
+                    lists[s][i] = hits
+        self.last_requeried = sorted(again)
+        return [
+            merge_hits([lists[s][i] for s in shards], o, lim, descending=desc)
+            for i, (desc, o, lim) in enumerate(plans)
+        ]
+
+    def search_batch(
+        self, requests: Sequence[Mapping[str, Any]], field: str = "searches", shard_key: Any = None
+    ) -> list[list[ScoredPoint]]:
+        """Several searches (Qdrant's search bodies) over every shard, merged."""
+        return self._ranked("search_batch", "search", requests, field, shard_key)
+
+    def search(
+        self,
+        vector: Any,
+        limit: int = 10,
+        offset: int = 0,
+        filter: Any = None,
+        params: Mapping[str, Any] | None = None,
+        score_threshold: float | None = None,
+        with_payload: Any = False,
+        with_vector: Any = False,
+        relevance_threshold: float | None = None,
+        using: str | None = None,
+        shard_key: Any = None,
+    ) -> list[ScoredPoint]:
+        """As ``Collection.search``, over every shard."""
+        body = {
+            "vector": vector if using is None else {"name": using, "vector": vector},
+            "limit": limit,
+            "offset": offset,
+            "filter": filter,
+            "params": params,
+            "score_threshold": score_threshold,
+            "with_payload": with_payload,
+            "with_vector": with_vector,
+            "relevance_threshold": relevance_threshold,
+        }
+        return self._ranked("search_batch", "search", [body], "", shard_key)[0]
+
+    def query_batch(
+        self, bodies: Sequence[Mapping[str, Any]], field: str = "searches", shard_key: Any = None
+    ) -> list[list[ScoredPoint]]:
+        """Several Query API bodies (nearest queries) over every shard, merged."""
+        return self._ranked("query_batch", "query", bodies, field, shard_key)
+
+    def query(self, body: Mapping[str, Any], shard_key: Any = None) -> list[ScoredPoint]:
+        """One Query API body (a nearest query) over every shard."""
+        return self._ranked("query_batch", "query", [body], "", shard_key)[0]
+
+    def count(self, filter: Any = None, shard_key: Any = None) -> int:
+        """Points passing ``filter``: the shards' exact counts summed."""
+        got = self._scatter(
+            {s: ("count", (filter,), {}) for s in self.router.read_shards(shard_key)}
+        )
+        return int(sum(got.values()))
+
+    def scroll(
+        self,
+        filter: Any = None,
+        limit: int = 10,
+        offset: Any = None,
+        with_payload: Any = True,
+        with_vector: Any = False,
+        order_by: Any = None,
+        shard_key: Any = None,
+    ) -> tuple[list[Record], Any]:
+        """Points in id order from id ``offset``, over every shard; ``(records, next)``."""
+        if order_by is not None:
+            raise _unsupported("order_by", "scroll with order_by")
+        limit = check_int(limit, "limit", minimum=1)
+        args = (filter, limit, offset, with_payload, with_vector)
+        got = self._scatter({s: ("scroll", args, {}) for s in self.router.read_shards(shard_key)})
+        return merge_scroll(list(got.values()), limit)
+
+    def retrieve(
+        self,
+        ids: Sequence[Any],
+        with_payload: Any = True,
+        with_vector: Any = False,
+        shard_key: Any = None,
+    ) -> list[Record]:
+        """Points with the given ids, in request order; missing ids are skipped."""
+        pids = list(dict.fromkeys(canonical_ids(ids)))
+        if self.router.custom:  # a point may be in any key's shards
+            groups = dict.fromkeys(self.router.read_shards(shard_key), pids)
+        else:
+            groups = {s: [pids[i] for i in pos] for s, pos in self.router.group(pids).items()}
+        got = self._scatter(
+            {s: ("retrieve", (g, with_payload, with_vector), {}) for s, g in groups.items()}
+        )
+        found = {id_key(r.id): r for recs in got.values() for r in recs}
+        return [found[id_key(p)] for p in pids if id_key(p) in found]
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def point_count(self) -> int:
+        return self.count()
+
+    def cluster_info(self) -> dict[str, Any]:
+        """Shards, replicas, nodes and states (the facts behind Qdrant's collection cluster
+        info)."""
+        return {
+            "shard_count": self.router.shard_number,
+            "replication_factor": self.replication_factor,
+            "write_consistency_factor": self.write_consistency_factor,
+            "shard_keys": {str(k): list(v) for k, v in self.router.key_shards.items()},
+            "shards": [
+                {
+                    "shard_id": s.id,
+                    "seq": s.seq,
+                    "acked": s.acked,
+                    "replicas": [r.describe() for r in s.replicas],
+                }
+                for s in self.shards
+            ],
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The engine's description summed over shards (``points_count``, ``spaces``' vector
+        counts), plus ``cluster``: :meth:`cluster_info`."""
+        per = self._scatter({s.id: ("describe", (), {}) for s in self.shards})
+        spaces: dict[str, dict[str, Any]] = {}
+        for d in per.values():
+            for name, sp in d["spaces"].items():
+                into = spaces.setdefault(
+                    name, {**sp, "vectors_count": 0, "indexed_vectors_count": 0}
+                )
+                into["vectors_count"] += sp["vectors_count"]
+                into["indexed_vectors_count"] += sp["indexed_vectors_count"]
+        return {
+            "points_count": int(sum(d["points_count"] for d in per.values())),
+            "config": self.config,
+            "spaces": spaces,
+            "payload_schema": next(iter(per.values()))["payload_schema"],
+            "cluster": self.cluster_info(),
+        }
+
+    def recover(self) -> list[dict[str, Any]]:
+        """Replace every dead replica and catch it up (:mod:`vecsearch.cluster.catchup`)."""
+        with self._lock:
+            return catchup.recover(self)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait for the replies of writes acknowledged before every replica answered."""
+        self._reaper.drain(timeout)
+
+    def close(self, *, drop: bool = False) -> None:
+        """Close (``drop``: and delete) every replica and end their actors."""
+        if self._closed:
+            return
+        self._closed = True
+        self._reaper.drain(self.timeout)
+        self._reaper.stop()
+        reps = [r for s in self.shards for r in s.replicas]
+        refs = [
+            r.actor.drop.remote() if drop else r.actor.close.remote()
+            for r in reps
+            if r.state == "live"
+        ]
+        try:
+            ray.wait(refs, num_returns=len(refs), timeout=self.timeout)
+        finally:
+            for r in reps:
+                with contextlib.suppress(Exception):  # already gone with its node
+                    ray.kill(r.actor, no_restart=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
