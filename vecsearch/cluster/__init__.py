@@ -34,9 +34,10 @@ Works (tests/cluster, a real 3-node ``ray.cluster_utils.Cluster``): create over 
 and replicas; upsert, upsert_batch, update_vectors, delete, delete_vectors, the payload
 writes and payload indexes; search, search_batch, query, query_batch (nearest queries:
 dense, multi-vector and sparse vectors, filters, offset, score_threshold), count, scroll
-(id order), retrieve; exact sharded search equal to the single-node result. Failover and
-catch-up are implemented; their cluster tests (node loss under load, catch-up of a replaced
-replica) come with the next commit.
+(id order), retrieve; exact sharded search equal to the single-node result; a node killed
+under write and read load (replication_factor 2) with no failed read and no lost
+acknowledged write; its replicas replaced on a re-added node and caught up by snapshot, a
+killed replica caught up by the log, both then answering as the surviving replicas.
 
 Not done yet: the service wiring (``vecsearch serve --cluster``, ``GET /cluster``,
 ``/collections/{c}/cluster`` and its move/replicate/drop operations); reopening a cluster

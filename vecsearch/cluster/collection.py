@@ -517,7 +517,8 @@ class ClusterCollection:
             if r.state == "live"
         ]
         try:
-            ray.wait(refs, num_returns=len(refs), timeout=self.timeout)
+            if refs:
+                ray.wait(refs, num_returns=len(refs), timeout=self.timeout)
         finally:
             for r in reps:
                 with contextlib.suppress(Exception):  # already gone with its node
