@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tests.cluster.conftest import BODY, payloads
-from vecsearch.cluster.collection import ClusterCollection, ClusterUnsupportedError
+from vecsearch.cluster.collection import ClusterCollection
+from vecsearch.cluster.plan import ClusterUnsupportedError
 from vecsearch.collection import Collection
 from vecsearch.config_qdrant import parse_create
 
@@ -116,3 +117,29 @@ def test_scroll_retrieve_and_refusals(pair):
     with pytest.raises(ValidationError) as err:  # an engine refusal arrives as itself
         cc.search_batch([{"vector": {"name": "nope", "vector": [0.0] * 50}, "limit": 3}])
     assert err.value.field.startswith("searches[0]")
+
+
+def test_reopen_after_the_driver_lets_go(ray_cluster, glove, tmp_path):
+    """Close the cluster collection (actors end, data stays) and open it from its record:
+    same answers, and writes continue after the replicas' sequence numbers."""
+    points, queries = glove
+    ids = list(range(300))
+    body = {**BODY, "shard_number": 2, "replication_factor": 2}
+    cc = ClusterCollection.create("again", body, str(tmp_path))
+    cc.upsert_batch(ids, {"cos": points[:300], "l2": points[:300]}, payloads(300))
+    cc.delete(points=[7, 8])
+    bodies = [{"vector": {"name": "cos", "vector": queries[0].tolist()}, "limit": 20}]
+    before = [(h.id, h.score) for h in cc.search_batch(bodies)[0]]
+    seqs = [s.seq for s in cc.shards]
+    cc.close()
+    cc = ClusterCollection.open("again", tmp_path)
+    try:
+        assert [s.seq for s in cc.shards] == seqs
+        assert all(r.state == "live" for s in cc.shards for r in s.replicas)
+        assert [(h.id, h.score) for h in cc.search_batch(bodies)[0]] == before
+        assert cc.count() == 298
+        cc.upsert([{"id": 7, "vector": {"cos": points[7].tolist(), "l2": points[7].tolist()}}])
+        assert cc.count() == 298 + 1 and [r.id for r in cc.retrieve([7, 8])] == [7]
+    finally:
+        cc.close(drop=True)
+    assert not (tmp_path / "again.cluster.json").exists()

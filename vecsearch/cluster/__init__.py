@@ -29,26 +29,33 @@ only cluster-specific step of a read.
 * Catch-up (:mod:`~vecsearch.cluster.catchup`, :meth:`ClusterCollection.recover`): a dead
   replica is replaced on a node free of its shard and caught up from the write log, or from
   a snapshot of a live replica plus the log after it, before it serves reads.
+* Reopening (:mod:`~vecsearch.cluster.layout`, :meth:`ClusterCollection.open`): the driver
+  records the configuration and where every replica lives; after a driver restart the
+  actors restart on their nodes and open their directories; the write log does not survive,
+  so a replica behind its shard's most advanced one is caught up by snapshot. Node ids are
+  Ray's: after a whole Ray cluster restarts, every recorded node is gone and ``recover()``
+  rebuilds all replicas elsewhere from nothing (a stable node naming is not done).
 
 Works (tests/cluster, a real 3-node ``ray.cluster_utils.Cluster``): create over 1..n shards
 and replicas; upsert, upsert_batch, update_vectors, delete, delete_vectors, the payload
-writes and payload indexes; search, search_batch, query, query_batch (nearest queries:
-dense, multi-vector and sparse vectors, filters, offset, score_threshold), count, scroll
-(id order), retrieve; exact sharded search equal to the single-node result; a node killed
-under write and read load (replication_factor 2) with no failed read and no lost
-acknowledged write; its replicas replaced on a re-added node and caught up by snapshot, a
-killed replica caught up by the log, both then answering as the surviving replicas.
+writes and payload indexes; search, search_batch, query, query_batch (nearest queries with
+filters, offset, score_threshold), count, scroll (id order), retrieve. Tested: exact sharded
+search (Cosine and Euclid) equal to the single-node result; a node killed under write and
+read load (replication_factor 2) with no failed read and no lost acknowledged write; its
+replicas replaced on a re-added node and caught up by snapshot, a killed replica caught up
+by the log, both then answering as the surviving replicas; closing and reopening.
+Multi-vector and sparse nearest queries are merged by score too but not tested yet, nor are
+update_vectors, delete_vectors and the payload-index writes in cluster mode.
 
 Not done yet: the service wiring (``vecsearch serve --cluster``, ``GET /cluster``,
-``/collections/{c}/cluster`` and its move/replicate/drop operations); reopening a cluster
-collection after the driver restarts (layout and sequence numbers live in the driver's
-memory); queries by point id, prefetch/fusion, formulas, order_by (query and scroll),
-groups, facets, ``lookup_from`` and recommend/discover across shards (refused with
-:class:`~vecsearch.cluster.collection.ClusterUnsupportedError`); by-id payload writes that
-name a missing point may apply on the other shards before one refuses (single-node refuses
-all); a write whose acknowledgement failed has an unknown outcome (it stays in the log and
-may be applied by catch-up); snapshots travel whole through the object store (no chunking);
-the distributed bulk build; the recall/latency/failover measures (``python -m bench
-cluster``). With ANN indexes the optimistic k equals the full-k merge only when a shard's
-top-k' is the prefix of its top-k (true for exact search).
+``/collections/{c}/cluster`` and its move/replicate/drop operations); queries by point id,
+prefetch/fusion, formulas, order_by (query and scroll), groups, facets, ``lookup_from`` and
+recommend/discover across shards (refused with
+:class:`~vecsearch.cluster.plan.ClusterUnsupportedError`); by-id payload writes that name a
+missing point may apply on the other shards before one refuses (single-node refuses all); a
+write whose acknowledgement failed has an unknown outcome (it stays in the log and may be
+applied by catch-up); snapshots travel whole through the object store (no chunking); the
+distributed bulk build; the recall/latency/failover measures (``python -m bench cluster``).
+With ANN indexes the optimistic k equals the full-k merge only when a shard's top-k' is the
+prefix of its top-k (true for exact search).
 """

@@ -22,27 +22,20 @@ from typing import Any
 import numpy as np
 import ray
 
-from vecsearch.cluster import catchup
+from vecsearch.cluster import catchup, layout
 from vecsearch.cluster.merge import merge_hits, merge_scroll, optimistic_k, shards_to_requery
 from vecsearch.cluster.placement import alive_nodes, assign, pinned
+from vecsearch.cluster.plan import plan_read, unsupported
 from vecsearch.cluster.replica import ShardReplica
 from vecsearch.cluster.routing import ShardKey, ShardRouter, canonical_ids
 from vecsearch.cluster.shard import Reaper, ReplicaHandle, Shard
-from vecsearch.config import CollectionConfig, SpaceConfig
+from vecsearch.config import CollectionConfig
 from vecsearch.config_qdrant import parse_create
 from vecsearch.errors import ValidationError
 from vecsearch.ids import id_key
 from vecsearch.models import Record, ScoredPoint, UpdateResult
 from vecsearch.point_input import parse_batch, parse_points
 from vecsearch.validate import check_int
-
-
-class ClusterUnsupportedError(ValidationError):
-    """A request form that cluster mode does not serve yet (named in the message)."""
-
-
-def _unsupported(field: str, what: str) -> ClusterUnsupportedError:
-    return ClusterUnsupportedError(field, f"{what} is not supported across shards yet")
 
 
 class ClusterCollection:
@@ -60,6 +53,7 @@ class ClusterCollection:
         log_size: int = 10_000,
         per_shard_k: str = "optimistic",
         timeout: float = 30.0,
+        meta_dir: str | Path | None = None,
     ) -> None:
         if per_shard_k not in ("optimistic", "full"):
             raise ValidationError("per_shard_k", "expected 'optimistic' or 'full'")
@@ -73,6 +67,10 @@ class ClusterCollection:
         self.timeout = timeout
         self.catchup_timeout = 4 * timeout
         self.log_size = log_size
+        if meta_dir is None and isinstance(data_dir, Mapping):
+            raise ValidationError("meta_dir", "needed when data_dir is given per node")
+        #: Where the driver keeps the collection's record (:mod:`vecsearch.cluster.layout`).
+        self.meta_dir = Path(meta_dir if meta_dir is not None else data_dir)  # type: ignore[arg-type]
         self.shards: list[Shard] = []
         self._reaper = Reaper()
         self._closed = False
@@ -99,7 +97,8 @@ class ClusterCollection:
         ``config``: a :class:`CollectionConfig` or Qdrant's create body (whose
         ``shard_number``, ``replication_factor`` and ``write_consistency_factor`` apply when
         the arguments are None). ``data_dir``: the base directory on every node, or
-        ``{node_id: base directory}``. ``options``: ``log_size``, ``per_shard_k``, ``timeout``.
+        ``{node_id: base directory}``. ``options``: ``log_size``, ``per_shard_k``, ``timeout``,
+        ``meta_dir`` (the driver's folder for the collection's record; default ``data_dir``).
         """
         body = config if isinstance(config, Mapping) else {}
         cfg = parse_create(config) if isinstance(config, Mapping) else config
@@ -130,7 +129,84 @@ class ClusterCollection:
             [r.actor.applied_seq.remote() for s in self.shards for r in s.replicas],
             timeout=self.catchup_timeout,
         )
+        self._save_layout()
         return self
+
+    @classmethod
+    def open(
+        cls, name: str, meta_dir: str | Path, data_dir: Any = None, **options: Any
+    ) -> ClusterCollection:
+        """Reopen a cluster collection from its record in ``meta_dir`` (after the driver
+        restarted): each replica's actor restarts on its node and opens its directory there.
+
+        A replica whose node is not alive, or that is behind the most advanced replica of
+        its shard, is marked dead: :meth:`recover` rebuilds it (by snapshot: the write log
+        does not survive the driver). ``data_dir`` defaults to the recorded one.
+        """
+        doc = layout.load(meta_dir, name)
+        cfg = CollectionConfig.from_stored(doc["config"])
+        keys = {k: n for k, n in doc["shard_keys"]} or None
+        router = ShardRouter(doc["shard_number"], keys)
+        base = doc["data_dir"] if data_dir is None else data_dir
+        self = cls(
+            name,
+            cfg,
+            base,
+            router,
+            doc["replication_factor"],
+            doc["write_consistency_factor"],
+            meta_dir=meta_dir,
+            **options,
+        )
+        alive = set(alive_nodes())
+        for sid, slots in enumerate(doc["layout"]):
+            handles = []
+            for slot, rec in enumerate(slots):
+                node, path = rec["node_id"], rec["path"]
+                if node in alive:
+                    actor = ShardReplica.options(**pinned(node)).remote(name, path, doc["config"])
+                    handles.append(ReplicaHandle(sid, slot, node, path, actor))
+                else:
+                    handles.append(ReplicaHandle(sid, slot, node, path, None, "dead", "node gone"))
+            self.shards.append(Shard(sid, handles, self.log_size))
+        for shard in self.shards:
+            seqs: dict[int, int] = {}
+            for rep in shard.live():
+                try:
+                    seqs[rep.slot] = ray.get(
+                        rep.actor.applied_seq.remote(), timeout=self.catchup_timeout
+                    )
+                except ray.exceptions.RayError as exc:
+                    shard.mark_dead(rep, f"open: {type(exc).__name__}")
+            shard.seq = shard.acked = max(seqs.values(), default=0)
+            for rep in shard.live():
+                if seqs.get(rep.slot, -1) < shard.seq:
+                    shard.mark_dead(rep, f"behind: at {seqs.get(rep.slot)} of {shard.seq}")
+        return self
+
+    def _save_layout(self) -> None:
+        data_dir = (
+            {k: str(v) for k, v in self.data_dir.items()}
+            if isinstance(self.data_dir, Mapping)
+            else str(self.data_dir)
+        )
+        layout.save(
+            self.meta_dir,
+            self.name,
+            {
+                "name": self.name,
+                "config": self.config.to_dict(),
+                "shard_number": self.router.shard_number,
+                "shard_keys": [[k, len(v)] for k, v in self.router.key_shards.items()],
+                "replication_factor": self.replication_factor,
+                "write_consistency_factor": self.write_consistency_factor,
+                "data_dir": data_dir,
+                "layout": [
+                    [{"node_id": r.node_id, "path": r.path} for r in s.replicas]
+                    for s in self.shards
+                ],
+            },
+        )
 
     def replica_path(self, node_id: str, shard: int, slot: int) -> str:
         """The data directory of replica ``slot`` of ``shard`` on node ``node_id``."""
@@ -292,44 +368,14 @@ class ClusterCollection:
             s: self.shards[s].finish_read(*c, st, self.timeout) for s, (c, st) in started.items()
         }
 
-    def _descending(self, using: str | None, field: str) -> bool:
-        space = self.config.any_space(using, field)
-        if isinstance(space, SpaceConfig):  # Euclid distances rank ascending, unless MaxSim
-            return space.distance.higher_is_better or space.is_multivector
-        return True  # sparse: dot products
-
-    def _plan(self, body: Mapping[str, Any], kind: str, field: str) -> tuple[bool, int, int]:
-        """``(descending, offset, limit)`` of a ranked read, or a clear refusal for the forms
-        whose merge is not a plain merge by score."""
-        pre = f"{field}." if field else ""
-        if not isinstance(body, Mapping):
-            raise ValidationError(field, "expected an object")
-        for key in ("prefetch", "lookup_from", "group_by"):
-            if body.get(key) is not None:
-                raise _unsupported(pre + key, f"{key!r}")
-        if kind == "search":
-            vec = body.get("vector")
-            using = vec.get("name") if isinstance(vec, Mapping) else None
-        else:
-            q = body.get("query")
-            if isinstance(q, Mapping):
-                if set(q) - {"nearest", "indices", "values"}:
-                    raise _unsupported(pre + "query", f"query {sorted(q)[0]!r}")
-                q = q.get("nearest", q)
-            if q is None or isinstance(q, int | str):
-                raise _unsupported(pre + "query", "a query without a vector (by id or none)")
-            using = body.get("using")
-        offset = check_int(body.get("offset") or 0, pre + "offset", minimum=0)
-        limit = check_int(body.get("limit", 10), pre + "limit", minimum=1)
-        return self._descending(using, pre + "using"), offset, limit
-
     def _ranked(
         self, op: str, kind: str, bodies: Sequence[Mapping[str, Any]], field: str, shard_key: Any
     ) -> list[list[ScoredPoint]]:
         if isinstance(bodies, Mapping) or not isinstance(bodies, Sequence):
             raise ValidationError(field, "expected a list of requests")
         plans = [
-            self._plan(b, kind, f"{field}[{i}]" if field else "") for i, b in enumerate(bodies)
+            plan_read(self.config, b, kind, f"{field}[{i}]" if field else "")
+            for i, b in enumerate(bodies)
         ]
         shards = self.router.read_shards(shard_key)
         n = len(shards)
@@ -425,7 +471,7 @@ class ClusterCollection:
     ) -> tuple[list[Record], Any]:
         """Points in id order from id ``offset``, over every shard; ``(records, next)``."""
         if order_by is not None:
-            raise _unsupported("order_by", "scroll with order_by")
+            raise unsupported("order_by", "scroll with order_by")
         limit = check_int(limit, "limit", minimum=1)
         args = (filter, limit, offset, with_payload, with_vector)
         got = self._scatter({s: ("scroll", args, {}) for s in self.router.read_shards(shard_key)})
@@ -497,7 +543,10 @@ class ClusterCollection:
     def recover(self) -> list[dict[str, Any]]:
         """Replace every dead replica and catch it up (:mod:`vecsearch.cluster.catchup`)."""
         with self._lock:
-            return catchup.recover(self)
+            reports = catchup.recover(self)
+            if reports:
+                self._save_layout()
+            return reports
 
     def drain(self, timeout: float = 30.0) -> None:
         """Wait for the replies of writes acknowledged before every replica answered."""
@@ -511,6 +560,8 @@ class ClusterCollection:
         self._reaper.drain(self.timeout)
         self._reaper.stop()
         reps = [r for s in self.shards for r in s.replicas]
+        if drop:
+            layout.layout_file(self.meta_dir, self.name).unlink(missing_ok=True)
         refs = [
             r.actor.drop.remote() if drop else r.actor.close.remote()
             for r in reps

@@ -1,0 +1,61 @@
+"""What a ranked read asks of the merge: its score order, offset and limit, or a clear
+refusal for the request forms whose cross-shard answer is not a plain merge by score (pure,
+no Ray).
+
+Merged by score: nearest queries with a dense vector (Cosine and Dot descending, Euclid
+ascending), a multi-vector (MaxSim, descending) or a sparse vector (descending), with or
+without filter, ``score_threshold``, ``offset`` and ``params``. Refused for now
+(:class:`ClusterUnsupportedError`, a 400 naming the field): queries by point id (the point
+lives on one shard; the others would have to be sent its vector), ``prefetch`` and fusion,
+formulas, ``order_by``, recommend / discover / context, ``group_by`` and ``lookup_from``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from vecsearch.config import CollectionConfig, SpaceConfig
+from vecsearch.errors import ValidationError
+from vecsearch.validate import check_int
+
+
+class ClusterUnsupportedError(ValidationError):
+    """A request form that cluster mode does not serve yet (named in the message)."""
+
+
+def unsupported(field: str, what: str) -> ClusterUnsupportedError:
+    return ClusterUnsupportedError(field, f"{what} is not supported across shards yet")
+
+
+def descending(config: CollectionConfig, using: str | None, field: str) -> bool:
+    """Whether the scores of space ``using`` rank best first when higher."""
+    space = config.any_space(using, field)
+    if isinstance(space, SpaceConfig):  # Euclid distances rank ascending, unless MaxSim
+        return space.distance.higher_is_better or space.is_multivector
+    return True  # sparse: dot products
+
+
+def plan_read(config: CollectionConfig, body: Any, kind: str, field: str) -> tuple[bool, int, int]:
+    """``(descending, offset, limit)`` of a search (``kind="search"``) or query body."""
+    pre = f"{field}." if field else ""
+    if not isinstance(body, Mapping):
+        raise ValidationError(field, "expected an object")
+    for key in ("prefetch", "lookup_from", "group_by"):
+        if body.get(key) is not None:
+            raise unsupported(pre + key, f"{key!r}")
+    if kind == "search":
+        vec = body.get("vector")
+        using = vec.get("name") if isinstance(vec, Mapping) else None
+    else:
+        q = body.get("query")
+        if isinstance(q, Mapping):
+            if set(q) - {"nearest", "indices", "values"}:
+                raise unsupported(pre + "query", f"query {sorted(q)[0]!r}")
+            q = q.get("nearest", q)
+        if q is None or isinstance(q, int | str):
+            raise unsupported(pre + "query", "a query without a vector (by id or none)")
+        using = body.get("using")
+    offset = check_int(body.get("offset") or 0, pre + "offset", minimum=0)
+    limit = check_int(body.get("limit", 10), pre + "limit", minimum=1)
+    return descending(config, using, pre + "using"), offset, limit
