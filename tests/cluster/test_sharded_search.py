@@ -111,7 +111,7 @@ def test_scroll_retrieve_and_refusals(pair):
     assert [r.id for r in got] == [2999, 5, 17] == [r.id for r in want]
     np.testing.assert_array_equal(got[0].vector["l2"], want[0].vector["l2"])
     with pytest.raises(ClusterUnsupportedError, match="not supported across shards"):
-        cc.query({"query": 5, "using": "cos"})
+        cc.query({"query": {"recommend": {"positive": [5]}}, "using": "cos"})
     from vecsearch.errors import ValidationError
 
     with pytest.raises(ValidationError) as err:  # an engine refusal arrives as itself
@@ -143,3 +143,27 @@ def test_reopen_after_the_driver_lets_go(ray_cluster, glove, tmp_path):
     finally:
         cc.close(drop=True)
     assert not (tmp_path / "again.cluster.json").exists()
+
+
+def test_query_by_point_id(pair):
+    """A by-id query (the point lives on one shard) answers as on one node: the point's
+    vector from its shard, the point itself left out."""
+    single, cc = pair
+    bodies = [
+        {"query": 17, "using": "cos", "limit": 10, "params": {"exact": True}},
+        {
+            "query": {"nearest": 2999},
+            "using": "l2",
+            "limit": 6,
+            "offset": 3,
+            "params": {"exact": True},
+            "filter": FILTER,
+        },
+    ]
+    for got, want in zip(cc.query_batch(bodies), single.query_batch(bodies), strict=True):
+        _same(got, want)
+    assert 17 not in [h.id for h in cc.query(bodies[0])]
+    from vecsearch.errors import PointNotFoundError
+
+    with pytest.raises(PointNotFoundError):
+        cc.query({"query": 123_456, "using": "cos"})

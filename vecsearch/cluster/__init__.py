@@ -38,19 +38,20 @@ only cluster-specific step of a read.
 
 Works (tests/cluster, a real 3-node ``ray.cluster_utils.Cluster``): create over 1..n shards
 and replicas; upsert, upsert_batch, update_vectors, delete, delete_vectors, the payload
-writes and payload indexes; search, search_batch, query, query_batch (nearest queries with
-filters, offset, score_threshold), count, scroll (id order), retrieve. Tested: exact sharded
+writes and payload indexes; search, search_batch, query, query_batch (nearest queries by
+vector or by point id, with filters, offset, score_threshold), count, scroll (id order),
+retrieve. Tested: exact sharded
 search (Cosine and Euclid) equal to the single-node result; a node killed under write and
 read load (replication_factor 2) with no failed read and no lost acknowledged write; its
 replicas replaced on a re-added node and caught up by snapshot, a killed replica caught up
 by the log, both then answering as the surviving replicas; closing and reopening.
-Multi-vector and sparse nearest queries are merged by score too but not tested yet, nor are
-update_vectors, delete_vectors and the payload-index writes in cluster mode.
+Also tested against a single node: Dot, multi-vector (MaxSim) and sparse queries, queries
+by point id, every write kind, custom shard keys.
 
 Not done yet: the service wiring (``vecsearch serve --cluster``, ``GET /cluster``,
-``/collections/{c}/cluster`` and its move/replicate/drop operations); queries by point id,
-prefetch/fusion, formulas, order_by (query and scroll), groups, facets, ``lookup_from`` and
-recommend/discover across shards (refused with
+``/collections/{c}/cluster`` and its move/replicate/drop operations); prefetch/fusion, mmr,
+formulas, order_by (query and scroll), groups, facets, ``lookup_from`` and
+recommend/discover/context across shards (refused with
 :class:`~vecsearch.cluster.plan.ClusterUnsupportedError`); by-id payload writes that name a
 missing point may apply on the other shards before one refuses (single-node refuses all); a
 write whose acknowledgement failed has an unknown outcome (it stays in the log and may be

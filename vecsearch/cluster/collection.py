@@ -31,7 +31,7 @@ from vecsearch.cluster.routing import ShardKey, ShardRouter, canonical_ids
 from vecsearch.cluster.shard import Reaper, ReplicaHandle, Shard
 from vecsearch.config import CollectionConfig
 from vecsearch.config_qdrant import parse_create
-from vecsearch.errors import ValidationError
+from vecsearch.errors import PointNotFoundError, ValidationError
 from vecsearch.ids import id_key
 from vecsearch.models import Record, ScoredPoint, UpdateResult
 from vecsearch.point_input import parse_batch, parse_points
@@ -373,6 +373,11 @@ class ClusterCollection:
     ) -> list[list[ScoredPoint]]:
         if isinstance(bodies, Mapping) or not isinstance(bodies, Sequence):
             raise ValidationError(field, "expected a list of requests")
+        if kind == "query":
+            bodies = [
+                self._by_id_query(b, f"{field}[{i}]" if field else "", shard_key)
+                for i, b in enumerate(bodies)
+            ]
         plans = [
             plan_read(self.config, b, kind, f"{field}[{i}]" if field else "")
             for i, b in enumerate(bodies)
@@ -407,6 +412,42 @@ class ClusterCollection:
             merge_hits([lists[s][i] for s in shards], o, lim, descending=desc)
             for i, (desc, o, lim) in enumerate(plans)
         ]
+
+    def _by_id_query(self, body: Any, field: str, shard_key: Any) -> Any:
+        """A nearest query by point id as a query by that point's stored vector that leaves
+        the point out (as the engine does): the point lives on one shard only."""
+        if not isinstance(body, Mapping):
+            return body
+        q = body.get("query")
+        nested = isinstance(q, Mapping) and set(q) == {"nearest"}
+        pid = q["nearest"] if nested else q
+        if not isinstance(pid, int | str) or isinstance(pid, bool):
+            return body
+        pre = f"{field}." if field else ""
+        at = pre + ("query.nearest" if nested else "query")
+        pid = canonical_ids([pid], at)[0]
+        using = body.get("using") or ""
+        self.config.any_space(using, pre + "using")  # an unknown name is refused first
+        found = self.retrieve([pid], with_payload=False, with_vector=True, shard_key=shard_key)
+        if not found:
+            raise PointNotFoundError(f"{at}: no point with id {pid} in {self.name!r}")
+        vec = found[0].vector
+        if isinstance(vec, Mapping) and set(vec) != {"indices", "values"}:
+            vec = vec.get(using)  # {name: vector}, not a sparse vector itself
+        if vec is None:
+            raise ValidationError(at, f"point {pid} has no vector {using!r}")
+        plain = (
+            {k: np.asarray(v).tolist() for k, v in vec.items()}
+            if isinstance(vec, Mapping)
+            else np.asarray(vec).tolist()
+        )
+        flt = body.get("filter")
+        not_it = {"must_not": [{"has_id": [pid]}]}
+        return {
+            **body,
+            "query": {"nearest": plain} if nested else plain,
+            "filter": {**not_it, "must": [flt]} if flt is not None else not_it,
+        }
 
     def search_batch(
         self, requests: Sequence[Mapping[str, Any]], field: str = "searches", shard_key: Any = None

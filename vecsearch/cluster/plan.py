@@ -5,9 +5,10 @@ no Ray).
 Merged by score: nearest queries with a dense vector (Cosine and Dot descending, Euclid
 ascending), a multi-vector (MaxSim, descending) or a sparse vector (descending), with or
 without filter, ``score_threshold``, ``offset`` and ``params``. Refused for now
-(:class:`ClusterUnsupportedError`, a 400 naming the field): queries by point id (the point
-lives on one shard; the others would have to be sent its vector), ``prefetch`` and fusion,
-formulas, ``order_by``, recommend / discover / context, ``group_by`` and ``lookup_from``.
+(:class:`ClusterUnsupportedError`, a 400 naming the field): ``prefetch`` and fusion,
+formulas, ``order_by``, recommend / discover / context, ``mmr``, ``group_by`` and
+``lookup_from``. A nearest query by point id reaches this module already rewritten by the
+cluster collection into a query by the point's vector that leaves the point out.
 """
 
 from __future__ import annotations
