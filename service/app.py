@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.state.service = state
-    install_error_handlers(app)
+    install_error_handlers(app, settings.fast_upsert_lane)
     for router in ALL:
         app.include_router(router)
     # add_middleware wraps: the last added runs first (CORS, then metrics, then the limit)

@@ -120,13 +120,20 @@ def _fds_exhausted(t0: float, exc: BaseException) -> Response:
     return error(503, str(err), t0, err.code)
 
 
-async def _engine_error(request: Request, exc: Exception) -> Response:
+def engine_error_response(scope: Scope, exc: Exception) -> Response:
+    """The answer to an engine error (:class:`~vecsearch.errors.VecsearchError`): the status
+    of its category, the envelope with its message and code; 5xx ones are logged."""
+    t0 = scope.get(START_KEY) or time.perf_counter()
     status = STATUS_OF_CATEGORY.get(error_category(exc), 500)
     if status == 500 and is_fd_exhaustion(exc):
-        return _fds_exhausted(request_start(request), exc)
+        return _fds_exhausted(t0, exc)
     if status >= 500:
-        log.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
-    return error(status, _text(str(exc)), request_start(request), getattr(exc, "code", None))
+        log.error("%s %s: %s", scope.get("method"), scope.get("path"), exc, exc_info=exc)
+    return error(status, _text(str(exc)), t0, getattr(exc, "code", None))
+
+
+async def _engine_error(request: Request, exc: Exception) -> Response:
+    return engine_error_response(request.scope, exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -192,13 +199,18 @@ class ErrorBoundary:
             await _internal_error(scope, exc)(scope, receive, send)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers on ``app``, and the two innermost middlewares: the body guard
-    inside the error boundary (call this before adding other middleware, which then wrap
-    both)."""
+def install_error_handlers(app: FastAPI, fast_upsert_lane: bool = True) -> None:
+    """Register the handlers on ``app``, and the innermost middlewares: the body guard
+    inside the error boundary, and inside both the fast lane of plain upserts
+    (:mod:`service.fast_lane`, unless ``fast_upsert_lane`` is false). Call this before
+    adding other middleware, which then wrap them."""
     app.add_exception_handler(VecsearchError, _engine_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)
+    if fast_upsert_lane:
+        from service.fast_lane import FastUpsertLane  # it imports engine_error_response
+
+        app.add_middleware(FastUpsertLane)
     app.add_middleware(JSONBodyGuard)
     app.add_middleware(ErrorBoundary)
