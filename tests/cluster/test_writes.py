@@ -121,13 +121,21 @@ def test_dense_sparse_and_multivector_queries_merge(pair, glove):
 
 
 def test_refusals_before_any_shard_writes(pair):
-    _, cc = pair
+    single, cc = pair
     before = cc.count()
     with pytest.raises(ValidationError):  # one bad vector: nothing is written anywhere
         cc.upsert([{"id": 7000, "vector": {"d": [0.0] * 50}}, {"id": 7001, "vector": {"d": [1]}}])
     assert cc.count() == before and cc.retrieve([7000]) == []
     with pytest.raises(ValidationError):
         cc.set_payload({"a": 1})  # neither points nor filter
+    # a by-id write naming a missing point is refused on every shard, as on one node
+    from vecsearch.errors import PointNotFoundError
+
+    for target in (single, cc):
+        with pytest.raises(PointNotFoundError, match="123456"):
+            target.set_payload({"late": 1}, points=[1, 2, 5, 6, 7, 8, 123_456])
+    late = {"must": [{"key": "late", "match": {"value": 1}}]}
+    assert cc.count(late) == single.count(late) == 0
 
 
 def test_custom_shard_keys(ray_cluster, glove, tmp_path):

@@ -52,8 +52,9 @@ Not done yet: the service wiring (``vecsearch serve --cluster``, ``GET /cluster`
 ``/collections/{c}/cluster`` and its move/replicate/drop operations); prefetch/fusion, mmr,
 formulas, order_by (query and scroll), groups, facets, ``lookup_from`` and
 recommend/discover/context across shards (refused with
-:class:`~vecsearch.cluster.plan.ClusterUnsupportedError`); by-id payload writes that name a
-missing point may apply on the other shards before one refuses (single-node refuses all); a
+:class:`~vecsearch.cluster.plan.ClusterUnsupportedError`); a by-id write naming a missing
+point is refused before any shard writes, but a point deleted concurrently can still make one
+shard refuse while the others apply (a single node refuses all); a
 write whose acknowledgement failed has an unknown outcome (it stays in the log and may be
 applied by catch-up); snapshots travel whole through the object store (no chunking); the
 distributed bulk build; the recall/latency/failover measures (``python -m bench cluster``).

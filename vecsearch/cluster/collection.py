@@ -282,6 +282,7 @@ class ClusterCollection:
         """Replace named vectors of existing points, as ``Collection.update_vectors``."""
         pts = list(points)
         ids = canonical_ids([p.get("id") if isinstance(p, Mapping) else p for p in pts], "points")
+        self._require(ids, shard_key)
         return self._by_ids(
             "update_vectors", ids, lambda pos: (([pts[i] for i in pos],), {}), shard_key
         )
@@ -295,9 +296,19 @@ class ClusterCollection:
         if filter is not None:
             return self._everywhere(op, args, {**kwargs, "filter": filter}, shard_key)
         ids = canonical_ids(points, "points")
+        if op != "delete":  # the engine refuses ids that do not exist: refuse before writing
+            self._require(ids, shard_key)
         return self._by_ids(
             op, ids, lambda pos: (args, {**kwargs, "points": [ids[i] for i in pos]}), shard_key
         )
+
+    def _require(self, ids: Sequence[Any], shard_key: Any) -> None:
+        """Refuse (as the engine does) a by-id write naming a missing point, before any shard
+        applies it (a point deleted concurrently can still make one shard refuse alone)."""
+        found = {id_key(r.id) for r in self.retrieve(ids, with_payload=False, shard_key=shard_key)}
+        missing = next((p for p in ids if id_key(p) not in found), None)
+        if missing is not None:
+            raise PointNotFoundError(f"no point with id {missing} in collection {self.name!r}")
 
     def delete(
         self, points: Sequence[Any] | None = None, filter: Any = None, shard_key: Any = None
