@@ -31,6 +31,13 @@ def _bodies(queries, n=3):
     ]
 
 
+def _until(condition, timeout=30.0):
+    """Wait until ``condition()`` holds (bounded: the assertions then say what was missed)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def node_loss(ray_cluster, glove, tmp_path_factory):
     """Kill a node holding replicas while one thread writes and another reads."""
@@ -81,7 +88,7 @@ def node_loss(ray_cluster, glove, tmp_path_factory):
     threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
     for t in threads:
         t.start()
-    time.sleep(1.0)
+    _until(lambda: reads[0] >= 3 and len(acked) >= 3 * BATCH)  # the load runs
     head = ray_cluster.head_node.node_id
     holders = [r.node_id for s in cc.shards for r in s.replicas]
     victim = max(
@@ -91,7 +98,9 @@ def node_loss(ray_cluster, glove, tmp_path_factory):
     acked_at_kill = len(acked)
     ray_cluster.remove_node(victim, allow_graceful=False)
     killed.set()
-    time.sleep(4.0)
+    # past the failure detection (~1.5 s), until reads and writes ran well after the kill
+    time.sleep(2.0)
+    _until(lambda: reads[1] >= 5 and len(acked) >= acked_at_kill + 6 * BATCH)
     stop.set()
     for t in threads:
         t.join(timeout=60)
@@ -116,7 +125,7 @@ def test_node_loss_fails_no_read_and_loses_no_acknowledged_write(node_loss):
     assert node_loss["read_errors"] == []
     assert node_loss["write_errors"] == []
     # the load really ran on both sides of the kill
-    assert node_loss["reads"][0] > 0 and node_loss["reads"][1] > 3
+    assert node_loss["reads"][0] >= 3 and node_loss["reads"][1] >= 5
     assert len(acked) > node_loss["acked_at_kill"] + 5 * BATCH
     got = cc.retrieve(acked, with_payload=True)
     assert [r.id for r in got] == acked

@@ -124,7 +124,7 @@ def test_reopen_after_the_driver_lets_go(ray_cluster, glove, tmp_path):
     same answers, and writes continue after the replicas' sequence numbers."""
     points, queries = glove
     ids = list(range(300))
-    body = {**BODY, "shard_number": 2, "replication_factor": 2}
+    body = {**BODY, "shard_number": 2}
     cc = ClusterCollection.create("again", body, str(tmp_path))
     cc.upsert_batch(ids, {"cos": points[:300], "l2": points[:300]}, payloads(300))
     cc.delete(points=[7, 8])
