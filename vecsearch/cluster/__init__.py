@@ -44,7 +44,8 @@ retrieve. Tested: exact sharded
 search (Cosine and Euclid) equal to the single-node result; a node killed under write and
 read load (replication_factor 2) with no failed read and no lost acknowledged write; its
 replicas replaced on a re-added node and caught up by snapshot, a killed replica caught up
-by the log, both then answering as the surviving replicas; closing and reopening.
+by the log, both then answering as the surviving replicas; a hung replica (its process
+stopped) costing a read one timeout, then failing over; closing and reopening.
 Also tested against a single node: Dot, multi-vector (MaxSim) and sparse queries, queries
 by point id, every write kind, custom shard keys.
 
