@@ -59,6 +59,9 @@ shard refuse while the others apply (a single node refuses all); a
 write whose acknowledgement failed has an unknown outcome (it stays in the log and may be
 applied by catch-up); snapshots travel whole through the object store (no chunking); the
 distributed bulk build; the recall/latency/failover measures (``python -m bench cluster``).
+A hit's ``version`` is the sequence number of the point's last write on its shard's replica
+(each replica's own store), not a cluster-wide number; a write's ``operation_id`` is the
+highest cluster sequence number among the shards it touched.
 With ANN indexes the optimistic k equals the full-k merge only when a shard's top-k' is the
 prefix of its top-k (true for exact search).
 """
