@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from service.errors import install_error_handlers
+from service.fast_lane import FastUpsertLane
 from service.limits import BodySizeLimitMiddleware
 from service.metrics import MetricsMiddleware
 from service.routers import ALL
@@ -91,7 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.state.service = state
-    install_error_handlers(app, settings.fast_upsert_lane)
+    if settings.fast_upsert_lane:  # innermost: inside the body guard and the error boundary
+        app.add_middleware(FastUpsertLane)
+    install_error_handlers(app)
     for router in ALL:
         app.include_router(router)
     # add_middleware wraps: the last added runs first (CORS, then metrics, then the limit)

@@ -199,18 +199,13 @@ class ErrorBoundary:
             await _internal_error(scope, exc)(scope, receive, send)
 
 
-def install_error_handlers(app: FastAPI, fast_upsert_lane: bool = True) -> None:
-    """Register the handlers on ``app``, and the innermost middlewares: the body guard
-    inside the error boundary, and inside both the fast lane of plain upserts
-    (:mod:`service.fast_lane`, unless ``fast_upsert_lane`` is false). Call this before
-    adding other middleware, which then wrap them."""
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``, and the two innermost middlewares: the body guard
+    inside the error boundary (call this before adding other middleware, which then wrap
+    both; only the fast lane of :mod:`service.fast_lane` goes inside, added first)."""
     app.add_exception_handler(VecsearchError, _engine_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)
-    if fast_upsert_lane:
-        from service.fast_lane import FastUpsertLane  # it imports engine_error_response
-
-        app.add_middleware(FastUpsertLane)
     app.add_middleware(JSONBodyGuard)
     app.add_middleware(ErrorBoundary)

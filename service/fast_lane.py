@@ -34,7 +34,6 @@ import re
 import time
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +42,7 @@ from service.errors import engine_error_response
 from service.responses import START_KEY, update_result
 from service.security import check_access
 from vecsearch.errors import ValidationError, VecsearchError
+from vecsearch.jsonout import loads_strict
 
 #: ``/collections/{name}/points`` (a name is one path segment).
 _PATH = re.compile(r"/collections/([^/]+)/points")
@@ -122,10 +122,7 @@ class FastUpsertLane:
             check_access(state.settings, _api_key(scope), write=True)
         except HTTPException:
             return None
-        try:
-            points = plain_points(orjson.loads(raw))
-        except orjson.JSONDecodeError:
-            return None
+        points = plain_points(loads_strict(raw))
         if points is None:
             return None
         t0 = scope.get(START_KEY) or time.perf_counter()

@@ -47,3 +47,14 @@ def _plain(o: Any) -> Any:
     if isinstance(o, float) and not math.isfinite(o):
         return None
     return o
+
+
+def loads_strict(data: bytes) -> Any:
+    """``data`` parsed by orjson, or ``None`` when orjson refuses it: not JSON, ``NaN`` /
+    ``Infinity`` literals, integers beyond 64 bits, nesting beyond 255 levels. For fast
+    paths that hand anything unusual to the full parser (``None`` is also JSON's ``null``;
+    such callers treat both alike)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
