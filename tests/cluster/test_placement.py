@@ -31,3 +31,19 @@ def test_pick_node_avoids_the_shard_and_balances():
     assert pick_node(["a", "b", "c"], ["a"], node_load(layout)) in ("b", "c")
     with pytest.raises(PlacementError):
         pick_node(["a"], ["a"], {})
+
+
+def test_same_machine_node_takes_the_recorded_address():
+    """After Ray restarts (new node ids), a replica goes to an alive node of its machine,
+    preferably one without the shard's other replicas, then the least loaded."""
+    from vecsearch.cluster.placement import same_machine_node
+
+    addresses = {"a": "10.0.0.1", "b": "10.0.0.1", "c": "10.0.0.2", "gone": "10.0.0.1"}
+    alive = ["a", "b", "c"]
+    assert same_machine_node("10.0.0.1", alive, addresses, [], {}) == "a"
+    assert same_machine_node("10.0.0.1", alive, addresses, ["a"], {}) == "b"
+    assert same_machine_node("10.0.0.1", alive, addresses, [], {"a": 2, "b": 1}) == "b"
+    assert same_machine_node("10.0.0.1", alive, addresses, ["a", "b"], {"a": 1}) == "b"
+    assert same_machine_node("10.0.0.2", alive, addresses, ["c"], {}) == "c"  # only one there
+    assert same_machine_node("10.0.0.9", alive, addresses, [], {}) is None
+    assert same_machine_node(None, alive, addresses, [], {}) is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,13 @@ import ray
 
 from vecsearch.cluster import catchup, layout
 from vecsearch.cluster.merge import merge_hits, merge_scroll, optimistic_k, shards_to_requery
-from vecsearch.cluster.placement import alive_nodes, assign, pinned
+from vecsearch.cluster.placement import (
+    alive_nodes,
+    assign,
+    node_addresses,
+    pinned,
+    same_machine_node,
+)
 from vecsearch.cluster.plan import plan_read, unsupported
 from vecsearch.cluster.replica import ShardReplica
 from vecsearch.cluster.routing import ShardKey, ShardRouter, canonical_ids
@@ -77,6 +84,8 @@ class ClusterCollection:
         self._lock = threading.Lock()
         #: Shards re-queried at the full k by the last ranked read (tests, metrics).
         self.last_requeried: list[int] = []
+        #: IP addresses of the recorded nodes (from the record, for nodes Ray forgot).
+        self._recorded_ips: dict[str, str] = {}
 
     # -- creation ----------------------------------------------------------------------------
     @classmethod
@@ -139,8 +148,10 @@ class ClusterCollection:
         """Reopen a cluster collection from its record in ``meta_dir`` (after the driver
         restarted): each replica's actor restarts on its node and opens its directory there.
 
-        A replica whose node is not alive, or that is behind the most advanced replica of
-        its shard, is marked dead: :meth:`recover` rebuilds it (by snapshot: the write log
+        A replica whose recorded node is gone (Ray restarted: node ids are new) restarts on
+        an alive node with the recorded node's IP address, whose disk holds its directory.
+        A replica with no such node, or behind the most advanced replica of its shard, is
+        marked dead: :meth:`recover` rebuilds it (by snapshot: the write log
         does not survive the driver). ``data_dir`` defaults to the recorded one.
         """
         doc = layout.load(meta_dir, name)
@@ -158,11 +169,22 @@ class ClusterCollection:
             meta_dir=meta_dir,
             **options,
         )
-        alive = set(alive_nodes())
+        alive = alive_nodes()
+        addresses = node_addresses()
+        load: Counter[str] = Counter()
+        moved = False
         for sid, slots in enumerate(doc["layout"]):
             handles = []
             for slot, rec in enumerate(slots):
                 node, path = rec["node_id"], rec["path"]
+                if rec.get("node_ip"):
+                    self._recorded_ips[node] = rec["node_ip"]
+                if node not in alive:  # restarted Ray: a node of the same machine has its disk
+                    held = [h.node_id for h in handles]
+                    other = same_machine_node(rec.get("node_ip"), alive, addresses, held, load)
+                    if other is not None:
+                        node, moved = other, True
+                load[node] += 1
                 if node in alive:
                     actor = ShardReplica.options(**pinned(node)).remote(name, path, doc["config"])
                     handles.append(ReplicaHandle(sid, slot, node, path, actor))
@@ -182,6 +204,8 @@ class ClusterCollection:
             for rep in shard.live():
                 if seqs.get(rep.slot, -1) < shard.seq:
                     shard.mark_dead(rep, f"behind: at {seqs.get(rep.slot)} of {shard.seq}")
+        if moved:
+            self._save_layout()
         return self
 
     def _save_layout(self) -> None:
@@ -190,6 +214,7 @@ class ClusterCollection:
             if isinstance(self.data_dir, Mapping)
             else str(self.data_dir)
         )
+        ips = {**self._recorded_ips, **node_addresses()}  # gone nodes keep their record
         layout.save(
             self.meta_dir,
             self.name,
@@ -202,7 +227,10 @@ class ClusterCollection:
                 "write_consistency_factor": self.write_consistency_factor,
                 "data_dir": data_dir,
                 "layout": [
-                    [{"node_id": r.node_id, "path": r.path} for r in s.replicas]
+                    [
+                        {"node_id": r.node_id, "node_ip": ips.get(r.node_id), "path": r.path}
+                        for r in s.replicas
+                    ]
                     for s in self.shards
                 ],
             },
@@ -552,6 +580,11 @@ class ClusterCollection:
     @property
     def point_count(self) -> int:
         return self.count()
+
+    def shard_point_counts(self) -> dict[int, int]:
+        """Points per shard (one live replica of each asked)."""
+        got = self._scatter({s.id: ("count", (None,), {}) for s in self.shards})
+        return {s: int(n) for s, n in sorted(got.items())}
 
     def cluster_info(self) -> dict[str, Any]:
         """Shards, replicas, nodes and states (the facts behind Qdrant's collection cluster

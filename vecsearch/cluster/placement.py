@@ -64,6 +64,30 @@ def pick_node(nodes: Sequence[str], holding_shard: Sequence[str], load: Mapping[
     return min(free, key=lambda n: (load.get(n, 0), n))
 
 
+def node_addresses() -> dict[str, str]:
+    """The IP address of every Ray node the cluster knows of, alive or not."""
+    return {n["NodeID"]: str(n.get("NodeManagerAddress", "")) for n in ray.nodes()}
+
+
+def same_machine_node(
+    ip: str | None,
+    alive: Sequence[str],
+    addresses: Mapping[str, str],
+    holding_shard: Sequence[str],
+    load: Mapping[str, int],
+) -> str | None:
+    """An alive node on machine ``ip`` for a replica whose recorded node is gone (its
+    directory is on that machine's disk): one free of the shard's other replicas if there
+    is one, the least loaded, ties by id; None if no alive node has that address."""
+    if not ip:
+        return None
+    here = [n for n in alive if addresses.get(n) == ip]
+    if not here:
+        return None
+    busy = set(holding_shard)
+    return min(here, key=lambda n: (n in busy, load.get(n, 0), n))
+
+
 def node_load(layout: Sequence[Sequence[str]]) -> Counter[str]:
     """Replicas per node of a layout (``layout[shard][replica]`` = node id)."""
     return Counter(n for shard in layout for n in shard)
