@@ -152,6 +152,14 @@ class Settings(BaseSettings):
             "default limit of 1024"
         ),
     )
+    cluster: str | None = Field(
+        None,
+        description=(
+            "cluster mode: the Ray cluster to serve sharded collections on (an address, or "
+            "'auto': join the local `ray start` cluster, else start a Ray head here); unset: "
+            "single node, ray is never imported (see docs/cluster.md)"
+        ),
+    )
     warmup: bool = Field(True, description="compile the search kernels before /readyz is 200")
     qdrant_version: str = Field(
         QDRANT_API_VERSION, description="Qdrant API version reported by GET /"

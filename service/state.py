@@ -7,6 +7,11 @@ catching up with later writes; the others are opened on first use), and (3) comp
 search kernels. ``/readyz`` is 503 until the loader has finished; requests are served
 meanwhile (a collection is opened on first use if the loader has not reached it).
 
+Cluster mode (setting ``cluster``): the database is a
+:class:`vecsearch.cluster.database.ClusterDatabase` (imported only then), which offers the
+same methods over sharded collections on Ray; the loader reopens them, and builds no demo
+collection and compiles no kernels (the replicas' processes search).
+
 A collection that cannot be opened does not hold readiness back: it is recorded with its
 reason (:attr:`vecsearch.database.Database.failed`), answers 503 with that reason to
 authenticated callers, and ``/readyz`` notes it for them only; an unauthenticated probe sees
@@ -53,7 +58,14 @@ class ServiceState:
     # -- lifecycle -----------------------------------------------------------------------------
     def open(self) -> None:
         """Open the database and start loading collections and compiling kernels."""
-        self.db = Database(self.settings.data_dir, max_open=self.settings.max_open_collections)
+        if self.settings.cluster is not None:
+            # cluster mode: imported here only, so that single-node mode never loads ray
+            from vecsearch.cluster.database import ClusterDatabase
+
+            # the same methods as a Database (what the routes use), not a subclass
+            self.db = ClusterDatabase(self.settings.data_dir, self.settings.cluster)  # type: ignore[assignment]
+        else:
+            self.db = Database(self.settings.data_dir, max_open=self.settings.max_open_collections)
         self._loader = threading.Thread(target=self._load, name="vecsearch-loader", daemon=True)
         self._loader.start()
 
@@ -61,8 +73,12 @@ class ServiceState:
         t0 = time.perf_counter()
         db = self.db
         assert db is not None
+        cluster = self.settings.cluster is not None
         try:
-            if self.settings.demo:
+            if cluster and (self.settings.demo or self.settings.warmup):
+                # the searches run in the replicas' processes, which compile on first use
+                log.info("cluster mode: no demo collection, no kernel warm-up in the service")
+            elif self.settings.demo:
                 from service.demo import ensure_demo_collection
 
                 self.phase = "building the demo collection"
@@ -76,7 +92,7 @@ class ServiceState:
                     db.get_collection(name)
                 except VecsearchError:
                     continue  # recorded in db.failed (and logged) by the database
-            if self.settings.warmup:
+            if self.settings.warmup and not cluster:
                 from service.warmup import needed_index_types, warm_kernels
 
                 self.phase = "compiling kernels"

@@ -255,6 +255,41 @@ def test_only_cluster_mode_imports_ray():
     assert not wrong, "\n".join(wrong)
 
 
+def test_service_reaches_cluster_mode_lazily():
+    """The service imports ``vecsearch.cluster`` only inside functions (the cluster-mode
+    branch of ``service.state``), never at module level, so a single-node service never
+    loads ray."""
+    eager = []
+    for path in layer_files("service"):
+        for node, in_function in _imports(_parse(path)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            if not in_function and any((n or "").startswith("vecsearch.cluster") for n in names):
+                eager.append(f"{path.relative_to(ROOT).as_posix()} imports {names}")
+    assert not eager, "\n".join(eager)
+
+
+def test_single_node_service_never_imports_ray(tmp_path):
+    """A single-node app started (lifespan included) and asked ``/cluster`` leaves ray and
+    the cluster package unloaded."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from service import Settings, create_app\n"
+        f"app = create_app(Settings(data_dir={str(tmp_path / 'd')!r}, warmup=False))\n"
+        "with TestClient(app) as c:\n"
+        "    assert c.get('/cluster').json()['result'] == {'status': 'disabled'}\n"
+        "bad = sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', "
+        "'vecsearch.cluster')))\n"
+        "assert not bad, bad\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_import_circles_inside_a_package(package):
     cycles = find_cycles(import_graph(package))

@@ -4,20 +4,24 @@
 
 vecsearch is one node with one shard per collection, so the cluster answers are those of a
 Qdrant started without distributed mode: ``/cluster`` is ``{"status": "disabled"}`` and a
-collection has one local shard (id 0, ``Active``). The peer id and the telemetry id are
-derived from the data directory, so they are stable across restarts. Optimizations are the
-background index rebuilds of a PATCH (one running entry per vector space being rebuilt);
-finished ones are not remembered (``completed`` is always empty). ``/memory`` follows the
-shape of Qdrant 1.18's docs ("Monitor Collection Memory Usage"; qdrant-client 1.20 has no
-model for it): ``total``, ``vectors``, ``sparse_vectors``, ``payload``, ``payload_index``,
-``other``, each usage ``{disk_bytes, ram_bytes, cached_bytes, expected_cache_bytes}``; see
-:mod:`vecsearch.usage` for what is measured (page-cache residency is not: ``cached_bytes``
-is 0, as Qdrant reports on systems without ``mincore``).
+collection has one local shard (id 0, ``Active``). In cluster mode (setting ``cluster``)
+they describe the Ray cluster instead: peers are Ray nodes (peer ids derived from node ids),
+shards and replicas those of :mod:`vecsearch.cluster`; ``/memory`` is refused there (400).
+The peer id and the telemetry id are derived from the data directory, so they are stable
+across restarts. Optimizations are the background index rebuilds of a PATCH (one running
+entry per vector space being rebuilt); finished ones are not remembered (``completed`` is
+always empty). ``/memory`` follows the shape of Qdrant 1.18's docs ("Monitor Collection
+Memory Usage"; qdrant-client 1.20 has no model for it): ``total``, ``vectors``,
+``sparse_vectors``, ``payload``, ``payload_index``, ``other``, each usage ``{disk_bytes,
+ram_bytes, cached_bytes, expected_cache_bytes}``; see :mod:`vecsearch.usage` for what is
+measured (page-cache residency is not: ``cached_bytes`` is 0, as Qdrant reports on systems
+without ``mincore``).
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -70,9 +74,86 @@ async def telemetry(
     return ok(result, t0)
 
 
+def ray_peer_id(node_id: str) -> int:
+    """Cluster mode: a Ray node's peer id, a stable 63-bit number from its node id (hex)."""
+    return int(node_id[:16], 16) >> 1
+
+
+def _cluster_mode(state: Any) -> bool:
+    return state.settings.cluster is not None
+
+
+def _cluster_status(db: Any) -> dict[str, Any]:
+    """Qdrant's enabled ``ClusterStatus`` from the Ray nodes: every alive node is a peer;
+    Ray has no Raft, so this service's node is reported as the leader of term 1, with
+    nothing pending."""
+    facts = db.cluster_status()
+    me = ray_peer_id(facts["node_id"])
+    return {
+        "status": "enabled",
+        "peer_id": me,
+        "peers": {
+            str(ray_peer_id(n["node_id"])): {"uri": f"ray://{n['address']}"}
+            for n in facts["nodes"]
+            if n["alive"]
+        },
+        "raft_info": {
+            "term": 1,
+            "commit": 0,
+            "pending_operations": 0,
+            "leader": me,
+            "role": "Leader",
+            "is_voter": True,
+        },
+        "consensus_thread_status": {
+            "consensus_thread_status": "working",
+            "last_update": datetime.now(UTC).isoformat(),
+        },
+        "message_send_failures": {},
+    }
+
+
+def _collection_cluster(db: Any, coll: Any) -> dict[str, Any]:
+    """Qdrant's ``CollectionClusterInfo`` of a cluster collection: the replicas on this
+    service's Ray node are local shards (with their shard's point count), the others remote;
+    states as :meth:`vecsearch.cluster.shard.ReplicaHandle.describe` gives them."""
+    me = db.cluster_status()["node_id"]
+    info = coll.cluster_info()
+    counts = coll.shard_point_counts()
+    key_of = {s: k for k, shards in info["shard_keys"].items() for s in shards}
+    local, remote = [], []
+    for shard in info["shards"]:
+        sid = shard["shard_id"]
+        key = {"shard_key": key_of[sid]} if sid in key_of else {}
+        for rep in shard["replicas"]:
+            if rep["peer_id"] == me:
+                local.append(
+                    {"shard_id": sid, **key, "points_count": counts[sid], "state": rep["state"]}
+                )
+            else:
+                remote.append(
+                    {
+                        "shard_id": sid,
+                        **key,
+                        "peer_id": ray_peer_id(rep["peer_id"]),
+                        "state": rep["state"],
+                    }
+                )
+    return {
+        "peer_id": ray_peer_id(me),
+        "shard_count": info["shard_count"],
+        "local_shards": local,
+        "remote_shards": remote,
+        "shard_transfers": [],
+    }
+
+
 @router.get("/cluster", dependencies=[ReadAccess], summary="Cluster status")
-async def cluster_status(t0: Started) -> JSONResponse:
-    """``{"status": "disabled"}``: a single node, as Qdrant without distributed mode."""
+async def cluster_status(state: State, t0: Started) -> JSONResponse:
+    """``{"status": "disabled"}``: a single node, as Qdrant without distributed mode. In
+    cluster mode, the Ray cluster's nodes as peers (see :func:`_cluster_status`)."""
+    if _cluster_mode(state) and state.db is not None:
+        return ok(await run_in_threadpool(_cluster_status, state.db), t0)
     return ok({"status": "disabled"}, t0)
 
 
@@ -82,7 +163,10 @@ async def cluster_status(t0: Started) -> JSONResponse:
     summary="Collection cluster info",
 )
 def collection_cluster(coll: CollectionDep, state: State, t0: Started) -> JSONResponse:
-    """Qdrant's ``CollectionClusterInfo`` of one node holding the collection's one shard."""
+    """Qdrant's ``CollectionClusterInfo`` of one node holding the collection's one shard (in
+    cluster mode: of its shards and replicas, see :func:`_collection_cluster`)."""
+    if _cluster_mode(state):
+        return ok(_collection_cluster(state.db, coll), t0)
     result = {
         "peer_id": peer_id(state),
         "shard_count": 1,

@@ -1,4 +1,5 @@
-"""``vecsearch serve --data-dir DIR [--host] [--port 6333] [--api-key K] [--demo] ...``.
+"""``vecsearch serve --data-dir DIR [--host] [--port 6333] [--api-key K] [--demo]
+[--cluster ADDRESS|auto] ...``.
 
 Runs the HTTP service (Qdrant-compatible REST API). Flags not given fall back to the
 ``VECSEARCH_*`` environment variables, then to the defaults of ``service.settings.Settings``.
@@ -22,6 +23,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "cors_origins": args.cors_origin,
         "max_body_bytes": None if args.max_body_mb is None else args.max_body_mb * 1024 * 1024,
         "log_level": args.log_level,
+        "cluster": args.cluster,
     }
     out = {k: v for k, v in values.items() if v is not None}
     if args.demo:
@@ -69,5 +71,14 @@ def register(sub: Any) -> None:
         help="on first start, build the 'vaswani' demo collection (11,429 MiniLM abstracts)",
     )
     p.add_argument("--no-warmup", action="store_true", help="skip compiling kernels at start")
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help=(
+            "cluster mode (extra 'cluster'): serve sharded, replicated collections on the Ray "
+            "cluster at ADDRESS, or 'auto' (join the local `ray start` cluster, else start a "
+            "Ray head); env VECSEARCH_CLUSTER. See docs/cluster.md"
+        ),
+    )
     p.add_argument("--log-level", help="uvicorn log level (default info)")
     p.set_defaults(func=run)

@@ -1,0 +1,263 @@
+"""Cluster mode's database: the collections of a data directory as cluster collections on a
+Ray cluster, offering the service what :class:`vecsearch.database.Database` offers it
+(list, create, delete, get / loaded collection, lease scope, aliases, point counts,
+failures, close).
+
+Layout on the driver (the machine running ``vecsearch serve --cluster``)::
+
+    DIR/cluster/<name>.cluster.json   a collection's record (:mod:`vecsearch.cluster.layout`)
+    DIR/cluster/aliases.json          aliases (:mod:`vecsearch.aliases`)
+    DIR/cluster-replicas/<name>/shard-<s>/replica-<r>/
+                                      a replica's directory, on the node that holds it (the
+                                      same absolute path on every node)
+
+Collections are created with Qdrant's ``shard_number``, ``replication_factor`` and
+``write_consistency_factor`` from the create body (default 1 each) and reopened from their
+records at start (:meth:`ClusterCollection.open`); a replica found dead or behind at open is
+rebuilt by :meth:`ClusterCollection.recover` when enough nodes are alive (a failure to do so
+is logged, the collection still serves from its live replicas). They stay open while the
+service runs (their actors are the data; there is no pool of open collections to trim).
+
+Not offered (:class:`~vecsearch.cluster.plan.ClusterUnsupportedError`, a 400): snapshots
+of a cluster collection, ``sharding_method: "custom"`` (refused by the configuration
+checks, as in single-node mode: creating shard keys over HTTP is not done). Single-node
+collections under ``DIR/collections`` are not served in cluster mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import re
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from vecsearch.aliases import AliasAction, AliasStore
+from vecsearch.cluster import layout
+from vecsearch.cluster.collection import ClusterCollection
+from vecsearch.cluster.facade import ClusterCollectionFacade
+from vecsearch.cluster.plan import unsupported
+from vecsearch.config_qdrant import parse_create
+from vecsearch.database import check_collection_name
+from vecsearch.errors import (
+    CollectionExistsError,
+    CollectionNotFoundError,
+    CollectionUnavailableError,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+_RECORD = re.compile(r"(.+)\.cluster\.json")
+#: Shorter than single-node names: the record file adds ``.cluster.json`` (13 bytes).
+MAX_NAME = 255 - 13
+
+
+class ClusterDatabase:
+    """Cluster collections recorded under ``path`` (thread-safe).
+
+    ``address``: the Ray cluster to join (``"auto"``: ``ray.init()`` with no address, which
+    joins the local cluster started by ``ray start`` if there is one, else starts a local
+    Ray head for this process). If this process is connected to Ray already (tests), that
+    connection is used and left open at :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike[str], address: str = "auto", **options: Any) -> None:
+        self.path = Path(path).resolve()
+        self.meta_dir = self.path / "cluster"
+        self.replicas_dir = self.path / "cluster-replicas"
+        self.meta_dir.mkdir(parents=True, exist_ok=True)
+        self.address = address
+        self._owns_ray = False
+        if not ray.is_initialized():
+            ray.init(address=None if address == "auto" else address)
+            self._owns_ray = True
+        #: ``ClusterCollection`` options (``timeout``, ``log_size``, ``per_shard_k``).
+        self.options = options
+        self._lock = threading.RLock()
+        self._open: dict[str, ClusterCollectionFacade] = {}
+        self.failed: dict[str, str] = {}
+        self.aliases = AliasStore(self.meta_dir)
+        self.max_name_length = MAX_NAME
+
+    # -- names ---------------------------------------------------------------------------------
+    def list_collections(self) -> list[str]:
+        """Names of the recorded collections, sorted."""
+        names = (_RECORD.fullmatch(p.name) for p in self.meta_dir.iterdir())
+        return sorted(m.group(1) for m in names if m is not None)
+
+    def collection_exists(self, name: str) -> bool:
+        check_collection_name(name)
+        return layout.layout_file(self.meta_dir, name).exists()
+
+    def resolve(self, name: str) -> str:
+        """An alias's target, else ``name``."""
+        check_collection_name(name)
+        return self.aliases.get(name) or name
+
+    # -- create / open / delete ----------------------------------------------------------------
+    def create_collection(self, name: str, body: Mapping[str, Any]) -> ClusterCollectionFacade:
+        """Create a sharded, replicated collection from Qdrant's create body."""
+        check_collection_name(name, max_length=self.max_name_length)
+        cfg = parse_create(body)
+        if "created_at" not in cfg.qdrant:
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            cfg = dataclasses.replace(cfg, qdrant={**cfg.qdrant, "created_at": now})
+        with self._lock:
+            if self.collection_exists(name):
+                raise CollectionExistsError(f"collection {name!r} already exists")
+            if self.aliases.get(name) is not None:
+                raise ValidationError(
+                    "collection_name",
+                    f"Can't create collection with name {name}. "
+                    "Alias with the same name already exists",
+                )
+            cc = ClusterCollection.create(
+                name,
+                cfg,
+                str(self.replicas_dir),
+                shard_number=body.get("shard_number") or 1,
+                replication_factor=body.get("replication_factor") or 1,
+                write_consistency_factor=body.get("write_consistency_factor") or 1,
+                meta_dir=self.meta_dir,
+                **self.options,
+            )
+            coll = ClusterCollectionFacade(cc)
+            self._open[name] = coll
+            self.failed.pop(name, None)
+            return coll
+
+    def get_collection(self, name: str) -> ClusterCollectionFacade:
+        """The collection ``name`` (or aliased ``name``), reopened from its record on first
+        use."""
+        name = self.resolve(name)
+        coll = self._open.get(name)
+        if coll is not None:
+            return coll
+        with self._lock:
+            coll = self._open.get(name)
+            if coll is not None:
+                return coll
+            if not self.collection_exists(name):
+                raise CollectionNotFoundError(f"collection {name!r} does not exist")
+            try:
+                cc = ClusterCollection.open(name, self.meta_dir, **self.options)
+            except Exception as exc:
+                self.failed[name] = reason = self.reason(exc)
+                log.error("cluster collection %s cannot be opened: %s", name, reason)
+                raise CollectionUnavailableError(
+                    f"collection {name!r} cannot be opened: {reason}"
+                ) from exc
+            self._recover(cc)
+            coll = ClusterCollectionFacade(cc)
+            self._open[name] = coll
+            self.failed.pop(name, None)
+            return coll
+
+    @staticmethod
+    def _recover(cc: ClusterCollection) -> None:
+        """Rebuild the replicas found dead or behind at open (logged; never fatal)."""
+        if all(r.state == "live" for s in cc.shards for r in s.replicas):
+            return
+        try:
+            reports = cc.recover()
+            log.info("cluster collection %s: %d replica(s) recovered", cc.name, len(reports))
+        except Exception as exc:  # served from the live replicas meanwhile
+            log.warning("cluster collection %s: recovery failed: %s", cc.name, exc)
+
+    def loaded_collection(self, name: str) -> ClusterCollectionFacade | None:
+        """The collection if it is open (no I/O: the event loop may call it)."""
+        return self._open.get(self.aliases.get(name) or name)
+
+    def lease_scope(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to lease: cluster collections stay open."""
+        return contextlib.nullcontext()
+
+    def delete_collection(self, name: str) -> bool:
+        """Delete a collection: its replicas (on live nodes) and its record."""
+        check_collection_name(name)
+        with self._lock:
+            if not self.collection_exists(name):
+                return False
+            self.aliases.drop_collection(name)
+            coll = self._open.pop(name, None)
+            if coll is None:
+                with contextlib.suppress(Exception):  # a collection that failed to open
+                    coll = ClusterCollectionFacade(
+                        ClusterCollection.open(name, self.meta_dir, **self.options)
+                    )
+            if coll is not None:
+                coll.close(drop=True)
+            layout.layout_file(self.meta_dir, name).unlink(missing_ok=True)
+            self.failed.pop(name, None)
+            return True
+
+    def update_aliases(self, actions: list[AliasAction]) -> None:
+        with self._lock:
+            self.aliases.apply(actions, self.collection_exists)
+
+    # -- reporting -----------------------------------------------------------------------------
+    def point_counts(self) -> dict[str, int]:
+        """Points per open collection (metrics)."""
+        out = {}
+        for name, coll in list(self._open.items()):
+            with contextlib.suppress(Exception):  # a scrape must not fail on a dead shard
+                out[name] = coll.point_count
+        return out
+
+    def reason(self, exc: BaseException) -> str:
+        """``exc`` as a message without the data directory's path."""
+        return str(exc).replace(str(self.path) + os.sep, "").replace(str(self.path), ".")
+
+    def cluster_status(self) -> dict[str, Any]:
+        """The Ray nodes (``node_id``, ``address``, ``alive``) and the driver's node id."""
+        nodes = [
+            {
+                "node_id": n["NodeID"],
+                "address": f"{n.get('NodeManagerAddress')}:{n.get('NodeManagerPort')}",
+                "alive": bool(n.get("Alive")),
+            }
+            for n in ray.nodes()
+        ]
+        return {"node_id": ray.get_runtime_context().get_node_id(), "nodes": nodes}
+
+    # -- snapshots: not in cluster mode --------------------------------------------------------
+    def _no_snapshots(self, *args: Any, **kwargs: Any) -> Any:
+        raise unsupported("snapshot", "snapshots of a cluster collection")
+
+    create_snapshot = list_snapshots = snapshot_path = delete_snapshot = _no_snapshots
+    restore_snapshot = work_dir = publish = _no_snapshots
+
+    @property
+    def snapshots_dir(self) -> Path:
+        raise unsupported("snapshot", "snapshots of a cluster collection")
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> dict[str, str]:
+        """Close every open collection (each replica saves its indexes, the actors end);
+        disconnect from Ray if this object connected. Returns failures (name -> reason)."""
+        failures: dict[str, str] = {}
+        with self._lock:
+            for name, coll in list(self._open.items()):
+                try:
+                    coll.close()
+                except Exception as exc:
+                    failures[name] = self.reason(exc)
+                    log.error("cluster collection %s: close failed: %s", name, exc)
+            self._open.clear()
+            if self._owns_ray:
+                ray.shutdown()
+                self._owns_ray = False
+        return failures
+
+    def __enter__(self) -> ClusterDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
