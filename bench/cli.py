@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rel.add_argument("relevance_args", nargs=argparse.REMAINDER)
 
+    clu = sub.add_parser(
+        "cluster",
+        help="cluster mode vs one node: recall, latency, projection (bench/cluster_bench.py)",
+        add_help=False,
+    )
+    clu.add_argument("cluster_args", nargs=argparse.REMAINDER)
+
     first = sub.add_parser(
         "first-start",
         help="seconds to /readyz on a fresh clone, cold vs warm kernel cache (first_start.py)",
@@ -156,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.relevance_eval import main as relevance_main
 
         return relevance_main(args_list[1:])
+    if args_list[:1] == ["cluster"]:
+        from bench.cluster_bench import main as cluster_main
+
+        return cluster_main(args_list[1:])
     if args_list[:1] == ["first-start"]:
         from bench.first_start import main as first_start_main
 
