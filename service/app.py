@@ -50,9 +50,13 @@ with a message that names the offending field (and a stable `code`, a vecsearch 
 "qdrant/bm25"}` in upserts and queries, and `rrf` / `dbsf` fusion of dense and sparse
 prefetches.
 
-**Not supported yet** (400 naming the field): sharding, other query kinds (recommend,
-discover, context, order_by, formula, sample, mmr), `lookup_from`,
-`order_by` in scroll, remote snapshot locations. `on_disk`, `quantization_config` and the
+**Cluster mode** (`vecsearch serve --cluster ADDRESS|auto`): `shard_number`,
+`replication_factor` and `write_consistency_factor` split a collection over a Ray cluster
+(see docs/cluster.md; features that cannot be merged across shards are a 400 there); in
+single-node mode they are echoed and a collection is one shard.
+
+**Not supported yet** (400 naming the field): `formula` and `relevance_feedback` queries.
+`on_disk`, `quantization_config` and the
 memory settings of a vector space are stored and echoed, not acted on. Writes are durable and
 visible when acknowledged (`wait` is accepted and changes nothing).
 
