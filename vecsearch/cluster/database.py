@@ -31,6 +31,7 @@ import dataclasses
 import logging
 import os
 import re
+import signal
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -60,6 +61,17 @@ _RECORD = re.compile(r"(.+)\.cluster\.json")
 MAX_NAME = 255 - 13
 
 
+def _init_ray(address: str | None) -> None:
+    """``ray.init``, keeping the process's SIGTERM handler: Ray replaces it with one that
+    exits at once, which would skip the server's graceful shutdown (replicas closed, their
+    indexes saved, the Ray head stopped)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    ray.init(address=address)
+    if main and previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class ClusterDatabase:
     """Cluster collections recorded under ``path`` (thread-safe).
 
@@ -76,7 +88,7 @@ class ClusterDatabase:
         self.address = address
         self._owns_ray = False
         if not ray.is_initialized():
-            ray.init(address=None if address == "auto" else address)
+            _init_ray(None if address == "auto" else address)
             self._owns_ray = True
         #: ``ClusterCollection`` options (``timeout``, ``log_size``, ``per_shard_k``).
         self.options = options
