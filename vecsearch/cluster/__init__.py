@@ -2,8 +2,9 @@
 
 Optional (extra ``cluster``: ``ray``). Importing ``vecsearch`` or this package never imports
 ray; only :mod:`~vecsearch.cluster.placement`, :mod:`~vecsearch.cluster.replica`,
-:mod:`~vecsearch.cluster.shard`, :mod:`~vecsearch.cluster.catchup` and
-:mod:`~vecsearch.cluster.collection` do (``tests/test_layering.py`` checks both).
+:mod:`~vecsearch.cluster.shard`, :mod:`~vecsearch.cluster.catchup`,
+:mod:`~vecsearch.cluster.collection` and the service's :mod:`~vecsearch.cluster.facade` and
+:mod:`~vecsearch.cluster.database` do (``tests/test_layering.py`` checks both).
 
 Design. A cluster collection (:class:`vecsearch.cluster.collection.ClusterCollection`) is
 ``shard_number`` shards times ``replication_factor`` replicas. Each replica is today's
@@ -33,8 +34,13 @@ only cluster-specific step of a read.
   records the configuration and where every replica lives; after a driver restart the
   actors restart on their nodes and open their directories; the write log does not survive,
   so a replica behind its shard's most advanced one is caught up by snapshot. Node ids are
-  Ray's: after a whole Ray cluster restarts, every recorded node is gone and ``recover()``
-  rebuilds all replicas elsewhere from nothing (a stable node naming is not done).
+  Ray's: after a whole Ray cluster restarts (new ids), a replica restarts on an alive node
+  with its recorded node's IP address, whose disk holds its directory; one whose machine is
+  gone is dead until ``recover()`` rebuilds it from a live replica.
+* Service (:mod:`~vecsearch.cluster.database`, :mod:`~vecsearch.cluster.facade`):
+  ``vecsearch serve --cluster ADDRESS|auto`` serves these collections over the same
+  Qdrant-compatible API (see docs/cluster.md); the facade refuses, as a 400, every
+  single-node feature listed below as not done.
 
 Works (tests/cluster, a real 3-node ``ray.cluster_utils.Cluster``): create over 1..n shards
 and replicas; upsert, upsert_batch, update_vectors, delete, delete_vectors, the payload
@@ -49,19 +55,25 @@ stopped) costing a read one timeout, then failing over; closing and reopening.
 Also tested against a single node: Dot, multi-vector (MaxSim) and sparse queries, queries
 by point id, every write kind, custom shard keys.
 
-Not done yet: the service wiring (``vecsearch serve --cluster``, ``GET /cluster``,
-``/collections/{c}/cluster`` and its move/replicate/drop operations); prefetch/fusion, mmr,
-formulas, order_by (query and scroll), groups, facets, ``lookup_from`` and
-recommend/discover/context across shards (refused with
-:class:`~vecsearch.cluster.plan.ClusterUnsupportedError`); a by-id write naming a missing
-point is refused before any shard writes, but a point deleted concurrently can still make one
-shard refuse while the others apply (a single node refuses all); a
-write whose acknowledgement failed has an unknown outcome (it stays in the log and may be
-applied by catch-up); snapshots travel whole through the object store (no chunking); the
-distributed bulk build; the recall/latency/failover measures (``python -m bench cluster``).
-A hit's ``version`` is the sequence number of the point's last write on its shard's replica
-(each replica's own store), not a cluster-wide number; a write's ``operation_id`` is the
-highest cluster sequence number among the shards it touched.
-With ANN indexes the optimistic k equals the full-k merge only when a shard's top-k' is the
-prefix of its top-k (true for exact search).
-"""
+Service (tests/cluster/test_service.py, a real uvicorn server and qdrant-client): create
+with ``shard_number`` / ``replication_factor`` / ``write_consistency_factor``, upserts,
+exact search equal to a single node, ``GET /cluster`` and ``/collections/{c}/cluster`` in
+Qdrant's shapes, refusals as 400s, reopening after a server restart.
+
+Not done yet: ``POST /collections/{c}/cluster`` (move/replicate/drop replicas) and recovery
+on demand over HTTP (dead replicas are rebuilt when the service reopens a collection);
+prefetch/fusion, mmr, formulas, order_by (query and scroll), groups, facets, distance
+matrices, ``lookup_from`` and recommend/discover/context across shards (refused with
+:class:`~vecsearch.cluster.plan.ClusterUnsupportedError`); over HTTP also atomic batch
+updates, collection PATCH, relevance calibration, snapshots, ``/memory``, ``shard_key`` and
+``sharding_method: "custom"`` (the engine's shard keys have no HTTP endpoint to create
+them); a by-id write naming a missing point is refused before any shard writes, but a point
+deleted concurrently can still make one shard refuse while the others apply (a single node
+refuses all); a write whose acknowledgement failed has an unknown outcome (it stays in the
+log and may be applied by catch-up); snapshots travel whole through the object store (no
+chunking); the distributed bulk build; the recall/latency/failover measures (``python -m
+bench cluster``). A hit's ``version`` is the sequence number of the point's last write on
+its shard's replica (each replica's own store), not a cluster-wide number; a write's
+``operation_id`` is the highest cluster sequence number among the shards it touched. With
+ANN indexes the optimistic k equals the full-k merge only when a shard's top-k' is the
+prefix of its top-k (true for exact search)."""
