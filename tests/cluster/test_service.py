@@ -150,10 +150,45 @@ def test_refused_features_are_400s(served, glove):
         ("GET", "/memory", None),
         ("POST", "/points/query/groups", {"query": q, "group_by": "g"}),
         ("POST", "/points/recommend", {"positive": [1], "limit": 3}),
+        ("POST", "/points/batch", {"operations": [{"delete": {"points": [1]}}]}),
+        ("PATCH", "", {"optimizers_config": {"indexing_threshold": 1000}}),
+        ("POST", "/points/scroll", {"order_by": "g"}),
     ]:
         r = httpx.request(method, url + path, json=body, timeout=30)
         assert r.status_code == 400, (path, r.text)
         assert "not supported" in r.json()["status"]["error"], (path, r.text)
+
+
+def test_aliases_scroll_payload_writes_and_metrics(served):
+    state, _ = served
+    client = state["client"]
+    client.update_collection_aliases(
+        change_aliases_operations=[
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=NAME, alias_name="g50")
+            )
+        ]
+    )
+    assert client.count("g50").count == 3000
+    page, nxt = client.scroll("g50", limit=7, offset=100)
+    assert [p.id for p in page] == list(range(100, 107)) and nxt == 107
+    client.set_payload(NAME, payload={"tag": "x"}, points=[1, 2000, 2999])
+    tagged = models.Filter(
+        must=[models.FieldCondition(key="tag", match=models.MatchValue(value="x"))]
+    )
+    assert client.count(NAME, count_filter=tagged).count == 3
+    client.delete_payload(NAME, keys=["tag"], points=[1, 2000, 2999])
+    assert client.count(NAME, count_filter=tagged).count == 0
+    client.update_collection_aliases(
+        change_aliases_operations=[
+            models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name="g50"))
+        ]
+    )
+    assert client.get_aliases().aliases == []
+    metrics = httpx.get(state["srv"].url + "/metrics", timeout=30).text
+    assert f'collection="{NAME}"' in metrics and "3000" in metrics
+    opt = httpx.get(state["srv"].url + f"/collections/{NAME}/optimizations", timeout=30)
+    assert opt.status_code == 200 and opt.json()["result"]["running"] == []
 
 
 def test_restart_reopens_the_collection(served, glove, ray_cluster):
