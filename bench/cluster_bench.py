@@ -3,6 +3,7 @@ collections on a real local Ray cluster, and a stated projection to real machine
 
     python -m bench cluster [--datasets glove-50-angular,fashion-mnist-784-euclidean]
                             [--n 0] [--queries 1000] [--shards 1,2,4] [--nodes 2] [--ef 64]
+    python -m bench cluster --failover ...   (bench/cluster_failover.py)
 
 For each dataset, in one process run:
 
@@ -250,6 +251,11 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(argv or [])
+    if "--failover" in argv:  # the failover study (bench/cluster_failover.py)
+        from bench.cluster_failover import main as failover_main
+
+        return failover_main([a for a in argv if a != "--failover"])
     p = argparse.ArgumentParser(prog="python -m bench cluster", description=__doc__)
     p.add_argument("--datasets", default="glove-50-angular,fashion-mnist-784-euclidean")
     p.add_argument("--n", type=int, default=0, help="first N train rows (0: all)")
