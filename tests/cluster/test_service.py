@@ -191,9 +191,32 @@ def test_aliases_scroll_payload_writes_and_metrics(served):
     assert opt.status_code == 200 and opt.json()["result"]["running"] == []
 
 
+def test_a_killed_replica_shows_dead_and_reads_fail_over(served, glove):
+    """One replica's process killed (reads only afterwards: with write_consistency_factor 2
+    its shard cannot acknowledge writes until it is back): searches still answer as one node
+    does, and the collection's cluster info says which replica is dead."""
+    import ray
+
+    state, single = served
+    facade = state["srv"].server.config.app.state.service.db.loaded_collection(NAME)
+    victim = facade.cc.shards[0].replicas[0]
+    ray.kill(victim.actor, no_restart=True)
+    client = state["client"]
+    for q in glove[1][10:14]:  # round robin over replicas: some reads meet the dead one
+        got = client.query_points(
+            NAME, query=q.tolist(), limit=10, search_params=models.SearchParams(exact=True)
+        ).points
+        _same(got, single.search(q, limit=10, params={"exact": True}))
+        assert client.count(NAME).count == 3000
+    cl = client.collection_cluster_info(NAME)
+    shards = [(s.shard_id, str(s.state)) for s in (*cl.local_shards, *cl.remote_shards)]
+    assert sorted(shards) == [(0, "Active"), (0, "Dead"), (1, "Active"), (1, "Active")]
+
+
 def test_restart_reopens_the_collection(served, glove, ray_cluster):
     state, single = served
     state["srv"].stop()  # closes the replicas (their actors end)
+    # the replica killed above reopens too: it missed no write
     state["srv"] = srv = _server(state["base"] / "data", ray_cluster.address)
     client = state["client"] = QdrantClient(url=srv.url, timeout=60)
     assert [c.name for c in client.get_collections().collections] == [NAME]
