@@ -52,6 +52,34 @@ CHUNK = 5_000
 NODE = {"num_cpus": 1, "object_store_memory": 300 * 2**20}
 
 
+def start_local_cluster(
+    nodes: int, node: dict[str, Any], system: dict[str, Any] | None = None
+) -> Any:
+    """A ``ray.cluster_utils.Cluster`` of ``nodes`` raylets on this machine (a head with
+    ``system`` config and ``nodes - 1`` more), this process connected to it. Call
+    :func:`stop_local_cluster` at the end."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    head = {**node, "include_dashboard": False}
+    if system:
+        head["_system_config"] = system
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    for _ in range(nodes - 1):
+        cluster.add_node(**node)
+    ray.init(address=cluster.address, log_to_driver=False)
+    cluster.wait_for_nodes()
+    return cluster
+
+
+def stop_local_cluster(cluster: Any) -> None:
+    """Disconnect and stop a cluster from :func:`start_local_cluster`."""
+    import ray
+
+    ray.shutdown()
+    cluster.shutdown()
+
+
 def _body(dim: int, distance: str) -> dict[str, Any]:
     return {
         "vectors": {"size": dim, "distance": distance},
@@ -267,13 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.shards = [int(s) for s in args.shards.split(",")]
     import ray
-    from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
-    for _ in range(args.nodes - 1):
-        cluster.add_node(**NODE)
-    ray.init(address=cluster.address, log_to_driver=False)
-    cluster.wait_for_nodes()
+    cluster = start_local_cluster(args.nodes, NODE)
     res: dict[str, Any] = {
         "command": " ".join(["python -m bench cluster", *(argv or [])]),
         "machine": machine(),
@@ -287,8 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.datasets.split(","):
                 res["datasets"].append(run_dataset(name, args, Path(tmp)))
     finally:
-        ray.shutdown()
-        cluster.shutdown()
+        stop_local_cluster(cluster)
     for d in res["datasets"]:
         one = {**res, "datasets": [d]}
         paths = result_paths("cluster", d["dataset"], K, root=args.results_dir)

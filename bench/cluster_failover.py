@@ -64,22 +64,15 @@ def _pct(a: list[float]) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import ray
-    from ray.cluster_utils import Cluster
 
+    from bench.cluster_bench import start_local_cluster, stop_local_cluster
     from vecsearch.cluster.collection import ClusterCollection
     from vecsearch.datasets import load_dataset
 
     ds = load_dataset("glove-50-angular")
     x = np.ascontiguousarray(ds.train, dtype=np.float32)
     qs = np.ascontiguousarray(ds.test[:1000], dtype=np.float32)
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={**NODE, "include_dashboard": False, "_system_config": SYSTEM},
-    )
-    for _ in range(2):
-        cluster.add_node(**NODE)
-    ray.init(address=cluster.address, log_to_driver=False)
-    cluster.wait_for_nodes()
+    cluster = start_local_cluster(3, NODE, SYSTEM)
     phase = [0]
     stats = {p: {"read": [], "write": [], "read_err": 0, "write_err": 0} for p in PHASES}
     errors: list[str] = []
@@ -172,8 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             out["replicas_agree"] = all(len(set(c)) == 1 for c in counts)
             cc.close(drop=True)
     finally:
-        ray.shutdown()
-        cluster.shutdown()
+        stop_local_cluster(cluster)
     out["phases"] = {
         p: {
             "reads": _pct(st["read"]),
