@@ -13,9 +13,12 @@ Layout on the driver (the machine running ``vecsearch serve --cluster``)::
 
 Collections are created with Qdrant's ``shard_number``, ``replication_factor`` and
 ``write_consistency_factor`` from the create body (default 1 each) and reopened from their
-records at start (:meth:`ClusterCollection.open`); a replica found dead or behind at open is
-rebuilt by :meth:`ClusterCollection.recover` when enough nodes are alive (a failure to do so
-is logged, the collection still serves from its live replicas). They stay open while the
+records at start (:meth:`ClusterCollection.open`). A replica found dead or behind at open,
+or found dead later (a background thread looks every :attr:`ClusterDatabase.RECOVER_EVERY`
+seconds), is rebuilt by :meth:`ClusterCollection.recover` when a node free of its shard is
+alive (a failure is logged and retried; the shard serves from its live replicas meanwhile;
+with ``write_consistency_factor`` equal to ``replication_factor`` its writes answer 503
+until then). They stay open while the
 service runs (their actors are the data; there is no pool of open collections to trim).
 
 Not offered (:class:`~vecsearch.cluster.plan.ClusterUnsupportedError`, a 400): snapshots
@@ -80,6 +83,9 @@ class ClusterDatabase:
     Ray head for this process). If this process is connected to Ray already (tests), that
     connection is used and left open at :meth:`close`."""
 
+    #: Seconds between checks for dead replicas to rebuild (0: only when a collection opens).
+    RECOVER_EVERY = 5.0
+
     def __init__(self, path: str | os.PathLike[str], address: str = "auto", **options: Any) -> None:
         self.path = Path(path).resolve()
         self.meta_dir = self.path / "cluster"
@@ -97,6 +103,23 @@ class ClusterDatabase:
         self.failed: dict[str, str] = {}
         self.aliases = AliasStore(self.meta_dir)
         self.max_name_length = MAX_NAME
+        self._recover_failed: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        if self.RECOVER_EVERY > 0:
+            self._watcher = threading.Thread(
+                target=self._watch, name="vecsearch-cluster-recover", daemon=True
+            )
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        """Rebuild dead replicas of the open collections, every :attr:`RECOVER_EVERY` s."""
+        while not self._stop.wait(self.RECOVER_EVERY):
+            for coll in list(self._open.values()):
+                if self._stop.is_set():
+                    return
+                if not coll.closed:
+                    self._recover(coll.cc)
 
     # -- names ---------------------------------------------------------------------------------
     def list_collections(self) -> list[str]:
@@ -172,16 +195,19 @@ class ClusterDatabase:
             self.failed.pop(name, None)
             return coll
 
-    @staticmethod
-    def _recover(cc: ClusterCollection) -> None:
-        """Rebuild the replicas found dead or behind at open (logged; never fatal)."""
+    def _recover(self, cc: ClusterCollection) -> None:
+        """Rebuild the dead replicas of ``cc`` (logged, a repeated failure once; never
+        fatal)."""
         if all(r.state == "live" for s in cc.shards for r in s.replicas):
             return
         try:
             reports = cc.recover()
+            self._recover_failed.pop(cc.name, None)
             log.info("cluster collection %s: %d replica(s) recovered", cc.name, len(reports))
         except Exception as exc:  # served from the live replicas meanwhile
-            log.warning("cluster collection %s: recovery failed: %s", cc.name, exc)
+            if self._recover_failed.get(cc.name) != str(exc):
+                log.warning("cluster collection %s: recovery failed: %s", cc.name, exc)
+            self._recover_failed[cc.name] = str(exc)
 
     def loaded_collection(self, name: str) -> ClusterCollectionFacade | None:
         """The collection if it is open (no I/O: the event loop may call it)."""
@@ -255,6 +281,9 @@ class ClusterDatabase:
         """Close every open collection (each replica saves its indexes, the actors end);
         disconnect from Ray if this object connected. Returns failures (name -> reason)."""
         failures: dict[str, str] = {}
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(600)  # a recovery in progress ends within its timeouts
         with self._lock:
             for name, coll in list(self._open.items()):
                 try:
