@@ -61,7 +61,7 @@ exact search equal to a single node, ``GET /cluster`` and ``/collections/{c}/clu
 Qdrant's shapes, refusals as 400s, reopening after a server restart.
 
 Not done yet: ``POST /collections/{c}/cluster`` (move/replicate/drop replicas) and recovery
-on demand over HTTP (dead replicas are rebuilt when the service reopens a collection);
+on demand over HTTP (the service rebuilds dead replicas itself: at open and every 5 s);
 prefetch/fusion, mmr, formulas, order_by (query and scroll), groups, facets, distance
 matrices, ``lookup_from`` and recommend/discover/context across shards (refused with
 :class:`~vecsearch.cluster.plan.ClusterUnsupportedError`); over HTTP also atomic batch
