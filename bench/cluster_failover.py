@@ -65,7 +65,7 @@ def _pct(a: list[float]) -> dict[str, float]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import ray
 
-    from bench.cluster_bench import start_local_cluster, stop_local_cluster
+    from bench.ray_local import start_local_cluster, stop_local_cluster
     from vecsearch.cluster.collection import ClusterCollection
     from vecsearch.datasets import load_dataset
 
