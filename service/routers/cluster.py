@@ -1,6 +1,8 @@
 """What a single-node Qdrant answers about itself: ``GET /telemetry``, ``GET /cluster``,
 ``GET /collections/{name}/cluster``, ``GET /collections/{name}/optimizations`` and
-``GET /collections/{name}/memory``.
+``GET /collections/{name}/memory``; and, in cluster mode only, Qdrant's shard operations
+``POST /collections/{name}/cluster`` (``replicate_shard``, ``move_shard``,
+``drop_replica``; see :mod:`vecsearch.cluster.operations`).
 
 vecsearch is one node with one shard per collection, so the cluster answers are those of a
 Qdrant started without distributed mode: ``/cluster`` is ``{"status": "disabled"}`` and a
@@ -24,13 +26,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import DB, CollectionDep, Started, State, Timeout
 from service.responses import ok
-from service.security import ReadAccess
+from service.security import ReadAccess, WriteAccess
 from vecsearch.errors import ValidationError
 from vecsearch.usage import collection_usage
 
@@ -175,6 +177,102 @@ def collection_cluster(coll: CollectionDep, state: State, t0: Started) -> JSONRe
         "shard_transfers": [],
     }
     return ok(result, t0)
+
+
+#: Qdrant's operations of ``POST /collections/{c}/cluster`` served in cluster mode, with
+#: their peer fields (required ones first) as the engine's node arguments.
+SHARD_OPERATIONS = {
+    "replicate_shard": ("to_peer_id", "from_peer_id"),
+    "move_shard": ("from_peer_id", "to_peer_id"),
+    "drop_replica": ("peer_id",),
+}
+#: Qdrant's other operations of that route (refused: not done in cluster mode).
+OTHER_OPERATIONS = (
+    "abort_transfer",
+    "create_sharding_key",
+    "drop_sharding_key",
+    "restart_transfer",
+    "start_resharding",
+    "abort_resharding",
+    "replicate_points",
+)
+
+
+def _node_of(db: Any, peer: Any, field: str, required: bool) -> str | None:
+    """The Ray node id behind a peer id of ``GET /cluster`` (alive or not)."""
+    if peer is None:
+        if required:
+            raise ValidationError(field, "required")
+        return None
+    if not isinstance(peer, int) or isinstance(peer, bool):
+        raise ValidationError(field, f"expected a peer id (an integer), got {peer!r}")
+    for n in db.cluster_status()["nodes"]:
+        if ray_peer_id(n["node_id"]) == peer:
+            return str(n["node_id"])
+    raise ValidationError(field, f"unknown peer {peer} (GET /cluster lists the peers)")
+
+
+def _shard_operation(db: Any, coll: Any, body: Any) -> None:
+    """Check one operation of ``body`` and run it on the cluster collection (blocking)."""
+    ops = [k for k in body if k in SHARD_OPERATIONS or k in OTHER_OPERATIONS]
+    if len(ops) != 1 or len(body) != 1:
+        raise ValidationError(
+            "operation", f"expected exactly one of {', '.join(SHARD_OPERATIONS)}; got {list(body)}"
+        )
+    op = ops[0]
+    if op in OTHER_OPERATIONS:
+        raise ValidationError(op, "not supported in cluster mode yet")
+    args = body[op]
+    if not isinstance(args, dict):
+        raise ValidationError(op, "expected an object")
+    fields = SHARD_OPERATIONS[op]
+    extra = set(args) - {"shard_id", *fields, "method", "shard_key"}
+    if extra:
+        raise ValidationError(f"{op}.{sorted(extra)[0]}", "unknown field")
+    if args.get("shard_key") is not None:
+        raise ValidationError(f"{op}.shard_key", "not supported in cluster mode yet")
+    shard = args.get("shard_id")
+    if not isinstance(shard, int) or isinstance(shard, bool):
+        raise ValidationError(f"{op}.shard_id", f"expected a shard id (an integer), got {shard!r}")
+    # Qdrant requires both peers of replicate_shard; here from_peer_id is optional
+    nodes = [
+        _node_of(db, args.get(f), f"{op}.{f}", required=not (op == "replicate_shard" and i))
+        for i, f in enumerate(fields)
+    ]
+    try:
+        if op == "replicate_shard":
+            coll.replicate_shard(shard, nodes[0], nodes[1])
+        elif op == "move_shard":
+            coll.move_shard(shard, nodes[0], nodes[1])
+        else:
+            coll.drop_replica(shard, nodes[0])
+    except ValidationError as exc:  # name the field as the body does: move_shard.to_peer_id
+        if exc.field and not exc.field.startswith(op):
+            raise ValidationError(f"{op}.{exc.field}", exc.reason) from exc
+        raise
+
+
+@router.post(
+    "/collections/{collection_name}/cluster",
+    dependencies=[WriteAccess],
+    summary="Move, replicate or drop shard replicas (cluster mode)",
+)
+async def update_collection_cluster(
+    coll: CollectionDep,
+    state: State,
+    t0: Started,
+    body: Annotated[dict[str, Any], Body()],
+    timeout: Timeout = None,
+) -> JSONResponse:
+    """Qdrant's ``replicate_shard``, ``move_shard`` and ``drop_replica`` (peer ids as ``GET
+    /cluster`` reports them); answers once the operation is done (a new replica caught up,
+    a dropped one removed). Single-node mode: 400, there is one shard on one node."""
+    if not _cluster_mode(state):
+        raise ValidationError(
+            "operation", "shard operations need cluster mode (vecsearch serve --cluster)"
+        )
+    await run_in_threadpool(_shard_operation, state.db, coll, body)
+    return ok(True, t0)
 
 
 def _segment(coll: Any, points: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import ray
@@ -63,13 +63,35 @@ def _replace(cc: ClusterCollection, shard: Shard, old: ReplicaHandle) -> Replica
 def catch_up(cc: ClusterCollection, shard: Shard, old: ReplicaHandle) -> dict[str, Any]:
     """Replace dead replica ``old`` of ``shard`` and catch the new one up; returns what was
     done (node, method, sequence numbers, seconds)."""
-    t0 = time.monotonic()
     new = _replace(cc, shard, old)
+
+    def install() -> None:
+        shard.replicas = [new if r is old else r for r in shard.replicas]
+
+    return fill(cc, shard, new, install, report_slot=old.slot)
+
+
+def fill(
+    cc: ClusterCollection,
+    shard: Shard,
+    new: ReplicaHandle,
+    install: Callable[[], None],
+    *,
+    report_slot: int,
+    source_node: str | None = None,
+    snapshot_first: bool = False,
+) -> dict[str, Any]:
+    """Catch replica ``new`` (started, not in ``shard.replicas``) up to the shard's head and
+    make it live: ``install()`` runs under the shard's lock after the last replay and puts
+    it among the shard's replicas. Snapshots come from the live replica on
+    ``source_node`` if there is one, else from any live replica; ``snapshot_first``: start
+    from a snapshot even if the log reaches back (a brand-new replica)."""
+    t0 = time.monotonic()
     timeout = cc.catchup_timeout
     seq = ray.get(new.actor.applied_seq.remote(), timeout=timeout)
     report: dict[str, Any] = {
         "shard": shard.id,
-        "replica": old.slot,
+        "replica": report_slot,
         "node_id": new.node_id,
         "from_seq": seq,
         "method": "log",
@@ -78,14 +100,18 @@ def catch_up(cc: ClusterCollection, shard: Shard, old: ReplicaHandle) -> dict[st
     }
 
     def snapshot() -> int:
-        source = next(iter(shard.live()), None)
+        live = shard.live()
+        source = next((r for r in live if r.node_id == source_node), None) or next(iter(live), None)
         if source is None:
             raise ShardUnavailableError(f"shard {shard.id}: no live replica to copy from")
         data, checksum, at = ray.get(source.actor.snapshot.remote(), timeout=timeout)
         report["method"] = "snapshot"
+        report["source_node_id"] = source.node_id
         report["snapshots"] += 1
         return ray.get(new.actor.restore.remote(data, checksum, at), timeout=timeout)
 
+    if snapshot_first:
+        seq = snapshot()
     for _ in range(ROUNDS):
         with shard.lock:
             entries = shard.log_after(seq)
@@ -104,7 +130,7 @@ def catch_up(cc: ClusterCollection, shard: Shard, old: ReplicaHandle) -> dict[st
                 seq = ray.get(new.actor.apply_many.remote(entries), timeout=timeout)
                 report["replayed"] += len(entries)
                 new.state = "live"
-                shard.replicas = [new if r is old else r for r in shard.replicas]
+                install()
                 break
         seq = snapshot()  # the log moved past us while we waited for the lock
     report.update(to_seq=seq, seconds=round(time.monotonic() - t0, 3))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from vecsearch.cluster import catchup, layout
+from vecsearch.cluster import catchup, layout, operations
 from vecsearch.cluster.merge import merge_hits, merge_scroll, optimistic_k, shards_to_requery
 from vecsearch.cluster.placement import (
     alive_nodes,
@@ -175,8 +175,9 @@ class ClusterCollection:
         moved = False
         for sid, slots in enumerate(doc["layout"]):
             handles = []
-            for slot, rec in enumerate(slots):
+            for i, rec in enumerate(slots):
                 node, path = rec["node_id"], rec["path"]
+                slot = int(rec.get("slot", i))  # shard operations leave gaps
                 if rec.get("node_ip"):
                     self._recorded_ips[node] = rec["node_ip"]
                 if node not in alive:  # restarted Ray: a node of the same machine has its disk
@@ -228,7 +229,12 @@ class ClusterCollection:
                 "data_dir": data_dir,
                 "layout": [
                     [
-                        {"node_id": r.node_id, "node_ip": ips.get(r.node_id), "path": r.path}
+                        {
+                            "node_id": r.node_id,
+                            "node_ip": ips.get(r.node_id),
+                            "path": r.path,
+                            "slot": r.slot,
+                        }
                         for r in s.replicas
                     ]
                     for s in self.shards
@@ -632,6 +638,35 @@ class ClusterCollection:
             if reports:
                 self._save_layout()
             return reports
+
+    # -- shard operations (:mod:`vecsearch.cluster.operations`) -------------------------------
+    def replicate_shard(
+        self, shard: int, to_node: str, from_node: str | None = None
+    ) -> dict[str, Any]:
+        """Add a replica of ``shard`` on Ray node ``to_node``, built by snapshot (of the
+        replica on ``from_node`` if it is live) plus the write log after it; it serves
+        reads once caught up. Returns the catch-up report; the record is rewritten."""
+        with self._lock:
+            report = operations.replicate(self, shard, to_node, from_node)
+            self._save_layout()
+            return report
+
+    def drop_replica(self, shard: int, node: str) -> None:
+        """Remove the replica of ``shard`` on ``node`` (actor closed, directory removed);
+        refused if fewer live replicas than ``write_consistency_factor`` (or none) would
+        remain."""
+        with self._lock:
+            operations.drop(self, shard, node)
+            self._save_layout()
+
+    def move_shard(self, shard: int, from_node: str, to_node: str) -> dict[str, Any]:
+        """Move the replica of ``shard`` on ``from_node`` to ``to_node`` (replicate, then
+        drop)."""
+        with self._lock:
+            try:
+                return operations.move(self, shard, from_node, to_node)
+            finally:
+                self._save_layout()  # a failed drop still leaves the new replica recorded
 
     def drain(self, timeout: float = 30.0) -> None:
         """Wait for the replies of writes acknowledged before every replica answered."""

@@ -191,6 +191,15 @@ class ClusterCollectionFacade:
     def shard_point_counts(self) -> dict[int, int]:
         return self.cc.shard_point_counts()
 
+    def replicate_shard(self, shard: int, to_node: str, from_node: str | None = None) -> Any:
+        return self.cc.replicate_shard(shard, to_node, from_node)
+
+    def move_shard(self, shard: int, from_node: str, to_node: str) -> Any:
+        return self.cc.move_shard(shard, from_node, to_node)
+
+    def drop_replica(self, shard: int, node: str) -> None:
+        self.cc.drop_replica(shard, node)
+
     def relevance_info(self) -> dict[str, Any]:
         raise unsupported("relevance", "relevance calibration")
 
