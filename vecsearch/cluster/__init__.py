@@ -3,8 +3,9 @@
 Optional (extra ``cluster``: ``ray``). Importing ``vecsearch`` or this package never imports
 ray; only :mod:`~vecsearch.cluster.placement`, :mod:`~vecsearch.cluster.replica`,
 :mod:`~vecsearch.cluster.shard`, :mod:`~vecsearch.cluster.catchup`,
-:mod:`~vecsearch.cluster.collection` and the service's :mod:`~vecsearch.cluster.facade` and
-:mod:`~vecsearch.cluster.database` do (``tests/test_layering.py`` checks both).
+:mod:`~vecsearch.cluster.operations`, :mod:`~vecsearch.cluster.collection` and the
+service's :mod:`~vecsearch.cluster.facade` and :mod:`~vecsearch.cluster.database` do
+(``tests/test_layering.py`` checks both).
 
 Design. A cluster collection (:class:`vecsearch.cluster.collection.ClusterCollection`) is
 ``shard_number`` shards times ``replication_factor`` replicas. Each replica is today's
@@ -60,7 +61,15 @@ with ``shard_number`` / ``replication_factor`` / ``write_consistency_factor``, u
 exact search equal to a single node, ``GET /cluster`` and ``/collections/{c}/cluster`` in
 Qdrant's shapes, refusals as 400s, reopening after a server restart.
 
-Not done yet: ``POST /collections/{c}/cluster`` (move/replicate/drop replicas) and recovery
+Shard operations (:mod:`~vecsearch.cluster.operations`, tests/cluster/test_operations.py):
+``ClusterCollection.replicate_shard`` / ``move_shard`` / ``drop_replica`` and Qdrant's
+``POST /collections/{c}/cluster`` with ``replicate_shard``, ``move_shard``,
+``drop_replica``: a new replica is built by snapshot plus the log after it and serves reads
+once caught up; a dropped one's actor removes its directory; the record is rewritten.
+
+Not done yet: Qdrant's other cluster operations (sharding keys, resharding, transfer
+aborts, ``replicate_points``), transfer progress (``shard_transfers`` is always empty; an
+operation blocks its request), removing a dead replica's directory on drop, and recovery
 on demand over HTTP (the service rebuilds dead replicas itself: at open and every 5 s);
 prefetch/fusion, mmr, formulas, order_by (query and scroll), groups, facets, distance
 matrices, ``lookup_from`` and recommend/discover/context across shards (refused with
