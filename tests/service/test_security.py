@@ -18,6 +18,7 @@ WRITE_ROUTES = {
     ("PUT", "/collections/{collection_name}"),
     ("PATCH", "/collections/{collection_name}"),
     ("DELETE", "/collections/{collection_name}"),
+    ("POST", "/collections/{collection_name}/cluster"),
     ("PUT", "/collections/{collection_name}/points"),
     ("POST", "/collections/{collection_name}/points/batch"),
     ("POST", "/collections/{collection_name}/points/delete"),
