@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -64,10 +65,32 @@ _RECORD = re.compile(r"(.+)\.cluster\.json")
 MAX_NAME = 255 - 13
 
 
+class ClusterConnectError(RuntimeError):
+    """The Ray cluster named by ``--cluster`` cannot be reached (the server does not start)."""
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast, with the address in the message, when ``HOST:PORT`` accepts no TCP
+    connection: ``ray.init`` would retry for a minute or more and end in a traceback of
+    its own. Other address forms (``ray://``, ``auto``) are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterConnectError(
+            f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc}); start one "
+            "with `ray start --head` and pass its address, or use --cluster auto"
+        ) from None
+
+
 def _init_ray(address: str | None) -> None:
     """``ray.init``, keeping the process's SIGTERM handler: Ray replaces it with one that
     exits at once, which would skip the server's graceful shutdown (replicas closed, their
     indexes saved, the Ray head stopped)."""
+    if address is not None:
+        check_reachable(address)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main else None
     ray.init(address=address)
