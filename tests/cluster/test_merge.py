@@ -109,3 +109,88 @@ def test_merge_scroll_next_offset():
     u = "00000000-0000-0000-0000-000000000001"
     recs, nxt = merge_scroll([page([u], None), page([9, 10], 11)], 2)
     assert [r.id for r in recs] == [9, 10] and nxt == 11  # integers before UUIDs
+
+
+# -- order_by and groups (vecsearch.cluster.merge / vecsearch.cluster.reads, pure) -----------
+def test_order_sorted_ties_by_id_in_both_directions():
+    from vecsearch.cluster.merge import merge_hits, merge_ordered_scroll
+
+    a = [ScoredPoint(5, 0, 1.0, order_value=3), ScoredPoint(9, 0, 1.0, order_value=1.5)]
+    b = [ScoredPoint(2, 0, 1.0, order_value=3.0), ScoredPoint(7, 0, 1.0, order_value=1.5)]
+    asc = merge_hits([a, b], 0, 4, descending=False, by_order=True)
+    assert [h.id for h in asc] == [7, 9, 2, 5]
+    desc = merge_hits([a, b], 1, 2, descending=True, by_order=True)
+    assert [h.id for h in desc] == [5, 7]  # 3 ties: 2 then 5; offset 1 drops 2
+    recs = [[Record(4, order_value=2), Record(1, order_value=2)], [Record(3, order_value=8)]]
+    assert [r.id for r in merge_ordered_scroll(recs, 2, descending=True)] == [3, 1]
+
+
+def _single_node_groups(full, path, limit, size, key):
+    """The engine's grouping over the merged full ranking (the oracle)."""
+    from vecsearch.cluster.reads import members
+
+    merged = sorted((h for hits in full for h in hits), key=key)
+    groups = members(merged, path)
+    return [(v, [h.id for h in hs[:size]]) for v, hs in list(groups.items())[:limit]]
+
+
+@pytest.mark.parametrize("by_order", [False, True])
+@pytest.mark.parametrize("descending", [True, False])
+@pytest.mark.parametrize("seed", range(6))
+def test_sharded_groups_equal_grouping_the_merged_ranking(seed, descending, by_order):
+    """Groups over shards (first lists, deepened when they hold too few groups, candidate
+    choice, fill re-queries by ``match``) equal grouping the single merged ranking, with
+    score ties, points in two groups, points that match a value but join no group (a float
+    or a bool next to it), and (odd seeds) one group holding most points."""
+    from vecsearch.cluster.plan import ReadPlan
+    from vecsearch.cluster.reads import grouped, rank_key
+    from vecsearch.payload_path import iter_leaf_values, parse_path
+    from vecsearch.query.model import Groups
+
+    rng = np.random.default_rng(seed)
+    n_shards, n = 3, 1500
+    n_values = int(rng.integers(20, 300))
+    plan = ReadPlan(descending, 0, int(rng.integers(1, 8)), by_order)
+    size = int(rng.integers(1, 12))
+    key = rank_key(plan)
+    full = [[] for _ in range(n_shards)]
+    for pid in rng.permutation(3 * n)[:n].tolist():
+        r = rng.random()
+        v = int(rng.integers(0, n_values))
+        k = v if r < 0.7 else [v, int(rng.integers(0, n_values))] if r < 0.85 else [v, 1.5]
+        if r > 0.95:
+            k = [True, 1]
+        if seed % 2 and rng.random() < 0.98:
+            k = 0
+        s = float(rng.integers(0, 30))
+        hit = (
+            ScoredPoint(pid, 0, 1.0, payload={"k": k}, order_value=s)
+            if by_order
+            else ScoredPoint(pid, 0, s, payload={"k": k})
+        )
+        full[int(rng.integers(0, n_shards))].append(hit)
+    full = [sorted(hits, key=key) for hits in full]
+    path = parse_path("k", "k")
+
+    deepest = []
+
+    def ask(calls):
+        deepest.extend(b["limit"] for bodies in calls.values() for b in bodies if "filter" not in b)
+        out = {}
+        for s, bodies in calls.items():
+            out[s] = []
+            for b in bodies:
+                hits = full[s]
+                if "filter" in b:  # match: any value equal (a bool equals 1, as in Python)
+                    v = b["filter"]["must"][-1]["match"]["value"]
+                    hits = [h for h in hits if v in list(iter_leaf_values(h.payload, path))]
+                out[s].append(hits[: b["limit"]])
+        return out
+
+    fills: list[int] = []
+    got = grouped(ask, {"limit": plan.limit}, Groups("k", size), plan, range(n_shards), fills)
+    want = _single_node_groups(full, path, plan.limit, size, key)
+    assert [(v, [h.id for h in hs]) for v, hs in got] == want
+    assert fills[-1] == 0
+    if seed % 2:  # one group holds most points: the first lists are deepened
+        assert max(deepest) > max(64, 4 * plan.limit * size) or plan.limit == 1

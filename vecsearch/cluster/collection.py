@@ -8,7 +8,9 @@ bad point refuses the whole request before any shard sees it), sent to every liv
 of each target shard and acknowledged by ``write_consistency_factor`` of them
 (:mod:`vecsearch.cluster.shard`). Writes by filter and payload-index changes go to every
 shard. Reads go to one live replica per shard and fail over; ranked reads are merged by
-:mod:`vecsearch.cluster.merge` with the optimistic per-shard k (or ``per_shard_k="full"``).
+:mod:`vecsearch.cluster.merge` with the optimistic per-shard k (or ``per_shard_k="full"``;
+``order_by`` reads always take the full k); grouped reads and facets, which take more than
+one merge, live in :mod:`vecsearch.cluster.reads`.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ from typing import Any
 import numpy as np
 import ray
 
-from vecsearch.cluster import catchup, layout, operations
-from vecsearch.cluster.merge import merge_hits, merge_scroll, optimistic_k, shards_to_requery
+from vecsearch.cluster import catchup, layout, operations, reads
+from vecsearch.cluster.merge import (
+    merge_hits,
+    merge_ordered_scroll,
+    merge_scroll,
+    optimistic_k,
+    shards_to_requery,
+)
 from vecsearch.cluster.placement import (
     alive_nodes,
     assign,
@@ -32,16 +40,18 @@ from vecsearch.cluster.placement import (
     pinned,
     same_machine_node,
 )
-from vecsearch.cluster.plan import plan_read, unsupported
+from vecsearch.cluster.plan import plan_read
 from vecsearch.cluster.replica import ShardReplica
 from vecsearch.cluster.routing import ShardKey, ShardRouter, canonical_ids
 from vecsearch.cluster.shard import Reaper, ReplicaHandle, Shard
 from vecsearch.config import CollectionConfig
 from vecsearch.config_qdrant import parse_create
 from vecsearch.errors import PointNotFoundError, ValidationError
+from vecsearch.facets import FacetHit
 from vecsearch.ids import id_key
 from vecsearch.models import Record, ScoredPoint, UpdateResult
 from vecsearch.point_input import parse_batch, parse_points
+from vecsearch.query.kinds import parse_order_by
 from vecsearch.validate import check_int
 
 
@@ -84,6 +94,8 @@ class ClusterCollection:
         self._lock = threading.Lock()
         #: Shards re-queried at the full k by the last ranked read (tests, metrics).
         self.last_requeried: list[int] = []
+        #: (shard, group) pairs filled by each re-query round of the last grouped read.
+        self.last_group_fill: list[int] = []
         #: IP addresses of the recorded nodes (from the record, for nodes Ray forgot).
         self._recorded_ips: dict[str, str] = {}
 
@@ -429,10 +441,11 @@ class ClusterCollection:
         ]
         shards = self.router.read_shards(shard_key)
         n = len(shards)
-        full = [o + lim for _, o, lim in plans]
-        first = (
-            full if self.per_shard_k == "full" else [optimistic_k(o, lim, n) for _, o, lim in plans]
-        )
+        full = [p.offset + p.limit for p in plans]
+        first = [  # order_by reads: the full k (order values are no scores to re-query by)
+            k if self.per_shard_k == "full" or p.by_order else optimistic_k(p.offset, p.limit, n)
+            for k, p in zip(full, plans, strict=True)
+        ]
 
         def at(ks: Sequence[int], which: Sequence[int]) -> list[dict[str, Any]]:
             return [{**bodies[i], "limit": ks[i], "offset": 0} for i in which]
@@ -441,9 +454,9 @@ class ClusterCollection:
         got = self._scatter({s: (op, (at(first, every), field), {}) for s in shards})
         lists = {s: list(got[s]) for s in shards}
         again: dict[int, list[int]] = {}
-        for i, (desc, _, _) in enumerate(plans):
+        for i, p in enumerate(plans):
             per = [lists[s][i] for s in shards]
-            for j in shards_to_requery(per, first[i], full[i], descending=desc):
+            for j in shards_to_requery(per, first[i], full[i], descending=p.descending):
                 again.setdefault(shards[j], []).append(i)
         if again:
             more = self._scatter(
@@ -454,8 +467,14 @@ class ClusterCollection:
                     lists[s][i] = hits
         self.last_requeried = sorted(again)
         return [
-            merge_hits([lists[s][i] for s in shards], o, lim, descending=desc)
-            for i, (desc, o, lim) in enumerate(plans)
+            merge_hits(
+                [lists[s][i] for s in shards],
+                p.offset,
+                p.limit,
+                descending=p.descending,
+                by_order=p.by_order,
+            )
+            for i, p in enumerate(plans)
         ]
 
     def _by_id_query(self, body: Any, field: str, shard_key: Any) -> Any:
@@ -538,6 +557,29 @@ class ClusterCollection:
         """One Query API body (a nearest query) over every shard."""
         return self._ranked("query_batch", "query", [body], "", shard_key)[0]
 
+    def query_groups(
+        self,
+        body: Mapping[str, Any],
+        kind: str = "query",
+        resolve: Any = None,
+        shard_key: Any = None,
+    ) -> list[dict[str, Any]]:
+        """A grouped query or search (the groups routes) over every shard, exact: Qdrant's
+        ``PointGroup`` objects (:func:`vecsearch.cluster.reads.query_groups`)."""
+        return reads.query_groups(self, body, kind, resolve, shard_key)
+
+    def facet(
+        self,
+        key: Any,
+        filter: Any = None,
+        limit: Any = None,
+        exact: Any = None,
+        shard_key: Any = None,
+    ) -> list[FacetHit]:
+        """Facet counts of payload ``key`` summed over every shard, exact
+        (:func:`vecsearch.cluster.reads.facet`)."""
+        return reads.facet(self, key, filter, limit, exact, shard_key)
+
     def count(self, filter: Any = None, shard_key: Any = None) -> int:
         """Points passing ``filter``: the shards' exact counts summed."""
         got = self._scatter(
@@ -555,12 +597,18 @@ class ClusterCollection:
         order_by: Any = None,
         shard_key: Any = None,
     ) -> tuple[list[Record], Any]:
-        """Points in id order from id ``offset``, over every shard; ``(records, next)``."""
-        if order_by is not None:
-            raise unsupported("order_by", "scroll with order_by")
+        """Points in id order from id ``offset``, over every shard; ``(records, next)``.
+        With ``order_by``: every shard's first ``limit`` in that order, merged by order
+        value (ties by id), no next offset (as the engine: page on with ``start_from``)."""
         limit = check_int(limit, "limit", minimum=1)
-        args = (filter, limit, offset, with_payload, with_vector)
+        order = None if order_by is None else parse_order_by(order_by, "order_by")
+        if order is not None and offset is not None:  # the engine's refusal, before scatter
+            raise ValidationError("offset", "cannot be used with order_by: use start_from")
+        args = (filter, limit, offset, with_payload, with_vector, order_by)
         got = self._scatter({s: ("scroll", args, {}) for s in self.router.read_shards(shard_key)})
+        if order is not None:
+            pages = [recs for recs, _ in got.values()]
+            return merge_ordered_scroll(pages, limit, descending=order.descending), None
         return merge_scroll(list(got.values()), limit)
 
     def retrieve(

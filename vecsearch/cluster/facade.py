@@ -28,6 +28,7 @@ from typing import Any
 
 from vecsearch.cluster.collection import ClusterCollection
 from vecsearch.cluster.plan import ClusterUnsupportedError, unsupported
+from vecsearch.facets import FacetHit
 from vecsearch.models import Record, ScoredPoint, UpdateResult
 
 #: Seconds a summed point count is reused (result limits and metrics only).
@@ -146,8 +147,28 @@ class ClusterCollectionFacade:
     def query(self, body: Any, resolve: Callable[[str], Any] | None = None) -> list[ScoredPoint]:
         return self.cc.query(body)
 
-    def query_groups(self, body: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        raise unsupported("group_by", "'group_by'")
+    def query_groups(
+        self,
+        body: Any,
+        resolve: Callable[[str], Any] | None = None,
+        kind: str = "query",
+        control: Any = None,
+    ) -> list[dict[str, Any]]:
+        """The groups routes (kinds ``query`` and ``search``; ``recommend`` is refused);
+        ``resolve`` serves ``with_lookup``."""
+        self._check(control, 1)
+        out = self.cc.query_groups(body, kind, resolve)
+        if control is not None:
+            control.answered(1)
+        return out
+
+    def facet(
+        self, key: Any, filter: Any = None, limit: Any = None, exact: Any = None
+    ) -> list[FacetHit]:
+        """Facet counts over every shard (the service's facet route calls
+        :func:`vecsearch.facets.facet` on the collection, which reaches for single-node
+        internals and is refused here; this is the method it would call)."""
+        return self.cc.facet(key, filter, limit, exact)
 
     def count(self, filter: Any = None) -> int:
         return self.cc.count(filter)

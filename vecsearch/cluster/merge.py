@@ -5,7 +5,9 @@ returns its best hits, best first; :func:`merge_hits` merges them by score (desc
 similarities, ascending for distances: the engine's ``Euclid`` scores are distances, lower is
 better; see :func:`vecsearch.config.Distance.higher_is_better`) with ties broken by the point's
 storage key (ids are unique across shards, so the order is total and deterministic), then
-applies ``offset`` / ``limit``.
+applies ``offset`` / ``limit``. ``order_by`` reads (query and scroll) merge by order value
+instead, ties by id ascending in both directions, as the engine orders them
+(:func:`order_sorted`); they ask every shard for the full ``offset + limit``.
 
 How many hits each shard must return (the per-shard ``k``):
 
@@ -27,11 +29,14 @@ How many hits each shard must return (the per-shard ``k``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from vecsearch.ids import id_key
 from vecsearch.models import Record, ScoredPoint
+
+T = TypeVar("T", ScoredPoint, Record)
 
 
 def _sort_key(descending: bool) -> Callable[[ScoredPoint], tuple[float, bytes]]:
@@ -40,12 +45,45 @@ def _sort_key(descending: bool) -> Callable[[ScoredPoint], tuple[float, bytes]]:
     return lambda h: (h.score, id_key(h.id))
 
 
-def merge_hits(
-    lists: Sequence[Sequence[ScoredPoint]], offset: int, limit: int, *, descending: bool
+def order_sorted(items: Iterable[T], descending: bool) -> list[T]:
+    """Hits or records (each with ``order_value``) in ``order_by`` order: by value in that
+    direction, ties by point id ascending whatever the direction (as the engine's
+    :func:`vecsearch.query.order.ordered`: sorted by id key, then stably by value)."""
+    out = sorted(items, key=lambda h: id_key(h.id))
+    out.sort(key=lambda h: h.order_value, reverse=descending)
+    return out
+
+
+def rank_sorted(
+    hits: Iterable[ScoredPoint], descending: bool, by_order: bool = False
 ) -> list[ScoredPoint]:
-    """The hits of every shard's list merged best first, then ``[offset : offset + limit]``."""
-    merged = sorted((h for hits in lists for h in hits), key=_sort_key(descending))
+    """Hits best first: by score (ties by id key) or, ``by_order``, by order value."""
+    if by_order:
+        return order_sorted(hits, descending)
+    return sorted(hits, key=_sort_key(descending))
+
+
+def merge_hits(
+    lists: Sequence[Sequence[ScoredPoint]],
+    offset: int,
+    limit: int,
+    *,
+    descending: bool,
+    by_order: bool = False,
+) -> list[ScoredPoint]:
+    """The hits of every shard's list merged best first (by score, or ``by_order`` by
+    ``order_value``), then ``[offset : offset + limit]``."""
+    merged = rank_sorted((h for hits in lists for h in hits), descending, by_order)
     return merged[offset : offset + limit]
+
+
+def merge_ordered_scroll(
+    pages: Sequence[Sequence[Record]], limit: int, *, descending: bool
+) -> list[Record]:
+    """A scroll with ``order_by``: every shard's first ``limit`` records in that order
+    merged, then the first ``limit`` (the engine gives no next offset: page on with
+    ``start_from``)."""
+    return order_sorted((r for recs in pages for r in recs), descending)[:limit]
 
 
 def full_k(offset: int, limit: int) -> int:

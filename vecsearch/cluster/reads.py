@@ -1,0 +1,298 @@
+"""The reads of a :class:`~vecsearch.cluster.collection.ClusterCollection` that are more than
+one merge: grouped queries (the groups routes) and facet counts. Both answer exactly as a
+single-node collection holding the same points does (tests/cluster/test_groups_order_facets.py
+builds both and compares).
+
+Groups (``query_groups``; Qdrant's ``/points/query/groups`` and ``/points/search/groups``).
+The engine groups the ranked hits of the ungrouped query: hits in rank order join the
+group of each distinct string or integer value at ``group_by`` (a point with a value of any
+other type joins none), groups are ranked by first appearance (their best hit), each keeps
+its first ``group_size`` hits (:meth:`vecsearch.query.execute._Batch.answer_groups`). Here:
+
+1. Every shard runs the ungrouped query (with the whole payload, to read the group values)
+   for ``W = max(64, 4 * limit * group_size)`` hits, the engine's first depth; a shard
+   that returned ``W`` hits holding fewer than ``limit`` groups is asked again for 4x more
+   until it does or runs out. So each shard's list holds its top ``limit`` groups.
+2. A group in the global top ``limit`` is in the top ``limit`` of the shard holding its
+   best hit (every group ranked above it there ranks above it globally), so its best hit
+   is in that shard's list; groups whose best hit is elsewhere only rank lower than they
+   should. The candidates (all groups seen) ranked by their best seen hit, cut at
+   ``limit``, are the global top ``limit``.
+3. Filling: a chosen group's hits on a shard are complete when that shard's list ran out,
+   holds ``group_size`` of them, or ends strictly after the group's ``group_size``-th
+   merged hit (its unseen hits come later still). The other (shard, group) pairs are
+   re-queried with the request's filter AND ``match`` on the group value, for
+   ``group_size`` hits (4x more while hits that ``match`` but do not join the group, e.g.
+   a point that also holds a float there, leave it short).
+
+Cost: one scatter of ``W`` hits per shard with whole payloads (and vectors when asked),
+rarely a deeper one, plus at most one filtered query per (shard, chosen group) in one more
+scatter (a batch per shard), only for the groups whose hits the first lists leave open.
+The ranking is exact for exact search (and indexes whose top-k' is the prefix of their
+top-k), as for plain reads; ``order_by`` groups rank by order value. Refused as for plain
+reads: prefetch, recommend / discover / context, ``lookup_from``; a groups body of kind
+``recommend`` (the legacy route) is refused too. ``with_lookup`` works (the lookup runs
+on the driver over the resolved collection).
+
+Facets (``facet``). Every shard is asked for all its values: it scrolls the points passing
+the filter, returning only the payload at the key, and the driver counts them in a payload
+index of the key's type (so the values counted are the single node's), then sorts and cuts
+with the engine's own :func:`vecsearch.facets.facet` (count descending, value ascending).
+Exact; the cost is one pass over the matching points' values of the key (ids and one
+payload field per point cross the wire), not one count per distinct value: the replicas'
+read operations (:data:`vecsearch.cluster.replica.READ_OPS`) have no facet count, which
+would make it one posting-size list per shard (values x shards numbers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from vecsearch import facets
+from vecsearch.cluster.merge import rank_sorted
+from vecsearch.cluster.plan import ReadPlan, plan_read, unsupported
+from vecsearch.errors import ValidationError
+from vecsearch.filters import parse_filter
+from vecsearch.ids import id_key
+from vecsearch.models import PayloadSelector, ScoredPoint
+from vecsearch.payload_index import make_index
+from vecsearch.payload_path import iter_leaf_values, parse_path
+from vecsearch.query.model import Groups
+from vecsearch.query.parse import GROUP_KEYS, parse_groups
+from vecsearch.query.requests import group_answers
+from vecsearch.validate import check_int
+
+if TYPE_CHECKING:
+    from vecsearch.cluster.collection import ClusterCollection
+
+#: Points a shard returns per scroll page of a facet.
+FACET_PAGE = 20_000
+
+
+# -- groups: the pure part -------------------------------------------------------------------
+def group_values(payload: Mapping[str, Any] | None, path: Any) -> list[Any]:
+    """The groups a hit joins: the distinct string or integer values at ``path``, or none
+    when any value there has another type (as :func:`vecsearch.query.execute._group`)."""
+    values = list(iter_leaf_values(dict(payload or {}), path))
+    if not values or any(type(v) not in (str, int) for v in values):
+        return []
+    return list(dict.fromkeys(values))
+
+
+def rank_key(plan: ReadPlan) -> Callable[[ScoredPoint], tuple]:
+    """The total order of hits of ``plan`` as a sort key (smaller is better)."""
+    if plan.by_order:
+        sign = -1 if plan.descending else 1
+        return lambda h: (sign * h.order_value, id_key(h.id))
+    sign = -1 if plan.descending else 1
+    return lambda h: (sign * h.score, id_key(h.id))
+
+
+def members(hits: Sequence[ScoredPoint], path: Any) -> dict[Any, list[ScoredPoint]]:
+    """The hits (in rank order) of each group value, groups in order of first appearance."""
+    out: dict[Any, list[ScoredPoint]] = {}
+    for h in hits:
+        for v in group_values(h.payload, path):
+            out.setdefault(v, []).append(h)
+    return out
+
+
+def choose(lists: Sequence[Sequence[ScoredPoint]], path: Any, limit: int, plan: ReadPlan) -> list:
+    """The top ``limit`` group values over the shards' ranked lists (see module docstring,
+    step 2): by best seen hit, then by the value's place among that hit's values."""
+    key = rank_key(plan)
+    best: dict[Any, tuple] = {}
+    for hits in lists:
+        for h in hits:
+            for pos, v in enumerate(group_values(h.payload, path)):
+                k = (key(h), pos)
+                if v not in best or k < best[v]:
+                    best[v] = k
+    return sorted(best, key=lambda v: best[v])[:limit]
+
+
+def open_pairs(
+    lists: Mapping[int, Sequence[ScoredPoint]],
+    asked: Mapping[int, int],
+    got: Mapping[Any, Mapping[int, Sequence[ScoredPoint]]],
+    size: int,
+    plan: ReadPlan,
+) -> list[tuple[int, Any]]:
+    """The ``(shard, group)`` pairs whose hits may be incomplete (module docstring, step 3):
+    ``lists[s]``: shard ``s``'s ranked answer to ``asked[s]`` hits; ``got[v][s]``: the hits
+    of group ``v`` known from shard ``s`` (their top ones, in rank order)."""
+    key = rank_key(plan)
+    out = []
+    for v, per in got.items():
+        merged = sorted((h for hits in per.values() for h in hits), key=key)
+        for s, hits in lists.items():
+            if len(hits) < asked[s] or len(per.get(s, ())) >= size:
+                continue
+            if len(merged) >= size and key(hits[-1]) > key(merged[size - 1]):
+                continue
+            out.append((s, v))
+    return out
+
+
+def _and_match(flt: Any, key: str, value: Any) -> dict[str, Any]:
+    cond = {"key": key, "match": {"value": value}}
+    return {"must": [flt, cond]} if flt is not None else {"must": [cond]}
+
+
+# -- groups: the reads ------------------------------------------------------------------------
+def query_groups(
+    cc: ClusterCollection,
+    body: Mapping[str, Any],
+    kind: str = "query",
+    resolve: Callable[[str], Any] | None = None,
+    shard_key: Any = None,
+) -> list[dict[str, Any]]:
+    """A grouped read of ``kind`` (``query`` or ``search``) over every shard: Qdrant's
+    ``PointGroup`` objects, best group first (see module docstring)."""
+    if kind not in ("query", "search"):
+        raise unsupported("group_by", f"{kind!r} with group_by")
+    if not isinstance(body, Mapping):
+        raise ValidationError("", f"expected a {kind} groups request object")
+    if "offset" in body:  # groups have no offset
+        raise ValidationError("offset", f"unknown {kind} groups request field")
+    spec = parse_groups(body, "")
+    plain = {k: v for k, v in body.items() if k not in GROUP_KEYS}
+    if plain.get("relevance_threshold") is not None:
+        raise ValidationError("relevance_threshold", "is not supported with groups")
+    sel = PayloadSelector.parse(plain.get("with_payload"), "with_payload")
+    if kind == "query":
+        plain = cc._by_id_query(plain, "", shard_key)
+    plan = plan_read(cc.config, plain, kind, "")
+    op = "query_batch" if kind == "query" else "search_batch"
+    shards = cc.router.read_shards(shard_key)
+
+    def ask(calls: Mapping[int, list[dict[str, Any]]]) -> dict[int, list[list[ScoredPoint]]]:
+        got = cc._scatter({s: (op, (bodies, ""), {}) for s, bodies in calls.items()})
+        return {s: [list(h) for h in got[s]] for s in calls}
+
+    cc.last_group_fill = []
+    groups = grouped(ask, {**plain, "with_payload": True}, spec, plan, shards, cc.last_group_fill)
+    out = [(v, [replace(h, payload=sel.apply(h.payload or {})) for h in hs]) for v, hs in groups]
+    return group_answers(out, spec, resolve)
+
+
+def grouped(
+    ask: Callable[[Mapping[int, list[dict[str, Any]]]], Mapping[int, list[list[ScoredPoint]]]],
+    body: dict[str, Any],
+    spec: Groups,
+    plan: ReadPlan,
+    shards: Sequence[int],
+    fills: list[int] | None = None,
+) -> list[tuple[Any, list[ScoredPoint]]]:
+    """The groups ``(value, hits)`` best first (module docstring, steps 1-3). ``ask(calls)``
+    runs ``{shard: [bodies]}`` (the ungrouped ``body`` with another ``limit`` / ``filter``;
+    hits with whole payloads) and returns each shard's hit lists; ``fills`` receives the
+    number of (shard, group) pairs re-queried by each fill round."""
+    path = parse_path(spec.key, "group_by")
+    limit, size = plan.limit, spec.size
+    fills = [] if fills is None else fills
+
+    # step 1: each shard's list holds its top ``limit`` groups
+    asked = dict.fromkeys(shards, max(64, 4 * limit * size))
+    lists: dict[int, list[ScoredPoint]] = {}
+    todo = list(shards)
+    while todo:
+        got = ask({s: [{**body, "limit": asked[s], "offset": 0}] for s in todo})
+        lists.update({s: got[s][0] for s in todo})
+        todo = [
+            s for s in todo if len(lists[s]) == asked[s] and len(members(lists[s], path)) < limit
+        ]
+        for s in todo:
+            asked[s] *= 4
+    # step 2: the global top groups
+    chosen = choose([lists[s] for s in shards], path, limit, plan)
+    per_shard = {s: members(lists[s], path) for s in shards}
+    known = {v: {s: per_shard[s].get(v, []) for s in shards} for v in chosen}
+    # step 3: fill the groups whose hits the lists leave open
+    pending = open_pairs(lists, asked, known, size, plan)
+    fills.append(len(pending))
+    k = size
+    while pending:
+        calls: dict[int, list[Any]] = {}
+        for s, v in pending:
+            calls.setdefault(s, []).append(v)
+        got = ask(
+            {
+                s: [
+                    {**body, "filter": _and_match(body.get("filter"), spec.key, v), "limit": k}
+                    for v in values
+                ]
+                for s, values in calls.items()
+            }
+        )
+        again: list[tuple[int, Any]] = []
+        for s, values in calls.items():
+            for v, hits in zip(values, got[s], strict=True):
+                known[v][s] = [h for h in hits if v in group_values(h.payload, path)]
+                sub = {s: hits}
+                if open_pairs(sub, {s: k}, {v: known[v]}, size, plan):
+                    again.append((s, v))
+        pending, k = again, 4 * k
+        fills.append(len(pending))
+    out = []
+    for v in chosen:
+        hits = (h for hs in known[v].values() for h in hs)
+        out.append((v, rank_sorted(hits, plan.descending, plan.by_order)[:size]))
+    return out
+
+
+# -- facets -----------------------------------------------------------------------------------
+def facet(
+    cc: ClusterCollection,
+    key: Any,
+    filter: Any = None,
+    limit: Any = None,
+    exact: Any = None,
+    shard_key: Any = None,
+) -> list[facets.FacetHit]:
+    """The facet of payload ``key`` over the points passing ``filter`` on every shard, as
+    :func:`vecsearch.facets.facet` gives it on one node (see module docstring)."""
+    parse_path(key, "key")
+    parse_filter(filter, "filter")  # refused here, before any shard scrolls
+    if limit is not None:
+        check_int(limit, "limit", minimum=1)
+    if exact is not None and not isinstance(exact, bool):
+        raise ValidationError("exact", f"expected a bool, got {exact!r}")
+    shards = cc.router.read_shards(shard_key)
+    schema = cc._scatter({shards[0]: ("describe", (), {})})[shards[0]]["payload_schema"]
+    info = schema.get(key) if isinstance(key, str) else None
+    if info is None or info.get("data_type") not in facets.FACET_INDEX_TYPES:
+        facets.facet(_Counted(key, None), key, None, limit, exact)  # the engine's refusal
+        raise AssertionError("unreachable: the engine refuses a key without a facet index")
+    index = make_index(key, info["data_type"])
+    label = 0
+    offsets: dict[int, Any] = dict.fromkeys(shards)
+    todo = list(shards)
+    while todo:
+        args = {s: (filter, FACET_PAGE, offsets[s], [key], False) for s in todo}
+        got = cc._scatter({s: ("scroll", a, {}) for s, a in args.items()})
+        for s in todo:
+            records, offsets[s] = got[s]
+            for r in records:
+                index.update(label, r.payload or {})
+                label += 1
+        todo = [s for s in todo if offsets[s] is not None]
+    return facets.facet(_Counted(key, index), key, None, limit, exact)
+
+
+class _Counted:
+    """What :func:`vecsearch.facets.facet` reads of a collection, over the driver's index of
+    the shards' values (the filter is already applied by the shards)."""
+
+    def __init__(self, key: str, index: Any) -> None:
+        self._state = SimpleNamespace(pindexes={} if index is None else {key: index})
+
+    def reading(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def filter_mask(self, flt: Any) -> Any:
+        raise AssertionError("the shards applied the filter")
