@@ -150,15 +150,66 @@ def test_refused_features_are_400s(served, glove):
         ("POST", "/facet", {"key": "g"}),
         ("POST", "/snapshots", None),
         ("GET", "/memory", None),
-        ("POST", "/points/query/groups", {"query": q, "group_by": "g"}),
         ("POST", "/points/recommend", {"positive": [1], "limit": 3}),
         ("POST", "/points/batch", {"operations": [{"delete": {"points": [1]}}]}),
         ("PATCH", "", {"optimizers_config": {"indexing_threshold": 1000}}),
-        ("POST", "/points/scroll", {"order_by": "g"}),
     ]:
         r = httpx.request(method, url + path, json=body, timeout=30)
         assert r.status_code == 400, (path, r.text)
         assert "not supported" in r.json()["status"]["error"], (path, r.text)
+
+
+def test_groups_and_order_by_over_http(served, glove):
+    """qdrant-client's groups (query and search), order_by query and ordered scroll against
+    the cluster equal the single node's answers."""
+    state, single = served
+    client = state["client"]
+    q = glove[1][3].tolist()
+    exact = models.SearchParams(exact=True)
+    got = client.query_points_groups(
+        NAME,
+        query=q,
+        group_by="g",
+        limit=4,
+        group_size=6,
+        search_params=exact,
+        query_filter=QFILTER,
+    ).groups
+    body = {"query": q, "group_by": "g", "limit": 4, "group_size": 6, "params": {"exact": True}}
+    want = single.query_groups({**body, "filter": FILTER})
+    assert len(want) == 3  # the filter leaves 3 values of g
+    assert [(g.id, [p.id for p in g.hits]) for g in got] == [
+        (g["id"], [h["id"] for h in g["hits"]]) for g in want
+    ]
+    r = httpx.post(  # this qdrant-client has no search_groups
+        state["srv"].url + f"/collections/{NAME}/points/search/groups",
+        json={"vector": q, "group_by": "g", "limit": 2, "group_size": 3, "params": {"exact": True}},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    got = [models.PointGroup(**g) for g in r.json()["result"]["groups"]]
+    want = single.query_groups({**body, "limit": 2, "group_size": 3})
+    assert [[p.id for p in g.hits] for g in got] == [[h["id"] for h in g["hits"]] for g in want]
+    order = models.OrderBy(key="g", direction=models.Direction.DESC, start_from=4)
+    recs, nxt = client.scroll(NAME, limit=25, order_by=order, with_payload=True)
+    want_recs, _ = single.scroll(
+        None, limit=25, order_by={"key": "g", "direction": "desc", "start_from": 4}
+    )
+    assert nxt is None
+    assert [(r.id, r.order_value) for r in recs] == [(r.id, r.order_value) for r in want_recs]
+    assert {r.payload["g"] for r in recs} == {4}
+    pts = client.query_points(
+        NAME, query=models.OrderByQuery(order_by=models.OrderBy(key="g")), limit=12, offset=440
+    ).points
+    want_pts = single.query({"query": {"order_by": "g"}, "limit": 12, "offset": 440})
+    assert [(p.id, p.order_value) for p in pts] == [(h.id, h.order_value) for h in want_pts]
+    assert {p.order_value for p in pts} == {1}  # past the 429 points with g == 0 (ids by 7s)
+    r = httpx.post(
+        state["srv"].url + f"/collections/{NAME}/points/query/groups",
+        json={"query": q, "group_by": "g", "offset": 3},
+        timeout=30,
+    )
+    assert r.status_code == 422 and "offset" in r.text  # the schema refuses it, as on one node
 
 
 def test_aliases_scroll_payload_writes_and_metrics(served):
