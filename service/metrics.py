@@ -15,6 +15,25 @@
 * ``vecsearch_requests_cancelled_total``: search requests stopped because their client
   disconnected.
 
+Cluster mode only (read at scrape from one ask of every live replica, waiting at most
+:data:`vecsearch.cluster.shard_snapshots.SCRAPE_TIMEOUT` seconds; a replica that does not
+answer is left out, never fails the scrape; single-node output has none of these):
+
+* ``vecsearch_shard_points{collection, shard}``: points of the shard (its most advanced
+  answering replica; absent when none answered);
+* ``vecsearch_shard_replicas{collection, shard, state}``: replicas per state (``Active``,
+  ``Dead``, ``Partial`` as in ``GET /collections/{c}/cluster``);
+* ``vecsearch_shard_seq{collection, shard, kind}``: the shard's last ``assigned`` and
+  ``acked`` write sequence numbers, and the lowest ``applied`` one among its answering live
+  replicas (``acked - applied``: how far the slowest replica lags);
+* ``vecsearch_replica_applied_seq{collection, shard, replica}``: each answering live
+  replica's last applied write;
+* counters since the driver started, ``{collection, shard}``:
+  ``vecsearch_shard_writes_total`` (acknowledgements awaited), ``..._write_failures_total``
+  (refused, or too few replicas), ``..._write_seconds_total`` (time spent acknowledging),
+  ``vecsearch_shard_reads_total`` (answered), ``..._read_failures_total`` (no replica could
+  answer), ``..._read_failovers_total`` (retried on another replica).
+
 Routes are labelled by their template (``/collections/{collection_name}/points/query``),
 never by the raw path, so the label set stays small; unmatched paths share ``<unmatched>``.
 """
@@ -26,7 +45,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,13 +84,22 @@ class _StateCollector(Collector):
         self._ready = ready
         self._in_flight = in_flight
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         g = GaugeMetricFamily(
             "vecsearch_collection_points", "Points in each open collection", labels=["collection"]
         )
-        for name, n in sorted(self._points().items()):
+        counts = self._points()
+        for name, n in sorted(counts.items()):
             g.add_metric([name], n)
         yield g
+        # cluster mode: the counts carry the per-shard rows (ClusterDatabase.point_counts)
+        shards = getattr(counts, "shards", None)
+        if isinstance(shards, dict):
+            try:
+                families = shard_families(shards)
+            except Exception:  # a scrape never fails over the per-shard details
+                families = []
+            yield from families
         yield GaugeMetricFamily(
             "vecsearch_ready",
             "1 once collections are loaded and kernels compiled",
@@ -82,6 +110,60 @@ class _StateCollector(Collector):
             "HTTP requests being served",
             value=float(self._in_flight()),
         )
+
+
+#: Per-shard counters: (row key, metric name, help).
+SHARD_COUNTERS = (
+    ("writes", "vecsearch_shard_writes", "Writes whose acknowledgement was awaited"),
+    ("write_failures", "vecsearch_shard_write_failures", "Writes refused or not acknowledged"),
+    ("write_seconds", "vecsearch_shard_write_seconds", "Seconds spent acknowledging writes"),
+    ("reads", "vecsearch_shard_reads", "Reads answered by a replica of the shard"),
+    ("read_failures", "vecsearch_shard_read_failures", "Reads no replica of the shard answered"),
+    ("read_failovers", "vecsearch_shard_read_failovers", "Reads retried on another replica"),
+)
+
+
+def shard_families(stats: dict[str, list[dict[str, Any]]]) -> list[Metric]:
+    """The cluster-mode per-shard metrics from ``{collection: [shard row, ...]}`` (rows of
+    :func:`vecsearch.cluster.shard_snapshots.shard_stats`)."""
+    points = GaugeMetricFamily(
+        "vecsearch_shard_points", "Points in each shard", labels=["collection", "shard"]
+    )
+    replicas = GaugeMetricFamily(
+        "vecsearch_shard_replicas",
+        "Replicas of each shard by state (Active, Dead, Partial)",
+        labels=["collection", "shard", "state"],
+    )
+    seq = GaugeMetricFamily(
+        "vecsearch_shard_seq",
+        "Write sequence numbers of each shard: assigned, acked, lowest applied by a live replica",
+        labels=["collection", "shard", "kind"],
+    )
+    applied = GaugeMetricFamily(
+        "vecsearch_replica_applied_seq",
+        "Last write applied by each answering live replica",
+        labels=["collection", "shard", "replica"],
+    )
+    counters = {
+        key: CounterMetricFamily(name, text, labels=["collection", "shard"])
+        for key, name, text in SHARD_COUNTERS
+    }
+    for coll, rows in sorted(stats.items()):
+        for row in rows:
+            sid = str(row["shard"])
+            if row["points"] is not None:
+                points.add_metric([coll, sid], row["points"])
+            for state, n in sorted(row["states"].items()):
+                replicas.add_metric([coll, sid, state], n)
+            seq.add_metric([coll, sid, "assigned"], row["seq"])
+            seq.add_metric([coll, sid, "acked"], row["acked"])
+            if row["replicas"]:
+                seq.add_metric([coll, sid, "applied"], min(row["replicas"].values()))
+            for slot, at in sorted(row["replicas"].items()):
+                applied.add_metric([coll, sid, str(slot)], at)
+            for key, fam in counters.items():
+                fam.add_metric([coll, sid], row["counters"].get(key, 0))
+    return [points, replicas, seq, applied, *counters.values()]
 
 
 class Metrics:

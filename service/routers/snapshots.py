@@ -8,6 +8,9 @@ sent as the ``snapshot`` part of a ``multipart/form-data`` body. The file (and `
 when given) is verified before the collection is touched. ``priority`` is checked and has no
 effect (one replica); ``wait`` is accepted: recovery is always complete when answered, and
 ``?wait=false`` on create and delete answers Qdrant's 202 ``{"status": "accepted"}``.
+
+In cluster mode these collection-level routes are a 400 naming the per-shard routes, which
+:data:`router` serves too (:mod:`service.routers.shard_snapshots`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.deps import DB, CollectionName, Started, State, Wait
 from service.responses import ok, ok_or_accepted
+from service.routers import shard_snapshots
 from service.schemas import Envelope, SnapshotDescription
 from service.schemas.snapshots import SnapshotRecover
 from service.security import ReadAccess, WriteAccess
@@ -261,3 +265,8 @@ async def upload_snapshot(
     finally:
         tmp.unlink(missing_ok=True)
     return ok(True, t0)
+
+
+# The shard snapshot routes (:mod:`service.routers.shard_snapshots`) are served through this
+# router, which :data:`service.routers.ALL` includes: their paths are complete already.
+router.routes.extend(shard_snapshots.router.routes)

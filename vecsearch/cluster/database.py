@@ -10,6 +10,9 @@ Layout on the driver (the machine running ``vecsearch serve --cluster``)::
     DIR/cluster-replicas/<name>/shard-<s>/replica-<r>/
                                       a replica's directory, on the node that holds it (the
                                       same absolute path on every node)
+    DIR/snapshots/<name>/shards/<shard_id>/
+                                      that shard's snapshots (*.snapshot + *.sha256), on the
+                                      driver (:mod:`vecsearch.cluster.shard_snapshots`)
 
 Collections are created with Qdrant's ``shard_number``, ``replication_factor`` and
 ``write_consistency_factor`` from the create body (default 1 each) and reopened from their
@@ -21,8 +24,11 @@ with ``write_consistency_factor`` equal to ``replication_factor`` its writes ans
 until then). They stay open while the
 service runs (their actors are the data; there is no pool of open collections to trim).
 
-Not offered (:class:`~vecsearch.cluster.plan.ClusterUnsupportedError`, a 400): snapshots
-of a cluster collection, ``sharding_method: "custom"`` (refused by the configuration
+Snapshots are per shard (Qdrant's ``/collections/{c}/shards/{shard_id}/snapshots``:
+create, list, download, delete, recover). Not offered
+(:class:`~vecsearch.cluster.plan.ClusterUnsupportedError`, a 400): whole-collection
+snapshots of a cluster collection (the message names the per-shard routes),
+``sharding_method: "custom"`` (refused by the configuration
 checks, as in single-node mode: creating shard keys over HTTP is not done). Single-node
 collections under ``DIR/collections`` are not served in cluster mode.
 """
@@ -34,6 +40,7 @@ import dataclasses
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import threading
@@ -45,7 +52,7 @@ from typing import Any
 import ray
 
 from vecsearch.aliases import AliasAction, AliasStore
-from vecsearch.cluster import layout
+from vecsearch.cluster import layout, shard_snapshots
 from vecsearch.cluster.collection import ClusterCollection
 from vecsearch.cluster.facade import ClusterCollectionFacade
 from vecsearch.cluster.plan import unsupported
@@ -57,12 +64,21 @@ from vecsearch.errors import (
     CollectionUnavailableError,
     ValidationError,
 )
+from vecsearch.shard_snapshots import delete_snapshot, find_location, shard_folder, snapshot_file
+from vecsearch.snapshots import SnapshotDescription, list_snapshots
 
 log = logging.getLogger(__name__)
 
 _RECORD = re.compile(r"(.+)\.cluster\.json")
 #: Shorter than single-node names: the record file adds ``.cluster.json`` (13 bytes).
 MAX_NAME = 255 - 13
+
+
+class ScrapeCounts(dict[str, int]):
+    """Points per collection, with :attr:`shards`: per collection, the per-shard rows of
+    :meth:`ClusterDatabase.shard_stats` (read by :mod:`service.metrics`)."""
+
+    shards: dict[str, list[dict[str, Any]]]
 
 
 class ClusterConnectError(RuntimeError):
@@ -256,6 +272,7 @@ class ClusterDatabase:
             if coll is not None:
                 coll.close(drop=True)
             layout.layout_file(self.meta_dir, name).unlink(missing_ok=True)
+            shutil.rmtree(self.shard_snapshots_root / name, ignore_errors=True)
             self.failed.pop(name, None)
             return True
 
@@ -265,11 +282,16 @@ class ClusterDatabase:
 
     # -- reporting -----------------------------------------------------------------------------
     def point_counts(self) -> dict[str, int]:
-        """Points per open collection (metrics)."""
-        out = {}
-        for name, coll in list(self._open.items()):
-            with contextlib.suppress(Exception):  # a scrape must not fail on a dead shard
-                out[name] = coll.point_count
+        """Points per open collection (metrics), from one ask of every live replica
+        (:meth:`shard_stats`, at most ``SCRAPE_TIMEOUT`` seconds); a collection with a shard
+        that no replica answered for is left out. The result carries the rows as its
+        ``shards`` attribute (the metrics' per-shard gauges read them: one round for both)."""
+        stats = self.shard_stats()
+        out = ScrapeCounts()
+        for name, rows in stats.items():
+            if rows and all(r["points"] is not None for r in rows):
+                out[name] = sum(r["points"] for r in rows)
+        out.shards = stats
         return out
 
     def reason(self, exc: BaseException) -> str:
@@ -288,16 +310,68 @@ class ClusterDatabase:
         ]
         return {"node_id": ray.get_runtime_context().get_node_id(), "nodes": nodes}
 
-    # -- snapshots: not in cluster mode --------------------------------------------------------
+    # -- snapshots: per shard (:mod:`vecsearch.cluster.shard_snapshots`) ----------------------
     def _no_snapshots(self, *args: Any, **kwargs: Any) -> Any:
-        raise unsupported("snapshot", "snapshots of a cluster collection")
+        raise unsupported(
+            "snapshot",
+            "a whole-collection snapshot of a cluster collection (use the per-shard routes "
+            "/collections/{name}/shards/{shard_id}/snapshots)",
+        )
 
     create_snapshot = list_snapshots = snapshot_path = delete_snapshot = _no_snapshots
     restore_snapshot = work_dir = publish = _no_snapshots
 
     @property
     def snapshots_dir(self) -> Path:
-        raise unsupported("snapshot", "snapshots of a cluster collection")
+        """Refused: collection snapshots (and their recover locations) are not served in
+        cluster mode; shard snapshots live under :attr:`shard_snapshots_root`."""
+        return self._no_snapshots()
+
+    @property
+    def shard_snapshots_root(self) -> Path:
+        """``DIR/snapshots`` on the driver: ``<collection>/shards/<shard_id>/`` below it."""
+        return self.path / "snapshots"
+
+    def _shard_folder(self, name: str, shard_id: int) -> tuple[ClusterCollectionFacade, Path]:
+        coll = self.get_collection(name)
+        shard_snapshots.shard_of(coll.cc, shard_id)  # 404 for an unknown shard
+        return coll, shard_folder(self.shard_snapshots_root, coll.cc.name, shard_id)
+
+    def create_shard_snapshot(self, name: str, shard_id: int) -> SnapshotDescription:
+        """Snapshot one shard (from one of its live replicas, exact at its sequence)."""
+        coll, folder = self._shard_folder(name, shard_id)
+        return shard_snapshots.create(coll.cc, shard_id, folder)
+
+    def list_shard_snapshots(self, name: str, shard_id: int) -> list[SnapshotDescription]:
+        """The shard's snapshots, oldest first."""
+        return list_snapshots(self._shard_folder(name, shard_id)[1])
+
+    def shard_snapshot_path(self, name: str, shard_id: int, snapshot: str) -> Path:
+        """The file of one shard snapshot (404 if absent)."""
+        return snapshot_file(self._shard_folder(name, shard_id)[1], snapshot)
+
+    def delete_shard_snapshot(self, name: str, shard_id: int, snapshot: str) -> None:
+        """Delete one shard snapshot and its checksum."""
+        delete_snapshot(self._shard_folder(name, shard_id)[1], snapshot)
+
+    def recover_shard_snapshot(
+        self, name: str, shard_id: int, location: str, checksum: str | None = None
+    ) -> dict[str, Any]:
+        """Replace every replica of the shard by the snapshot at ``location`` (a file of
+        ``DIR/snapshots``: its name in the shard's folder, a path, or ``file://``)."""
+        coll, folder = self._shard_folder(name, shard_id)
+        path = find_location(self.shard_snapshots_root, folder, location)
+        report = shard_snapshots.recover(coll.cc, shard_id, path, checksum)
+        coll._count = None  # the facade's cached point count is stale now
+        return report
+
+    def shard_stats(self) -> dict[str, list[dict[str, Any]]]:
+        """Per open collection, :func:`vecsearch.cluster.shard_snapshots.shard_stats`."""
+        out = {}
+        for name, coll in list(self._open.items()):
+            with contextlib.suppress(Exception):  # a scrape must not fail on a dead shard
+                out[name] = shard_snapshots.shard_stats(coll.cc)
+        return out
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> dict[str, str]:

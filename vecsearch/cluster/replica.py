@@ -22,6 +22,11 @@ Catch-up source: :meth:`Replica.snapshot` takes an engine snapshot
 exactly at the returned sequence number, and returns its bytes through Ray's object store;
 :meth:`Replica.restore` installs such bytes (checksum verified) in place of its collection.
 Snapshots travel whole (no chunking yet: fine for shards of some hundred MB).
+
+Shard snapshot recovery (:mod:`vecsearch.cluster.shard_snapshots`):
+:meth:`Replica.install_snapshot` installs a user's snapshot file after checking that it
+fits the shard (same vector spaces, every point routed to this shard), unpacked while the
+old collection still serves, so a refused snapshot leaves the replica as it was.
 """
 
 from __future__ import annotations
@@ -29,17 +34,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import mmh3
 import ray
 
+from vecsearch.cluster.routing import jump_hash
 from vecsearch.cluster.wire import OK, REFUSED, is_refusal, pack_error
 from vecsearch.collection import Collection
 from vecsearch.config import CollectionConfig
-from vecsearch.errors import CollectionLockedError
+from vecsearch.errors import CollectionLockedError, SnapshotIntegrityError, ValidationError
+from vecsearch.ids import key_to_id
 from vecsearch.index_files import fsync_dir
 from vecsearch.snapshots import create_snapshot, sha256_file, unpack_snapshot
 
@@ -241,30 +250,103 @@ class Replica:
             if self._coll is not None:
                 self._coll.close(save_index=False)
                 self._coll = None
-            incoming = self.path / "incoming.snapshot"
             staged = self.path / "collection.restoring"
-            old = self.path / "collection.old"
-            for leftover in (staged, old):
-                shutil.rmtree(leftover, ignore_errors=True)
-            incoming.write_bytes(data)
-            try:
-                if sha256_file(incoming) != checksum:
-                    raise RuntimeError("snapshot bytes fail their checksum in transit")
-                unpack_snapshot(incoming, staged, checksum)
-            finally:
-                incoming.unlink(missing_ok=True)
-            current = self.path / COLLECTION_DIR
-            if current.exists():
-                current.rename(old)
-            staged.rename(current)
-            fsync_dir(self.path)
-            shutil.rmtree(old, ignore_errors=True)
-            self._coll = Collection(self.name, current)
-            self._write_seq(seq)
-            with self._cond:
-                self._seq = seq
-                self._cond.notify_all()
-            return seq
+            self._stage(data, checksum, staged)
+            return self._swap_in(staged, seq)
+
+    def install_snapshot(
+        self, data: bytes, checksum: str, seq: int, shard_id: int, shard_number: int
+    ) -> tuple[str, Any]:
+        """Recover this replica from a user's shard snapshot (``PUT .../shards/{id}/snapshots
+        /recover``), as write ``seq``: the bytes are verified, unpacked and checked to fit
+        the shard (the same vector spaces; with ``shard_number`` > 0, every point routed to
+        ``shard_id``) while the old collection still serves; only then is it swapped in.
+        Returns ``(OK, seq)``, or ``(REFUSED, error)`` with the replica untouched."""
+        staged = self.path / "collection.installing"
+        try:
+            manifest = self._stage(data, checksum, staged)
+            _check_fits(staged, manifest, self._config, shard_id, shard_number)
+        except Exception as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            if not is_refusal(exc):
+                raise
+            return REFUSED, pack_error(exc)
+        with self._write:
+            if self._coll is not None:
+                self._coll.close(save_index=False)
+                self._coll = None
+            return OK, self._swap_in(staged, seq)
+
+    def _stage(self, data: bytes, checksum: str, staged: Path) -> dict[str, Any]:
+        """Verify snapshot ``data`` and unpack it into ``staged``; returns its manifest."""
+        shutil.rmtree(staged, ignore_errors=True)
+        incoming = staged.with_name(staged.name + ".snapshot")
+        incoming.write_bytes(data)
+        try:
+            if sha256_file(incoming) != checksum:
+                raise SnapshotIntegrityError("snapshot bytes fail their checksum in transit")
+            return unpack_snapshot(incoming, staged, checksum)
+        finally:
+            incoming.unlink(missing_ok=True)
+
+    def _swap_in(self, staged: Path, seq: int) -> int:
+        """Make ``staged`` the collection, at sequence ``seq`` (the write lock held, the old
+        collection closed)."""
+        old = self.path / "collection.old"
+        shutil.rmtree(old, ignore_errors=True)
+        current = self.path / COLLECTION_DIR
+        if current.exists():
+            current.rename(old)
+        staged.rename(current)
+        fsync_dir(self.path)
+        shutil.rmtree(old, ignore_errors=True)
+        self._coll = Collection(self.name, current)
+        self._write_seq(seq)
+        with self._cond:
+            self._seq = seq
+            self._cond.notify_all()
+        return seq
+
+
+def _signature(config: dict[str, Any]) -> tuple:
+    """What a snapshot must share with the shard: its vector spaces' names, sizes,
+    distances, multi-vector settings and sparse spaces."""
+    cfg = CollectionConfig.from_stored(config)
+    dense = sorted((s.name, s.size, s.distance.value, str(s.multivector)) for s in cfg.spaces)
+    sparse = sorted((s.name, str(s.modifier)) for s in cfg.sparse)
+    return tuple(dense), tuple(sparse)
+
+
+def _check_fits(
+    staged: Path, manifest: dict[str, Any], config: dict[str, Any], shard: int, n: int
+) -> None:
+    """Refuse (:class:`ValidationError`) a snapshot whose vector spaces differ from the
+    collection's, or (``n`` > 0) holding a point that routing sends to another shard of
+    ``n``: the cluster would never find it, or find it twice."""
+    try:
+        theirs = _signature(manifest["config"])
+    except Exception:
+        raise SnapshotIntegrityError("the snapshot's manifest has no readable config") from None
+    if theirs != _signature(config):
+        raise ValidationError(
+            "location",
+            "the snapshot's vector spaces differ from the collection's "
+            f"(snapshot: {theirs}, collection: {_signature(config)})",
+        )
+    if n <= 0:
+        return
+    con = sqlite3.connect(f"file:{staged / 'store.sqlite'}?mode=ro", uri=True)
+    try:
+        for (key,) in con.execute("SELECT pid FROM points"):
+            key = bytes(key)
+            if jump_hash(mmh3.hash64(key, 0, signed=False)[0], n) != shard:
+                raise ValidationError(
+                    "location",
+                    f"the snapshot holds point {key_to_id(key)}, which belongs to shard "
+                    f"{jump_hash(mmh3.hash64(key, 0, signed=False)[0], n)}, not {shard}",
+                )
+    finally:
+        con.close()
 
 
 #: The Ray actor owning one shard replica (see :class:`Replica` for its methods).

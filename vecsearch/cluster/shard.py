@@ -75,6 +75,28 @@ class Shard:
         self.acked = 0
         self.log: deque[Entry] = deque(maxlen=log_size)
         self._turn = itertools.count()
+        #: Counters for the metrics (:meth:`counters`), under their own small lock.
+        self._stats = {
+            "writes": 0,
+            "write_failures": 0,
+            "write_seconds": 0.0,
+            "reads": 0,
+            "read_failures": 0,
+            "read_failovers": 0,
+        }
+        self._stats_lock = threading.Lock()
+
+    def _count(self, **add: float) -> None:
+        with self._stats_lock:
+            for k, v in add.items():
+                self._stats[k] += v
+
+    def counters(self) -> dict[str, float]:
+        """Writes sequenced, writes not acknowledged (refused or too few replicas), seconds
+        spent acknowledging writes, reads answered, reads no replica answered, and reads
+        retried on another replica, since the driver started."""
+        with self._stats_lock:
+            return dict(self._stats)
 
     def live(self) -> list[ReplicaHandle]:
         return [r for r in self.replicas if r.state == "live"]
@@ -118,8 +140,25 @@ class Shard:
         reaper (which marks them dead if they fail). Raises the engine's refusal if the
         write was refused, :class:`ShardUnavailableError` if too few replicas applied it."""
         pending = {ref: rep for rep, ref in sent}
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        try:
+            return self._acknowledge(seq, pending, need, deadline, reaper)
+        except Exception:
+            self._count(write_failures=1)
+            raise
+        finally:
+            self._count(writes=1, write_seconds=time.monotonic() - t0)
+
+    def _acknowledge(
+        self,
+        seq: int,
+        pending: dict[Any, ReplicaHandle],
+        need: int,
+        deadline: float,
+        reaper: Reaper,
+    ) -> Any:
         done = 0
-        deadline = time.monotonic() + timeout
         while pending and done < need:
             ready, _ = ray.wait(
                 list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic())
@@ -184,11 +223,16 @@ class Shard:
                 problems.append(f"replica {rep.slot}: {type(exc).__name__}")
             else:
                 if tag == REFUSED:
+                    self._count(reads=1)
                     raise unpack_error(value)
                 if tag != LAGGING:
+                    self._count(reads=1)
                     return value
                 problems.append(f"replica {rep.slot}: lagging at {value}")
             started = self.start_read(op, args, kwargs, tried)
+            if started is not None:
+                self._count(read_failovers=1)
+        self._count(read_failures=1)
         raise ShardUnavailableError(
             f"shard {self.id}: no replica could serve {op} ({'; '.join(problems) or 'none live'})"
         )
