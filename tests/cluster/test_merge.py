@@ -194,3 +194,13 @@ def test_sharded_groups_equal_grouping_the_merged_ranking(seed, descending, by_o
     assert fills[-1] == 0
     if seed % 2:  # one group holds most points: the first lists are deepened
         assert max(deepest) > max(64, 4 * plan.limit * size) or plan.limit == 1
+
+
+def test_merge_facets_sums_then_orders_as_the_engine():
+    from vecsearch.cluster.merge import merge_facets
+
+    a = [("b", 3), ("a", 2), ("z", 1)]
+    b = [("z", 4), ("a", 1), ("c", 3)]
+    assert merge_facets([a, b], 10) == [("z", 5), ("a", 3), ("b", 3), ("c", 3)]
+    assert merge_facets([a, b], 2) == [("z", 5), ("a", 3)]
+    assert merge_facets([[(1, 2), (True, 1)], [(1, 1)]], 5) == [(1, 3), (True, 1)]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from vecsearch.ids import id_key
 from vecsearch.models import Record, ScoredPoint
@@ -201,3 +201,17 @@ def merge_scroll(
     if nxt is None:
         nxt = records[limit].id
     return page, nxt
+
+
+def merge_facets(lists: Sequence[Sequence[tuple[Any, int]]], limit: int) -> list[tuple[Any, int]]:
+    """Facet counts ``(value, count)`` of every shard (each shard's complete list of values)
+    summed per value, ordered as the engine orders them (count descending, then value
+    ascending), then the first ``limit``. Exact only when every list is complete: a value
+    left off one shard's list would be undercounted."""
+    total: dict[Any, int] = {}
+    for hits in lists:
+        for value, n in hits:
+            k = (type(value) is bool, value)  # True and 1 are different values
+            total[k] = total.get(k, 0) + n
+    out = sorted(((k[1], n) for k, n in total.items()), key=lambda vc: (-vc[1], vc[0]))
+    return out[:limit]

@@ -34,14 +34,19 @@ reads: prefetch, recommend / discover / context, ``lookup_from``; a groups body 
 ``recommend`` (the legacy route) is refused too. ``with_lookup`` works (the lookup runs
 on the driver over the resolved collection).
 
-Facets (``facet``). Every shard is asked for all its values: it scrolls the points passing
-the filter, returning only the payload at the key, and the driver counts them in a payload
-index of the key's type (so the values counted are the single node's), then sorts and cuts
-with the engine's own :func:`vecsearch.facets.facet` (count descending, value ascending).
-Exact; the cost is one pass over the matching points' values of the key (ids and one
-payload field per point cross the wire), not one count per distinct value: the replicas'
-read operations (:data:`vecsearch.cluster.replica.READ_OPS`) have no facet count, which
-would make it one posting-size list per shard (values x shards numbers).
+Facets (``facet``). Exact: every shard gives all its values with their counts, the driver
+sums them per value (:func:`vecsearch.cluster.merge.merge_facets`), orders them as the
+engine does (count descending, value ascending) and cuts at ``limit``. The replicas' read
+operations (:data:`vecsearch.cluster.replica.READ_OPS`) have no facet count, so a shard's
+counts are made on the driver: the shard scrolls the points passing the filter, returning
+only the payload at the key, and the driver counts them in a payload index of the key's
+type with the engine's :func:`vecsearch.facets.facet` (so the values counted are the single
+node's). The cost is one pass over the matching points' values (ids and one payload field
+per point cross the wire): measured on this 2-core machine with 3 shards, 48 ms for 3,000
+points and 0.78 s for 30,000 (one node: 1 ms, it reads its postings' sizes). A facet read
+op on the replica (one posting-size list per shard, values x shards numbers) would replace
+the scroll and keep the merge; with it, a bounded over-fetch (each shard's top values,
+then exact counts of the candidates) would be the next step for keys with many values.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from vecsearch import facets
-from vecsearch.cluster.merge import rank_sorted
+from vecsearch.cluster.merge import merge_facets, rank_sorted
 from vecsearch.cluster.plan import ReadPlan, plan_read, unsupported
 from vecsearch.errors import ValidationError
 from vecsearch.filters import parse_filter
@@ -71,6 +76,8 @@ if TYPE_CHECKING:
 
 #: Points a shard returns per scroll page of a facet.
 FACET_PAGE = 20_000
+#: "No limit" for a shard's facet counts.
+ALL = 2**62
 
 
 # -- groups: the pure part -------------------------------------------------------------------
@@ -268,8 +275,9 @@ def facet(
     if info is None or info.get("data_type") not in facets.FACET_INDEX_TYPES:
         facets.facet(_Counted(key, None), key, None, limit, exact)  # the engine's refusal
         raise AssertionError("unreachable: the engine refuses a key without a facet index")
-    index = make_index(key, info["data_type"])
-    label = 0
+    # every shard's values, counted in an index of the key's type as the shard holds them
+    indexes = {s: make_index(key, info["data_type"]) for s in shards}
+    labels = dict.fromkeys(shards, 0)
     offsets: dict[int, Any] = dict.fromkeys(shards)
     todo = list(shards)
     while todo:
@@ -278,10 +286,15 @@ def facet(
         for s in todo:
             records, offsets[s] = got[s]
             for r in records:
-                index.update(label, r.payload or {})
-                label += 1
+                indexes[s].update(labels[s], r.payload or {})
+                labels[s] += 1
         todo = [s for s in todo if offsets[s] is not None]
-    return facets.facet(_Counted(key, index), key, None, limit, exact)
+    every = [  # each shard's complete counts (no limit), by the engine's own counting
+        [(h.value, h.count) for h in facets.facet(_Counted(key, idx), key, None, ALL, None)]
+        for idx in indexes.values()
+    ]
+    merged = merge_facets(every, 10 if limit is None else int(limit))
+    return [facets.FacetHit(v, n) for v, n in merged]
 
 
 class _Counted:
