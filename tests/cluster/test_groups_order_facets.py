@@ -225,12 +225,17 @@ def test_groups_with_lookup_and_refusals(pair, glove):
         ({"query": queries[0].tolist(), "group_by": "g", "offset": 3}, "offset"),
         ({"query": queries[0].tolist()}, "group_by"),
         ({"query": queries[0].tolist(), "group_by": "g", "group_size": 0}, "group_size"),
+        ({"query": queries[0].tolist(), "group_by": "g", "groupsize": 4}, "groupsize"),
+        ({"query": {"order_by": {"key": "i", "direction": "up"}}, "group_by": "g"}, "query"),
+        ({"query": queries[0].tolist(), "group_by": "g", "using": "nope"}, "using"),
     ]
     for b, field in bad:
+        errors = []
         for coll in (single, cc):
             with pytest.raises(ValidationError) as err:
                 coll.query_groups(b)
-            assert err.value.field == field
+            errors.append((err.value.field, str(err.value)))
+        assert errors[0] == errors[1] and errors[0][0].split(".")[0] == field, errors
 
 
 @pytest.mark.parametrize(

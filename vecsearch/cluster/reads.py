@@ -67,7 +67,7 @@ from vecsearch.models import PayloadSelector, ScoredPoint
 from vecsearch.payload_index import make_index
 from vecsearch.payload_path import iter_leaf_values, parse_path
 from vecsearch.query.model import Groups
-from vecsearch.query.parse import GROUP_KEYS, parse_groups
+from vecsearch.query.parse import _QUERY_KEYS, GROUP_KEYS, parse_groups
 from vecsearch.query.requests import group_answers
 from vecsearch.validate import check_int
 
@@ -166,6 +166,9 @@ def query_groups(
         raise ValidationError("", f"expected a {kind} groups request object")
     if "offset" in body:  # groups have no offset
         raise ValidationError("offset", f"unknown {kind} groups request field")
+    extra = sorted(set(body) - _QUERY_KEYS - GROUP_KEYS) if kind == "query" else []
+    if extra:  # (the shards would name the ungrouped body's kind: "query request")
+        raise ValidationError(extra[0], "unknown query groups request field")
     spec = parse_groups(body, "")
     plain = {k: v for k, v in body.items() if k not in GROUP_KEYS}
     if plain.get("relevance_threshold") is not None:
