@@ -9,8 +9,9 @@ of each target shard and acknowledged by ``write_consistency_factor`` of them
 (:mod:`vecsearch.cluster.shard`). Writes by filter and payload-index changes go to every
 shard. Reads go to one live replica per shard and fail over; ranked reads are merged by
 :mod:`vecsearch.cluster.merge` with the optimistic per-shard k (or ``per_shard_k="full"``;
-``order_by`` reads always take the full k); grouped reads and facets, which take more than
-one merge, live in :mod:`vecsearch.cluster.reads`.
+``order_by`` reads always take the full k). The reads that take more than one scatter
+(ranked reads with their re-query, grouped reads, facets) live in
+:mod:`vecsearch.cluster.reads`; count, scroll and retrieve are here.
 """
 
 from __future__ import annotations
@@ -26,13 +27,7 @@ import numpy as np
 import ray
 
 from vecsearch.cluster import catchup, layout, operations, reads
-from vecsearch.cluster.merge import (
-    merge_hits,
-    merge_ordered_scroll,
-    merge_scroll,
-    optimistic_k,
-    shards_to_requery,
-)
+from vecsearch.cluster.merge import merge_ordered_scroll, merge_scroll
 from vecsearch.cluster.placement import (
     alive_nodes,
     assign,
@@ -40,7 +35,6 @@ from vecsearch.cluster.placement import (
     pinned,
     same_machine_node,
 )
-from vecsearch.cluster.plan import plan_read
 from vecsearch.cluster.replica import ShardReplica
 from vecsearch.cluster.routing import ShardKey, ShardRouter, canonical_ids
 from vecsearch.cluster.shard import Reaper, ReplicaHandle, Shard
@@ -425,99 +419,11 @@ class ClusterCollection:
             s: self.shards[s].finish_read(*c, st, self.timeout) for s, (c, st) in started.items()
         }
 
-    def _ranked(
-        self, op: str, kind: str, bodies: Sequence[Mapping[str, Any]], field: str, shard_key: Any
-    ) -> list[list[ScoredPoint]]:
-        if isinstance(bodies, Mapping) or not isinstance(bodies, Sequence):
-            raise ValidationError(field, "expected a list of requests")
-        if kind == "query":
-            bodies = [
-                self._by_id_query(b, f"{field}[{i}]" if field else "", shard_key)
-                for i, b in enumerate(bodies)
-            ]
-        plans = [
-            plan_read(self.config, b, kind, f"{field}[{i}]" if field else "")
-            for i, b in enumerate(bodies)
-        ]
-        shards = self.router.read_shards(shard_key)
-        n = len(shards)
-        full = [p.offset + p.limit for p in plans]
-        first = [  # order_by reads: the full k (order values are no scores to re-query by)
-            k if self.per_shard_k == "full" or p.by_order else optimistic_k(p.offset, p.limit, n)
-            for k, p in zip(full, plans, strict=True)
-        ]
-
-        def at(ks: Sequence[int], which: Sequence[int]) -> list[dict[str, Any]]:
-            return [{**bodies[i], "limit": ks[i], "offset": 0} for i in which]
-
-        every = range(len(bodies))
-        got = self._scatter({s: (op, (at(first, every), field), {}) for s in shards})
-        lists = {s: list(got[s]) for s in shards}
-        again: dict[int, list[int]] = {}
-        for i, p in enumerate(plans):
-            per = [lists[s][i] for s in shards]
-            for j in shards_to_requery(per, first[i], full[i], descending=p.descending):
-                again.setdefault(shards[j], []).append(i)
-        if again:
-            more = self._scatter(
-                {s: (op, (at(full, which), field), {}) for s, which in again.items()}
-            )
-            for s, which in again.items():
-                for i, hits in zip(which, more[s], strict=True):
-                    lists[s][i] = hits
-        self.last_requeried = sorted(again)
-        return [
-            merge_hits(
-                [lists[s][i] for s in shards],
-                p.offset,
-                p.limit,
-                descending=p.descending,
-                by_order=p.by_order,
-            )
-            for i, p in enumerate(plans)
-        ]
-
-    def _by_id_query(self, body: Any, field: str, shard_key: Any) -> Any:
-        """A nearest query by point id as a query by that point's stored vector that leaves
-        the point out (as the engine does): the point lives on one shard only."""
-        if not isinstance(body, Mapping):
-            return body
-        q = body.get("query")
-        nested = isinstance(q, Mapping) and set(q) == {"nearest"}
-        pid = q["nearest"] if nested else q
-        if not isinstance(pid, int | str) or isinstance(pid, bool):
-            return body
-        pre = f"{field}." if field else ""
-        at = pre + ("query.nearest" if nested else "query")
-        pid = canonical_ids([pid], at)[0]
-        using = body.get("using") or ""
-        self.config.any_space(using, pre + "using")  # an unknown name is refused first
-        found = self.retrieve([pid], with_payload=False, with_vector=True, shard_key=shard_key)
-        if not found:
-            raise PointNotFoundError(f"{at}: no point with id {pid} in {self.name!r}")
-        vec = found[0].vector
-        if isinstance(vec, Mapping) and set(vec) != {"indices", "values"}:
-            vec = vec.get(using)  # {name: vector}, not a sparse vector itself
-        if vec is None:
-            raise ValidationError(at, f"point {pid} has no vector {using!r}")
-        plain = (
-            {k: np.asarray(v).tolist() for k, v in vec.items()}
-            if isinstance(vec, Mapping)
-            else np.asarray(vec).tolist()
-        )
-        flt = body.get("filter")
-        not_it = {"must_not": [{"has_id": [pid]}]}
-        return {
-            **body,
-            "query": {"nearest": plain} if nested else plain,
-            "filter": {**not_it, "must": [flt]} if flt is not None else not_it,
-        }
-
     def search_batch(
         self, requests: Sequence[Mapping[str, Any]], field: str = "searches", shard_key: Any = None
     ) -> list[list[ScoredPoint]]:
         """Several searches (Qdrant's search bodies) over every shard, merged."""
-        return self._ranked("search_batch", "search", requests, field, shard_key)
+        return reads.ranked(self, "search_batch", "search", requests, field, shard_key)
 
     def search(
         self,
@@ -545,17 +451,17 @@ class ClusterCollection:
             "with_vector": with_vector,
             "relevance_threshold": relevance_threshold,
         }
-        return self._ranked("search_batch", "search", [body], "", shard_key)[0]
+        return reads.ranked(self, "search_batch", "search", [body], "", shard_key)[0]
 
     def query_batch(
         self, bodies: Sequence[Mapping[str, Any]], field: str = "searches", shard_key: Any = None
     ) -> list[list[ScoredPoint]]:
         """Several Query API bodies (nearest queries) over every shard, merged."""
-        return self._ranked("query_batch", "query", bodies, field, shard_key)
+        return reads.ranked(self, "query_batch", "query", bodies, field, shard_key)
 
     def query(self, body: Mapping[str, Any], shard_key: Any = None) -> list[ScoredPoint]:
         """One Query API body (a nearest query) over every shard."""
-        return self._ranked("query_batch", "query", [body], "", shard_key)[0]
+        return reads.ranked(self, "query_batch", "query", [body], "", shard_key)[0]
 
     def query_groups(
         self,

@@ -1,7 +1,9 @@
 """The reads of a :class:`~vecsearch.cluster.collection.ClusterCollection` that are more than
-one merge: grouped queries (the groups routes) and facet counts. Both answer exactly as a
-single-node collection holding the same points does (tests/cluster/test_groups_order_facets.py
-builds both and compares).
+one scatter and a merge: ranked reads (with the optimistic per-shard k and its re-query,
+:func:`ranked`; queries by point id first read the point's vector, :func:`by_id_query`),
+grouped queries (the groups routes) and facet counts. They answer as a single-node
+collection holding the same points does (tests/cluster/test_sharded_search.py and
+test_groups_order_facets.py build both and compare).
 
 Groups (``query_groups``; Qdrant's ``/points/query/groups`` and ``/points/search/groups``).
 The engine groups the ranked hits of the ungrouped query: hits in rank order join the
@@ -57,10 +59,19 @@ from dataclasses import replace
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from vecsearch import facets
-from vecsearch.cluster.merge import merge_facets, rank_sorted
+from vecsearch.cluster.merge import (
+    merge_facets,
+    merge_hits,
+    optimistic_k,
+    rank_sorted,
+    shards_to_requery,
+)
 from vecsearch.cluster.plan import ReadPlan, plan_read, unsupported
-from vecsearch.errors import ValidationError
+from vecsearch.cluster.routing import canonical_ids
+from vecsearch.errors import PointNotFoundError, ValidationError
 from vecsearch.filters import parse_filter
 from vecsearch.ids import id_key
 from vecsearch.models import PayloadSelector, ScoredPoint
@@ -78,6 +89,104 @@ if TYPE_CHECKING:
 FACET_PAGE = 20_000
 #: "No limit" for a shard's facet counts.
 ALL = 2**62
+
+
+# -- ranked reads ------------------------------------------------------------------------------
+def ranked(
+    cc: ClusterCollection,
+    op: str,
+    kind: str,
+    bodies: Sequence[Mapping[str, Any]],
+    field: str,
+    shard_key: Any,
+) -> list[list[ScoredPoint]]:
+    """Ranked reads (search or query bodies, one list of hits each): scattered with the
+    optimistic per-shard k (or the full k: ``per_shard_k="full"``, and every ``order_by``
+    read), the shards whose lists could still matter re-queried at the full k
+    (:func:`vecsearch.cluster.merge.shards_to_requery`), then merged."""
+    if isinstance(bodies, Mapping) or not isinstance(bodies, Sequence):
+        raise ValidationError(field, "expected a list of requests")
+    if kind == "query":
+        bodies = [
+            by_id_query(cc, b, f"{field}[{i}]" if field else "", shard_key)
+            for i, b in enumerate(bodies)
+        ]
+    plans = [
+        plan_read(cc.config, b, kind, f"{field}[{i}]" if field else "")
+        for i, b in enumerate(bodies)
+    ]
+    shards = cc.router.read_shards(shard_key)
+    n = len(shards)
+    full = [p.offset + p.limit for p in plans]
+    first = [  # order_by reads: the full k (order values are no scores to re-query by)
+        k if cc.per_shard_k == "full" or p.by_order else optimistic_k(p.offset, p.limit, n)
+        for k, p in zip(full, plans, strict=True)
+    ]
+
+    def at(ks: Sequence[int], which: Sequence[int]) -> list[dict[str, Any]]:
+        return [{**bodies[i], "limit": ks[i], "offset": 0} for i in which]
+
+    every = range(len(bodies))
+    got = cc._scatter({s: (op, (at(first, every), field), {}) for s in shards})
+    lists = {s: list(got[s]) for s in shards}
+    again: dict[int, list[int]] = {}
+    for i, p in enumerate(plans):
+        per = [lists[s][i] for s in shards]
+        for j in shards_to_requery(per, first[i], full[i], descending=p.descending):
+            again.setdefault(shards[j], []).append(i)
+    if again:
+        more = cc._scatter({s: (op, (at(full, which), field), {}) for s, which in again.items()})
+        for s, which in again.items():
+            for i, hits in zip(which, more[s], strict=True):
+                lists[s][i] = hits
+    cc.last_requeried = sorted(again)
+    return [
+        merge_hits(
+            [lists[s][i] for s in shards],
+            p.offset,
+            p.limit,
+            descending=p.descending,
+            by_order=p.by_order,
+        )
+        for i, p in enumerate(plans)
+    ]
+
+
+def by_id_query(cc: ClusterCollection, body: Any, field: str, shard_key: Any) -> Any:
+    """A nearest query by point id as a query by that point's stored vector that leaves
+    the point out (as the engine does): the point lives on one shard only."""
+    if not isinstance(body, Mapping):
+        return body
+    q = body.get("query")
+    nested = isinstance(q, Mapping) and set(q) == {"nearest"}
+    pid = q["nearest"] if nested else q
+    if not isinstance(pid, int | str) or isinstance(pid, bool):
+        return body
+    pre = f"{field}." if field else ""
+    at = pre + ("query.nearest" if nested else "query")
+    pid = canonical_ids([pid], at)[0]
+    using = body.get("using") or ""
+    cc.config.any_space(using, pre + "using")  # an unknown name is refused first
+    found = cc.retrieve([pid], with_payload=False, with_vector=True, shard_key=shard_key)
+    if not found:
+        raise PointNotFoundError(f"{at}: no point with id {pid} in {cc.name!r}")
+    vec = found[0].vector
+    if isinstance(vec, Mapping) and set(vec) != {"indices", "values"}:
+        vec = vec.get(using)  # {name: vector}, not a sparse vector itself
+    if vec is None:
+        raise ValidationError(at, f"point {pid} has no vector {using!r}")
+    plain = (
+        {k: np.asarray(v).tolist() for k, v in vec.items()}
+        if isinstance(vec, Mapping)
+        else np.asarray(vec).tolist()
+    )
+    flt = body.get("filter")
+    not_it = {"must_not": [{"has_id": [pid]}]}
+    return {
+        **body,
+        "query": {"nearest": plain} if nested else plain,
+        "filter": {**not_it, "must": [flt]} if flt is not None else not_it,
+    }
 
 
 # -- groups: the pure part -------------------------------------------------------------------
@@ -175,7 +284,7 @@ def query_groups(
         raise ValidationError("relevance_threshold", "is not supported with groups")
     sel = PayloadSelector.parse(plain.get("with_payload"), "with_payload")
     if kind == "query":
-        plain = cc._by_id_query(plain, "", shard_key)
+        plain = by_id_query(cc, plain, "", shard_key)
     plan = plan_read(cc.config, plain, kind, "")
     op = "query_batch" if kind == "query" else "search_batch"
     shards = cc.router.read_shards(shard_key)
