@@ -25,10 +25,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from service.deps import DB, CollectionName, Started, State, Wait
 from service.responses import ok, ok_or_accepted
 from service.schemas import Envelope, SnapshotDescription
-from service.schemas.snapshots import SnapshotRecover
+from service.schemas.snapshots import ShardSnapshotRecover
 from service.security import ReadAccess, WriteAccess
-from vecsearch.errors import ValidationError
+from vecsearch.errors import SnapshotNotFoundError, ValidationError
 from vecsearch.shard_snapshots import SingleNodeShards
+from vecsearch.snapshots import prune_snapshots
 
 router = APIRouter(
     prefix="/collections/{collection_name}/shards/{shard_id}/snapshots", tags=["snapshots"]
@@ -59,8 +60,19 @@ def create_shard_snapshot(
     t0: Started,
     wait: Wait = None,
 ) -> JSONResponse:
-    """Snapshot one shard (404 for an unknown shard); ``?wait=false``: 202 ``accepted``."""
-    desc = _shards(db, state).create_shard_snapshot(collection_name, shard_id)
+    """Snapshot one shard (404 for an unknown shard); ``?wait=false``: 202 ``accepted``.
+    With ``max_snapshots_per_collection`` set, the shard's oldest snapshots beyond that many
+    are then deleted (as for collection snapshots)."""
+    shards = _shards(db, state)
+    desc = shards.create_shard_snapshot(collection_name, shard_id)
+    keep = state.settings.max_snapshots_per_collection
+    if keep:
+        try:
+            folder = shards.shard_snapshot_path(collection_name, shard_id, desc.name).parent
+        except SnapshotNotFoundError:  # a newer snapshot's retention removed it already
+            folder = None
+        if folder is not None:
+            prune_snapshots(folder, keep)
     return ok_or_accepted(desc.to_dict(), t0, wait)
 
 
@@ -126,7 +138,7 @@ def delete_shard_snapshot(
 def recover_shard_snapshot(
     collection_name: CollectionName,
     shard_id: ShardId,
-    body: SnapshotRecover,
+    body: ShardSnapshotRecover,
     db: DB,
     state: State,
     t0: Started,

@@ -7,6 +7,8 @@ Single-node mode serves the same routes with the collection as shard 0."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 
 import httpx
 import numpy as np
@@ -138,6 +140,49 @@ def test_recover_restores_one_shard_on_every_replica(served):
     assert hits["points"][0]["id"] == new0
 
 
+def test_recover_while_writes_go_on(served):
+    """Writes to the shard during its recovery: afterwards both replicas hold the same
+    points -- the snapshot's plus writes sequenced after the restore, among them every write
+    started after the recovery answered."""
+    _, http, cc, _ = served
+    desc = http.post("/shards/0/snapshots").json()["result"]
+    snap_ids = [pid for pid, _ in _replica_view(cc.shards[0].replicas[0])[1]]
+    fresh = [i for i in range(N + 100, N + 4000) if shard_of(i, 2) == 0]
+    started: dict[int, float] = {}
+    failed: list[str] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        with httpx.Client(base_url=http.base_url, timeout=120) as w:
+            for pid in fresh:
+                if stop.is_set():
+                    return
+                started[pid] = time.monotonic()
+                point = {"id": pid, "vector": [0.5] * DIM}
+                r = w.put("/points?wait=true", json={"points": [point]})
+                if r.status_code != 200:
+                    failed.append(r.text)
+
+    t = threading.Thread(target=write)
+    t.start()
+    time.sleep(0.05)
+    r = http.put("/shards/0/snapshots/recover", json={"location": desc["name"]})
+    answered = time.monotonic()
+    time.sleep(0.3)  # writes after the answer
+    stop.set()
+    t.join(120)
+    assert r.status_code == 200, r.text
+    assert not failed
+    cc.drain()
+    (sa, a), (sb, b) = (_replica_view(rep) for rep in cc.shards[0].replicas)
+    assert sa == sb == cc.shards[0].seq
+    assert a == b
+    ids = {pid for pid, _ in a}
+    after = {pid for pid, at in started.items() if at > answered}
+    assert set(snap_ids) <= ids and ids - set(snap_ids) <= set(started)
+    assert after and after <= ids
+
+
 def test_refusals(served):
     srv, http, cc, _ = served
     assert http.post("/shards/2/snapshots").status_code == 404
@@ -178,7 +223,8 @@ def test_refusals(served):
 
 def test_single_node_serves_shard_zero(tmp_path):
     """One node: the collection is shard 0; other ids are 404s."""
-    srv = ServerThread(create_app(Settings(data_dir=tmp_path, warmup=False)))
+    settings = Settings(data_dir=tmp_path, warmup=False, max_snapshots_per_collection=2)
+    srv = ServerThread(create_app(settings))
     srv.start()
     try:
         http = httpx.Client(base_url=srv.url + "/collections/one", timeout=60)
@@ -195,6 +241,9 @@ def test_single_node_serves_shard_zero(tmp_path):
         assert r.status_code == 200, r.text
         assert http.post("/points/count", json={}).json()["result"]["count"] == 5
         assert http.post("/shards/1/snapshots").status_code == 404
+        names = [http.post("/shards/0/snapshots").json()["result"]["name"] for _ in range(2)]
+        listed = [d["name"] for d in http.get("/shards/0/snapshots").json()["result"]]
+        assert listed == names  # retention: the newest max_snapshots_per_collection
         http.close()
     finally:
         srv.stop()
