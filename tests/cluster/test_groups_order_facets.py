@@ -159,7 +159,17 @@ def _group_bodies(queries):
                 "with_payload": ["g", "cat"],
             },
         ),
-        ("query", {"query": q0, "group_by": "tags", "limit": 4, "group_size": 3, "params": exact}),
+        (
+            "query",
+            {
+                "query": q0,
+                "group_by": "tags",
+                "limit": 4,
+                "group_size": 3,
+                "params": exact,
+                "with_payload": {"exclude": ["i", "odd"]},
+            },
+        ),
         ("query", {"query": q1, "group_by": "odd", "limit": 5, "group_size": 6, "params": exact}),
         ("query", {"query": 17, "group_by": "cat", "limit": 4, "group_size": 5, "params": exact}),
         (

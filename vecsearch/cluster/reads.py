@@ -11,10 +11,11 @@ group of each distinct string or integer value at ``group_by`` (a point with a v
 other type joins none), groups are ranked by first appearance (their best hit), each keeps
 its first ``group_size`` hits (:meth:`vecsearch.query.execute._Batch.answer_groups`). Here:
 
-1. Every shard runs the ungrouped query (with the whole payload, to read the group values)
-   for ``W = max(64, 4 * limit * group_size)`` hits, the engine's first depth; a shard
-   that returned ``W`` hits holding fewer than ``limit`` groups is asked again for 4x more
-   until it does or runs out. So each shard's list holds its top ``limit`` groups.
+1. Every shard runs the ungrouped query (with the whole payload, or only the key when the
+   request returns no payload, to read the group values) for ``W = max(64, 4 * limit *
+   group_size)`` hits, the engine's first depth; a shard that returned ``W`` hits holding
+   fewer than ``limit`` groups is asked again for 4x more until it does or runs out. So
+   each shard's list holds its top ``limit`` groups.
 2. A group in the global top ``limit`` is in the top ``limit`` of the shard holding its
    best hit (every group ranked above it there ranks above it globally), so its best hit
    is in that shard's list; groups whose best hit is elsewhere only rank lower than they
@@ -27,7 +28,7 @@ its first ``group_size`` hits (:meth:`vecsearch.query.execute._Batch.answer_grou
    ``group_size`` hits (4x more while hits that ``match`` but do not join the group, e.g.
    a point that also holds a float there, leave it short).
 
-Cost: one scatter of ``W`` hits per shard with whole payloads (and vectors when asked),
+Cost: one scatter of ``W`` hits per shard with their payloads (and vectors when asked),
 rarely a deeper one, plus at most one filtered query per (shard, chosen group) in one more
 scatter (a batch per shard), only for the groups whose hits the first lists leave open.
 The ranking is exact for exact search (and indexes whose top-k' is the prefix of their
@@ -294,7 +295,9 @@ def query_groups(
         return {s: [list(h) for h in got[s]] for s in calls}
 
     cc.last_group_fill = []
-    groups = grouped(ask, {**plain, "with_payload": True}, spec, plan, shards, cc.last_group_fill)
+    # the hits carry the group values: the key alone when no payload is returned
+    wanted = True if sel.enabled else [spec.key]
+    groups = grouped(ask, {**plain, "with_payload": wanted}, spec, plan, shards, cc.last_group_fill)
     out = [(v, [replace(h, payload=sel.apply(h.payload or {})) for h in hs]) for v, hs in groups]
     return group_answers(out, spec, resolve)
 
