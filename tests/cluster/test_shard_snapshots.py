@@ -221,6 +221,33 @@ def test_refusals(served):
     assert all(r.state == "live" for s in cc.shards for r in s.replicas)
 
 
+def test_a_restarted_server_reopens_the_restored_shard(served, ray_cluster):
+    """The restore's sequence number is durable on every replica: after a restart none is
+    found behind (all Active), and the shard answers as before."""
+    srv, http, cc, data = served
+    views = [[_replica_view(rep)[1] for rep in s.replicas] for s in cc.shards]
+    count = http.post("/points/count", json={}).json()["result"]["count"]
+    srv.stop()
+    again = ServerThread(
+        create_app(Settings(data_dir=data, warmup=False, cluster=ray_cluster.address))
+    )
+    again.start()
+    try:
+        url = again.url + f"/collections/{NAME}"
+        assert (
+            httpx.post(url + "/points/count", json={}, timeout=60).json()["result"]["count"]
+            == count
+        )
+        cl = httpx.get(url + "/cluster", timeout=60).json()["result"]
+        assert [s["state"] for s in cl["local_shards"] + cl["remote_shards"]] == ["Active"] * 4
+        cc2 = again.server.config.app.state.service.db.loaded_collection(NAME).cc
+        assert [[_replica_view(rep)[1] for rep in s.replicas] for s in cc2.shards] == views
+        listed = httpx.get(url + "/shards/0/snapshots", timeout=60).json()["result"]
+        assert len(listed) >= 2  # the snapshots outlive the server
+    finally:
+        again.stop()
+
+
 def test_single_node_serves_shard_zero(tmp_path):
     """One node: the collection is shard 0; other ids are 404s."""
     settings = Settings(data_dir=tmp_path, warmup=False, max_snapshots_per_collection=2)
