@@ -6,6 +6,10 @@ has no per-shard families."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import httpx
 import numpy as np
 import pytest
@@ -15,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service import Settings, create_app
 from tests.service.conftest import ServerThread
 from vecsearch.cluster.routing import shard_of
+from vecsearch.cluster.shard_snapshots import SCRAPE_TIMEOUT
 
 pytestmark = pytest.mark.cluster
 
@@ -153,6 +158,19 @@ def test_a_shard_with_no_replica_left_never_fails_a_scrape(served):
     assert list(of(m["vecsearch_shard_points"], collection="lone")) == [
         (("collection", "lone"), ("shard", "1"))
     ]
+    assert m["vecsearch_collection_points"][(("collection", NAME),)] == N
+    # a hung replica (its process stopped) costs a scrape the scrape timeout, no more
+    hung = lone.shards[1].replicas[0]
+    pid = ray.get(hung.actor.info.remote(), timeout=30)["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        m = scrape(srv.url)
+        waited = time.monotonic() - t0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert SCRAPE_TIMEOUT <= waited < SCRAPE_TIMEOUT + 5
+    assert of(m["vecsearch_shard_points"], collection="lone") == {}
     assert m["vecsearch_collection_points"][(("collection", NAME),)] == N
     assert httpx.delete(url, timeout=120).status_code == 200
 

@@ -366,12 +366,16 @@ class ClusterDatabase:
         return report
 
     def shard_stats(self) -> dict[str, list[dict[str, Any]]]:
-        """Per open collection, :func:`vecsearch.cluster.shard_snapshots.shard_stats`."""
-        out = {}
-        for name, coll in list(self._open.items()):
-            with contextlib.suppress(Exception):  # a scrape must not fail on a dead shard
-                out[name] = shard_snapshots.shard_stats(coll.cc)
-        return out
+        """Per open collection, its shards' rows
+        (:func:`vecsearch.cluster.shard_snapshots.shard_stats`: one ask of every live
+        replica, at most ``SCRAPE_TIMEOUT`` seconds in all; never fails on a dead shard)."""
+        try:
+            return shard_snapshots.shard_stats(
+                {name: coll.cc for name, coll in list(self._open.items())}
+            )
+        except Exception as exc:  # a scrape must not fail
+            log.warning("shard metrics unavailable: %s", exc)
+            return {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> dict[str, str]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -154,43 +154,49 @@ def recover(cc: Any, shard_id: int, path: Path, checksum: str | None = None) -> 
     return report
 
 
-def shard_stats(cc: Any, timeout: float = SCRAPE_TIMEOUT) -> list[dict[str, Any]]:
-    """One row per shard of ``cc`` for the metrics: ``shard``, ``seq``, ``acked``,
-    ``states`` (replicas per Qdrant state name), ``points`` (of its most advanced answering
-    live replica; None if none answered within ``timeout``), ``replicas`` (``slot`` ->
-    applied seq of each answering live replica) and the shard's counters. Never raises for
-    a dead or hung replica: it is left out (and not marked dead: a scrape only looks)."""
+def shard_stats(
+    collections: Mapping[str, Any], timeout: float = SCRAPE_TIMEOUT
+) -> dict[str, list[dict[str, Any]]]:
+    """Per cluster collection (``{name: ClusterCollection}``), one row per shard for the
+    metrics: ``shard``, ``seq``, ``acked``, ``states`` (replicas per Qdrant state name),
+    ``points`` (of its most advanced answering live replica; None if none answered),
+    ``replicas`` (``slot`` -> applied seq of each answering live replica) and the shard's
+    counters. Every live replica of every collection is asked at once and given ``timeout``
+    seconds in all; a dead or hung one is left out (and not marked dead: a scrape only
+    looks). Never raises for a replica."""
     asked = []
-    for shard in list(cc.shards):
-        for rep in shard.live():
-            with contextlib.suppress(Exception):
-                asked.append((shard.id, rep.slot, rep.actor.info.remote()))
-    answers: dict[int, dict[int, dict[str, Any]]] = {}
+    for name, cc in collections.items():
+        for shard in list(cc.shards):
+            for rep in shard.live():
+                with contextlib.suppress(Exception):
+                    asked.append((name, shard.id, rep.slot, rep.actor.info.remote()))
+    answers: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}
     if asked:
-        refs = [ref for _, _, ref in asked]
+        refs = [ref for *_, ref in asked]
         with contextlib.suppress(Exception):
             ray.wait(refs, num_returns=len(refs), timeout=timeout)
-        deadline = time.monotonic()
-        for sid, slot, ref in asked:
-            with contextlib.suppress(Exception):
-                got = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
-                answers.setdefault(sid, {})[slot] = got
-    rows = []
-    for shard in list(cc.shards):
-        states = {"Active": 0, "Dead": 0, "Partial": 0}
-        for rep in shard.replicas:
-            states[rep.describe()["state"]] += 1
-        got = answers.get(shard.id, {})
-        best = max(got.values(), key=lambda a: a["seq"], default=None)
-        rows.append(
-            {
-                "shard": shard.id,
-                "seq": shard.seq,
-                "acked": shard.acked,
-                "states": states,
-                "points": None if best is None or best["points"] is None else int(best["points"]),
-                "replicas": {slot: int(a["seq"]) for slot, a in sorted(got.items())},
-                "counters": shard.counters(),
-            }
-        )
-    return rows
+        for name, sid, slot, ref in asked:
+            with contextlib.suppress(Exception):  # not ready (timeout 0), or it failed
+                answers.setdefault((name, sid), {})[slot] = ray.get(ref, timeout=0)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, cc in collections.items():
+        rows = out[name] = []
+        for shard in list(cc.shards):
+            states = {"Active": 0, "Dead": 0, "Partial": 0}
+            for rep in shard.replicas:
+                states[rep.describe()["state"]] += 1
+            got = answers.get((name, shard.id), {})
+            best = max(got.values(), key=lambda a: a["seq"], default=None)
+            points = None if best is None or best["points"] is None else int(best["points"])
+            rows.append(
+                {
+                    "shard": shard.id,
+                    "seq": shard.seq,
+                    "acked": shard.acked,
+                    "states": states,
+                    "points": points,
+                    "replicas": {slot: int(a["seq"]) for slot, a in sorted(got.items())},
+                    "counters": shard.counters(),
+                }
+            )
+    return out
