@@ -5,8 +5,8 @@ no fsync per chunk) and published by one atomic rename once the index is saved a
 is made durable, so an interrupted build (error, Ctrl-C, ``kill -9``) leaves no collection
 that looks complete; its leftovers are removed (now, or by the next :class:`Database` open).
 
-Both cores work: a background thread writes each chunk to SQLite while the caller's thread
-adds it to the index (the index kernels release the GIL). Memory is bounded by the chunk
+Both cores work (:class:`vecsearch.bulk_load.BulkLoader`: a background thread writes each
+chunk to SQLite while the caller's thread indexes it). Memory is bounded by the chunk
 size plus the index itself, plus, for files that carry their own ids, a map of the ids seen
 so far (to report duplicates by row).
 
@@ -23,12 +23,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
+from vecsearch.bulk_load import BulkLoader
 from vecsearch.collection import Collection
 from vecsearch.config import CollectionConfig, SparseSpaceConfig
 from vecsearch.database import Database, check_collection_name
@@ -36,7 +34,6 @@ from vecsearch.errors import CollectionExistsError, ValidationError
 from vecsearch.ids import id_key, parse_point_id
 from vecsearch.readers import open_reader
 from vecsearch.snapshots import remove_tree
-from vecsearch.sparse_space import encode, text_meta
 from vecsearch.text.bm25 import DEFAULT_OPTIONS, TextStats, doc_vector, tokenize
 from vecsearch.validate import check_vectors, payload_json
 
@@ -106,8 +103,7 @@ def build_collection(
         config = replace(config, sparse=(SparseSpaceConfig(text_space, 1, "idf"),))
         stats = _text_stats(reader, chunk_size, limit, text_field)
     work = db.work_dir("build", name)
-    coll = None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vecsearch-build-store")
+    loader = None
     bar = tqdm(
         total=total,
         unit="pts",
@@ -118,69 +114,40 @@ def build_collection(
         dynamic_ncols=True,
     )
     try:
-        coll = Collection.create(name, work, config, bulk=True)
-        store = coll.store
-        sid = coll.space("").config.id
+        loader = BulkLoader(Collection.create(name, work, config, bulk=True))
         text_docs = 0
-        store.seq = 1  # the whole build is one write
         seen: dict[bytes, int] = {}
-        pending: Future | None = None
-        done = 0
         for chunk in reader.chunks(chunk_size):
-            if limit is not None and done >= limit:
+            if limit is not None and loader.done >= limit:
                 break
             n = len(chunk.vectors)
-            if limit is not None and done + n > limit:
-                n = limit - done
+            if limit is not None and loader.done + n > limit:
+                n = limit - loader.done
                 chunk.vectors = chunk.vectors[:n]
             try:  # the error's field is the row within the chunk
                 vecs = check_vectors(chunk.vectors, reader.dim, lambda i: str(i), cosine=cosine)
             except ValidationError as exc:
                 raise reader.error(exc.reason, chunk.start + int(exc.field)) from None
-            keys = _keys(reader, chunk, n, seen)
-            texts = _payloads(reader, chunk, n)
-            labels = np.arange(done, done + n, dtype=np.int64)
-            lab = labels.tolist()
-            rows = list(zip(lab, keys, texts, strict=True))
-            vectors = {sid: list(zip(lab, (v.tobytes() for v in vecs), strict=True))}
             sparse = None
             if stats is not None:
-                sparse = _bm25_rows(reader, chunk, n, text_field, stats.avg_len, done)
-                vectors[1] = [(lb, encode(v)) for lb, v in zip(*sparse, strict=True)]
-                text_docs += len(sparse[0])
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(store.bulk_insert, rows, vectors)
-            coll.bulk_index_add(vecs, labels)
-            if sparse is not None and sparse[0]:
-                coll.bulk_index_add(sparse[1], np.asarray(sparse[0], np.int64), text_space)
-            done += n
+                offsets, svecs = _bm25_rows(reader, chunk, n, text_field, stats.avg_len)
+                sparse = (text_space, offsets, svecs)
+                text_docs += len(offsets)
+            loader.add(vecs, _keys(reader, chunk, n, seen), _payloads(reader, chunk, n), sparse)
             bar.update(n)
-        if pending is not None:
-            pending.result()
-        if done == 0:
+        if loader.done == 0:
             raise reader.error("no records to load")
-        store.next_label = done
-        store.set_meta({"seq": 1, "next_label": done})
-        if stats is not None:
-            store.set_meta(text_meta(1, stats))
-            coll.spaces[text_space].text_stats = stats  # type: ignore[union-attr]
-        coll.save_index()
-        store.make_durable()
-        coll.close(save_index=False)
-        coll = None
+        done = loader.done
+        loader.finish(None if stats is None else (text_space, stats))
+        loader = None
         db.publish(work, name, replace=overwrite)
     except BaseException:
-        # The store writer thread may still be inside a transaction: let it finish before the
-        # store is closed and its files removed (closing under it crashed SQLite).
-        pool.shutdown(wait=True)
-        if coll is not None:
-            coll.close(save_index=False)
+        if loader is not None:
+            loader.abort()
         remove_tree(work)
         raise
     finally:
         bar.close()
-        pool.shutdown(wait=True)
         reader.close()
         db.close()
     return BuildReport(
@@ -229,14 +196,14 @@ def _text_stats(reader: Any, chunk_size: int, limit: int | None, field: str) -> 
 
 
 def _bm25_rows(
-    reader: Any, chunk: Any, n: int, field: str, avg_len: float, first_label: int
+    reader: Any, chunk: Any, n: int, field: str, avg_len: float
 ) -> tuple[list[int], list[Any]]:
-    """Labels and BM25 vectors of the chunk's records that have the text field."""
+    """Rows (within the chunk) and BM25 vectors of the records that have the text field."""
     labels, vecs = [], []
     for i in range(n):
         text = _text_of(reader, chunk, i, field)
         if text is not None:
-            labels.append(first_label + i)
+            labels.append(i)
             vecs.append(doc_vector(tokenize(text), DEFAULT_OPTIONS, avg_len))
     return labels, vecs
 
