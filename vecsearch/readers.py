@@ -56,6 +56,18 @@ class Reader:
     def chunks(self, size: int) -> Iterator[Chunk]:
         raise NotImplementedError
 
+    def chunks_between(self, size: int, start: int, stop: int) -> Iterator[Chunk]:
+        """Chunks of rows ``start .. stop - 1`` only (a split of the file, for the
+        distributed build). This default reads from the top and skips; the array formats
+        seek, JSON lines skip lines without parsing them."""
+        for c in self.chunks(size):
+            n = len(c.vectors)
+            if c.start + n <= start:
+                continue
+            if c.start >= stop:
+                break
+            yield _trim(c, max(start - c.start, 0), min(stop - c.start, n))
+
     def close(self) -> None:
         """Release file handles."""
 
@@ -63,7 +75,34 @@ class Reader:
         return InputFileError(str(self.path), problem, row)
 
 
-class NpyReader(Reader):
+def _trim(c: Chunk, lo: int, hi: int) -> Chunk:
+    """Rows ``lo .. hi - 1`` of chunk ``c``."""
+    if lo == 0 and hi == len(c.vectors):
+        return c
+    return Chunk(
+        c.start + lo,
+        c.vectors[lo:hi],
+        None if c.ids is None else c.ids[lo:hi],
+        None if c.payloads is None else c.payloads[lo:hi],
+    )
+
+
+class _Sliced(Reader):
+    """Readers whose rows can be sliced directly (``_rows(start, stop)``)."""
+
+    def _rows(self, start: int, stop: int) -> Chunk:
+        raise NotImplementedError
+
+    def chunks(self, size: int) -> Iterator[Chunk]:
+        return self.chunks_between(size, 0, self.total or 0)
+
+    def chunks_between(self, size: int, start: int, stop: int) -> Iterator[Chunk]:
+        stop = min(stop, self.total or 0)
+        for s in range(max(start, 0), stop, size):
+            yield self._rows(s, min(s + size, stop))
+
+
+class NpyReader(_Sliced):
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
@@ -74,12 +113,11 @@ class NpyReader(Reader):
             raise self.error(f"expected a 2-d numeric array, got {self.arr.dtype} {self.arr.shape}")
         self.total, self.dim = (int(s) for s in self.arr.shape)
 
-    def chunks(self, size: int) -> Iterator[Chunk]:
-        for s in range(0, self.total, size):
-            yield Chunk(s, np.asarray(self.arr[s : s + size]))
+    def _rows(self, start: int, stop: int) -> Chunk:
+        return Chunk(start, np.asarray(self.arr[start:stop]))
 
 
-class VecsReader(Reader):
+class VecsReader(_Sliced):
     """TEXMEX ``.fvecs`` (float32) / ``.bvecs`` (uint8) files."""
 
     def __init__(self, path: Path) -> None:
@@ -101,23 +139,22 @@ class VecsReader(Reader):
                 self.total,
             )
 
-    def chunks(self, size: int) -> Iterator[Chunk]:
-        for s in range(0, self.total, size):
-            n = min(size, self.total - s)
-            block = np.asarray(self.raw[s * self.rec : (s + n) * self.rec]).reshape(n, self.rec)
-            dims = block[:, :4].copy().view("<i4").ravel()
-            bad = np.flatnonzero(dims != self.dim)
-            if bad.size:
-                r = int(bad[0])
-                raise self.error(
-                    f"dimension header {int(dims[r])} differs from the first record's {self.dim}",
-                    s + r,
-                )
-            vecs = block[:, 4:].copy().view(self.dtype).reshape(n, self.dim)
-            yield Chunk(s, vecs)
+    def _rows(self, s: int, stop: int) -> Chunk:
+        n = stop - s
+        block = np.asarray(self.raw[s * self.rec : (s + n) * self.rec]).reshape(n, self.rec)
+        dims = block[:, :4].copy().view("<i4").ravel()
+        bad = np.flatnonzero(dims != self.dim)
+        if bad.size:
+            r = int(bad[0])
+            raise self.error(
+                f"dimension header {int(dims[r])} differs from the first record's {self.dim}",
+                s + r,
+            )
+        vecs = block[:, 4:].copy().view(self.dtype).reshape(n, self.dim)
+        return Chunk(s, vecs)
 
 
-class Hdf5Reader(Reader):
+class Hdf5Reader(_Sliced):
     def __init__(self, path: Path, dataset: str) -> None:
         import h5py  # optional dependency, needed for this format only
 
@@ -137,9 +174,8 @@ class Hdf5Reader(Reader):
             raise self.error(f"dataset {dataset!r} has shape {shape}, expected 2-d")
         self.total, self.dim = (int(s) for s in self.ds.shape)
 
-    def chunks(self, size: int) -> Iterator[Chunk]:
-        for s in range(0, self.total, size):
-            yield Chunk(s, np.asarray(self.ds[s : s + size]))
+    def _rows(self, start: int, stop: int) -> Chunk:
+        return Chunk(start, np.asarray(self.ds[start:stop]))
 
     def close(self) -> None:
         self.file.close()
@@ -256,7 +292,7 @@ class JsonlReader(Reader):
         if not self.dim:
             raise self.error("file holds no records")
 
-    def _records(self, size: int) -> Iterator[Chunk]:
+    def _records(self, size: int, start: int = 0, stop: int | None = None) -> Iterator[Chunk]:
         row = 0
         ids: list[Any] = []
         vecs: list[Any] = []
@@ -265,6 +301,11 @@ class JsonlReader(Reader):
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
+                if row < start:  # before the split: counted, not parsed
+                    row += 1
+                    continue
+                if stop is not None and row >= stop:
+                    break
                 try:
                     rec = json.loads(line)
                 except ValueError as exc:
@@ -291,6 +332,9 @@ class JsonlReader(Reader):
 
     def chunks(self, size: int) -> Iterator[Chunk]:
         return self._records(size)
+
+    def chunks_between(self, size: int, start: int, stop: int) -> Iterator[Chunk]:
+        return self._records(size, start, stop)
 
 
 def open_reader(
