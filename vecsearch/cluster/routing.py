@@ -35,7 +35,11 @@ _U64 = (1 << 64) - 1
 
 def point_hash(pid: Any) -> int:
     """The stable unsigned 64-bit hash of point id ``pid`` (any form the engine accepts)."""
-    key = id_key(parse_point_id(pid))
+    return key_hash(id_key(parse_point_id(pid)))
+
+
+def key_hash(key: bytes) -> int:
+    """:func:`point_hash` of the point whose storage key is ``key``."""
     return mmh3.hash64(key, 0, signed=False)[0]
 
 
