@@ -272,6 +272,15 @@ class Collection(WriteMethods, QueryMethods):
                 return self._state.n_points
             return int(self._state.mask(flt).sum())
 
+    def facet(
+        self, key: Any, filter: Any = None, limit: Any = None, exact: Any = None
+    ) -> list[Any]:
+        """Facet counts of payload ``key`` (:func:`vecsearch.facets.facet`); a method so
+        that the service calls single-node and cluster collections alike."""
+        from vecsearch.facets import facet  # the facets module reads this class's state
+
+        return facet(self, key, filter, limit, exact)
+
     def scroll(
         self,
         filter: Any = None,

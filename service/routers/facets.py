@@ -23,7 +23,6 @@ from service.schemas.facets import (
 )
 from service.security import ReadAccess
 from vecsearch.errors import ValidationError
-from vecsearch.facets import facet
 from vecsearch.matrix import DistanceMatrix, distance_matrix
 
 router = APIRouter(prefix="/collections/{collection_name}", tags=["points"])
@@ -45,7 +44,7 @@ def facet_counts(coll: CollectionDep, body: FacetRequest, t0: Started) -> JSONRe
     then value; the key needs a keyword, integer, bool or uuid payload index (as on Qdrant's
     server; qdrant-client's local mode needs none). Counts are always exact."""
     _no_shard_key(body.shard_key)
-    hits = facet(coll, body.key, body.filter, body.limit, body.exact)
+    hits = coll.facet(body.key, body.filter, body.limit, body.exact)
     return ok({"hits": [h.to_dict() for h in hits]}, t0)
 
 

@@ -165,9 +165,7 @@ class ClusterCollectionFacade:
     def facet(
         self, key: Any, filter: Any = None, limit: Any = None, exact: Any = None
     ) -> list[FacetHit]:
-        """Facet counts over every shard (the service's facet route calls
-        :func:`vecsearch.facets.facet` on the collection, which reaches for single-node
-        internals and is refused here; this is the method it would call)."""
+        """Facet counts over every shard (what the service's facet route calls)."""
         return self.cc.facet(key, filter, limit, exact)
 
     def count(self, filter: Any = None) -> int:

@@ -58,7 +58,7 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -83,8 +83,22 @@ from vecsearch.query.parse import _QUERY_KEYS, GROUP_KEYS, parse_groups
 from vecsearch.query.requests import group_answers
 from vecsearch.validate import check_int
 
-if TYPE_CHECKING:
-    from vecsearch.cluster.collection import ClusterCollection
+
+class ClusterCollection(Protocol):
+    """What these reads need of :class:`vecsearch.cluster.collection.ClusterCollection`
+    (a protocol: the collection imports this module, not the other way round)."""
+
+    name: str
+    config: Any
+    router: Any
+    per_shard_k: str
+    last_requeried: list[int]
+    last_group_fill: Any
+
+    def _scatter(self, calls: Mapping[int, tuple[str, tuple, dict]]) -> dict[int, Any]: ...
+
+    def retrieve(self, *args: Any, **kwargs: Any) -> Any: ...
+
 
 #: Points a shard returns per scroll page of a facet.
 FACET_PAGE = 20_000
