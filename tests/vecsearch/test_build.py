@@ -96,6 +96,33 @@ def test_every_format_builds_the_same_points(tmp_path, data, fmt):
         assert coll.index_source == "loaded"
 
 
+@pytest.mark.parametrize("fmt", ["npy", "fvecs", "hdf5", "parquet", "jsonl"])
+def test_reading_a_split_gives_exactly_its_rows(tmp_path, data, fmt):
+    """``chunks_between`` (the distributed build's file splits): the rows of a range, with
+    their file row numbers, ids and payloads, whatever the chunk size and the range's
+    alignment (Parquet row groups of 128, blank JSON lines)."""
+    from vecsearch.readers import open_reader
+
+    x, ids, payloads = data
+    reader = open_reader(write_inputs(tmp_path, x, ids, payloads)[fmt])
+    try:
+        for start, stop, size in [(0, N, 64), (37, 300, 50), (128, 256, 1000), (499, 900, 7)]:
+            chunks = list(reader.chunks_between(size, start, stop))
+            assert all(len(c.vectors) <= size for c in chunks)
+            got = np.concatenate([np.asarray(c.vectors, np.float32) for c in chunks])
+            want = slice(start, min(stop, N))
+            assert np.array_equal(got, x[want])
+            assert [c.start for c in chunks][0] == start
+            rows = [c.start + i for c in chunks for i in range(len(c.vectors))]
+            assert rows == list(range(start, min(stop, N)))
+            if fmt in ("parquet", "jsonl"):
+                assert [i for c in chunks for i in c.ids] == ids[want]
+                assert [p for c in chunks for p in c.payloads] == payloads[want]
+        assert list(reader.chunks_between(10, N, N + 5)) == []
+    finally:
+        reader.close()
+
+
 def test_bvecs_and_cosine_normalisation(tmp_path, rng):
     x = rng.integers(1, 255, size=(50, 4)).astype(np.uint8)
     write_vecs(tmp_path / "x.bvecs", x, np.uint8)
