@@ -67,21 +67,30 @@ Shard operations (:mod:`~vecsearch.cluster.operations`, tests/cluster/test_opera
 ``drop_replica``: a new replica is built by snapshot plus the log after it and serves reads
 once caught up; a dropped one's actor removes its directory; the record is rewritten.
 
+Also (tests/cluster/test_groups_order_facets.py, test_shard_snapshots.py,
+test_shard_metrics.py, test_bulk_build.py): ``order_by`` (query and scroll), exact groups and
+facets across shards (:mod:`~vecsearch.cluster.reads`), equal to a single node; per-shard
+snapshots (:mod:`~vecsearch.cluster.shard_snapshots`: create, list, download, delete,
+recover into every replica); per-shard metrics; the distributed bulk build
+(:mod:`~vecsearch.cluster.build`: one shared IVF-PQ / binary model, shards built as Ray
+tasks on their nodes).
+
 Not done yet: Qdrant's other cluster operations (sharding keys, resharding, transfer
 aborts, ``replicate_points``), transfer progress (``shard_transfers`` is always empty; an
 operation blocks its request), removing a dead replica's directory on drop, and recovery
 on demand over HTTP (the service rebuilds dead replicas itself: at open and every 5 s);
-prefetch/fusion, mmr, formulas, order_by (query and scroll), groups, facets, distance
-matrices, ``lookup_from`` and recommend/discover/context across shards (refused with
+prefetch/fusion, mmr, formulas, ``sample``, id-order queries, distance matrices,
+``lookup_from`` and recommend/discover/context across shards (refused with
 :class:`~vecsearch.cluster.plan.ClusterUnsupportedError`); over HTTP also atomic batch
-updates, collection PATCH, relevance calibration, snapshots, ``/memory``, ``shard_key`` and
-``sharding_method: "custom"`` (the engine's shard keys have no HTTP endpoint to create
-them); a by-id write naming a missing point is refused before any shard writes, but a point
-deleted concurrently can still make one shard refuse while the others apply (a single node
-refuses all); a write whose acknowledgement failed has an unknown outcome (it stays in the
-log and may be applied by catch-up); snapshots travel whole through the object store (no
-chunking); the distributed bulk build; the recall/latency/failover measures (``python -m
-bench cluster``). A hit's ``version`` is the sequence number of the point's last write on
+updates, collection PATCH, relevance calibration, whole-collection snapshots, ``/memory``,
+``shard_key`` and ``sharding_method: "custom"`` (the engine's shard keys have no HTTP
+endpoint to create them); a by-id write naming a missing point is refused before any shard
+writes, but a point deleted concurrently can still make one shard refuse while the others
+apply (a single node refuses all); a write whose acknowledgement failed has an unknown
+outcome (it stays in the log and may be applied by catch-up); snapshots travel whole
+through the object store (no chunking); facets ship every matching point's key value to the
+driver (no per-shard count operation); the distributed build takes no BM25 text field and
+no custom shard keys. A hit's ``version`` is the sequence number of the point's last write on
 its shard's replica (each replica's own store), not a cluster-wide number; a write's
 ``operation_id`` is the highest cluster sequence number among the shards it touched. With
 ANN indexes the optimistic k equals the full-k merge only when a shard's top-k' is the
