@@ -4,6 +4,7 @@ collections on a real local Ray cluster, and a stated projection to real machine
     python -m bench cluster [--datasets glove-50-angular,fashion-mnist-784-euclidean]
                             [--n 0] [--queries 1000] [--shards 1,2,4] [--nodes 2] [--ef 64]
     python -m bench cluster --failover ...   (bench/cluster_failover.py)
+    python -m bench cluster --build ...      (bench/cluster_build.py)
 
 For each dataset, in one process run:
 
@@ -257,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.cluster_failover import main as failover_main
 
         return failover_main([a for a in argv if a != "--failover"])
+    if "--build" in argv:  # the distributed bulk build (bench/cluster_build.py)
+        from bench.cluster_build import main as build_main
+
+        return build_main([a for a in argv if a != "--build"])
     p = argparse.ArgumentParser(prog="python -m bench cluster", description=__doc__)
     p.add_argument("--datasets", default="glove-50-angular,fashion-mnist-784-euclidean")
     p.add_argument("--n", type=int, default=0, help="first N train rows (0: all)")
